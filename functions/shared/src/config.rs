@@ -1,0 +1,243 @@
+//! Environment variable names and typed parsing.
+//!
+//! Every name a function reads is a constant here, and each function has a list of the names
+//! it reads (`PRODUCER_VARIABLES`, ...). The Pulumi program sets exactly those names, and its
+//! tests check that the two agree.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+/// Kinesis stream the producer writes to (name or ARN).
+pub const STREAM_NAME: &str = "STREAM_NAME";
+/// Records the producer writes per scheduled invocation.
+pub const PRODUCER_RECORDS_PER_INVOCATION: &str = "PRODUCER_RECORDS_PER_INVOCATION";
+/// Size of the filler text in each record's body, in bytes (0 = none).
+pub const PRODUCER_PADDING_BYTES: &str = "PRODUCER_PADDING_BYTES";
+/// PutRecords attempts for entries that Kinesis refused (1 = no retry).
+pub const PRODUCER_MAX_PUT_ATTEMPTS: &str = "PRODUCER_MAX_PUT_ATTEMPTS";
+/// First backoff between PutRecords attempts, in milliseconds; doubles each attempt.
+pub const PRODUCER_RETRY_BASE_DELAY_MS: &str = "PRODUCER_RETRY_BASE_DELAY_MS";
+
+/// ARN of the role in the target account that the relay assumes.
+pub const TARGET_ROLE_ARN: &str = "TARGET_ROLE_ARN";
+/// External id the target account's trust policy requires.
+pub const TARGET_EXTERNAL_ID: &str = "TARGET_EXTERNAL_ID";
+/// Name or ARN of the function in the target account.
+pub const TARGET_FUNCTION_NAME: &str = "TARGET_FUNCTION_NAME";
+/// Region of the target function (and of the STS endpoint used to reach it).
+pub const TARGET_REGION: &str = "TARGET_REGION";
+/// Lifetime of the assumed-role session, in seconds (900..=43200, within the role's maximum).
+pub const ASSUME_ROLE_SESSION_SECONDS: &str = "ASSUME_ROLE_SESSION_SECONDS";
+/// URL of the SQS dead-letter queue for records the target rejected.
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+/// Synchronous target invocations the relay runs at once for one batch.
+pub const RELAY_MAX_CONCURRENT_INVOCATIONS: &str = "RELAY_MAX_CONCURRENT_INVOCATIONS";
+/// Largest request payload the relay sends in one Invoke, in bytes (at most Lambda's 6 MB).
+pub const RELAY_MAX_PAYLOAD_BYTES: &str = "RELAY_MAX_PAYLOAD_BYTES";
+
+/// Records whose id the target remembers, to recognise a redelivery (per container).
+pub const TARGET_DEDUP_CAPACITY: &str = "TARGET_DEDUP_CAPACITY";
+/// `true` lets a record's body ask the target to fail (demo and tests only); default `false`.
+pub const TARGET_FAULT_INJECTION: &str = "TARGET_FAULT_INJECTION";
+
+/// Log filter for every function (`info`, `debug`, `relay=debug,info`, ...).
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+
+/// Every variable the producer reads.
+pub const PRODUCER_VARIABLES: &[&str] = &[
+    STREAM_NAME,
+    PRODUCER_RECORDS_PER_INVOCATION,
+    PRODUCER_PADDING_BYTES,
+    PRODUCER_MAX_PUT_ATTEMPTS,
+    PRODUCER_RETRY_BASE_DELAY_MS,
+    LOG_LEVEL,
+];
+
+/// Every variable the relay reads.
+pub const RELAY_VARIABLES: &[&str] = &[
+    TARGET_ROLE_ARN,
+    TARGET_EXTERNAL_ID,
+    TARGET_FUNCTION_NAME,
+    TARGET_REGION,
+    ASSUME_ROLE_SESSION_SECONDS,
+    DEAD_LETTER_QUEUE_URL,
+    RELAY_MAX_CONCURRENT_INVOCATIONS,
+    RELAY_MAX_PAYLOAD_BYTES,
+    LOG_LEVEL,
+];
+
+/// Every variable the target reads.
+pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJECTION, LOG_LEVEL];
+
+/// Lambda's limit on a synchronous invocation's request payload (6 MB = 6,291,456 bytes).
+pub const LAMBDA_SYNC_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+
+/// A variable that is missing or does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set; {hint}")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// Where configuration is read from: the process environment in a function, a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+impl Source for HashMap<&str, &str> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).map(|v| v.to_string())
+    }
+}
+
+/// Typed reads over a [`Source`]; every error names the variable.
+pub struct Reader<'a> {
+    source: &'a dyn Source,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(source: &'a dyn Source) -> Self {
+        Self { source }
+    }
+
+    /// A variable that must be set and non-empty.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        match self.source.get(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            _ => Err(ConfigError::Missing {
+                name,
+                hint: "the Pulumi program sets it on the function; set it when running locally",
+            }),
+        }
+    }
+
+    /// A variable that may be absent or empty.
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        self.source
+            .get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A number within `range`, or `default` when absent.
+    pub fn number<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display + Copy,
+        T::Err: Display,
+    {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        let value: T = raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            value: raw.clone(),
+            reason: format!("not a whole number ({e})"),
+        })?;
+        if !range.contains(&value) {
+            return Err(ConfigError::Invalid {
+                name,
+                value: raw,
+                reason: format!("must be between {} and {}", range.start(), range.end()),
+            });
+        }
+        Ok(value)
+    }
+
+    /// `true` or `false` (also `1`/`0`, `yes`/`no`), or `default` when absent.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: raw,
+                reason: "must be true or false".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let source = env(&[]);
+        let err = Reader::new(&source).required(STREAM_NAME).unwrap_err();
+        assert!(err.to_string().contains("STREAM_NAME is not set"), "{err}");
+    }
+
+    #[test]
+    fn blank_required_variable_counts_as_missing() {
+        let source = env(&[(STREAM_NAME, "  ")]);
+        assert!(matches!(
+            Reader::new(&source).required(STREAM_NAME),
+            Err(ConfigError::Missing { name: "STREAM_NAME", .. })
+        ));
+    }
+
+    #[test]
+    fn numbers_use_default_and_check_range() {
+        let source = env(&[(PRODUCER_MAX_PUT_ATTEMPTS, "0"), (PRODUCER_PADDING_BYTES, "x1")]);
+        let reader = Reader::new(&source);
+        assert_eq!(reader.number(PRODUCER_RECORDS_PER_INVOCATION, 1u32, 1..=10).unwrap(), 1);
+        let err = reader.number(PRODUCER_MAX_PUT_ATTEMPTS, 5u32, 1..=10).unwrap_err();
+        assert!(err.to_string().contains("between 1 and 10"), "{err}");
+        let err = reader.number(PRODUCER_PADDING_BYTES, 0usize, 0..=10).unwrap_err();
+        assert!(err.to_string().contains("PRODUCER_PADDING_BYTES=\"x1\""), "{err}");
+    }
+
+    #[test]
+    fn flags_accept_common_spellings_and_refuse_others() {
+        let source = env(&[(TARGET_FAULT_INJECTION, "Yes"), (LOG_LEVEL, "maybe")]);
+        let reader = Reader::new(&source);
+        assert!(reader.flag(TARGET_FAULT_INJECTION, false).unwrap());
+        assert!(reader.flag(LOG_LEVEL, false).is_err());
+        assert!(!reader.flag(TARGET_DEDUP_CAPACITY, false).unwrap());
+    }
+
+    #[test]
+    fn variable_lists_have_no_duplicates() {
+        for list in [PRODUCER_VARIABLES, RELAY_VARIABLES, TARGET_VARIABLES] {
+            let mut sorted = list.to_vec();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), list.len());
+        }
+    }
+}

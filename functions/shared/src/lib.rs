@@ -1,0 +1,13 @@
+//! What the three functions of the data path share.
+//!
+//! - [`config`]: the environment variable names every function reads (defined once, so the
+//!   Pulumi program in `infra/` sets exactly these names) and typed parsing with errors that
+//!   name the variable.
+//! - [`envelope`]: the versioned JSON contract between the relay and the target.
+//! - [`payload`]: the record the producer writes to the stream and the target validates.
+//! - [`telemetry`]: structured JSON logs, set up in one place.
+
+pub mod config;
+pub mod envelope;
+pub mod payload;
+pub mod telemetry;

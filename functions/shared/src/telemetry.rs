@@ -1,0 +1,21 @@
+//! Structured JSON logs, one object per line, with event fields at the top level so a log
+//! query (or the local harness) can read `record_id`, `latency_ms`, ... directly.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the JSON subscriber. `filter` is the value of `LOG_LEVEL` (default `info`).
+pub fn init(filter: Option<&str>) {
+    let filter = EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|e| {
+        eprintln!("LOG_LEVEL is not a valid filter ({e}); using info");
+        EnvFilter::new("info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
