@@ -1,1 +1,41 @@
-fn main() {}
+//! Lambda entry point: read configuration once, build the clients once (the target client's
+//! assumed-role credentials are cached for the life of the container), run the handler.
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use relay::aws::{target_lambda_client, LambdaTarget, SqsDeadLetterQueue};
+use relay::{Relay, RelaySettings};
+use shared::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let settings = match RelaySettings::from_source(&ProcessEnv) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("relay: configuration error: {error}");
+            return Err(error.into());
+        }
+    };
+    shared::telemetry::init(settings.log_level.as_deref());
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
+    let dead_letters = SqsDeadLetterQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        settings.dead_letter_queue_url.clone(),
+    );
+    let relay = Relay::new(
+        target,
+        dead_letters,
+        settings.max_concurrent_invocations,
+        settings.max_payload_bytes,
+    );
+    let relay = &relay;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<KinesisEvent>| async move {
+            let (response, _report) = relay.relay(event.payload).await;
+            Ok::<_, Error>(response)
+        },
+    ))
+    .await
+}

@@ -77,7 +77,10 @@ pub const LAMBDA_SYNC_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("environment variable {name} is not set; {hint}")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
     Invalid {
         name: &'static str,
@@ -207,19 +210,37 @@ mod tests {
         let source = env(&[(STREAM_NAME, "  ")]);
         assert!(matches!(
             Reader::new(&source).required(STREAM_NAME),
-            Err(ConfigError::Missing { name: "STREAM_NAME", .. })
+            Err(ConfigError::Missing {
+                name: "STREAM_NAME",
+                ..
+            })
         ));
     }
 
     #[test]
     fn numbers_use_default_and_check_range() {
-        let source = env(&[(PRODUCER_MAX_PUT_ATTEMPTS, "0"), (PRODUCER_PADDING_BYTES, "x1")]);
+        let source = env(&[
+            (PRODUCER_MAX_PUT_ATTEMPTS, "0"),
+            (PRODUCER_PADDING_BYTES, "x1"),
+        ]);
         let reader = Reader::new(&source);
-        assert_eq!(reader.number(PRODUCER_RECORDS_PER_INVOCATION, 1u32, 1..=10).unwrap(), 1);
-        let err = reader.number(PRODUCER_MAX_PUT_ATTEMPTS, 5u32, 1..=10).unwrap_err();
+        assert_eq!(
+            reader
+                .number(PRODUCER_RECORDS_PER_INVOCATION, 1u32, 1..=10)
+                .unwrap(),
+            1
+        );
+        let err = reader
+            .number(PRODUCER_MAX_PUT_ATTEMPTS, 5u32, 1..=10)
+            .unwrap_err();
         assert!(err.to_string().contains("between 1 and 10"), "{err}");
-        let err = reader.number(PRODUCER_PADDING_BYTES, 0usize, 0..=10).unwrap_err();
-        assert!(err.to_string().contains("PRODUCER_PADDING_BYTES=\"x1\""), "{err}");
+        let err = reader
+            .number(PRODUCER_PADDING_BYTES, 0usize, 0..=10)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("PRODUCER_PADDING_BYTES=\"x1\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -129,7 +129,10 @@ impl DeliveryResponse {
 impl RelayedRecord {
     /// Bytes this record adds to an encoded [`DeliveryRequest`], separator included.
     pub fn encoded_len(&self) -> usize {
-        serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX) + 1
+        serde_json::to_vec(self)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+            + 1
     }
 }
 
@@ -170,7 +173,10 @@ mod tests {
 
     #[test]
     fn request_round_trips() {
-        let request = DeliveryRequest::new("d-1", vec![record("1", b"{\"a\":1}"), record("2", &[0, 255, 7])]);
+        let request = DeliveryRequest::new(
+            "d-1",
+            vec![record("1", b"{\"a\":1}"), record("2", &[0, 255, 7])],
+        );
         let decoded = DeliveryRequest::decode(&request.encode()).unwrap();
         assert_eq!(decoded, request);
     }
@@ -178,27 +184,49 @@ mod tests {
     #[test]
     fn response_round_trips_every_outcome() {
         let response = DeliveryResponse::new(vec![
-            RecordResult { sequence_number: "1".into(), outcome: RecordOutcome::Ok },
+            RecordResult {
+                sequence_number: "1".into(),
+                outcome: RecordOutcome::Ok,
+            },
             RecordResult {
                 sequence_number: "2".into(),
-                outcome: RecordOutcome::Rejected { reason: "body is not JSON".into() },
+                outcome: RecordOutcome::Rejected {
+                    reason: "body is not JSON".into(),
+                },
             },
             RecordResult {
                 sequence_number: "3".into(),
-                outcome: RecordOutcome::Retry { reason: "busy".into() },
+                outcome: RecordOutcome::Retry {
+                    reason: "busy".into(),
+                },
             },
         ]);
         let bytes = serde_json::to_vec(&response).unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.contains(r#"{"sequence_number":"2","status":"rejected","reason":"body is not JSON"}"#), "{text}");
+        assert!(
+            text.contains(
+                r#"{"sequence_number":"2","status":"rejected","reason":"body is not JSON"}"#
+            ),
+            "{text}"
+        );
         assert_eq!(DeliveryResponse::decode(&bytes).unwrap(), response);
     }
 
     #[test]
     fn unknown_version_is_named() {
-        let err = DeliveryRequest::decode(br#"{"version":2,"delivery_id":"x","records":[]}"#).unwrap_err();
-        assert!(matches!(err, EnvelopeError::UnsupportedVersion { found: 2, supported: 1 }));
-        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
+        let err = DeliveryRequest::decode(br#"{"version":2,"delivery_id":"x","records":[]}"#)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            EnvelopeError::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            }
+        ));
+        assert!(
+            err.to_string().contains("version 2 is not supported"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -207,9 +235,14 @@ mod tests {
             DeliveryRequest::decode(br#"{"records":[]}"#),
             Err(EnvelopeError::NoVersion(_))
         ));
-        assert!(matches!(DeliveryRequest::decode(b"not json"), Err(EnvelopeError::NoVersion(_))));
-        let err = DeliveryRequest::decode(br#"{"version":1,"delivery_id":"x","records":[{"sequence_number":"1"}]}"#)
-            .unwrap_err();
+        assert!(matches!(
+            DeliveryRequest::decode(b"not json"),
+            Err(EnvelopeError::NoVersion(_))
+        ));
+        let err = DeliveryRequest::decode(
+            br#"{"version":1,"delivery_id":"x","records":[{"sequence_number":"1"}]}"#,
+        )
+        .unwrap_err();
         assert!(matches!(err, EnvelopeError::Malformed { .. }), "{err}");
         let err = DeliveryRequest::decode(
             br#"{"version":1,"delivery_id":"x","records":[{"sequence_number":"1","partition_key":"p","event_id":"e","data":"%%"}]}"#,
@@ -220,8 +253,17 @@ mod tests {
 
     #[test]
     fn encoded_len_adds_up_to_the_encoded_request() {
-        let records = vec![record("1", &[1; 100]), record("22", &[2; 3000]), record("333", b"")];
-        let expected: usize = empty_request_len("d") + records.iter().map(RelayedRecord::encoded_len).sum::<usize>() - 1;
+        let records = vec![
+            record("1", &[1; 100]),
+            record("22", &[2; 3000]),
+            record("333", b""),
+        ];
+        let expected: usize = empty_request_len("d")
+            + records
+                .iter()
+                .map(RelayedRecord::encoded_len)
+                .sum::<usize>()
+            - 1;
         assert_eq!(DeliveryRequest::new("d", records).encode().len(), expected);
     }
 }

@@ -51,11 +51,21 @@ mod tests {
             created_at: "2026-11-25T04:31:37.123Z".parse().unwrap(),
             sequence: 7,
             producer: "p-1".into(),
-            body: RecordBody { message: "hello".into(), padding: String::new(), simulate: None },
+            body: RecordBody {
+                message: "hello".into(),
+                padding: String::new(),
+                simulate: None,
+            },
         };
         let text = serde_json::to_string(&record).unwrap();
-        assert!(!text.contains("padding") && !text.contains("simulate"), "{text}");
-        assert_eq!(serde_json::from_str::<ProducedRecord>(&text).unwrap(), record);
+        assert!(
+            !text.contains("padding") && !text.contains("simulate"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ProducedRecord>(&text).unwrap(),
+            record
+        );
     }
 
     #[test]

@@ -1,0 +1,182 @@
+//! The real adapters: the target account's Lambda client (assumed-role credentials) and the
+//! SQS dead-letter queue.
+
+use async_trait::async_trait;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_lambda::types::InvocationType;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::ports::{DeadLetter, DeadLetterQueue, InvokeFailure, InvokeReply, TargetInvoker};
+use crate::settings::RelaySettings;
+
+/// SQS's classic message size limit; a dead letter is kept under it.
+pub const SQS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// A Lambda client for the target account. Built once per container: its credentials come from
+/// `AssumeRoleProvider` behind the client's identity cache, so AssumeRole runs again only when
+/// the cached credentials near expiry, never once per invocation.
+pub async fn target_lambda_client(
+    sdk: &SdkConfig,
+    settings: &RelaySettings,
+) -> aws_sdk_lambda::Client {
+    let mut assume = AssumeRoleProvider::builder(settings.target_role_arn.clone())
+        .external_id(settings.external_id.expose())
+        .session_name(settings.session_name())
+        .session_length(settings.session_length)
+        .configure(sdk);
+    let mut lambda = aws_sdk_lambda::config::Builder::from(sdk);
+    if let Some(region) = &settings.target_region {
+        assume = assume.region(Region::new(region.clone()));
+        lambda = lambda.region(Region::new(region.clone()));
+    }
+    let provider = assume.build().await;
+    aws_sdk_lambda::Client::from_conf(lambda.credentials_provider(provider).build())
+}
+
+/// Invokes the target function synchronously.
+pub struct LambdaTarget {
+    client: aws_sdk_lambda::Client,
+    function: String,
+    role_arn: String,
+}
+
+impl LambdaTarget {
+    pub fn new(client: aws_sdk_lambda::Client, settings: &RelaySettings) -> Self {
+        Self {
+            client,
+            function: settings.target_function.clone(),
+            role_arn: settings.target_role_arn.clone(),
+        }
+    }
+}
+
+/// Whether an error's chain holds a credentials failure (for the relay: AssumeRole failed).
+fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+#[async_trait]
+impl TargetInvoker for LambdaTarget {
+    async fn invoke(&self, payload: Vec<u8>) -> Result<InvokeReply, InvokeFailure> {
+        let result = self
+            .client
+            .invoke()
+            .function_name(&self.function)
+            .invocation_type(InvocationType::RequestResponse)
+            .payload(payload.into())
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(InvokeReply {
+                function_error: output.function_error,
+                payload: output.payload.map(|b| b.into_inner()).unwrap_or_default(),
+            }),
+            Err(error) => {
+                let assume_role_failed = is_credentials_error(&error);
+                let message = if assume_role_failed {
+                    format!(
+                        "AssumeRole of {} failed: {}",
+                        self.role_arn,
+                        DisplayErrorContext(&error)
+                    )
+                } else {
+                    format!(
+                        "Invoke of {} failed: {}",
+                        self.function,
+                        DisplayErrorContext(&error)
+                    )
+                };
+                Err(InvokeFailure {
+                    message,
+                    assume_role_failed,
+                })
+            }
+        }
+    }
+}
+
+/// Sends dead letters to the SQS queue.
+pub struct SqsDeadLetterQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetterQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+}
+
+/// The message body for a dead letter: the whole record when it fits in one SQS message,
+/// otherwise everything but its bytes.
+pub fn dead_letter_body(letter: &DeadLetter) -> String {
+    let body = serde_json::to_string(letter).expect("a DeadLetter always serializes");
+    if body.len() <= SQS_MAX_MESSAGE_BYTES {
+        return body;
+    }
+    let trimmed = DeadLetter {
+        data_base64: None,
+        ..letter.clone()
+    };
+    serde_json::to_string(&trimmed).expect("a DeadLetter always serializes")
+}
+
+#[async_trait]
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), String> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(dead_letter_body(letter))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "SendMessage to {} failed: {}",
+                    self.queue_url,
+                    DisplayErrorContext(&e)
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_dead_letter_drops_its_bytes_but_keeps_the_pointer() {
+        let letter = DeadLetter {
+            kind: "rejected_by_target",
+            reason: "too big to be useful".into(),
+            partition_key: "id-1".into(),
+            sequence_number: "42".into(),
+            event_id: "shardId-000000000000:42".into(),
+            event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
+            data_base64: Some("A".repeat(300_000)),
+            data_bytes: 225_000,
+            delivery_id: "d-0".into(),
+        };
+        let body = dead_letter_body(&letter);
+        assert!(body.len() <= SQS_MAX_MESSAGE_BYTES);
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(value["data_base64"].is_null());
+        assert_eq!(value["sequence_number"], "42");
+        assert_eq!(value["data_bytes"], 225_000);
+        let small = DeadLetter {
+            data_base64: Some("AAAA".into()),
+            ..letter
+        };
+        assert!(dead_letter_body(&small).contains("\"data_base64\":\"AAAA\""));
+    }
+}

@@ -1,0 +1,18 @@
+//! The relay: one Kinesis batch in, synchronous invocations of the target account's function
+//! out, and an exact account of every record.
+//!
+//! - [`settings`]: the relay's configuration, read once per container.
+//! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request.
+//! - [`ports`]: what the relay needs from the world (invoke the target, dead-letter a record),
+//!   as traits, so the batch logic runs in tests without a network.
+//! - [`aws`]: the real adapters: the Lambda client with assumed-role credentials, and SQS.
+//! - [`batch`]: the handler: records → envelopes → outcomes → `batchItemFailures`.
+
+pub mod aws;
+pub mod batch;
+pub mod chunk;
+pub mod ports;
+pub mod settings;
+
+pub use batch::{BatchReport, Relay};
+pub use settings::RelaySettings;

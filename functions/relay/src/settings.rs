@@ -1,0 +1,188 @@
+//! The relay's configuration.
+
+use std::fmt;
+use std::time::Duration;
+
+use shared::config::{self, ConfigError, Reader, Source};
+
+/// An external id: kept out of logs and debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ExternalId(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub target_role_arn: String,
+    pub external_id: ExternalId,
+    pub target_function: String,
+    /// Region of the target function; `None` = the relay's own region.
+    pub target_region: Option<String>,
+    pub session_length: Duration,
+    pub dead_letter_queue_url: String,
+    pub max_concurrent_invocations: usize,
+    pub max_payload_bytes: usize,
+    /// Prefix of the STS session name, so CloudTrail in the target account shows who called.
+    pub session_name_prefix: String,
+    pub log_level: Option<String>,
+}
+
+impl RelaySettings {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let read = Reader::new(source);
+        let target_role_arn = read.required(config::TARGET_ROLE_ARN)?;
+        if !(target_role_arn.starts_with("arn:") && target_role_arn.contains(":role/")) {
+            return Err(ConfigError::Invalid {
+                name: config::TARGET_ROLE_ARN,
+                value: target_role_arn,
+                reason: "must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)".into(),
+            });
+        }
+        Ok(Self {
+            target_role_arn,
+            external_id: ExternalId(read.required(config::TARGET_EXTERNAL_ID)?),
+            target_function: read.required(config::TARGET_FUNCTION_NAME)?,
+            target_region: read.optional(config::TARGET_REGION),
+            // STS accepts 900 s to 12 h; above the role's own maximum AssumeRole is refused.
+            session_length: Duration::from_secs(read.number(
+                config::ASSUME_ROLE_SESSION_SECONDS,
+                3600u64,
+                900..=43_200,
+            )?),
+            dead_letter_queue_url: read.required(config::DEAD_LETTER_QUEUE_URL)?,
+            max_concurrent_invocations: read.number(
+                config::RELAY_MAX_CONCURRENT_INVOCATIONS,
+                4usize,
+                1..=64,
+            )?,
+            max_payload_bytes: read.number(
+                config::RELAY_MAX_PAYLOAD_BYTES,
+                config::LAMBDA_SYNC_PAYLOAD_LIMIT,
+                4096..=config::LAMBDA_SYNC_PAYLOAD_LIMIT,
+            )?,
+            session_name_prefix: source
+                .get("AWS_LAMBDA_FUNCTION_NAME")
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "relay".to_string()),
+            log_level: read.optional(config::LOG_LEVEL),
+        })
+    }
+
+    /// `<function name>-<8 hex>`, within STS's 64-character limit and its character set.
+    pub fn session_name(&self) -> String {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let prefix: String = self
+            .session_name_prefix
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "=,.@-_".contains(c) {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(55)
+            .collect();
+        format!("{prefix}-{suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub(crate) fn full_env() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            (
+                config::TARGET_ROLE_ARN,
+                "arn:aws:iam::222222222222:role/cross-account-relay-invoker",
+            ),
+            (config::TARGET_EXTERNAL_ID, "s3cr3t-external-id"),
+            (config::TARGET_FUNCTION_NAME, "cross-account-relay-target"),
+            (
+                config::DEAD_LETTER_QUEUE_URL,
+                "http://127.0.0.1:1/111111111111/dlq",
+            ),
+        ])
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let settings = RelaySettings::from_source(&full_env()).unwrap();
+        assert_eq!(settings.session_length, Duration::from_secs(3600));
+        assert_eq!(settings.max_payload_bytes, 6 * 1024 * 1024);
+        assert_eq!(settings.max_concurrent_invocations, 4);
+        assert!(settings.target_region.is_none());
+    }
+
+    #[test]
+    fn each_required_variable_is_named_when_missing() {
+        for name in [
+            config::TARGET_ROLE_ARN,
+            config::TARGET_EXTERNAL_ID,
+            config::TARGET_FUNCTION_NAME,
+            config::DEAD_LETTER_QUEUE_URL,
+        ] {
+            let mut env = full_env();
+            env.remove(name);
+            let err = RelaySettings::from_source(&env).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("{name} is not set")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_name() {
+        let mut env = full_env();
+        env.insert(config::TARGET_ROLE_ARN, "cross-account-relay-invoker");
+        assert!(RelaySettings::from_source(&env)
+            .unwrap_err()
+            .to_string()
+            .contains("TARGET_ROLE_ARN"));
+        let mut env = full_env();
+        env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "60");
+        let err = RelaySettings::from_source(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("ASSUME_ROLE_SESSION_SECONDS") && err.contains("between 900 and 43200"),
+            "{err}"
+        );
+        let mut env = full_env();
+        env.insert(config::RELAY_MAX_PAYLOAD_BYTES, "7000000");
+        assert!(RelaySettings::from_source(&env).is_err());
+    }
+
+    #[test]
+    fn external_id_never_shows_in_debug_output() {
+        let settings = RelaySettings::from_source(&full_env()).unwrap();
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn session_name_is_valid_for_sts() {
+        let mut env = full_env();
+        env.insert(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "my relay/with:odd chars and a very long name that goes past sixty four",
+        );
+        let name = RelaySettings::from_source(&env).unwrap().session_name();
+        assert!(name.len() <= 64, "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c)),
+            "{name}"
+        );
+    }
+}

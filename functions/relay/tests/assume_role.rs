@@ -1,0 +1,227 @@
+//! The relay's real adapters against a fake HTTP layer (no network): a warm container assumes
+//! the target role once per credential lifetime, not once per invocation, and signs every
+//! Invoke with the assumed-role credentials.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_smithy_http_client::test_util::infallible_client_fn;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::date_time::{DateTime, Format};
+use relay::aws::{target_lambda_client, LambdaTarget};
+use relay::ports::{DeadLetter, DeadLetterQueue};
+use relay::{Relay, RelaySettings};
+use shared::envelope::{DeliveryRequest, DeliveryResponse, RecordOutcome, RecordResult};
+
+const ROLE: &str = "arn:aws:iam::222222222222:role/cross-account-relay-invoker";
+const ASSUMED_KEY: &str = "ASIATARGETACCOUNTKEY";
+
+#[derive(Default)]
+struct Calls {
+    assume_role: AtomicUsize,
+    invoke: AtomicUsize,
+    assume_role_bodies: Mutex<Vec<String>>,
+    invoke_authorizations: Mutex<Vec<String>>,
+}
+
+/// An HTTP layer that plays STS and Lambda: AssumeRole answers credentials valid for
+/// `lifetime` (or AccessDenied when `None`); Invoke answers `ok` for every record.
+fn fake_aws(
+    calls: Arc<Calls>,
+    lifetime: Option<Duration>,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    infallible_client_fn(move |request: http::Request<SdkBody>| {
+        let body = request
+            .body()
+            .bytes()
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&body).to_string();
+        if text.contains("Action=AssumeRole") {
+            calls.assume_role.fetch_add(1, Ordering::SeqCst);
+            calls.assume_role_bodies.lock().unwrap().push(text);
+            let Some(lifetime) = lifetime else {
+                return http::Response::builder()
+                    .status(403)
+                    .body(SdkBody::from(
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                         <Message>not authorized to perform sts:AssumeRole</Message></Error>\
+                         <RequestId>r</RequestId></ErrorResponse>",
+                    ))
+                    .unwrap();
+            };
+            let expiration = DateTime::from(SystemTime::now() + lifetime)
+                .fmt(Format::DateTime)
+                .unwrap();
+            let xml = format!(
+                "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult>\
+                 <AssumedRoleUser><AssumedRoleId>AROATARGET:relay</AssumedRoleId>\
+                 <Arn>arn:aws:sts::222222222222:assumed-role/cross-account-relay-invoker/relay</Arn></AssumedRoleUser>\
+                 <Credentials><AccessKeyId>{ASSUMED_KEY}</AccessKeyId><SecretAccessKey>secret</SecretAccessKey>\
+                 <SessionToken>token</SessionToken><Expiration>{expiration}</Expiration></Credentials>\
+                 </AssumeRoleResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></AssumeRoleResponse>"
+            );
+            return http::Response::builder()
+                .status(200)
+                .body(SdkBody::from(xml))
+                .unwrap();
+        }
+        if request.uri().path().starts_with("/2015-03-31/functions/") {
+            calls.invoke.fetch_add(1, Ordering::SeqCst);
+            let authorization = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            calls
+                .invoke_authorizations
+                .lock()
+                .unwrap()
+                .push(authorization);
+            let envelope =
+                DeliveryRequest::decode(&body).expect("the relay sends a valid envelope");
+            let results = envelope
+                .records
+                .iter()
+                .map(|r| RecordResult {
+                    sequence_number: r.sequence_number.clone(),
+                    outcome: RecordOutcome::Ok,
+                })
+                .collect();
+            let answer = serde_json::to_vec(&DeliveryResponse::new(results)).unwrap();
+            return http::Response::builder()
+                .status(200)
+                .body(SdkBody::from(answer))
+                .unwrap();
+        }
+        http::Response::builder()
+            .status(404)
+            .body(SdkBody::from(format!(
+                "unexpected request {}",
+                request.uri()
+            )))
+            .unwrap()
+    })
+}
+
+struct NoQueue;
+
+#[async_trait::async_trait]
+impl DeadLetterQueue for NoQueue {
+    async fn send(&self, _: &DeadLetter) -> Result<(), String> {
+        panic!("nothing should be dead-lettered here")
+    }
+}
+
+fn settings() -> RelaySettings {
+    let env = std::collections::HashMap::from([
+        ("TARGET_ROLE_ARN", ROLE),
+        ("TARGET_EXTERNAL_ID", "the-external-id"),
+        ("TARGET_FUNCTION_NAME", "cross-account-relay-target"),
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:1/111111111111/dlq",
+        ),
+        ("ASSUME_ROLE_SESSION_SECONDS", "1800"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "cross-account-relay-relay"),
+    ]);
+    RelaySettings::from_source(&env).unwrap()
+}
+
+async fn warm_relay(calls: Arc<Calls>, lifetime: Option<Duration>) -> Relay<LambdaTarget, NoQueue> {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new(
+            "AKIASOURCEACCOUNT",
+            "secret",
+            None,
+            None,
+            "relay-role",
+        ))
+        .http_client(fake_aws(calls, lifetime))
+        .load()
+        .await;
+    let settings = settings();
+    // What main does once per container.
+    let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
+    Relay::new(target, NoQueue, 4, settings.max_payload_bytes)
+}
+
+fn batch(n: usize) -> KinesisEvent {
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "kinesis": {"partitionKey": format!("id-{i}"), "sequenceNumber": format!("{i}"),
+                            "data": "eyJvayI6dHJ1ZX0=", "approximateArrivalTimestamp": 1764045097.0},
+                "eventID": format!("shardId-000000000000:{i}"),
+                "eventSourceARN": "arn:aws:kinesis:eu-west-1:111111111111:stream/s"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+#[tokio::test]
+async fn warm_relay_assumes_the_role_once_across_many_invocations() {
+    let calls = Arc::new(Calls::default());
+    let relay = warm_relay(calls.clone(), Some(Duration::from_secs(3600))).await;
+    for _ in 0..25 {
+        let (response, report) = relay.relay(batch(3)).await;
+        assert!(response.batch_item_failures.is_empty(), "{report:?}");
+    }
+    assert_eq!(calls.invoke.load(Ordering::SeqCst), 25);
+    assert_eq!(
+        calls.assume_role.load(Ordering::SeqCst),
+        1,
+        "one AssumeRole for 25 invocations"
+    );
+    let body = calls.assume_role_bodies.lock().unwrap()[0].clone();
+    assert!(body.contains("ExternalId=the-external-id"), "{body}");
+    assert!(body.contains("DurationSeconds=1800"), "{body}");
+    assert!(
+        body.contains("RoleSessionName=cross-account-relay-relay-"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "RoleArn=arn%3Aaws%3Aiam%3A%3A222222222222%3Arole%2Fcross-account-relay-invoker"
+        ),
+        "{body}"
+    );
+    for authorization in calls.invoke_authorizations.lock().unwrap().iter() {
+        assert!(
+            authorization.contains(&format!("Credential={ASSUMED_KEY}/")),
+            "{authorization}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn credentials_near_expiry_are_refreshed() {
+    // Credentials that expire inside the identity cache's refresh buffer are fetched again on
+    // every use: the count above is a real count, not a constant.
+    let calls = Arc::new(Calls::default());
+    let relay = warm_relay(calls.clone(), Some(Duration::from_secs(2))).await;
+    for _ in 0..5 {
+        relay.relay(batch(1)).await;
+    }
+    assert_eq!(calls.invoke.load(Ordering::SeqCst), 5);
+    assert_eq!(calls.assume_role.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn denied_assume_role_fails_the_batch_as_retryable_without_invoking() {
+    let calls = Arc::new(Calls::default());
+    let relay = warm_relay(calls.clone(), None).await;
+    let (response, report) = relay.relay(batch(4)).await;
+    assert_eq!(response.batch_item_failures.len(), 4);
+    assert_eq!(report.failed, 4);
+    assert_eq!(report.assume_role_failures, 4);
+    assert_eq!(calls.invoke.load(Ordering::SeqCst), 0);
+    assert!(calls.assume_role.load(Ordering::SeqCst) >= 1);
+}
