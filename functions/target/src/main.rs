@@ -1,1 +1,44 @@
-fn main() {}
+//! Lambda entry point for the target: read configuration once, run the processor.
+
+use std::time::Instant;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use shared::config::ProcessEnv;
+use target::{Processor, TargetSettings};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let settings = match TargetSettings::from_source(&ProcessEnv) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("target: configuration error: {error}");
+            return Err(error.into());
+        }
+    };
+    shared::telemetry::init(settings.log_level.as_deref());
+    let processor = Processor::new(settings);
+    let processor = &processor;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let started = Instant::now();
+        let payload = serde_json::to_vec(&event.payload)?;
+        match processor.handle(&payload, chrono::Utc::now()) {
+            Ok((response, tally)) => {
+                tracing::info!(
+                    records = response.results.len(),
+                    ok = tally.ok,
+                    rejected = tally.rejected,
+                    retry = tally.retry,
+                    duplicates = tally.duplicates,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "invocation summary"
+                );
+                Ok::<_, Error>(response)
+            }
+            Err(error) => {
+                tracing::error!(error = %error, duration_ms = started.elapsed().as_millis() as u64, "invocation summary");
+                Err(error.into())
+            }
+        }
+    }))
+    .await
+}

@@ -1,0 +1,430 @@
+//! Per-record processing and the answer to one delivery.
+//!
+//! Idempotency: a record is identified by its id (the producer's UUID, also its partition key).
+//! Processing is keyed by that id. Within a container the processor remembers the ids it has
+//! answered `ok` (bounded, oldest forgotten first) and answers a redelivery `ok` again without
+//! processing it twice; across containers, processing is a pure function of the record (no side
+//! effect besides the log line), so a redelivery gives the same answer. A consumer with side
+//! effects must make them conditional on the id (for instance a conditional write).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use shared::envelope::{
+    DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RecordResult, RelayedRecord,
+};
+use shared::payload::ProducedRecord;
+
+use crate::settings::TargetSettings;
+
+/// How far in the future a record's `created_at` may be before it is refused (clock skew).
+const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Errors that fail the whole invocation (Lambda reports them as a function error, and the relay
+/// retries every record of the delivery).
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("invalid delivery envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error(
+        "simulated function error requested by record {record_id} (fault injection is enabled)"
+    )]
+    Simulated { record_id: String },
+}
+
+#[derive(Default)]
+struct Memory {
+    /// Deliveries seen per record id (for simulated transient failures).
+    deliveries: HashMap<String, u32>,
+    /// Ids answered `ok`, oldest first.
+    done: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Memory {
+    fn remember(&mut self, id: &str, capacity: usize) {
+        if capacity == 0 || !self.done.insert(id.to_string()) {
+            return;
+        }
+        self.order.push_back(id.to_string());
+        while self.order.len() > capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.done.remove(&old);
+                self.deliveries.remove(&old);
+            }
+        }
+    }
+}
+
+pub struct Processor {
+    settings: TargetSettings,
+    memory: Mutex<Memory>,
+}
+
+/// Counts for the invocation summary.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub ok: usize,
+    pub rejected: usize,
+    pub retry: usize,
+    pub duplicates: usize,
+}
+
+impl Processor {
+    pub fn new(settings: TargetSettings) -> Self {
+        Self {
+            settings,
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+
+    /// Answers one delivery. `now` is a parameter so tests control latency.
+    pub fn handle(
+        &self,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(DeliveryResponse, Tally), TargetError> {
+        let request = DeliveryRequest::decode(payload)?;
+        let parsed: Vec<(&RelayedRecord, Result<ProducedRecord, String>)> =
+            request.records.iter().map(|r| (r, parse(r))).collect();
+        if self.settings.fault_injection {
+            for (_, record) in &parsed {
+                if let Ok(record) = record {
+                    if record
+                        .body
+                        .simulate
+                        .as_ref()
+                        .is_some_and(|s| s.function_error)
+                    {
+                        return Err(TargetError::Simulated {
+                            record_id: record.id.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut tally = Tally::default();
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let results = parsed
+            .into_iter()
+            .map(|(relayed, record)| {
+                let (outcome, record_id, latency_ms, duplicate) = match record {
+                    Err(reason) => (
+                        RecordOutcome::Rejected { reason },
+                        relayed.partition_key.clone(),
+                        None,
+                        false,
+                    ),
+                    Ok(record) => {
+                        let (outcome, duplicate) = self.process(&record, now, &mut memory);
+                        let latency = (now - record.created_at).num_milliseconds().max(0);
+                        (outcome, record.id, Some(latency), duplicate)
+                    }
+                };
+                let status = match &outcome {
+                    RecordOutcome::Ok => {
+                        tally.ok += 1;
+                        "ok"
+                    }
+                    RecordOutcome::Rejected { .. } => {
+                        tally.rejected += 1;
+                        "rejected"
+                    }
+                    RecordOutcome::Retry { .. } => {
+                        tally.retry += 1;
+                        "retry"
+                    }
+                };
+                tally.duplicates += usize::from(duplicate);
+                let reason = match &outcome {
+                    RecordOutcome::Rejected { reason } | RecordOutcome::Retry { reason } => {
+                        Some(reason.as_str())
+                    }
+                    RecordOutcome::Ok => None,
+                };
+                tracing::info!(
+                    record_id = %record_id,
+                    sequence_number = %relayed.sequence_number,
+                    delivery_id = %request.delivery_id,
+                    outcome = status,
+                    latency_ms,
+                    duplicate,
+                    reason,
+                    "record processed"
+                );
+                RecordResult {
+                    sequence_number: relayed.sequence_number.clone(),
+                    outcome,
+                }
+            })
+            .collect();
+        Ok((DeliveryResponse::new(results), tally))
+    }
+
+    /// Validates and processes one parsed record; the flag says it was already processed.
+    fn process(
+        &self,
+        record: &ProducedRecord,
+        now: DateTime<Utc>,
+        memory: &mut Memory,
+    ) -> (RecordOutcome, bool) {
+        if let Some(reason) = validate(record, now) {
+            return (RecordOutcome::Rejected { reason }, false);
+        }
+        if memory.done.contains(&record.id) {
+            return (RecordOutcome::Ok, true);
+        }
+        let deliveries = memory.deliveries.entry(record.id.clone()).or_insert(0);
+        *deliveries += 1;
+        if self.settings.fault_injection {
+            if let Some(fault) = &record.body.simulate {
+                if *deliveries <= fault.retry_times {
+                    let reason = format!(
+                        "simulated transient failure {} of {}",
+                        deliveries, fault.retry_times
+                    );
+                    return (RecordOutcome::Retry { reason }, false);
+                }
+            }
+        }
+        memory.remember(&record.id, self.settings.dedup_capacity);
+        (RecordOutcome::Ok, false)
+    }
+}
+
+fn parse(record: &RelayedRecord) -> Result<ProducedRecord, String> {
+    serde_json::from_slice(&record.data).map_err(|e| format!("data is not a produced record: {e}"))
+}
+
+/// Why a well-formed record is still invalid, if it is.
+fn validate(record: &ProducedRecord, now: DateTime<Utc>) -> Option<String> {
+    if record.id.trim().is_empty() {
+        return Some("id is empty".into());
+    }
+    if record.body.message.trim().is_empty() {
+        return Some("body.message is empty".into());
+    }
+    if (record.created_at - now).num_seconds() > MAX_CLOCK_SKEW_SECONDS {
+        return Some(format!(
+            "created_at {} is more than {MAX_CLOCK_SKEW_SECONDS} s in the future",
+            record.created_at.to_rfc3339()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::payload::{RecordBody, SimulatedFault};
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T05:00:00Z".parse().unwrap()
+    }
+
+    fn produced(id: &str, simulate: Option<SimulatedFault>) -> Vec<u8> {
+        serde_json::to_vec(&ProducedRecord {
+            id: id.into(),
+            created_at: "2026-11-25T04:59:59.750Z".parse().unwrap(),
+            sequence: 1,
+            producer: "p".into(),
+            body: RecordBody {
+                message: "hello".into(),
+                padding: String::new(),
+                simulate,
+            },
+        })
+        .unwrap()
+    }
+
+    fn request(data: Vec<Vec<u8>>) -> Vec<u8> {
+        let records = data
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| RelayedRecord {
+                sequence_number: i.to_string(),
+                partition_key: format!("pk-{i}"),
+                event_id: format!("shardId-000000000000:{i}"),
+                approximate_arrival_ms: None,
+                data,
+            })
+            .collect();
+        DeliveryRequest::new("d-0", records).encode()
+    }
+
+    fn processor(fault_injection: bool) -> Processor {
+        Processor::new(TargetSettings {
+            dedup_capacity: 100,
+            fault_injection,
+            log_level: None,
+        })
+    }
+
+    fn statuses(response: &DeliveryResponse) -> Vec<String> {
+        response
+            .results
+            .iter()
+            .map(|r| match &r.outcome {
+                RecordOutcome::Ok => "ok".to_string(),
+                RecordOutcome::Rejected { reason } => format!("rejected: {reason}"),
+                RecordOutcome::Retry { reason } => format!("retry: {reason}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn valid_records_are_ok_in_order() {
+        let (response, tally) = processor(false)
+            .handle(
+                &request(vec![produced("a", None), produced("b", None)]),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(statuses(&response), vec!["ok", "ok"]);
+        assert_eq!(response.results[1].sequence_number, "1");
+        assert_eq!(
+            tally,
+            Tally {
+                ok: 2,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_rejected_with_reasons_and_neighbours_pass() {
+        let mut empty_message: ProducedRecord =
+            serde_json::from_slice(&produced("c", None)).unwrap();
+        empty_message.body.message = " ".into();
+        let mut future: ProducedRecord = serde_json::from_slice(&produced("d", None)).unwrap();
+        future.created_at = "2026-11-25T06:00:00Z".parse().unwrap();
+        let (response, tally) = processor(false)
+            .handle(
+                &request(vec![
+                    b"not json".to_vec(),
+                    produced("a", None),
+                    br#"{"id":"x"}"#.to_vec(),
+                    serde_json::to_vec(&empty_message).unwrap(),
+                    serde_json::to_vec(&future).unwrap(),
+                    produced("", None),
+                ]),
+                now(),
+            )
+            .unwrap();
+        let s = statuses(&response);
+        assert!(
+            s[0].starts_with("rejected: data is not a produced record: expected ident"),
+            "{}",
+            s[0]
+        );
+        assert_eq!(s[1], "ok");
+        assert!(s[2].contains("missing field `created_at`"), "{}", s[2]);
+        assert_eq!(s[3], "rejected: body.message is empty");
+        assert!(s[4].contains("in the future"), "{}", s[4]);
+        assert_eq!(s[5], "rejected: id is empty");
+        assert_eq!(tally.rejected, 5);
+    }
+
+    #[test]
+    fn bad_envelopes_are_errors() {
+        let p = processor(false);
+        assert!(matches!(
+            p.handle(b"[]", now()),
+            Err(TargetError::Envelope(EnvelopeError::NoVersion(_)))
+        ));
+        let err = p
+            .handle(br#"{"version":2,"delivery_id":"d","records":[]}"#, now())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("version 2 is not supported"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn redelivery_is_recognised_and_answered_ok() {
+        let p = processor(false);
+        let payload = request(vec![produced("a", None)]);
+        let (_, first) = p.handle(&payload, now()).unwrap();
+        let (response, second) = p.handle(&payload, now()).unwrap();
+        assert_eq!((first.duplicates, second.duplicates), (0, 1));
+        assert_eq!(statuses(&response), vec!["ok"]);
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let p = Processor::new(TargetSettings {
+            dedup_capacity: 2,
+            fault_injection: false,
+            log_level: None,
+        });
+        for id in ["a", "b", "c"] {
+            p.handle(&request(vec![produced(id, None)]), now()).unwrap();
+        }
+        let (_, tally) = p
+            .handle(
+                &request(vec![produced("a", None), produced("c", None)]),
+                now(),
+            )
+            .unwrap();
+        assert_eq!(tally.duplicates, 1, "a was forgotten, c remembered");
+        assert!(p.memory.lock().unwrap().order.len() <= 2);
+    }
+
+    #[test]
+    fn simulated_transient_failure_retries_then_succeeds() {
+        let p = processor(true);
+        let payload = request(vec![produced(
+            "a",
+            Some(SimulatedFault {
+                retry_times: 2,
+                function_error: false,
+            }),
+        )]);
+        let answers: Vec<String> = (0..3)
+            .map(|_| statuses(&p.handle(&payload, now()).unwrap().0).remove(0))
+            .collect();
+        assert_eq!(
+            answers,
+            vec![
+                "retry: simulated transient failure 1 of 2",
+                "retry: simulated transient failure 2 of 2",
+                "ok"
+            ]
+        );
+    }
+
+    #[test]
+    fn simulated_function_error_fails_the_invocation() {
+        let p = processor(true);
+        let payload = request(vec![
+            produced("a", None),
+            produced(
+                "b",
+                Some(SimulatedFault {
+                    retry_times: 0,
+                    function_error: true,
+                }),
+            ),
+        ]);
+        let err = p.handle(&payload, now()).unwrap_err();
+        assert!(err.to_string().contains("record b"), "{err}");
+    }
+
+    #[test]
+    fn faults_are_ignored_unless_enabled() {
+        let p = processor(false);
+        let payload = request(vec![produced(
+            "b",
+            Some(SimulatedFault {
+                retry_times: 3,
+                function_error: true,
+            }),
+        )]);
+        assert_eq!(statuses(&p.handle(&payload, now()).unwrap().0), vec!["ok"]);
+    }
+}

@@ -1,0 +1,47 @@
+//! The target's configuration.
+
+use shared::config::{self, ConfigError, Reader, Source};
+
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    /// Record ids remembered per container to recognise a redelivery (0 = remember none).
+    pub dedup_capacity: usize,
+    /// Whether a record's `body.simulate` may make the target fail on purpose.
+    pub fault_injection: bool,
+    pub log_level: Option<String>,
+}
+
+impl TargetSettings {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let read = Reader::new(source);
+        Ok(Self {
+            dedup_capacity: read.number(
+                config::TARGET_DEDUP_CAPACITY,
+                10_000usize,
+                0..=1_000_000,
+            )?,
+            fault_injection: read.flag(config::TARGET_FAULT_INJECTION, false)?,
+            log_level: read.optional(config::LOG_LEVEL),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_are_safe() {
+        let settings = TargetSettings::from_source(&HashMap::<&str, &str>::new()).unwrap();
+        assert!(!settings.fault_injection);
+        assert_eq!(settings.dedup_capacity, 10_000);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let env = HashMap::from([(config::TARGET_FAULT_INJECTION, "sometimes")]);
+        let err = TargetSettings::from_source(&env).unwrap_err().to_string();
+        assert!(err.contains("TARGET_FAULT_INJECTION"), "{err}");
+    }
+}
