@@ -1,0 +1,761 @@
+//! Typed stack configuration, parsed once from `PULUMI_CONFIG`.
+//!
+//! Every key the program reads is described in [`KEYS`] (name, type, default, which stacks);
+//! `Pulumi.yaml` declares exactly these keys (a test checks it), and every error names the
+//! key and prints the `pulumi config set` line that fixes it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::model::PROJECT;
+
+/// What a stack deploys. Comes from config (`role`), never from the stack's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackRole {
+    Source,
+    Target,
+}
+
+/// Lambda instruction set; picks the matching cargo-lambda artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    X86_64,
+    Arm64,
+}
+
+impl Architecture {
+    pub fn lambda_name(self) -> &'static str {
+        match self {
+            Architecture::X86_64 => "x86_64",
+            Architecture::Arm64 => "arm64",
+        }
+    }
+
+    /// cargo-lambda's output for this architecture, relative to the project root. arm64 is
+    /// built with `--arm64 --lambda-dir target/lambda-arm64` because cargo-lambda otherwise
+    /// writes both architectures into the same folder.
+    pub fn artifact(self, function: &str) -> String {
+        match self {
+            Architecture::X86_64 => format!("target/lambda/{function}/bootstrap.zip"),
+            Architecture::Arm64 => format!("target/lambda-arm64/{function}/bootstrap.zip"),
+        }
+    }
+}
+
+/// Kinesis capacity mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamCapacity {
+    OnDemand,
+    Provisioned { shards: u32 },
+}
+
+/// Where the source stack finds the target's outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetOutputs {
+    /// Plain config keys `targetRoleArn` and `targetFunctionName`.
+    Config {
+        role_arn: String,
+        function_name: String,
+    },
+    /// A `pulumi:pulumi:StackReference` to the target stack (`org/project/stack`).
+    StackReference { stack: String },
+}
+
+/// Keys both stacks read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonConfig {
+    pub stack: String,
+    pub region: String,
+    pub source_account_id: String,
+    pub target_account_id: String,
+    pub external_id: String,
+    pub cross_account_role_name: String,
+    pub architecture: Architecture,
+    pub log_retention_days: u32,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    pub common: CommonConfig,
+    pub max_session_seconds: u32,
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub dedup_capacity: u32,
+    pub fault_injection: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub common: CommonConfig,
+    pub target: TargetOutputs,
+    pub target_region: String,
+    pub session_seconds: u32,
+    pub schedule_expression: String,
+    pub stream_capacity: StreamCapacity,
+    pub stream_retention_hours: u32,
+    pub records_per_invocation: u32,
+    pub padding_bytes: u32,
+    pub batch_size: u32,
+    pub batching_window_seconds: u32,
+    pub parallelization_factor: u32,
+    pub maximum_retry_attempts: i32,
+    pub maximum_record_age_seconds: i32,
+    pub starting_position: String,
+    pub relay_max_concurrent_invocations: u32,
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StackConfig {
+    Source(SourceConfig),
+    Target(TargetConfig),
+}
+
+/// Which stacks read a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Both,
+    Source,
+    Target,
+}
+
+/// Type of a key, as `Pulumi.yaml` declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    String,
+    Integer,
+    Boolean,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::String => "string",
+            KeyType::Integer => "integer",
+            KeyType::Boolean => "boolean",
+        }
+    }
+}
+
+/// One configuration key of the project's namespace.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub name: &'static str,
+    pub key_type: KeyType,
+    pub scope: Scope,
+    /// `None`: required (or required in some case, said in the description).
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    /// A value to show in the `pulumi config set` hint.
+    pub example: &'static str,
+    pub description: &'static str,
+}
+
+const fn key(
+    name: &'static str,
+    key_type: KeyType,
+    scope: Scope,
+    default: Option<&'static str>,
+    example: &'static str,
+    description: &'static str,
+) -> KeySpec {
+    KeySpec {
+        name,
+        key_type,
+        scope,
+        default,
+        secret: false,
+        example,
+        description,
+    }
+}
+
+use KeyType::{Boolean, Integer, String as Str};
+use Scope::{Both, Source, Target};
+
+/// Every key of the `cross-account-relay` namespace the program reads.
+pub const KEYS: &[KeySpec] = &[
+    key("role", Str, Both, None, "target", "What this stack deploys: `source` (schedule, producer, stream, relay) or `target` (target function, cross-account role)."),
+    key("sourceAccountId", Str, Both, None, "111111111111", "12-digit id of the source account (the stream and the relay live there)."),
+    key("targetAccountId", Str, Both, None, "222222222222", "12-digit id of the target account (the target function lives there)."),
+    KeySpec { secret: true, ..key("externalId", Str, Both, None, "<random string, 2-1224 chars>", "Secret shared by the two stacks: the cross-account role's trust policy requires it as sts:ExternalId and the relay sends it. Set with --secret.") },
+    key("crossAccountRoleName", Str, Both, Some("cross-account-relay-invoker"), "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes."),
+    key("architecture", Str, Both, Some("x86_64"), "arm64", "Lambda architecture, x86_64 or arm64 (arm64 artifacts come from target/lambda-arm64/)."),
+    key("logRetentionDays", Integer, Both, Some("14"), "30", "Retention of the functions' CloudWatch log groups, in days (a value CloudWatch accepts)."),
+    key("logLevel", Str, Both, Some("info"), "debug", "LOG_LEVEL of the functions (info, debug, relay=debug,info, ...)."),
+    key("crossAccountRoleMaxSessionSeconds", Integer, Target, Some("3600"), "7200", "Maximum session of the cross-account role, 3600..43200 s; the source's assumeRoleSessionSeconds must not exceed it."),
+    key("targetMemoryMb", Integer, Target, Some("256"), "512", "Memory of the target function, in MB."),
+    key("targetTimeoutSeconds", Integer, Target, Some("30"), "60", "Timeout of the target function, in seconds."),
+    key("targetDedupCapacity", Integer, Target, Some("10000"), "10000", "Record ids the target remembers per container to recognise redeliveries."),
+    key("faultInjection", Boolean, Target, Some("false"), "true", "Lets a record ask the target to fail (demo only). Leave false in real accounts."),
+    key("targetRoleArn", Str, Source, None, "arn:aws:iam::222222222222:role/cross-account-relay-invoker", "ARN of the cross-account role (target stack output crossAccountRoleArn). Required unless targetStack is set."),
+    key("targetFunctionName", Str, Source, None, "cross-account-relay-target", "Name or ARN of the target function (target stack output targetFunctionArn). Required unless targetStack is set."),
+    key("targetStack", Str, Source, None, "my-org/cross-account-relay/target", "Fully qualified target stack to read targetRoleArn/targetFunctionName from with a StackReference (both stacks in one backend). Replaces those two keys."),
+    key("targetRegion", Str, Source, None, "eu-west-1", "Region of the target function; defaults to aws:region."),
+    key("assumeRoleSessionSeconds", Integer, Source, Some("3600"), "3600", "Length of the relay's assumed-role session, 900..43200 s, at most the cross-account role's maximum session."),
+    key("scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer."),
+    key("streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
+    key("shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
+    key("streamRetentionHours", Integer, Source, Some("24"), "48", "Kinesis retention, 24..8760 hours."),
+    key("producerRecordsPerInvocation", Integer, Source, Some("1"), "10", "Records the producer writes per scheduled invocation."),
+    key("producerPaddingBytes", Integer, Source, Some("0"), "1024", "Filler bytes in each produced record's body."),
+    key("batchSize", Integer, Source, Some("100"), "100", "Event source mapping: most records per relay invocation, 1..10000."),
+    key("batchingWindowSeconds", Integer, Source, Some("1"), "5", "Event source mapping: seconds to gather a batch, 0..300."),
+    key("parallelizationFactor", Integer, Source, Some("1"), "2", "Event source mapping: concurrent batches per shard, 1..10."),
+    key("maximumRetryAttempts", Integer, Source, Some("3"), "3", "Event source mapping: retries of a failing batch before it goes to the dead-letter queue, -1 (forever) or 0..10000."),
+    key("maximumRecordAgeSeconds", Integer, Source, Some("3600"), "3600", "Event source mapping: records older than this go to the dead-letter queue, -1 (never) or 60..604800."),
+    key("startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: TRIM_HORIZON (everything retained) or LATEST."),
+    key("relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch."),
+    key("relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the producer and relay functions, in MB."),
+    key("relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
+];
+
+/// Looks a key up in [`KEYS`]; every key the parser reads is there.
+pub fn spec(name: &str) -> &'static KeySpec {
+    KEYS.iter()
+        .find(|k| k.name == name)
+        .unwrap_or_else(|| unreachable!("config key {name} is not in KEYS"))
+}
+
+/// A key that is missing or wrong.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("PULUMI_CONFIG is not a JSON object of strings: {0}")]
+    NotJson(String),
+    #[error("this program is the Pulumi project `{PROJECT}`, but PULUMI_PROJECT is `{0}`; keep `name: {PROJECT}` in Pulumi.yaml")]
+    WrongProject(String),
+    #[error("missing config `{key}` (stack {stack}): {description}\n  fix: {fix}")]
+    Missing {
+        key: String,
+        stack: String,
+        description: String,
+        fix: String,
+    },
+    #[error("invalid config `{key}` = {value:?} (stack {stack}): {reason}\n  fix: {fix}")]
+    Invalid {
+        key: String,
+        value: String,
+        stack: String,
+        reason: String,
+        fix: String,
+    },
+}
+
+/// The raw `PULUMI_CONFIG` map of one stack.
+pub struct RawConfig {
+    stack: String,
+    values: BTreeMap<String, String>,
+}
+
+fn full_key(name: &str) -> String {
+    if name.contains(':') {
+        name.to_string()
+    } else {
+        format!("{PROJECT}:{name}")
+    }
+}
+
+fn set_line(name: &str, example: &str, secret: bool, stack: &str) -> String {
+    let secret = if secret { " --secret" } else { "" };
+    let value = if example.contains(' ') || example.contains('(') || example.contains('<') {
+        format!("'{example}'")
+    } else {
+        example.to_string()
+    };
+    format!("pulumi config set{secret} --stack {stack} {name} {value}")
+}
+
+impl RawConfig {
+    /// Parses `PULUMI_CONFIG`: a JSON object whose values are strings (structured values
+    /// arrive JSON-encoded, and this program has none).
+    pub fn parse(stack: &str, json: &str) -> Result<Self, ConfigError> {
+        let values: BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(|e| ConfigError::NotJson(e.to_string()))?;
+        Ok(Self {
+            stack: stack.to_string(),
+            values,
+        })
+    }
+
+    pub fn from_pairs(stack: &str, pairs: &[(&str, &str)]) -> Self {
+        Self {
+            stack: stack.to_string(),
+            values: pairs
+                .iter()
+                .map(|(k, v)| (full_key(k), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(&full_key(name))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn missing(&self, name: &str, description: &str, example: &str, secret: bool) -> ConfigError {
+        ConfigError::Missing {
+            key: full_key(name),
+            stack: self.stack.clone(),
+            description: description.to_string(),
+            fix: set_line(name, example, secret, &self.stack),
+        }
+    }
+
+    fn invalid(&self, name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+        let (example, secret) = if name.contains(':') {
+            ("eu-west-1", false)
+        } else {
+            let s = spec(name);
+            (s.example, s.secret)
+        };
+        ConfigError::Invalid {
+            key: full_key(name),
+            value: if secret {
+                "<secret>".into()
+            } else {
+                value.to_string()
+            },
+            stack: self.stack.clone(),
+            reason: reason.into(),
+            fix: set_line(name, example, secret, &self.stack),
+        }
+    }
+
+    /// A key of the project namespace; `None` when absent and without a default.
+    fn optional(&self, name: &str) -> Option<String> {
+        self.raw(name)
+            .map(str::to_string)
+            .or_else(|| spec(name).default.map(str::to_string))
+    }
+
+    fn required(&self, name: &str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or_else(|| {
+            let s = spec(name);
+            self.missing(name, s.description, s.example, s.secret)
+        })
+    }
+
+    fn number<T>(&self, name: &str, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let raw = self.required(name)?;
+        let value: T = raw
+            .parse()
+            .map_err(|_| self.invalid(name, &raw, "not a whole number"))?;
+        if !range.contains(&value) {
+            return Err(self.invalid(
+                name,
+                &raw,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        let raw = self.required(name)?;
+        match raw.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(self.invalid(name, &raw, "must be true or false")),
+        }
+    }
+
+    fn one_of(&self, name: &str, allowed: &[&str]) -> Result<String, ConfigError> {
+        let raw = self.required(name)?;
+        if allowed.contains(&raw.as_str()) {
+            Ok(raw)
+        } else {
+            Err(self.invalid(name, &raw, format!("must be one of {}", allowed.join(", "))))
+        }
+    }
+
+    fn account_id(&self, name: &str) -> Result<String, ConfigError> {
+        let raw = self.required(name)?;
+        if raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(raw)
+        } else {
+            Err(self.invalid(name, &raw, "an AWS account id is exactly 12 digits"))
+        }
+    }
+
+    fn region(&self) -> Result<String, ConfigError> {
+        let region = self.raw("aws:region").map(str::to_string).ok_or_else(|| {
+            self.missing(
+                "aws:region",
+                "the region both the provider and the functions use",
+                "eu-west-1",
+                false,
+            )
+        })?;
+        let looks_right = region.split('-').count() >= 3
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !looks_right {
+            return Err(self.invalid("aws:region", &region, "not an AWS region name"));
+        }
+        Ok(region)
+    }
+
+    fn role(&self) -> Result<StackRole, ConfigError> {
+        match self.one_of("role", &["source", "target"])?.as_str() {
+            "source" => Ok(StackRole::Source),
+            _ => Ok(StackRole::Target),
+        }
+    }
+
+    fn common(&self) -> Result<CommonConfig, ConfigError> {
+        let external_id = self.required("externalId")?;
+        // STS: 2..=1224 characters of [\w+=,.@:/-].
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c);
+        if !(2..=1224).contains(&external_id.len()) || !external_id.chars().all(allowed) {
+            return Err(self.invalid(
+                "externalId",
+                &external_id,
+                "STS accepts 2 to 1224 characters of letters, digits and _+=,.@:/-",
+            ));
+        }
+        let architecture = match self.one_of("architecture", &["x86_64", "arm64"])?.as_str() {
+            "arm64" => Architecture::Arm64,
+            _ => Architecture::X86_64,
+        };
+        let retention: u32 = self.number("logRetentionDays", 1..=3653)?;
+        // CloudWatch Logs accepts only these retention periods.
+        const RETENTION_DAYS: &[u32] = &[
+            1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+            2922, 3288, 3653,
+        ];
+        if !RETENTION_DAYS.contains(&retention) {
+            return Err(self.invalid(
+                "logRetentionDays",
+                &retention.to_string(),
+                "CloudWatch accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
+            ));
+        }
+        let role_name = self.required("crossAccountRoleName")?;
+        if role_name.len() > 64
+            || !role_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+        {
+            return Err(self.invalid(
+                "crossAccountRoleName",
+                &role_name,
+                "an IAM role name is at most 64 characters of letters, digits and +=,.@_-",
+            ));
+        }
+        Ok(CommonConfig {
+            stack: self.stack.clone(),
+            region: self.region()?,
+            source_account_id: self.account_id("sourceAccountId")?,
+            target_account_id: self.account_id("targetAccountId")?,
+            external_id,
+            cross_account_role_name: role_name,
+            architecture,
+            log_retention_days: retention,
+            log_level: self.required("logLevel")?,
+        })
+    }
+
+    fn target(&self) -> Result<TargetConfig, ConfigError> {
+        Ok(TargetConfig {
+            common: self.common()?,
+            max_session_seconds: self.number("crossAccountRoleMaxSessionSeconds", 3600..=43200)?,
+            memory_mb: self.number("targetMemoryMb", 128..=10240)?,
+            timeout_seconds: self.number("targetTimeoutSeconds", 1..=900)?,
+            dedup_capacity: self.number("targetDedupCapacity", 1..=10_000_000)?,
+            fault_injection: self.flag("faultInjection")?,
+        })
+    }
+
+    fn target_outputs(&self) -> Result<TargetOutputs, ConfigError> {
+        if let Some(stack) = self.raw("targetStack") {
+            if stack.split('/').count() != 3 {
+                return Err(self.invalid(
+                    "targetStack",
+                    stack,
+                    "a stack reference is <organization>/<project>/<stack>",
+                ));
+            }
+            return Ok(TargetOutputs::StackReference {
+                stack: stack.to_string(),
+            });
+        }
+        let role_arn = self.required("targetRoleArn")?;
+        if !role_arn.starts_with("arn:aws") || !role_arn.contains(":role/") {
+            return Err(self.invalid(
+                "targetRoleArn",
+                &role_arn,
+                "must be a role ARN (arn:aws:iam::<target account>:role/<name>)",
+            ));
+        }
+        Ok(TargetOutputs::Config {
+            role_arn,
+            function_name: self.required("targetFunctionName")?,
+        })
+    }
+
+    fn source(&self) -> Result<SourceConfig, ConfigError> {
+        let common = self.common()?;
+        let target = self.target_outputs()?;
+        if let TargetOutputs::Config { role_arn, .. } = &target {
+            let expected = format!(":iam::{}:role/", common.target_account_id);
+            if !role_arn.contains(&expected) {
+                return Err(self.invalid(
+                    "targetRoleArn",
+                    role_arn,
+                    format!(
+                        "the role must be in targetAccountId {}",
+                        common.target_account_id
+                    ),
+                ));
+            }
+        }
+        let stream_capacity = match self
+            .one_of("streamMode", &["ON_DEMAND", "PROVISIONED"])?
+            .as_str()
+        {
+            "PROVISIONED" => StreamCapacity::Provisioned {
+                shards: self.number("shardCount", 1..=10_000)?,
+            },
+            _ => StreamCapacity::OnDemand,
+        };
+        let maximum_record_age_seconds: i32 =
+            self.number("maximumRecordAgeSeconds", -1..=604_800)?;
+        if (0..60).contains(&maximum_record_age_seconds) {
+            let raw = maximum_record_age_seconds.to_string();
+            return Err(self.invalid(
+                "maximumRecordAgeSeconds",
+                &raw,
+                "must be -1 or between 60 and 604800",
+            ));
+        }
+        let target_region = match self.raw("targetRegion") {
+            Some(r) => r.to_string(),
+            None => common.region.clone(),
+        };
+        Ok(SourceConfig {
+            target,
+            target_region,
+            session_seconds: self.number("assumeRoleSessionSeconds", 900..=43200)?,
+            schedule_expression: self.required("scheduleExpression")?,
+            stream_capacity,
+            stream_retention_hours: self.number("streamRetentionHours", 24..=8760)?,
+            records_per_invocation: self.number("producerRecordsPerInvocation", 1..=500)?,
+            padding_bytes: self.number("producerPaddingBytes", 0..=1_000_000)?,
+            batch_size: self.number("batchSize", 1..=10_000)?,
+            batching_window_seconds: self.number("batchingWindowSeconds", 0..=300)?,
+            parallelization_factor: self.number("parallelizationFactor", 1..=10)?,
+            maximum_retry_attempts: self.number("maximumRetryAttempts", -1..=10_000)?,
+            maximum_record_age_seconds,
+            starting_position: self.one_of("startingPosition", &["TRIM_HORIZON", "LATEST"])?,
+            relay_max_concurrent_invocations: self
+                .number("relayMaxConcurrentInvocations", 1..=64)?,
+            memory_mb: self.number("relayMemoryMb", 128..=10240)?,
+            timeout_seconds: self.number("relayTimeoutSeconds", 1..=900)?,
+            common,
+        })
+    }
+
+    /// The typed configuration of this stack; the first bad key stops it.
+    pub fn stack_config(&self) -> Result<StackConfig, ConfigError> {
+        match self.role()? {
+            StackRole::Source => self.source().map(StackConfig::Source),
+            StackRole::Target => self.target().map(StackConfig::Target),
+        }
+    }
+}
+
+/// Checks `PULUMI_PROJECT` (keys are namespaced by it).
+pub fn check_project(project: &str) -> Result<(), ConfigError> {
+    if project == PROJECT {
+        Ok(())
+    } else {
+        Err(ConfigError::WrongProject(project.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const TARGET: &[(&str, &str)] = &[
+        ("aws:region", "eu-west-1"),
+        ("role", "target"),
+        ("sourceAccountId", "111111111111"),
+        ("targetAccountId", "222222222222"),
+        ("externalId", "example-external-id"),
+    ];
+
+    fn with(
+        base: &[(&'static str, &'static str)],
+        extra: &[(&'static str, &'static str)],
+    ) -> RawConfig {
+        let mut pairs: Vec<_> = base
+            .iter()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .copied()
+            .collect();
+        pairs.extend(extra.iter().filter(|(_, v)| !v.is_empty()).copied());
+        RawConfig::from_pairs("dev-target", &pairs)
+    }
+
+    #[test]
+    fn defaults_fill_every_optional_key() {
+        let StackConfig::Target(t) = with(TARGET, &[]).stack_config().unwrap() else {
+            panic!("target")
+        };
+        assert_eq!(
+            t.common.cross_account_role_name,
+            "cross-account-relay-invoker"
+        );
+        assert_eq!(t.common.architecture, Architecture::X86_64);
+        assert_eq!(t.max_session_seconds, 3600);
+        assert!(!t.fault_injection);
+    }
+
+    #[test]
+    fn missing_role_names_the_key_and_the_fix() {
+        let err = with(TARGET, &[("role", "")])
+            .stack_config()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`cross-account-relay:role`"), "{err}");
+        assert!(
+            err.contains("pulumi config set --stack dev-target role target"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_external_id_suggests_a_secret() {
+        let err = with(TARGET, &[("externalId", "")])
+            .stack_config()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pulumi config set --secret --stack dev-target externalId"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_reason() {
+        let cases = [
+            ("role", "both", "must be one of source, target"),
+            ("sourceAccountId", "1234", "exactly 12 digits"),
+            ("architecture", "aarch64", "x86_64, arm64"),
+            ("logRetentionDays", "10", "CloudWatch accepts"),
+            (
+                "crossAccountRoleMaxSessionSeconds",
+                "100",
+                "between 3600 and 43200",
+            ),
+            ("faultInjection", "yes", "true or false"),
+            ("aws:region", "Ireland", "not an AWS region"),
+            ("externalId", "a b", "STS accepts"),
+        ];
+        for (k, v, reason) in cases {
+            let err = with(TARGET, &[(k, v)])
+                .stack_config()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(reason), "{k}={v}: {err}");
+            assert!(err.contains("pulumi config set"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_errors() {
+        let err = with(TARGET, &[("externalId", "x y secret")])
+            .stack_config()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret\""), "{err}");
+        assert!(!err.contains("x y"), "{err}");
+    }
+
+    #[test]
+    fn source_needs_the_target_outputs_or_a_stack_reference() {
+        let err = with(TARGET, &[("role", "source")])
+            .stack_config()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`cross-account-relay:targetRoleArn`"), "{err}");
+        let cfg = with(
+            TARGET,
+            &[
+                ("role", "source"),
+                ("targetStack", "org/cross-account-relay/target"),
+            ],
+        );
+        let StackConfig::Source(s) = cfg.stack_config().unwrap() else {
+            panic!("source")
+        };
+        assert_eq!(
+            s.target,
+            TargetOutputs::StackReference {
+                stack: "org/cross-account-relay/target".into()
+            }
+        );
+        assert_eq!(s.target_region, "eu-west-1");
+    }
+
+    #[test]
+    fn target_role_must_live_in_the_target_account() {
+        let cfg = with(
+            TARGET,
+            &[
+                ("role", "source"),
+                ("targetRoleArn", "arn:aws:iam::333333333333:role/x"),
+                ("targetFunctionName", "f"),
+            ],
+        );
+        let err = cfg.stack_config().unwrap_err().to_string();
+        assert!(err.contains("targetAccountId 222222222222"), "{err}");
+    }
+
+    #[test]
+    fn record_age_between_zero_and_sixty_is_refused() {
+        let cfg = with(
+            TARGET,
+            &[
+                ("role", "source"),
+                ("targetRoleArn", "arn:aws:iam::222222222222:role/x"),
+                ("targetFunctionName", "f"),
+                ("maximumRecordAgeSeconds", "30"),
+            ],
+        );
+        assert!(cfg
+            .stack_config()
+            .unwrap_err()
+            .to_string()
+            .contains("-1 or between 60"));
+    }
+
+    #[test]
+    fn config_must_be_a_json_object_of_strings() {
+        assert!(matches!(
+            RawConfig::parse("s", "[1]"),
+            Err(ConfigError::NotJson(_))
+        ));
+        assert!(RawConfig::parse("s", r#"{"aws:region":"eu-west-1"}"#).is_ok());
+    }
+
+    #[test]
+    fn every_key_has_a_description_and_example() {
+        for k in KEYS {
+            assert!(
+                !k.description.is_empty() && !k.example.is_empty(),
+                "{}",
+                k.name
+            );
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! IAM policy documents: trust policies, the roles' permissions and the stream key's policy.
+//!
+//! Every document is a typed [`PolicyDocument`]; ARNs of resources created in the same stack
+//! are Pulumi interpolations (`${stream.arn}`) that the runtime fills in. No statement has a
+//! wildcard action, and `Resource: "*"` appears only in the key policy, where `*` means
+//! "this key" (a key policy cannot name anything else).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Kinesis actions a Lambda event source mapping needs on the stream (Lambda developer guide,
+/// "Process Amazon Kinesis Data Streams records with Lambda"). `kinesis:SubscribeToShard` is
+/// needed only for an enhanced fan-out consumer, which this program does not create.
+pub const KINESIS_READ_ACTIONS: &[&str] = &[
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+];
+
+/// Kinesis write actions the producer uses (it calls PutRecords; PutRecord is allowed so a
+/// single-record writer works with the same role).
+pub const KINESIS_WRITE_ACTIONS: &[&str] = &["kinesis:PutRecord", "kinesis:PutRecords"];
+
+/// Writing a function's logs into its own, pre-created log group. No `logs:CreateLogGroup`:
+/// the program creates the group, with a retention.
+pub const LOG_ACTIONS: &[&str] = &["logs:CreateLogStream", "logs:PutLogEvents"];
+
+/// Key administration actions the account keeps on the stream key (through IAM policies), so
+/// the deployer can manage and delete the key without any `kms:*`.
+pub const KEY_ADMIN_ACTIONS: &[&str] = &[
+    "kms:CancelKeyDeletion",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+];
+
+/// Key use that Kinesis server-side encryption needs: producers generate data keys, readers
+/// decrypt them.
+pub const KEY_USE_ACTIONS: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PolicyDocument {
+    #[serde(rename = "Version")]
+    pub version: &'static str,
+    #[serde(rename = "Statement")]
+    pub statements: Vec<Statement>,
+}
+
+impl PolicyDocument {
+    pub fn new(statements: Vec<Statement>) -> Self {
+        Self {
+            version: "2012-10-17",
+            statements,
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a policy document always serialises")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Statement {
+    #[serde(rename = "Sid")]
+    pub sid: String,
+    #[serde(rename = "Effect")]
+    pub effect: &'static str,
+    #[serde(rename = "Principal", skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+    #[serde(rename = "Action")]
+    pub actions: Vec<String>,
+    #[serde(rename = "Resource", skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
+    /// operator → key → value(s)
+    #[serde(rename = "Condition", skip_serializing_if = "BTreeMap::is_empty")]
+    pub condition: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub enum Principal {
+    #[serde(rename = "AWS")]
+    Aws(String),
+    #[serde(rename = "Service")]
+    Service(String),
+}
+
+impl Statement {
+    /// An identity-policy statement: these actions on these resources.
+    pub fn allow(sid: &str, actions: &[&str], resources: &[&str]) -> Self {
+        Self {
+            sid: sid.to_string(),
+            effect: "Allow",
+            principal: None,
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            condition: BTreeMap::new(),
+        }
+    }
+
+    /// A trust-policy statement: `principal` may assume the role.
+    pub fn trust(sid: &str, principal: Principal) -> Self {
+        Self {
+            sid: sid.to_string(),
+            effect: "Allow",
+            principal: Some(principal),
+            actions: vec!["sts:AssumeRole".to_string()],
+            resources: None,
+            condition: BTreeMap::new(),
+        }
+    }
+
+    pub fn principal(mut self, principal: Principal) -> Self {
+        self.principal = Some(principal);
+        self
+    }
+
+    pub fn when(mut self, operator: &str, key: &str, value: impl Into<Value>) -> Self {
+        self.condition
+            .entry(operator.to_string())
+            .or_default()
+            .insert(key.to_string(), value.into());
+        self
+    }
+}
+
+/// The ARN of an account's root principal ("any principal of that account that its own IAM
+/// policies allow").
+pub fn account_root(account_id: &str) -> String {
+    format!("arn:aws:iam::{account_id}:root")
+}
+
+/// The ARN of a role by name (no path: this program creates its roles at `/`).
+pub fn role_arn(account_id: &str, role_name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:role/{role_name}")
+}
+
+/// Trust policy that lets one AWS service assume an execution role, limited to this account
+/// so the service cannot be steered into it from another account (confused deputy).
+pub fn service_trust(service: &str, account_id: &str) -> PolicyDocument {
+    PolicyDocument::new(vec![Statement::trust(
+        "ServiceAssumesRole",
+        Principal::Service(service.to_string()),
+    )
+    .when("StringEquals", "aws:SourceAccount", account_id)])
+}
+
+/// Log permissions of a function on its own log group (`<group arn>:*` covers its streams).
+pub fn own_logs(log_group_arn: &str) -> Statement {
+    Statement::allow(
+        "WriteOwnLogs",
+        LOG_ACTIONS,
+        &[&format!("{log_group_arn}:*")],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statements_serialise_in_iam_spelling() {
+        let doc = PolicyDocument::new(vec![Statement::allow("A", &["sqs:SendMessage"], &["q"])
+            .when("StringEquals", "aws:SourceAccount", "1")]);
+        assert_eq!(
+            doc.to_value(),
+            json!({"Version": "2012-10-17", "Statement": [{
+                "Sid": "A", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": ["q"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": "1"}}}]})
+        );
+    }
+
+    #[test]
+    fn trust_statements_have_a_principal_and_no_resource() {
+        let v =
+            serde_json::to_value(Statement::trust("T", Principal::Aws(account_root("1")))).unwrap();
+        assert_eq!(v["Principal"], json!({"AWS": "arn:aws:iam::1:root"}));
+        assert!(v.get("Resource").is_none());
+        assert_eq!(v["Action"], json!(["sts:AssumeRole"]));
+    }
+
+    #[test]
+    fn no_action_list_has_a_wildcard() {
+        for list in [
+            KINESIS_READ_ACTIONS,
+            KINESIS_WRITE_ACTIONS,
+            LOG_ACTIONS,
+            KEY_ADMIN_ACTIONS,
+            KEY_USE_ACTIONS,
+        ] {
+            assert!(list.iter().all(|a| !a.contains('*')), "{list:?}");
+        }
+    }
+}

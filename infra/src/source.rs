@@ -1,0 +1,337 @@
+//! The source stack: schedule → producer → encrypted stream → event source mapping → relay,
+//! with the dead-letter queue for batches the relay could not deliver.
+//!
+//! ```text
+//! schedule --(schedulerRole)--> producerFunction --PutRecords--> stream (streamKey)
+//! stream --relayEventSourceMapping--> relayFunction --AssumeRole--> target account
+//! relayEventSourceMapping --on failure--> deadLetterQueue <--SendMessage-- relayFunction
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::config::{SourceConfig, StreamCapacity, TargetOutputs};
+use crate::function::{add_function, FunctionSpec, NAME_PREFIX};
+use crate::iam::{self, PolicyDocument, Principal, Statement};
+use crate::model::{output_of, secret, to_json, Resource, Template};
+use shared::config as env;
+
+pub const PROVIDER: &str = "sourceProvider";
+/// Logical name of the StackReference when `targetStack` is set.
+pub const TARGET_STACK: &str = "targetStack";
+
+/// The stream key's policy. A key policy is the key's only gate, so the account keeps the
+/// administration actions (listed, no `kms:*`) and may let its own IAM policies use the key,
+/// but only through Kinesis in this region (`kms:ViaService`). `Resource: "*"` is the only
+/// value a key policy accepts: it means this key.
+pub fn stream_key_policy(config: &SourceConfig) -> PolicyDocument {
+    let common = &config.common;
+    let root = Principal::Aws(iam::account_root(&common.source_account_id));
+    PolicyDocument::new(vec![
+        Statement::allow("AccountAdministersKey", iam::KEY_ADMIN_ACTIONS, &["*"])
+            .principal(root.clone()),
+        Statement::allow("AccountUsesKeyThroughKinesis", iam::KEY_USE_ACTIONS, &["*"])
+            .principal(root)
+            .when(
+                "StringEquals",
+                "kms:ViaService",
+                format!("kinesis.{}.amazonaws.com", common.region),
+            )
+            .when(
+                "StringEquals",
+                "kms:CallerAccount",
+                common.source_account_id.clone(),
+            ),
+    ])
+}
+
+/// (role ARN, function name) of the target, as template values.
+fn target_values(t: &mut Template, config: &SourceConfig) -> (String, String) {
+    match &config.target {
+        TargetOutputs::Config {
+            role_arn,
+            function_name,
+        } => (role_arn.clone(), function_name.clone()),
+        TargetOutputs::StackReference { stack } => {
+            t.add(
+                TARGET_STACK,
+                Resource::builtin("pulumi:pulumi:StackReference").prop("name", stack.clone()),
+            );
+            (
+                format!("${{{TARGET_STACK}.outputs[\"crossAccountRoleArn\"]}}"),
+                format!("${{{TARGET_STACK}.outputs[\"targetFunctionArn\"]}}"),
+            )
+        }
+    }
+}
+
+pub fn template(config: &SourceConfig) -> Template {
+    let common = &config.common;
+    let mut t = Template::new(
+        "Source account: schedule, producer, Kinesis stream, relay and its dead-letter queue.",
+    );
+
+    t.add(
+        PROVIDER,
+        Resource::aws_provider()
+            .prop("region", common.region.clone())
+            // The provider refuses to touch any other account.
+            .prop("allowedAccountIds", json!([common.source_account_id]))
+            .prop(
+                "defaultTags",
+                json!({ "tags": { "project": "cross-account-relay", "stack": common.stack, "side": "source" } }),
+            ),
+    );
+    let (target_role_arn, target_function) = target_values(&mut t, config);
+
+    // ---- stream and its key ----
+    t.add(
+        "streamKey",
+        Resource::aws("aws:kms:Key", PROVIDER)
+            .prop(
+                "description",
+                "Encrypts the cross-account-relay Kinesis stream",
+            )
+            .prop("enableKeyRotation", true)
+            .prop("deletionWindowInDays", 7)
+            .prop("policy", to_json(stream_key_policy(config).to_value())),
+    );
+    let mut stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
+        .prop("name", format!("{NAME_PREFIX}-stream"))
+        .prop("encryptionType", "KMS")
+        .prop("kmsKeyId", output_of("streamKey", "arn"))
+        .prop("retentionPeriod", config.stream_retention_hours);
+    stream = match config.stream_capacity {
+        StreamCapacity::OnDemand => {
+            stream.prop("streamModeDetails", json!({ "streamMode": "ON_DEMAND" }))
+        }
+        StreamCapacity::Provisioned { shards } => stream
+            .prop("streamModeDetails", json!({ "streamMode": "PROVISIONED" }))
+            .prop("shardCount", shards),
+    };
+    t.add("stream", stream);
+
+    // ---- dead-letter queue ----
+    t.add(
+        "deadLetterQueue",
+        Resource::aws("aws:sqs:Queue", PROVIDER)
+            .prop("name", format!("{NAME_PREFIX}-dead-letters"))
+            // SSE-SQS: encrypted without a key policy for Lambda's on-failure writes to meet.
+            .prop("sqsManagedSseEnabled", true)
+            // 14 days, SQS's maximum: time to look at and replay what failed.
+            .prop("messageRetentionSeconds", 1_209_600),
+    );
+
+    // ---- producer ----
+    let producer_env: BTreeMap<&'static str, Value> = BTreeMap::from([
+        (env::STREAM_NAME, json!(output_of("stream", "name"))),
+        (
+            env::PRODUCER_RECORDS_PER_INVOCATION,
+            json!(config.records_per_invocation.to_string()),
+        ),
+        (
+            env::PRODUCER_PADDING_BYTES,
+            json!(config.padding_bytes.to_string()),
+        ),
+        (env::PRODUCER_MAX_PUT_ATTEMPTS, json!("5")),
+        (env::PRODUCER_RETRY_BASE_DELAY_MS, json!("100")),
+        (env::LOG_LEVEL, json!(common.log_level)),
+    ]);
+    add_function(
+        &mut t,
+        common,
+        FunctionSpec {
+            function: "producer",
+            logical: "producerFunction",
+            role_logical: "producerRole",
+            policy_logical: "producerRolePolicy",
+            log_group_logical: "producerLogGroup",
+            provider: PROVIDER,
+            description: "Writes scheduled records to the Kinesis stream",
+            memory_mb: 128,
+            timeout_seconds: 30,
+            environment: producer_env,
+            statements: vec![
+                Statement::allow(
+                    "WriteThisStream",
+                    iam::KINESIS_WRITE_ACTIONS,
+                    &[&output_of("stream", "arn")],
+                ),
+                Statement::allow(
+                    "EncryptRecordsWithStreamKey",
+                    &["kms:GenerateDataKey"],
+                    &[&output_of("streamKey", "arn")],
+                ),
+            ],
+        },
+    );
+
+    // ---- schedule ----
+    t.add(
+        "schedulerRole",
+        Resource::aws("aws:iam:Role", PROVIDER)
+            .prop("name", format!("{NAME_PREFIX}-scheduler-role"))
+            .prop(
+                "description",
+                "Lets EventBridge Scheduler invoke the producer",
+            )
+            .prop(
+                "assumeRolePolicy",
+                to_json(
+                    iam::service_trust("scheduler.amazonaws.com", &common.source_account_id)
+                        .to_value(),
+                ),
+            ),
+    );
+    t.add(
+        "schedulerRolePolicy",
+        Resource::aws("aws:iam:RolePolicy", PROVIDER)
+            .prop("role", output_of("schedulerRole", "id"))
+            .prop(
+                "policy",
+                to_json(
+                    PolicyDocument::new(vec![Statement::allow(
+                        "InvokeProducerOnly",
+                        &["lambda:InvokeFunction"],
+                        &[&output_of("producerFunction", "arn")],
+                    )])
+                    .to_value(),
+                ),
+            ),
+    );
+    t.add(
+        "schedule",
+        Resource::aws("aws:scheduler:Schedule", PROVIDER)
+            .prop("name", format!("{NAME_PREFIX}-producer"))
+            .prop("description", "Ticks the producer")
+            .prop("scheduleExpression", config.schedule_expression.clone())
+            .prop("flexibleTimeWindow", json!({ "mode": "OFF" }))
+            .prop(
+                "target",
+                json!({
+                    "arn": output_of("producerFunction", "arn"),
+                    "roleArn": output_of("schedulerRole", "arn"),
+                    // A failed tick is retried twice, and given up after 4 minutes so it never
+                    // overlaps the next tick of the default 5-minute rate.
+                    "retryPolicy": { "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 240 }
+                }),
+            )
+            .depends_on(&["schedulerRolePolicy"]),
+    );
+
+    // ---- relay ----
+    let relay_env: BTreeMap<&'static str, Value> = BTreeMap::from([
+        (env::TARGET_ROLE_ARN, json!(target_role_arn)),
+        (env::TARGET_EXTERNAL_ID, secret(&common.external_id)),
+        (env::TARGET_FUNCTION_NAME, json!(target_function)),
+        (env::TARGET_REGION, json!(config.target_region)),
+        (
+            env::ASSUME_ROLE_SESSION_SECONDS,
+            json!(config.session_seconds.to_string()),
+        ),
+        (
+            env::DEAD_LETTER_QUEUE_URL,
+            json!(output_of("deadLetterQueue", "url")),
+        ),
+        (
+            env::RELAY_MAX_CONCURRENT_INVOCATIONS,
+            json!(config.relay_max_concurrent_invocations.to_string()),
+        ),
+        (
+            env::RELAY_MAX_PAYLOAD_BYTES,
+            json!(shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT.to_string()),
+        ),
+        (env::LOG_LEVEL, json!(common.log_level)),
+    ]);
+    add_function(
+        &mut t,
+        common,
+        FunctionSpec {
+            function: "relay",
+            logical: "relayFunction",
+            role_logical: "relayRole",
+            policy_logical: "relayRolePolicy",
+            log_group_logical: "relayLogGroup",
+            provider: PROVIDER,
+            description: "Relays Kinesis batches to the target account's function",
+            memory_mb: config.memory_mb,
+            timeout_seconds: config.timeout_seconds,
+            environment: relay_env,
+            statements: vec![
+                Statement::allow(
+                    "ReadThisStream",
+                    iam::KINESIS_READ_ACTIONS,
+                    &[&output_of("stream", "arn")],
+                ),
+                Statement::allow(
+                    "DecryptRecordsWithStreamKey",
+                    &["kms:Decrypt"],
+                    &[&output_of("streamKey", "arn")],
+                ),
+                Statement::allow(
+                    "AssumeTargetRoleOnly",
+                    &["sts:AssumeRole"],
+                    &[&target_role_arn],
+                ),
+                // One statement for both writers: the relay sends records the target rejected,
+                // and the event source mapping's on-failure destination is written with this
+                // same execution role.
+                Statement::allow(
+                    "SendToDeadLetterQueue",
+                    &["sqs:SendMessage"],
+                    &[&output_of("deadLetterQueue", "arn")],
+                ),
+            ],
+        },
+    );
+
+    t.add(
+        "relayEventSourceMapping",
+        Resource::aws("aws:lambda:EventSourceMapping", PROVIDER)
+            .prop("eventSourceArn", output_of("stream", "arn"))
+            .prop("functionName", output_of("relayFunction", "arn"))
+            .prop("startingPosition", config.starting_position.clone())
+            .prop("batchSize", config.batch_size)
+            .prop(
+                "maximumBatchingWindowInSeconds",
+                config.batching_window_seconds,
+            )
+            .prop("parallelizationFactor", config.parallelization_factor)
+            // The relay reports the records the target refused; only those (and what follows
+            // them in the shard) are retried, not the whole batch.
+            .prop("functionResponseTypes", json!(["ReportBatchItemFailures"]))
+            // A batch that fails as a whole is split in halves until the bad record is alone,
+            // so its neighbours get through.
+            .prop("bisectBatchOnFunctionError", true)
+            // Few retries and a record age limit: a poison record reaches the dead-letter queue
+            // within minutes instead of blocking its shard until the stream's retention ends.
+            .prop("maximumRetryAttempts", config.maximum_retry_attempts)
+            .prop(
+                "maximumRecordAgeInSeconds",
+                config.maximum_record_age_seconds,
+            )
+            .prop(
+                "destinationConfig",
+                json!({ "onFailure": { "destinationArn": output_of("deadLetterQueue", "arn") } }),
+            )
+            .depends_on(&["relayRolePolicy"]),
+    );
+
+    t.output("streamName", output_of("stream", "name"));
+    t.output("streamArn", output_of("stream", "arn"));
+    t.output("deadLetterQueueUrl", output_of("deadLetterQueue", "url"));
+    t.output(
+        "producerFunctionName",
+        output_of("producerFunction", "name"),
+    );
+    t.output("relayFunctionName", output_of("relayFunction", "name"));
+    t.output("relayRoleArn", output_of("relayRole", "arn"));
+    t.output("scheduleName", output_of("schedule", "name"));
+    t.output(
+        "producerLogGroupName",
+        output_of("producerLogGroup", "name"),
+    );
+    t.output("relayLogGroupName", output_of("relayLogGroup", "name"));
+    t
+}
