@@ -1,0 +1,301 @@
+"""The Kinesis event source mapping, played locally (moto stores mappings but never runs them).
+
+Per shard, like Lambda's poller:
+- reads from the starting position with GetRecords, gathers a batch until it holds `batch_size`
+  records, or the batching window has passed since its first record, or the next record would
+  take the event over the 6 MB invocation payload limit;
+- invokes the function synchronously with real Kinesis event JSON and waits for the result
+  (one batch in flight per shard: records of a shard are processed in order);
+- ReportBatchItemFailures: a response naming failed sequence numbers moves the checkpoint to the
+  lowest of them and the batch is retried from there (an unknown or empty identifier counts as a
+  failure of the whole batch, as Lambda treats it);
+- a function error: with BisectBatchOnFunctionError the batch is split in two halves that are
+  retried separately (a split does not consume the retry quota); otherwise retried whole;
+- after MaximumRetryAttempts retries (or when a record is older than MaximumRecordAgeInSeconds),
+  sends Lambda's on-failure invocation record (KinesisBatchInfo) to the on-failure destination
+  (SQS) and moves on.
+Retries back off exponentially, with the time compressed (`retry_base_delay`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+# Lambda's limit on a synchronous invocation payload, which bounds a batch.
+MAX_BATCH_BYTES = 6 * 1024 * 1024
+
+
+@dataclass
+class MappingSettings:
+    batch_size: int = 100
+    batching_window_s: float = 0.0
+    maximum_retry_attempts: int = -1  # -1 = until the record expires
+    maximum_record_age_s: int = -1
+    bisect_on_function_error: bool = False
+    report_batch_item_failures: bool = False
+    on_failure_queue_url: str | None = None
+    starting_position: str = "TRIM_HORIZON"
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    poll_interval_s: float = 0.05  # Lambda polls a shard about once per second; compressed
+    retry_base_delay_s: float = 0.02
+    retry_max_delay_s: float = 0.5
+
+
+@dataclass
+class MappingStats:
+    invocations: int = 0
+    function_errors: int = 0
+    partial_failures: int = 0
+    bisections: int = 0
+    retries: int = 0
+    on_failure_batches: int = 0
+    on_failure_records: int = 0
+    records_read: int = 0
+    largest_event_bytes: int = 0
+    events: list = field(default_factory=list)  # (shard, [sequence numbers], bytes, outcome)
+
+
+def kinesis_event_record(record: dict, shard_id: str, stream_arn: str, region: str, function_role_arn: str) -> dict:
+    arrival = record["ApproximateArrivalTimestamp"]
+    if isinstance(arrival, datetime.datetime):
+        arrival = arrival.timestamp()
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record["PartitionKey"],
+            "sequenceNumber": record["SequenceNumber"],
+            "data": base64.b64encode(record["Data"]).decode(),
+            "approximateArrivalTimestamp": float(arrival),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{record['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": function_role_arn,
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def _event_bytes(records: list[dict]) -> int:
+    return len(json.dumps({"Records": records})) if records else 0
+
+
+def _iso(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EventSourceMapping:
+    """Polls every shard of one stream and invokes `invoke(payload_bytes) -> InvokeResult`."""
+
+    def __init__(self, *, kinesis_factory, sqs_factory, stream_name: str, stream_arn: str, region: str,
+                 function_arn: str, function_role_arn: str, invoke, settings: MappingSettings, log=print):
+        self.kinesis_factory = kinesis_factory
+        self.sqs_factory = sqs_factory
+        self.stream_name = stream_name
+        self.stream_arn = stream_arn
+        self.region = region
+        self.function_arn = function_arn
+        self.function_role_arn = function_role_arn
+        self.invoke = invoke
+        self.settings = settings
+        self.log = log
+        self.stats = MappingStats()
+        self.paused = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._busy: dict[str, bool] = {}  # shard -> holds records not yet checkpointed
+        self._polled_empty_at: dict[str, float] = {}
+
+    # ---- lifecycle ----
+    def start(self) -> None:
+        kinesis = self.kinesis_factory()
+        shards = kinesis.list_shards(StreamName=self.stream_name)["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            self._busy[shard_id] = False
+            t = threading.Thread(target=self._poll_shard, args=(shard_id,), name=f"esm-{shard_id}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+
+    def idle_since(self) -> float | None:
+        """Time since every shard last polled empty with nothing pending, or None if busy."""
+        with self._lock:
+            if any(self._busy.values()) or len(self._polled_empty_at) < len(self._busy):
+                return None
+            return time.monotonic() - max(self._polled_empty_at.values())
+
+    def wait_idle(self, quiet_s: float, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            idle = self.idle_since()
+            if idle is not None and idle >= quiet_s:
+                return True
+            time.sleep(0.05)
+        return False
+
+    # ---- polling ----
+    def _poll_shard(self, shard_id: str) -> None:
+        kinesis = self.kinesis_factory()
+        iterator = kinesis.get_shard_iterator(StreamName=self.stream_name, ShardId=shard_id,
+                                              ShardIteratorType=self.settings.starting_position)["ShardIterator"]
+        buffer: list[dict] = []  # event records read but not yet handed to a batch
+        first_seen = None
+        while not self._stop.is_set():
+            if self.paused.is_set():
+                time.sleep(0.02)
+                continue
+            got = []
+            if len(buffer) < self.settings.batch_size:
+                resp = kinesis.get_records(ShardIterator=iterator, Limit=min(10000, self.settings.batch_size - len(buffer)))
+                iterator = resp["NextShardIterator"]
+                got = [kinesis_event_record(r, shard_id, self.stream_arn, self.region, self.function_role_arn)
+                       for r in resp["Records"]]
+                buffer.extend(got)
+                with self._lock:
+                    self.stats.records_read += len(got)
+            with self._lock:
+                self._busy[shard_id] = bool(buffer)
+                if not buffer:
+                    self._polled_empty_at[shard_id] = time.monotonic()
+            if not buffer:
+                first_seen = None
+                time.sleep(self.settings.poll_interval_s)
+                continue
+            if first_seen is None:
+                first_seen = time.monotonic()
+            full = len(buffer) >= self.settings.batch_size or _event_bytes(buffer) >= self.settings.max_batch_bytes
+            window_over = time.monotonic() - first_seen >= self.settings.batching_window_s
+            if not (full or window_over):
+                if not got:
+                    time.sleep(self.settings.poll_interval_s)
+                continue
+            batch, size = [], len('{"Records":[]}')
+            for rec in buffer[: self.settings.batch_size]:
+                rec_bytes = len(json.dumps(rec)) + 1
+                if batch and size + rec_bytes > self.settings.max_batch_bytes:
+                    break
+                batch.append(rec)
+                size += rec_bytes
+            del buffer[: len(batch)]
+            first_seen = time.monotonic() if buffer else None
+            self._deliver(shard_id, batch)
+
+    # ---- one batch, with retries, bisection and the on-failure destination ----
+    def _deliver(self, shard_id: str, batch: list[dict]) -> None:
+        work = [(batch, 0)]  # (records, retries used); front first keeps the shard's order
+        while work and not self._stop.is_set():
+            records, retries = work.pop(0)
+            if self._too_old(records):
+                self._on_failure(shard_id, records, "RecordAgeExceeded", retries + 1, None)
+                continue
+            payload = json.dumps({"Records": records}).encode()
+            result = self.invoke(payload)
+            seqs = [r["kinesis"]["sequenceNumber"] for r in records]
+            with self._lock:
+                self.stats.invocations += 1
+                self.stats.largest_event_bytes = max(self.stats.largest_event_bytes, len(payload))
+            failed_from = None
+            if result.function_error:
+                outcome = "function_error"
+                with self._lock:
+                    self.stats.function_errors += 1
+                if self.settings.bisect_on_function_error and len(records) > 1:
+                    half = len(records) // 2
+                    with self._lock:
+                        self.stats.bisections += 1
+                        self.stats.events.append((shard_id, seqs, len(payload), "bisect"))
+                    work[0:0] = [(records[:half], retries), (records[half:], retries)]
+                    continue
+                failed_from = 0
+            else:
+                failed_from, outcome = self._first_failure(records, result.body)
+            with self._lock:
+                self.stats.events.append((shard_id, seqs, len(payload), outcome))
+            if failed_from is None:
+                continue  # checkpoint after the batch
+            remaining = records[failed_from:]
+            if self.settings.maximum_retry_attempts != -1 and retries >= self.settings.maximum_retry_attempts:
+                self._on_failure(shard_id, remaining, "RetryAttemptsExhausted", retries + 1,
+                                 "Unhandled" if result.function_error else None)
+                continue
+            with self._lock:
+                self.stats.retries += 1
+            delay = min(self.settings.retry_max_delay_s, self.settings.retry_base_delay_s * (2 ** retries))
+            time.sleep(delay)
+            work.insert(0, (remaining, retries + 1))
+
+    def _first_failure(self, records: list[dict], body: bytes) -> tuple[int | None, str]:
+        """Index of the checkpoint after a successful invocation, or None when all succeeded."""
+        if not self.settings.report_batch_item_failures:
+            return None, "ok"
+        try:
+            response = json.loads(body) if body else None
+        except ValueError:
+            return None, "ok"  # Lambda treats an unparsable response as success
+        failures = (response or {}).get("batchItemFailures") if isinstance(response, dict) else None
+        if not failures:
+            return None, "ok"
+        index = {r["kinesis"]["sequenceNumber"]: i for i, r in enumerate(records)}
+        positions = []
+        for failure in failures:
+            ident = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+            if not ident or ident not in index:
+                with self._lock:
+                    self.stats.partial_failures += 1
+                return 0, "invalid_item_identifier"  # whole batch fails
+            positions.append(index[ident])
+        with self._lock:
+            self.stats.partial_failures += 1
+        return min(positions), "partial_failure"
+
+    def _too_old(self, records: list[dict]) -> bool:
+        max_age = self.settings.maximum_record_age_s
+        if max_age is None or max_age < 0:
+            return False
+        oldest = min(r["kinesis"]["approximateArrivalTimestamp"] for r in records)
+        return time.time() - oldest > max_age
+
+    def _on_failure(self, shard_id: str, records: list[dict], condition: str, invoke_count: int,
+                    function_error: str | None) -> None:
+        with self._lock:
+            self.stats.on_failure_batches += 1
+            self.stats.on_failure_records += len(records)
+        arrivals = [r["kinesis"]["approximateArrivalTimestamp"] for r in records]
+        message = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.function_arn,
+                "condition": condition,
+                "approximateInvokeCount": invoke_count,
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                                **({"functionError": function_error} if function_error else {})},
+            "version": "1.0",
+            "timestamp": _iso(time.time()),
+            "KinesisBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": records[0]["kinesis"]["sequenceNumber"],
+                "endSequenceNumber": records[-1]["kinesis"]["sequenceNumber"],
+                "approximateArrivalOfFirstRecord": _iso(min(arrivals)),
+                "approximateArrivalOfLastRecord": _iso(max(arrivals)),
+                "batchSize": len(records),
+                "streamArn": self.stream_arn,
+            },
+        }
+        if not self.settings.on_failure_queue_url:
+            self.log(f"esm: {len(records)} records of {shard_id} discarded ({condition}); no on-failure destination")
+            return
+        self.sqs_factory().send_message(QueueUrl=self.settings.on_failure_queue_url, MessageBody=json.dumps(message))

@@ -1,0 +1,182 @@
+"""moto's standalone server with the two things the local run needs that moto lacks.
+
+1. Lambda Invoke runs the function. moto 5.2 without Docker only stubs Invoke; here
+   `LambdaFunction.invoke` is replaced by a POST of the payload to the local runtime emulator
+   that hosts the real release binary (routes: function ARN -> emulator URL). The answer keeps
+   Lambda's semantics: a handler error is HTTP 200 with `X-Amz-Function-Error: Unhandled` and
+   the error JSON as body, and a request over 6 MB is refused with 413
+   RequestEntityTooLargeException. moto still resolves the function in the account of the
+   signing credentials, so a function registered only in the target account is found only
+   with that account's (assumed-role) credentials.
+2. An audit of STS AssumeRole and Lambda Invoke calls (one JSON line each, with the calling
+   access key and the account moto resolved), so the harness counts AssumeRole calls instead
+   of trusting a constant. Optional trust rules refuse AssumeRole on a role without its
+   external id or from another account: moto evaluates no trust policy at all.
+
+This patches moto internals, so moto is pinned (tools/requirements.txt) and the launcher has
+its own tests (tests/e2e/test_launcher.py).
+
+Environment:
+  LOCAL_LAMBDA_ROUTES   JSON {"<function arn>": "http://127.0.0.1:<port>"}
+  LOCAL_AUDIT_LOG       path of the JSON-lines audit file
+  LOCAL_TRUST_RULES     JSON {"<role arn>": {"external_id": "...", "principal_account": "..."}}
+Arguments are moto.server's (`-H 127.0.0.1 -p <port>`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import moto
+
+EXPECTED_MOTO = "5.2.5"
+if moto.__version__ != EXPECTED_MOTO:  # the patched internals below are version-specific
+    sys.exit(f"moto_launcher: moto {moto.__version__} found, {EXPECTED_MOTO} expected (pin it in tools/requirements.txt)")
+
+from moto.awslambda import models as lambda_models  # noqa: E402
+from moto.awslambda.exceptions import LambdaClientError  # noqa: E402
+from moto.iam.models import get_account_id_from  # noqa: E402
+from moto.sts import responses as sts_responses  # noqa: E402
+from moto.sts.exceptions import STSClientError  # noqa: E402
+
+# Lambda's limit on a synchronous request payload.
+SYNC_REQUEST_LIMIT = 6 * 1024 * 1024
+
+_audit_lock = threading.Lock()
+_CREDENTIAL_RE = re.compile(r"Credential=([A-Z0-9]+)/")
+
+
+def _routes() -> dict[str, str]:
+    return json.loads(os.environ.get("LOCAL_LAMBDA_ROUTES", "{}"))
+
+
+def _trust_rules() -> dict[str, dict[str, str]]:
+    return json.loads(os.environ.get("LOCAL_TRUST_RULES", "{}"))
+
+
+def audit(event: dict) -> None:
+    path = os.environ.get("LOCAL_AUDIT_LOG")
+    if not path:
+        return
+    event = {"time": time.time(), **event}
+    line = json.dumps(event, sort_keys=True) + "\n"
+    with _audit_lock, open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+
+
+def caller_access_key(headers) -> str | None:
+    auth = headers.get("Authorization") or headers.get("authorization") or ""
+    match = _CREDENTIAL_RE.search(auth)
+    return match.group(1) if match else None
+
+
+class RequestTooLarge(LambdaClientError):
+    code = 413
+
+    def __init__(self, size: int):
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {SYNC_REQUEST_LIMIT} bytes for the InvokeFunction operation (got {size})",
+        )
+
+
+def invoke_through_runtime_emulator(self, body, request_headers, response_headers):
+    """Replacement for moto's LambdaFunction.invoke (moto 5.2.5)."""
+    if isinstance(body, str):
+        payload = body.encode("utf-8")
+    elif body is None:
+        payload = b""
+    else:
+        payload = bytes(body)
+    if not payload:
+        payload = b"{}"
+    key = caller_access_key(request_headers)
+    entry = {
+        "event": "invoke",
+        "function_arn": self.function_arn,
+        "function_account": self.account_id,
+        "caller_access_key": key,
+        "caller_account": get_account_id_from(key) if key else None,
+        "request_bytes": len(payload),
+    }
+    if len(payload) > SYNC_REQUEST_LIMIT:
+        audit({**entry, "outcome": "request_too_large"})
+        raise RequestTooLarge(len(payload))
+    url = _routes().get(self.function_arn)
+    if url is None:
+        audit({**entry, "outcome": "no_route"})
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {"errorType": "Local.NoRuntime", "errorMessage": f"no local runtime hosts {self.function_arn}"}
+        ).encode()
+    request = urllib.request.Request(
+        f"{url}/2015-03-31/functions/{self.function_name}/invocations",
+        data=payload,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:
+            result = response.read()
+            function_error = response.headers.get("X-Amz-Function-Error")
+    except urllib.error.HTTPError as err:  # the emulator refused (413) or broke: a service error
+        audit({**entry, "outcome": f"http_{err.code}"})
+        raise LambdaClientError("ServiceException", f"local runtime emulator answered {err.code}: {err.read()[:200]!r}")
+    if function_error:
+        response_headers["x-amz-function-error"] = function_error
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    audit({**entry, "outcome": "function_error" if function_error else "ok", "response_bytes": len(result)})
+    return result
+
+
+_original_assume_role = sts_responses.TokenResponse.assume_role
+
+
+def audited_assume_role(self):
+    role_arn = self._get_param("RoleArn")
+    external_id = self._get_param("ExternalId")
+    session = self._get_param("RoleSessionName")
+    key = caller_access_key(self.headers)
+    caller_account = get_account_id_from(key) if key else None
+    entry = {
+        "event": "assume_role",
+        "role_arn": role_arn,
+        "session_name": session,
+        "caller_access_key": key,
+        "caller_account": caller_account,
+        "external_id_given": bool(external_id),
+    }
+    rule = _trust_rules().get(role_arn)
+    if rule is not None:
+        if rule.get("principal_account") and caller_account != rule["principal_account"]:
+            audit({**entry, "outcome": "denied_principal"})
+            raise STSClientError("AccessDenied", f"account {caller_account} may not assume {role_arn}")
+        if rule.get("external_id") and external_id != rule["external_id"]:
+            audit({**entry, "outcome": "denied_external_id"})
+            raise STSClientError("AccessDenied", f"sts:ExternalId does not match the trust policy of {role_arn}")
+    result = _original_assume_role(self)
+    audit({**entry, "outcome": "ok"})
+    return result
+
+
+def install() -> None:
+    lambda_models.LambdaFunction.invoke = invoke_through_runtime_emulator
+    sts_responses.TokenResponse.assume_role = audited_assume_role
+
+
+def main(argv: list[str] | None = None) -> None:
+    install()
+    from moto import server
+
+    server.main(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
