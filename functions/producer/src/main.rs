@@ -1,1 +1,46 @@
-fn main() {}
+//! Lambda entry point for the producer: read configuration once, build the Kinesis client
+//! once, write the scheduled records on each invocation.
+
+use std::time::Instant;
+
+use aws_config::BehaviorVersion;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use producer::sink::KinesisSink;
+use producer::{Producer, ProducerSettings};
+use shared::config::ProcessEnv;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let settings = match ProducerSettings::from_source(&ProcessEnv) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("producer: configuration error: {error}");
+            return Err(error.into());
+        }
+    };
+    shared::telemetry::init(settings.log_level.as_deref());
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone());
+    let producer = Producer::new(sink, settings);
+    let producer = &producer;
+    lambda_runtime::run(service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
+        let started = Instant::now();
+        match producer.produce(chrono::Utc::now()).await {
+            Ok(report) => {
+                tracing::info!(
+                    records_written = report.records_written,
+                    put_calls = report.put_calls,
+                    retried_entries = report.retried_entries,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "invocation summary"
+                );
+                Ok::<_, Error>(report)
+            }
+            Err(error) => {
+                tracing::error!(error = %error, duration_ms = started.elapsed().as_millis() as u64, "invocation summary");
+                Err(error.into())
+            }
+        }
+    }))
+    .await
+}

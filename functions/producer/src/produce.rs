@@ -1,0 +1,412 @@
+//! Builds the records of one invocation and writes them, retrying only refused entries.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::payload::{ProducedRecord, RecordBody};
+
+use crate::settings::ProducerSettings;
+use crate::sink::{EntryResult, PutEntry, RecordSink};
+
+/// Kinesis PutRecords limits.
+pub const MAX_ENTRIES_PER_CALL: usize = 500;
+pub const MAX_BYTES_PER_CALL: usize = 5 * 1024 * 1024;
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What one invocation wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ProduceReport {
+    pub records_written: usize,
+    pub record_ids: Vec<String>,
+    pub put_calls: usize,
+    pub retried_entries: usize,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProduceError {
+    #[error("record {record_id} is {bytes} bytes (data + partition key), over Kinesis's {limit}-byte record limit; lower PRODUCER_PADDING_BYTES")]
+    RecordTooLarge {
+        record_id: String,
+        bytes: usize,
+        limit: usize,
+    },
+    #[error("{failed} of {total} records were not written after {attempts} PutRecords attempts ({codes}); last error: {last_message}; {written} records were written")]
+    Unwritten {
+        failed: usize,
+        total: usize,
+        written: usize,
+        attempts: u32,
+        codes: String,
+        last_message: String,
+    },
+}
+
+pub struct Producer<S> {
+    sink: S,
+    settings: ProducerSettings,
+    /// Identifies this container; sequence numbers are per container.
+    instance: String,
+    next_sequence: AtomicU64,
+}
+
+impl<S: RecordSink> Producer<S> {
+    pub fn new(sink: S, settings: ProducerSettings) -> Self {
+        Self {
+            sink,
+            settings,
+            instance: uuid::Uuid::new_v4().simple().to_string()[..8].to_string(),
+            next_sequence: AtomicU64::new(1),
+        }
+    }
+
+    /// The records of one invocation, created at `now`.
+    pub fn build_records(&self, now: DateTime<Utc>) -> Vec<ProducedRecord> {
+        (0..self.settings.records_per_invocation)
+            .map(|_| {
+                let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
+                ProducedRecord {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    created_at: now,
+                    sequence,
+                    producer: self.instance.clone(),
+                    body: RecordBody {
+                        message: format!(
+                            "scheduled payload {sequence} from producer {}",
+                            self.instance
+                        ),
+                        padding: "x".repeat(self.settings.padding_bytes),
+                        simulate: None,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Writes the records of one invocation.
+    pub async fn produce(&self, now: DateTime<Utc>) -> Result<ProduceReport, ProduceError> {
+        let entries: Vec<PutEntry> = self
+            .build_records(now)
+            .into_iter()
+            .map(|record| PutEntry {
+                data: serde_json::to_vec(&record).expect("a produced record always serializes"),
+                partition_key: record.id.clone(),
+                record_id: record.id,
+            })
+            .collect();
+        self.write(entries).await
+    }
+
+    /// Writes entries in calls within the PutRecords limits, retrying refused entries.
+    pub async fn write(&self, entries: Vec<PutEntry>) -> Result<ProduceReport, ProduceError> {
+        if let Some(entry) = entries.iter().find(|e| e.billed_bytes() > MAX_RECORD_BYTES) {
+            return Err(ProduceError::RecordTooLarge {
+                record_id: entry.record_id.clone(),
+                bytes: entry.billed_bytes(),
+                limit: MAX_RECORD_BYTES,
+            });
+        }
+        let total = entries.len();
+        let mut report = ProduceReport::default();
+        let mut pending = entries;
+        let mut last_message = String::new();
+        let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+        for attempt in 1..=self.settings.max_put_attempts {
+            if attempt > 1 {
+                let factor = 2u32.saturating_pow(attempt - 2);
+                tokio::time::sleep((self.settings.retry_base_delay * factor).min(MAX_BACKOFF))
+                    .await;
+            }
+            codes.clear();
+            let mut failed = Vec::new();
+            for call in split_into_calls(pending) {
+                report.put_calls += 1;
+                let results = match self.sink.put_records(&call).await {
+                    Ok(results) if results.len() == call.len() => results,
+                    Ok(results) => {
+                        let message = format!(
+                            "PutRecords answered {} results for {} entries",
+                            results.len(),
+                            call.len()
+                        );
+                        vec![
+                            EntryResult::Failed {
+                                code: "MalformedResponse".into(),
+                                message
+                            };
+                            call.len()
+                        ]
+                    }
+                    Err(message) => vec![
+                        EntryResult::Failed {
+                            code: "CallFailed".into(),
+                            message
+                        };
+                        call.len()
+                    ],
+                };
+                for (entry, result) in call.into_iter().zip(results) {
+                    match result {
+                        EntryResult::Written => {
+                            report.records_written += 1;
+                            report.record_ids.push(entry.record_id);
+                        }
+                        EntryResult::Failed { code, message } => {
+                            tracing::warn!(record_id = %entry.record_id, attempt, code = %code, error = %message, "PutRecords entry refused");
+                            *codes.entry(code).or_default() += 1;
+                            last_message = message;
+                            failed.push(entry);
+                        }
+                    }
+                }
+            }
+            if failed.is_empty() {
+                return Ok(report);
+            }
+            if attempt < self.settings.max_put_attempts {
+                report.retried_entries += failed.len();
+            }
+            pending = failed;
+        }
+        let codes = codes
+            .iter()
+            .map(|(code, n)| format!("{code}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(ProduceError::Unwritten {
+            failed: pending.len(),
+            total,
+            written: report.records_written,
+            attempts: self.settings.max_put_attempts,
+            codes,
+            last_message,
+        })
+    }
+}
+
+/// Groups entries, in order, into calls of at most 500 entries and 5 MiB.
+pub fn split_into_calls(entries: Vec<PutEntry>) -> Vec<Vec<PutEntry>> {
+    let mut calls: Vec<Vec<PutEntry>> = Vec::new();
+    let mut bytes = 0usize;
+    for entry in entries {
+        let size = entry.billed_bytes();
+        match calls.last_mut() {
+            Some(call)
+                if call.len() < MAX_ENTRIES_PER_CALL && bytes + size <= MAX_BYTES_PER_CALL =>
+            {
+                bytes += size;
+                call.push(entry);
+            }
+            _ => {
+                bytes = size;
+                calls.push(vec![entry]);
+            }
+        }
+    }
+    calls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Refuses each record id as many times as `refusals` says, then writes it.
+    #[derive(Default)]
+    struct FlakySink {
+        refusals: Mutex<HashMap<String, u32>>,
+        refuse_all: bool,
+        calls: Mutex<Vec<Vec<String>>>,
+        written: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl RecordSink for FlakySink {
+        async fn put_records(&self, entries: &[PutEntry]) -> Result<Vec<EntryResult>, String> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(entries.iter().map(|e| e.record_id.clone()).collect());
+            let mut refusals = self.refusals.lock().unwrap();
+            Ok(entries
+                .iter()
+                .map(|e| {
+                    let left = refusals.entry(e.record_id.clone()).or_insert(0);
+                    if self.refuse_all || *left > 0 {
+                        *left = left.saturating_sub(1);
+                        EntryResult::Failed {
+                            code: "ProvisionedThroughputExceededException".into(),
+                            message: "Rate exceeded for shard shardId-000000000000".into(),
+                        }
+                    } else {
+                        self.written.lock().unwrap().push(e.record_id.clone());
+                        EntryResult::Written
+                    }
+                })
+                .collect())
+        }
+    }
+
+    fn settings(records: usize) -> ProducerSettings {
+        ProducerSettings {
+            stream: "s".into(),
+            records_per_invocation: records,
+            padding_bytes: 0,
+            max_put_attempts: 4,
+            retry_base_delay: Duration::from_millis(1),
+            log_level: None,
+        }
+    }
+
+    fn entry(id: usize, size: usize) -> PutEntry {
+        PutEntry {
+            record_id: format!("r{id}"),
+            partition_key: format!("r{id}"),
+            data: vec![b'x'; size],
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_every_record_as_valid_json_with_its_id_as_partition_key() {
+        let producer = Producer::new(FlakySink::default(), settings(3));
+        let now: DateTime<Utc> = "2026-11-25T05:00:00Z".parse().unwrap();
+        let records = producer.build_records(now);
+        assert_eq!(
+            records.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let report = producer.produce(now).await.unwrap();
+        assert_eq!(
+            (
+                report.records_written,
+                report.put_calls,
+                report.retried_entries
+            ),
+            (3, 1, 0)
+        );
+        let ids: std::collections::HashSet<_> = report.record_ids.iter().collect();
+        assert_eq!(ids.len(), 3, "ids are unique");
+    }
+
+    #[tokio::test]
+    async fn retries_only_the_refused_entries() {
+        let sink = FlakySink::default();
+        sink.refusals
+            .lock()
+            .unwrap()
+            .extend([("r1".to_string(), 1), ("r3".to_string(), 2)]);
+        let producer = Producer::new(sink, settings(1));
+        let report = producer
+            .write((0..5).map(|i| entry(i, 10)).collect())
+            .await
+            .unwrap();
+        let calls = producer.sink.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![
+                vec!["r0", "r1", "r2", "r3", "r4"],
+                vec!["r1", "r3"],
+                vec!["r3"]
+            ]
+        );
+        assert_eq!(report.records_written, 5);
+        assert_eq!(report.retried_entries, 3);
+        assert_eq!(
+            producer.sink.written.lock().unwrap().len(),
+            5,
+            "nothing written twice"
+        );
+    }
+
+    #[tokio::test]
+    async fn entries_that_keep_failing_fail_the_invocation_loudly() {
+        let sink = FlakySink::default();
+        sink.refusals.lock().unwrap().insert("r2".into(), 100);
+        let producer = Producer::new(sink, settings(1));
+        let err = producer
+            .write((0..4).map(|i| entry(i, 10)).collect())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ProduceError::Unwritten {
+                failed: 1,
+                total: 4,
+                written: 3,
+                attempts: 4,
+                codes: "ProvisionedThroughputExceededException: 1".into(),
+                last_message: "Rate exceeded for shard shardId-000000000000".into(),
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("1 of 4 records were not written after 4 PutRecords attempts"),
+            "{err}"
+        );
+        assert_eq!(producer.sink.calls.lock().unwrap().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_whole_call_failure_is_retried_then_reported() {
+        struct Down;
+        #[async_trait]
+        impl RecordSink for Down {
+            async fn put_records(&self, _: &[PutEntry]) -> Result<Vec<EntryResult>, String> {
+                Err("PutRecords on s failed: dispatch failure: connection refused".into())
+            }
+        }
+        let err = Producer::new(Down, settings(2))
+            .produce(Utc::now())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("2 of 2 records were not written after 4"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("CallFailed: 2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_record_over_one_mebibyte_is_refused_before_anything_is_sent() {
+        let producer = Producer::new(FlakySink::default(), settings(1));
+        let err = producer
+            .write(vec![entry(0, 10), entry(1, MAX_RECORD_BYTES)])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ProduceError::RecordTooLarge { ref record_id, .. } if record_id == "r1"),
+            "{err}"
+        );
+        assert!(producer.sink.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn calls_respect_the_entry_and_byte_limits() {
+        let calls = split_into_calls((0..1201).map(|i| entry(i, 10)).collect());
+        assert_eq!(
+            calls.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![500, 500, 201]
+        );
+        // Six records of ~1 MB: at most five fit in 5 MiB.
+        let calls = split_into_calls((0..6).map(|i| entry(i, 1_000_000)).collect());
+        assert_eq!(calls.iter().map(Vec::len).collect::<Vec<_>>(), vec![5, 1]);
+        for call in &calls {
+            assert!(call.iter().map(PutEntry::billed_bytes).sum::<usize>() <= MAX_BYTES_PER_CALL);
+        }
+    }
+
+    #[tokio::test]
+    async fn padding_reaches_the_configured_size() {
+        let mut s = settings(1);
+        s.padding_bytes = 10_000;
+        let records = Producer::new(FlakySink::default(), s).build_records(Utc::now());
+        assert_eq!(records[0].body.padding.len(), 10_000);
+    }
+}

@@ -1,0 +1,71 @@
+//! The producer's configuration.
+
+use std::time::Duration;
+
+use shared::config::{self, ConfigError, Reader, Source};
+
+#[derive(Debug, Clone)]
+pub struct ProducerSettings {
+    /// Stream name, or ARN.
+    pub stream: String,
+    pub records_per_invocation: usize,
+    pub padding_bytes: usize,
+    pub max_put_attempts: u32,
+    pub retry_base_delay: Duration,
+    pub log_level: Option<String>,
+}
+
+impl ProducerSettings {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let read = Reader::new(source);
+        Ok(Self {
+            stream: read.required(config::STREAM_NAME)?,
+            records_per_invocation: read.number(
+                config::PRODUCER_RECORDS_PER_INVOCATION,
+                1usize,
+                1..=100_000,
+            )?,
+            // A Kinesis record is at most 1 MiB; leave room for the record's other fields.
+            padding_bytes: read.number(config::PRODUCER_PADDING_BYTES, 0usize, 0..=1_000_000)?,
+            max_put_attempts: read.number(config::PRODUCER_MAX_PUT_ATTEMPTS, 5u32, 1..=20)?,
+            retry_base_delay: Duration::from_millis(read.number(
+                config::PRODUCER_RETRY_BASE_DELAY_MS,
+                100u64,
+                0..=10_000,
+            )?),
+            log_level: read.optional(config::LOG_LEVEL),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn stream_is_required_and_defaults_apply() {
+        let err = ProducerSettings::from_source(&HashMap::<&str, &str>::new()).unwrap_err();
+        assert!(err.to_string().contains("STREAM_NAME is not set"), "{err}");
+        let settings =
+            ProducerSettings::from_source(&HashMap::from([(config::STREAM_NAME, "s")])).unwrap();
+        assert_eq!(
+            (settings.records_per_invocation, settings.max_put_attempts),
+            (1, 5)
+        );
+        assert_eq!(settings.retry_base_delay, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_variable() {
+        let env = HashMap::from([
+            (config::STREAM_NAME, "s"),
+            (config::PRODUCER_RECORDS_PER_INVOCATION, "0"),
+        ]);
+        let err = ProducerSettings::from_source(&env).unwrap_err().to_string();
+        assert!(
+            err.contains("PRODUCER_RECORDS_PER_INVOCATION") && err.contains("between 1 and 100000"),
+            "{err}"
+        );
+    }
+}
