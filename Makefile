@@ -50,13 +50,43 @@ test: tools unit check-infra e2e
 
 # ---- infra checks (owned by infra/): conformance with pulumi-aws, IAM lint + evaluation ----
 .PHONY: check-infra
-check-infra: tools
-	@echo "check-infra: not written yet" && false
+# Renders both stacks from the committed example configs, then: conformance with the pinned
+# pulumi-aws SDK (its PyPI wheel, downloaded once into .cache/, read as a zip), parliament on
+# every policy document, and iam-simulate (npm, pinned by infra/checks/package-lock.json,
+# installed into .tools/node) on the trust and permission policies.
+INFRA_CHECK := $(ROOT)/.cache/infra-check
+NODE_TOOLS  := $(TOOLS)/node
+
+$(NODE_TOOLS)/.installed: infra/checks/package.json infra/checks/package-lock.json
+	mkdir -p $(NODE_TOOLS)
+	cp infra/checks/package.json infra/checks/package-lock.json $(NODE_TOOLS)/
+	npm ci --prefix $(NODE_TOOLS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+check-infra: tools $(NODE_TOOLS)/.installed
+	cargo build --quiet --locked -p infra
+	@set -euo pipefail; \
+	pin=$$(target/debug/infra --pulumi-aws-version); \
+	wheel=.cache/pulumi-aws/pulumi_aws-$$pin-py3-none-any.whl; \
+	if [ ! -f "$$wheel" ]; then \
+	  $(PY) -m pip download --quiet --no-deps --disable-pip-version-check -d .cache/pulumi-aws "pulumi-aws==$$pin"; \
+	fi; \
+	rm -rf $(INFRA_CHECK) && mkdir -p $(INFRA_CHECK); \
+	for stack in source target; do \
+	  $(PY) infra/checks/render.py $$stack > $(INFRA_CHECK)/$$stack.json; \
+	done; \
+	$(PY) infra/checks/conformance.py --wheel "$$wheel" --version "$$pin" --self-test \
+	  $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json; \
+	cp infra/checks/iam.mjs $(NODE_TOOLS)/iam.mjs; \
+	node $(NODE_TOOLS)/iam.mjs extract $(INFRA_CHECK)/policies $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json; \
+	$(PY) infra/checks/lint.py $(INFRA_CHECK)/policies; \
+	node $(NODE_TOOLS)/iam.mjs simulate $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json
 
 # ---- local two-account run (owned by local/ and tests/e2e/) ----
 .PHONY: e2e
+# TICKS, INTERVAL (s), RECORDS (per tick) override the defaults: make demo TICKS=200 RECORDS=5
 demo: build
-	@echo "demo: not written yet" && false
+	cd $(ROOT) && TICKS="$(TICKS)" INTERVAL="$(INTERVAL)" RECORDS="$(RECORDS)" $(PY) -m local.demo
 
 e2e: build
-	@echo "e2e: not written yet" && false
+	cd $(ROOT) && $(PY) -m pytest tests/e2e -q -p no:cacheprovider

@@ -1,0 +1,248 @@
+// IAM checks of the rendered templates: extract every policy document, then evaluate the
+// trust and permission policies with @cloud-copilot/iam-simulate (Strict mode, offline).
+//
+//   node infra/checks/iam.mjs extract <outdir> source.json target.json   # documents for parliament
+//   node infra/checks/iam.mjs simulate source.json target.json           # expectations below
+//
+// Interpolations (`${stream.arn}`) are resolved to the ARNs the resources will have, from
+// their explicit names and the provider's account and region.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { runSimulation } from '@cloud-copilot/iam-simulate'
+
+const EXAMPLE_KEY_ID = '0a1b2c3d-4e5f-6789-abcd-ef0123456789'
+
+function load(path) {
+  return JSON.parse(readFileSync(path, 'utf8'))
+}
+
+/** The stack's account and region, from its explicit provider. */
+function placement(template) {
+  const provider = Object.values(template.resources).find((r) => r.type === 'pulumi:providers:aws')
+  return { account: provider.properties.allowedAccountIds[0], region: provider.properties.region }
+}
+
+/** What `${logical.attribute}` becomes once deployed. */
+function attribute(template, logical, attr) {
+  const res = template.resources[logical]
+  if (!res) throw new Error(`unknown resource in interpolation: ${logical}`)
+  const { account, region } = placement(template)
+  const name = res.properties?.name ?? logical
+  const table = {
+    'aws:kinesis:Stream': { arn: `arn:aws:kinesis:${region}:${account}:stream/${name}`, name },
+    'aws:kms:Key': { arn: `arn:aws:kms:${region}:${account}:key/${EXAMPLE_KEY_ID}`, id: EXAMPLE_KEY_ID },
+    'aws:sqs:Queue': { arn: `arn:aws:sqs:${region}:${account}:${name}`, url: `https://sqs.${region}.amazonaws.com/${account}/${name}`, name },
+    'aws:lambda:Function': { arn: `arn:aws:lambda:${region}:${account}:function:${name}`, name },
+    'aws:iam:Role': { arn: `arn:aws:iam::${account}:role/${name}`, id: name, name },
+    'aws:cloudwatch:LogGroup': { arn: `arn:aws:logs:${region}:${account}:log-group:${name}`, name },
+  }
+  const value = table[res.type]?.[attr]
+  if (value === undefined) throw new Error(`no example value for \${${logical}.${attr}} (${res.type})`)
+  return value
+}
+
+/** Resolves fn::toJSON, fn::secret and interpolations into plain JSON. */
+function resolve(template, value) {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{(\w+)\.(\w+)\}/g, (_, logical, attr) => attribute(template, logical, attr))
+  }
+  if (Array.isArray(value)) return value.map((v) => resolve(template, v))
+  if (value && typeof value === 'object') {
+    if ('fn::toJSON' in value) return resolve(template, value['fn::toJSON'])
+    if ('fn::secret' in value) return resolve(template, value['fn::secret'])
+    const fn = Object.keys(value).find((k) => k.startsWith('fn::'))
+    if (fn) throw new Error(`cannot resolve ${fn}`)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(template, v)]))
+  }
+  return value
+}
+
+/** Every policy document of a template: trust, identity (by role) and key policies. */
+function documents(label, template) {
+  const docs = []
+  for (const [logical, res] of Object.entries(template.resources)) {
+    if (res.type === 'aws:iam:Role') {
+      docs.push({ kind: 'trust', name: `${label}-${logical}-trust`, role: logical, document: resolve(template, res.properties.assumeRolePolicy) })
+    } else if (res.type === 'aws:iam:RolePolicy') {
+      const role = res.properties.role.match(/^\$\{(\w+)\.id\}$/)[1]
+      docs.push({ kind: 'identity', name: `${label}-${logical}`, role, document: resolve(template, res.properties.policy) })
+    } else if (res.type === 'aws:kms:Key') {
+      docs.push({ kind: 'key', name: `${label}-${logical}-policy`, key: logical, document: resolve(template, res.properties.policy) })
+    }
+  }
+  return docs
+}
+
+function extract(outdir, paths) {
+  mkdirSync(outdir, { recursive: true })
+  let count = 0
+  for (const path of paths) {
+    const label = path.split('/').pop().replace(/\.json$/, '')
+    for (const d of documents(label, load(path))) {
+      mkdirSync(join(outdir, d.kind), { recursive: true })
+      writeFileSync(join(outdir, d.kind, `${d.name}.json`), JSON.stringify(d.document, null, 2))
+      count += 1
+    }
+  }
+  console.log(`iam: extracted ${count} policy documents into ${outdir}`)
+}
+
+// ---------------------------------------------------------------- simulation
+
+async function simulate(templates, quiet = false) {
+  const log = quiet ? () => {} : console.log
+  const source = templates.find((t) => 'relayFunction' in t.resources)
+  const target = templates.find((t) => 'crossAccountRole' in t.resources)
+  if (!source || !target) throw new Error('need the source and the target template')
+  const src = placement(source)
+  const tgt = placement(target)
+  const docsOf = (template, label) => documents(label, template)
+  const srcDocs = docsOf(source, 'source')
+  const tgtDocs = docsOf(target, 'target')
+  const identity = (docs, role) => docs.filter((d) => d.kind === 'identity' && d.role === role).map((d) => ({ name: d.name, policy: d.document }))
+  const trustOf = (docs, role) => docs.find((d) => d.kind === 'trust' && d.role === role).document
+  const keyPolicy = srcDocs.find((d) => d.kind === 'key').document
+
+  const roleArn = (t, logical) => attribute(t, logical, 'arn')
+  const session = (arn, sessionName) => arn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/') + `/${sessionName}`
+
+  const relayRole = roleArn(source, 'relayRole')
+  const producerRole = roleArn(source, 'producerRole')
+  const crossRole = roleArn(target, 'crossAccountRole')
+  const targetFn = attribute(target, 'targetFunction', 'arn')
+  const stream = attribute(source, 'stream', 'arn')
+  const key = attribute(source, 'streamKey', 'arn')
+  const dlq = attribute(source, 'deadLetterQueue', 'arn')
+  const producerFn = attribute(source, 'producerFunction', 'arn')
+  // The value the relay sends (its TARGET_EXTERNAL_ID), not the one the trust policy expects.
+  const externalId = resolve(source, source.resources.relayFunction.properties.environment.variables.TARGET_EXTERNAL_ID)
+  // A principal that would be allowed by its own account: only the target's trust policy
+  // stands between it and the role.
+  const allowAssume = [{ name: 'allow-assume', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: crossRole }] } }]
+
+  // Each case: the request, the policies in force, the expected decision.
+  const assume = (principalRole, identityPolicies, context) => ({
+    principal: session(principalRole, 'relay'),
+    principalArn: principalRole,
+    action: 'sts:AssumeRole',
+    resource: crossRole,
+    resourceAccount: tgt.account,
+    identityPolicies,
+    resourcePolicy: trustOf(tgtDocs, 'crossAccountRole'),
+    context,
+  })
+  const asRole = (template, docs, logical, action, resource, resourcePolicy, context = {}) => ({
+    principal: session(roleArn(template, logical), logical),
+    principalArn: roleArn(template, logical),
+    action,
+    resource,
+    resourceAccount: resource.split(':')[4] || placement(template).account,
+    identityPolicies: identity(docs, logical),
+    resourcePolicy,
+    context,
+  })
+  const cases = [
+    ['relay role assumes the cross-account role with the external id', 'Allowed', assume(relayRole, identity(srcDocs, 'relayRole'), { 'sts:ExternalId': externalId })],
+    ['relay role without an external id is refused', 'Denied', assume(relayRole, identity(srcDocs, 'relayRole'), {})],
+    ['relay role with a wrong external id is refused', 'Denied', assume(relayRole, identity(srcDocs, 'relayRole'), { 'sts:ExternalId': 'guess' })],
+    ['another role of the source account (allowed by its own policy) is refused', 'Denied', assume(producerRole, allowAssume, { 'sts:ExternalId': externalId })],
+    ['a same-named role in another account is refused', 'Denied', assume(relayRole.replace(src.account, '333333333333'), allowAssume, { 'sts:ExternalId': externalId })],
+    ['relay role may not assume any other role of the target account', 'Denied', { ...assume(relayRole, identity(srcDocs, 'relayRole'), { 'sts:ExternalId': externalId }), resource: `arn:aws:iam::${tgt.account}:role/other`, resourcePolicy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${src.account}:root` }, Action: 'sts:AssumeRole' }] } }],
+    ['cross-account role invokes the target function', 'Allowed', asRole(target, tgtDocs, 'crossAccountRole', 'lambda:InvokeFunction', targetFn)],
+    ['cross-account role may not invoke another function', 'Denied', asRole(target, tgtDocs, 'crossAccountRole', 'lambda:InvokeFunction', targetFn.replace(/function:.*/, 'function:other'))],
+    ['cross-account role may not read the target function', 'Denied', asRole(target, tgtDocs, 'crossAccountRole', 'lambda:GetFunction', targetFn)],
+    ['cross-account role may not change the target function', 'Denied', asRole(target, tgtDocs, 'crossAccountRole', 'lambda:UpdateFunctionCode', targetFn)],
+    ['relay reads the stream', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kinesis:GetRecords', stream)],
+    ['relay may not write the stream', 'Denied', asRole(source, srcDocs, 'relayRole', 'kinesis:PutRecords', stream)],
+    ['relay sends to the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'relayRole', 'sqs:SendMessage', dlq)],
+    ['relay decrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:ViaService': `kinesis.${src.region}.amazonaws.com`, 'kms:CallerAccount': src.account })],
+    ['relay may not use the stream key outside Kinesis', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:CallerAccount': src.account })],
+    ['producer writes the stream', 'Allowed', asRole(source, srcDocs, 'producerRole', 'kinesis:PutRecords', stream)],
+    ['producer encrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'producerRole', 'kms:GenerateDataKey', key, keyPolicy, { 'kms:ViaService': `kinesis.${src.region}.amazonaws.com`, 'kms:CallerAccount': src.account })],
+    ['producer may not read the stream', 'Denied', asRole(source, srcDocs, 'producerRole', 'kinesis:GetRecords', stream)],
+    ['producer may not assume the cross-account role', 'Denied', asRole(source, srcDocs, 'producerRole', 'sts:AssumeRole', crossRole, trustOf(tgtDocs, 'crossAccountRole'), { 'sts:ExternalId': externalId })],
+    ['scheduler invokes the producer', 'Allowed', asRole(source, srcDocs, 'schedulerRole', 'lambda:InvokeFunction', producerFn)],
+    ['scheduler may not invoke the relay', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'lambda:InvokeFunction', attribute(source, 'relayFunction', 'arn'))],
+  ]
+
+  let passed = 0
+  let failed = 0
+  for (const [title, expected, c] of cases) {
+    const simulation = {
+      request: {
+        principal: c.principal,
+        action: c.action,
+        resource: { resource: c.resource, accountId: c.resourceAccount },
+        // iam-simulate does not derive aws:PrincipalArn from the principal: pass it.
+        contextVariables: { 'aws:PrincipalArn': c.principalArn, 'aws:PrincipalAccount': c.principalArn.split(':')[4], ...c.context },
+      },
+      identityPolicies: c.identityPolicies,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      resourcePolicy: c.resourcePolicy,
+    }
+    const result = await runSimulation(simulation, { simulationMode: 'Strict' })
+    let problem
+    let decision
+    if (result.resultType === 'error') {
+      problem = `simulation error: ${JSON.stringify(result.errors)}`
+    } else {
+      decision = result.overallResult
+      const ignored = result.resultType === 'single' ? result.result.ignoredContextKeys ?? [] : result.results.flatMap((r) => r.ignoredContextKeys ?? [])
+      // A silently dropped key would make a Denied case pass for the wrong reason.
+      if (ignored.length) problem = `context keys ignored by the simulator: ${ignored.join(', ')}`
+      else if ((expected === 'Allowed') !== (decision === 'Allowed')) problem = `expected ${expected}, got ${decision}`
+    }
+    if (problem) {
+      failed += 1
+      log(`iam: FAIL ${title}: ${problem}`)
+    } else {
+      passed += 1
+      log(`iam: ok   ${title} -> ${decision}`)
+    }
+  }
+  log(`iam: ${passed} passed, ${failed} failed`)
+  return { passed, failed }
+}
+
+/** Breaks copies of the templates; the simulation must catch every break. */
+async function selfTest(templates) {
+  const trustStatement = (ts) => ts.find((t) => 'crossAccountRole' in t.resources).resources.crossAccountRole.properties.assumeRolePolicy['fn::toJSON'].Statement[0]
+  const breaks = [
+    ['trust without the aws:PrincipalArn condition', (ts) => delete trustStatement(ts).Condition.ArnEquals],
+    ['trust without the sts:ExternalId condition', (ts) => delete trustStatement(ts).Condition.StringEquals],
+    ['cross-account policy on every function', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.crossAccountRolePolicy.properties.policy['fn::toJSON']
+      p.Statement[0].Resource = ['*']
+    }],
+    ['relay policy without the Kinesis read statement', (ts) => {
+      const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']
+      p.Statement = p.Statement.filter((s) => s.Sid !== 'ReadThisStream')
+    }],
+  ]
+  let missed = 0
+  for (const [title, mutate] of breaks) {
+    const copy = structuredClone(templates)
+    mutate(copy)
+    const { failed } = await simulate(copy, true)
+    if (failed === 0) {
+      missed += 1
+      console.log(`iam: self-test FAIL: break not detected: ${title}`)
+    }
+  }
+  console.log(`iam: self-test: ${breaks.length - missed} of ${breaks.length} breaks detected`)
+  return missed === 0
+}
+
+const [command, ...args] = process.argv.slice(2)
+if (command === 'extract') {
+  extract(args[0], args.slice(1))
+} else if (command === 'simulate') {
+  const templates = args.map(load)
+  const { failed } = await simulate(templates)
+  const selfTestOk = await selfTest(templates)
+  process.exit(failed === 0 && selfTestOk ? 0 : 1)
+} else {
+  console.error('usage: iam.mjs extract <outdir> <templates...> | simulate <templates...>')
+  process.exit(2)
+}
