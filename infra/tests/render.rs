@@ -1,0 +1,628 @@
+//! Runs the real `infra` binary the way Pulumi's YAML runtime does, with the committed example
+//! stack configs, and checks the emitted templates: resources, references, IAM, env vars.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use shared::config::{PRODUCER_VARIABLES, RELAY_VARIABLES, TARGET_VARIABLES};
+
+const EXTERNAL_ID: &str = "example-external-id-0123456789";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `config:` map of a committed `Pulumi.<stack>.yaml` (flat `key: value` lines).
+fn example_config(stack: &str) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(root().join(format!("Pulumi.{stack}.yaml"))).unwrap();
+    let mut config = BTreeMap::new();
+    let mut in_config = false;
+    for line in text.lines() {
+        if line.starts_with("config:") {
+            in_config = true;
+            continue;
+        }
+        let trimmed = line.trim();
+        if !in_config || trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (key, value) = trimmed.split_once(": ").expect("key: value");
+        config.insert(key.to_string(), value.trim_matches('"').to_string());
+    }
+    config
+}
+
+fn run(stack: Option<&str>, config: Option<&BTreeMap<String, String>>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+    cmd.current_dir(root())
+        .env_remove("PULUMI_STACK")
+        .env_remove("PULUMI_CONFIG")
+        .env("PULUMI_PROJECT", "cross-account-relay");
+    if let Some(stack) = stack {
+        cmd.env("PULUMI_STACK", stack);
+    }
+    if let Some(config) = config {
+        cmd.env("PULUMI_CONFIG", serde_json::to_string(config).unwrap());
+    }
+    cmd.output().unwrap()
+}
+
+fn config_with(stack: &str, changes: &[(&str, Option<&str>)]) -> BTreeMap<String, String> {
+    let mut config = example_config(stack);
+    config.insert("cross-account-relay:externalId".into(), EXTERNAL_ID.into());
+    for (key, value) in changes {
+        let key = if key.contains(':') {
+            key.to_string()
+        } else {
+            format!("cross-account-relay:{key}")
+        };
+        match value {
+            Some(v) => config.insert(key, v.to_string()),
+            None => config.remove(&key),
+        };
+    }
+    config
+}
+
+fn render(stack: &str, changes: &[(&str, Option<&str>)]) -> Value {
+    let out = run(Some(stack), Some(&config_with(stack, changes)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn resources(t: &Value) -> BTreeMap<String, String> {
+    t["resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v["type"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn env_names(t: &Value, function: &str) -> BTreeSet<String> {
+    t["resources"][function]["properties"]["environment"]["variables"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn policy(t: &Value, logical: &str) -> Value {
+    t["resources"][logical]["properties"]["policy"]["fn::toJSON"].clone()
+}
+
+/// `(Sid, actions, resources)` of each statement of an identity policy.
+fn statements(t: &Value, logical: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+    policy(t, logical)["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let strings = |v: &Value| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect()
+            };
+            (
+                s["Sid"].as_str().unwrap().to_string(),
+                strings(&s["Action"]),
+                strings(&s["Resource"]),
+            )
+        })
+        .collect()
+}
+
+fn stmt(sid: &str, actions: &[&str], resources: &[&str]) -> (String, Vec<String>, Vec<String>) {
+    (
+        sid.to_string(),
+        actions.iter().map(|s| s.to_string()).collect(),
+        resources.iter().map(|s| s.to_string()).collect(),
+    )
+}
+
+#[test]
+fn package_discovery_names_the_pinned_aws_provider() {
+    let out = run(None, None);
+    assert!(out.status.success());
+    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resources = t["resources"].as_object().unwrap();
+    assert_eq!(resources.len(), 1);
+    let provider = resources.values().next().unwrap();
+    assert_eq!(provider["type"], "pulumi:providers:aws");
+    assert_eq!(
+        provider["options"]["version"],
+        infra::model::PULUMI_AWS_VERSION
+    );
+}
+
+#[test]
+fn target_stack_has_exactly_its_resources() {
+    let t = render("target", &[]);
+    let expected: BTreeMap<String, String> = [
+        ("targetProvider", "pulumi:providers:aws"),
+        ("targetLogGroup", "aws:cloudwatch:LogGroup"),
+        ("targetRole", "aws:iam:Role"),
+        ("targetRolePolicy", "aws:iam:RolePolicy"),
+        ("targetFunction", "aws:lambda:Function"),
+        ("crossAccountRole", "aws:iam:Role"),
+        ("crossAccountRolePolicy", "aws:iam:RolePolicy"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(resources(&t), expected);
+    for (name, res) in t["resources"].as_object().unwrap() {
+        if name != "targetProvider" {
+            assert_eq!(res["options"]["provider"], "${targetProvider}", "{name}");
+            assert_eq!(
+                res["options"]["version"],
+                infra::model::PULUMI_AWS_VERSION,
+                "{name}"
+            );
+        }
+    }
+    let provider = &t["resources"]["targetProvider"]["properties"];
+    assert_eq!(provider["allowedAccountIds"], json!(["222222222222"]));
+    assert_eq!(provider["region"], "eu-west-1");
+}
+
+#[test]
+fn target_function_runs_the_artifact_with_exactly_the_variables_it_reads() {
+    let t = render("target", &[]);
+    let f = &t["resources"]["targetFunction"]["properties"];
+    assert_eq!(f["runtime"], "provided.al2023");
+    assert_eq!(f["handler"], "bootstrap");
+    assert_eq!(f["architectures"], json!(["x86_64"]));
+    assert_eq!(
+        f["code"],
+        json!({"fn::fileArchive": "target/lambda/target/bootstrap.zip"})
+    );
+    assert_eq!(f["role"], "${targetRole.arn}");
+    assert_eq!(f["loggingConfig"]["logGroup"], "${targetLogGroup.name}");
+    assert_eq!(env_names(&t, "targetFunction"), names(TARGET_VARIABLES));
+    assert_eq!(
+        f["environment"]["variables"]["TARGET_FAULT_INJECTION"],
+        "false"
+    );
+    let arm = render(
+        "target",
+        &[
+            ("architecture", Some("arm64")),
+            ("faultInjection", Some("true")),
+        ],
+    );
+    let f = &arm["resources"]["targetFunction"]["properties"];
+    assert_eq!(f["architectures"], json!(["arm64"]));
+    assert_eq!(
+        f["code"],
+        json!({"fn::fileArchive": "target/lambda-arm64/target/bootstrap.zip"})
+    );
+    assert_eq!(
+        f["environment"]["variables"]["TARGET_FAULT_INJECTION"],
+        "true"
+    );
+}
+
+#[test]
+fn target_iam_is_exact() {
+    let t = render("target", &[]);
+    assert_eq!(
+        statements(&t, "targetRolePolicy"),
+        vec![stmt(
+            "WriteOwnLogs",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            &["${targetLogGroup.arn}:*"]
+        )]
+    );
+    assert_eq!(
+        statements(&t, "crossAccountRolePolicy"),
+        vec![stmt(
+            "InvokeTargetFunctionOnly",
+            &["lambda:InvokeFunction"],
+            &["${targetFunction.arn}"]
+        )]
+    );
+    assert_eq!(
+        t["resources"]["crossAccountRolePolicy"]["properties"]["role"],
+        "${crossAccountRole.id}"
+    );
+    let role = &t["resources"]["crossAccountRole"]["properties"];
+    assert_eq!(role["name"], "cross-account-relay-invoker");
+    assert_eq!(role["maxSessionDuration"], 3600);
+    assert_eq!(
+        role["assumeRolePolicy"]["fn::toJSON"],
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "RelayRoleOfSourceAccount",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+            "Action": ["sts:AssumeRole"],
+            "Condition": {
+                "ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/cross-account-relay-relay-role"},
+                "StringEquals": {"sts:ExternalId": {"fn::secret": EXTERNAL_ID}}
+            }
+        }]})
+    );
+    assert_eq!(
+        t["outputs"]["crossAccountRoleArn"],
+        "${crossAccountRole.arn}"
+    );
+    assert_eq!(t["outputs"]["targetFunctionArn"], "${targetFunction.arn}");
+}
+
+#[test]
+fn source_stack_has_exactly_its_resources() {
+    let t = render("source", &[]);
+    let expected: BTreeMap<String, String> = [
+        ("sourceProvider", "pulumi:providers:aws"),
+        ("streamKey", "aws:kms:Key"),
+        ("stream", "aws:kinesis:Stream"),
+        ("deadLetterQueue", "aws:sqs:Queue"),
+        ("producerLogGroup", "aws:cloudwatch:LogGroup"),
+        ("producerRole", "aws:iam:Role"),
+        ("producerRolePolicy", "aws:iam:RolePolicy"),
+        ("producerFunction", "aws:lambda:Function"),
+        ("schedulerRole", "aws:iam:Role"),
+        ("schedulerRolePolicy", "aws:iam:RolePolicy"),
+        ("schedule", "aws:scheduler:Schedule"),
+        ("relayLogGroup", "aws:cloudwatch:LogGroup"),
+        ("relayRole", "aws:iam:Role"),
+        ("relayRolePolicy", "aws:iam:RolePolicy"),
+        ("relayFunction", "aws:lambda:Function"),
+        ("relayEventSourceMapping", "aws:lambda:EventSourceMapping"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(resources(&t), expected);
+    assert_eq!(
+        t["resources"]["sourceProvider"]["properties"]["allowedAccountIds"],
+        json!(["111111111111"])
+    );
+    for (name, res) in t["resources"].as_object().unwrap() {
+        if name != "sourceProvider" {
+            assert_eq!(res["options"]["provider"], "${sourceProvider}", "{name}");
+        }
+    }
+}
+
+#[test]
+fn source_references_wire_the_pipeline() {
+    let t = render("source", &[]);
+    let r = &t["resources"];
+    assert_eq!(r["stream"]["properties"]["encryptionType"], "KMS");
+    assert_eq!(r["stream"]["properties"]["kmsKeyId"], "${streamKey.arn}");
+    assert_eq!(
+        r["stream"]["properties"]["streamModeDetails"],
+        json!({"streamMode": "ON_DEMAND"})
+    );
+    assert_eq!(
+        r["deadLetterQueue"]["properties"]["sqsManagedSseEnabled"],
+        true
+    );
+    let schedule = &r["schedule"]["properties"];
+    assert_eq!(schedule["scheduleExpression"], "rate(5 minutes)");
+    assert_eq!(schedule["target"]["arn"], "${producerFunction.arn}");
+    assert_eq!(schedule["target"]["roleArn"], "${schedulerRole.arn}");
+    assert!(schedule["target"]["retryPolicy"]["maximumRetryAttempts"].is_number());
+    let esm = &r["relayEventSourceMapping"]["properties"];
+    assert_eq!(esm["eventSourceArn"], "${stream.arn}");
+    assert_eq!(esm["functionName"], "${relayFunction.arn}");
+    assert_eq!(
+        esm["functionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(esm["bisectBatchOnFunctionError"], true);
+    assert_eq!(esm["maximumRetryAttempts"], 3);
+    assert_eq!(esm["maximumRecordAgeInSeconds"], 3600);
+    assert_eq!(esm["startingPosition"], "TRIM_HORIZON");
+    assert_eq!(
+        esm["destinationConfig"],
+        json!({"onFailure": {"destinationArn": "${deadLetterQueue.arn}"}})
+    );
+    assert_eq!(
+        r["relayEventSourceMapping"]["options"]["dependsOn"],
+        json!(["${relayRolePolicy}"])
+    );
+    assert_eq!(
+        r["relayRole"]["properties"]["name"],
+        "cross-account-relay-relay-role"
+    );
+    assert_eq!(
+        r["relayFunction"]["properties"]["name"],
+        "cross-account-relay-relay"
+    );
+    let provisioned = render(
+        "source",
+        &[
+            ("streamMode", Some("PROVISIONED")),
+            ("shardCount", Some("3")),
+        ],
+    );
+    assert_eq!(
+        provisioned["resources"]["stream"]["properties"]["shardCount"],
+        3
+    );
+}
+
+#[test]
+fn source_functions_get_exactly_the_variables_they_read() {
+    let t = render("source", &[]);
+    assert_eq!(env_names(&t, "producerFunction"), names(PRODUCER_VARIABLES));
+    assert_eq!(env_names(&t, "relayFunction"), names(RELAY_VARIABLES));
+    let relay = &t["resources"]["relayFunction"]["properties"]["environment"]["variables"];
+    assert_eq!(
+        relay["TARGET_EXTERNAL_ID"],
+        json!({"fn::secret": EXTERNAL_ID})
+    );
+    assert_eq!(
+        relay["TARGET_ROLE_ARN"],
+        "arn:aws:iam::222222222222:role/cross-account-relay-invoker"
+    );
+    assert_eq!(relay["DEAD_LETTER_QUEUE_URL"], "${deadLetterQueue.url}");
+    assert_eq!(relay["TARGET_REGION"], "eu-west-1");
+    let producer = &t["resources"]["producerFunction"]["properties"]["environment"]["variables"];
+    assert_eq!(producer["STREAM_NAME"], "${stream.name}");
+    // Every value is a plain string, an interpolation or fn::secret (what the local harness resolves).
+    for f in ["producerFunction", "relayFunction"] {
+        for (k, v) in t["resources"][f]["properties"]["environment"]["variables"]
+            .as_object()
+            .unwrap()
+        {
+            assert!(
+                v.is_string() || v.get("fn::secret").is_some_and(Value::is_string),
+                "{f}.{k} = {v}"
+            );
+        }
+    }
+}
+
+#[test]
+fn source_iam_is_exact() {
+    let t = render("source", &[]);
+    let logs = |group: &str| {
+        stmt(
+            "WriteOwnLogs",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            &[&format!("${{{group}.arn}}:*")],
+        )
+    };
+    assert_eq!(
+        statements(&t, "producerRolePolicy"),
+        vec![
+            logs("producerLogGroup"),
+            stmt(
+                "WriteThisStream",
+                &["kinesis:PutRecord", "kinesis:PutRecords"],
+                &["${stream.arn}"]
+            ),
+            stmt(
+                "EncryptRecordsWithStreamKey",
+                &["kms:GenerateDataKey"],
+                &["${streamKey.arn}"]
+            ),
+        ]
+    );
+    assert_eq!(
+        statements(&t, "relayRolePolicy"),
+        vec![
+            logs("relayLogGroup"),
+            stmt(
+                "ReadThisStream",
+                &[
+                    "kinesis:DescribeStream",
+                    "kinesis:DescribeStreamSummary",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards"
+                ],
+                &["${stream.arn}"]
+            ),
+            stmt(
+                "DecryptRecordsWithStreamKey",
+                &["kms:Decrypt"],
+                &["${streamKey.arn}"]
+            ),
+            stmt(
+                "AssumeTargetRoleOnly",
+                &["sts:AssumeRole"],
+                &["arn:aws:iam::222222222222:role/cross-account-relay-invoker"]
+            ),
+            stmt(
+                "SendToDeadLetterQueue",
+                &["sqs:SendMessage"],
+                &["${deadLetterQueue.arn}"]
+            ),
+        ]
+    );
+    assert_eq!(
+        statements(&t, "schedulerRolePolicy"),
+        vec![stmt(
+            "InvokeProducerOnly",
+            &["lambda:InvokeFunction"],
+            &["${producerFunction.arn}"]
+        )]
+    );
+    for (role, service) in [
+        ("producerRole", "lambda"),
+        ("relayRole", "lambda"),
+        ("schedulerRole", "scheduler"),
+    ] {
+        let trust =
+            &t["resources"][role]["properties"]["assumeRolePolicy"]["fn::toJSON"]["Statement"][0];
+        assert_eq!(
+            trust["Principal"],
+            json!({"Service": format!("{service}.amazonaws.com")}),
+            "{role}"
+        );
+        assert_eq!(
+            trust["Condition"],
+            json!({"StringEquals": {"aws:SourceAccount": "111111111111"}}),
+            "{role}"
+        );
+    }
+    // No wildcard action anywhere; `Resource: "*"` only in the key policy.
+    for (name, res) in t["resources"].as_object().unwrap() {
+        let props = res["properties"].to_string();
+        assert!(
+            !props.contains("\"kinesis:*\"")
+                && !props.contains("\"sqs:*\"")
+                && !props.contains("\"kms:*\""),
+            "{name}"
+        );
+        if name != "streamKey" {
+            assert!(!props.contains("\"Resource\":[\"*\"]"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn stack_reference_replaces_the_target_config_keys() {
+    let t = render(
+        "source",
+        &[
+            ("targetRoleArn", Some("")),
+            ("targetFunctionName", Some("")),
+            ("targetStack", Some("acme/cross-account-relay/target")),
+        ],
+    );
+    assert_eq!(
+        t["resources"]["targetStack"]["type"],
+        "pulumi:pulumi:StackReference"
+    );
+    assert_eq!(
+        t["resources"]["targetStack"]["properties"]["name"],
+        "acme/cross-account-relay/target"
+    );
+    let relay = &t["resources"]["relayFunction"]["properties"]["environment"]["variables"];
+    assert_eq!(
+        relay["TARGET_ROLE_ARN"],
+        "${targetStack.outputs[\"crossAccountRoleArn\"]}"
+    );
+    assert_eq!(
+        relay["TARGET_FUNCTION_NAME"],
+        "${targetStack.outputs[\"targetFunctionArn\"]}"
+    );
+}
+
+#[test]
+fn each_required_key_missing_is_named_with_its_fix() {
+    let cases = [
+        ("target", "role"),
+        ("target", "sourceAccountId"),
+        ("target", "targetAccountId"),
+        ("target", "externalId"),
+        ("target", "aws:region"),
+        ("source", "role"),
+        ("source", "sourceAccountId"),
+        ("source", "targetAccountId"),
+        ("source", "externalId"),
+        ("source", "aws:region"),
+        ("source", "targetRoleArn"),
+        ("source", "targetFunctionName"),
+    ];
+    for (stack, key) in cases {
+        let out = run(Some(stack), Some(&config_with(stack, &[(key, None)])));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let full = if key.contains(':') {
+            key.to_string()
+        } else {
+            format!("cross-account-relay:{key}")
+        };
+        assert!(!out.status.success(), "{stack}/{key}");
+        assert!(
+            out.stdout.is_empty(),
+            "{stack}/{key}: half a template on stdout"
+        );
+        assert!(
+            stderr.contains(&format!("missing config `{full}`")),
+            "{stack}/{key}: {stderr}"
+        );
+        assert!(
+            stderr.contains("pulumi config set"),
+            "{stack}/{key}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn wrong_input_fails_cleanly() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+    let out = cmd
+        .env("PULUMI_STACK", "s")
+        .env("PULUMI_CONFIG", "not json")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PULUMI_CONFIG"));
+    let out = Command::new(env!("CARGO_BIN_EXE_infra"))
+        .env("PULUMI_STACK", "s")
+        .env("PULUMI_PROJECT", "other")
+        .env("PULUMI_CONFIG", "{}")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PULUMI_PROJECT is `other`"));
+}
+
+/// Pulumi.yaml declares every key the program reads, with the same type and default.
+#[test]
+fn pulumi_yaml_declares_exactly_the_program_keys() {
+    let text = std::fs::read_to_string(root().join("Pulumi.yaml")).unwrap();
+    assert!(text.contains("\nname: cross-account-relay\n"));
+    assert!(text.contains("compiler: cargo run --quiet --locked -p infra"));
+    let mut declared: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut current = None;
+    let mut in_config = false;
+    for line in text.lines() {
+        if line == "config:" {
+            in_config = true;
+        } else if in_config && line.starts_with("  ") && !line.starts_with("    ") {
+            let k = line.trim().trim_end_matches(':').to_string();
+            declared.insert(k.clone(), BTreeMap::new());
+            current = Some(k);
+        } else if in_config && line.starts_with("    ") {
+            let (k, v) = line.trim().split_once(": ").unwrap();
+            declared
+                .get_mut(current.as_ref().unwrap())
+                .unwrap()
+                .insert(k.into(), v.trim_matches('"').into());
+        }
+    }
+    let keys: BTreeSet<_> = infra::config::KEYS
+        .iter()
+        .map(|k| k.name.to_string())
+        .collect();
+    assert_eq!(declared.keys().cloned().collect::<BTreeSet<_>>(), keys);
+    for k in infra::config::KEYS {
+        let d = &declared[k.name];
+        assert_eq!(d["type"], k.key_type.as_str(), "{}", k.name);
+        assert!(!d["description"].is_empty(), "{}", k.name);
+        let required =
+            ["role", "sourceAccountId", "targetAccountId", "externalId"].contains(&k.name);
+        match (k.default, required) {
+            (Some(default), _) => assert_eq!(
+                d.get("default").map(String::as_str),
+                Some(default),
+                "{}",
+                k.name
+            ),
+            (None, true) => assert!(!d.contains_key("default"), "{}", k.name),
+            (None, false) => {
+                assert_eq!(d.get("default").map(String::as_str), Some(""), "{}", k.name)
+            }
+        }
+    }
+}
