@@ -382,8 +382,9 @@ class LocalRun:
         self.ledger.add_produced(answer.get("record_ids", []))
         return answer
 
-    def put_records(self, records: list[tuple[str, bytes]]) -> list[str]:
-        """Writes records straight into the stream with the source account's credentials."""
+    def put_records(self, records: list[tuple[str, bytes]], explicit_hash_key: str | None = None) -> list[str]:
+        """Writes records straight into the stream with the source account's credentials
+        (`explicit_hash_key` puts them all on one shard, hence in one batch)."""
         kinesis = self.kinesis_admin()
         seqs = []
         for i in range(0, len(records), 500):
@@ -394,7 +395,10 @@ class LocalRun:
                 if current and size + len(data) + len(pk) > 5 * 1024 * 1024 - 1024:
                     calls.append(current)
                     current, size = [], 0
-                current.append({"PartitionKey": pk, "Data": data})
+                entry = {"PartitionKey": pk, "Data": data}
+                if explicit_hash_key is not None:
+                    entry["ExplicitHashKey"] = explicit_hash_key
+                current.append(entry)
                 size += len(data) + len(pk)
             calls.append(current)
             for entries in calls:

@@ -176,6 +176,7 @@ class FunctionHost:
                 inv.body = json.dumps({"errorType": "Sandbox.Timedout",
                                        "errorMessage": f"Task timed out after {self.timeout_s:.2f} seconds"}).encode()
                 inv.function_error = "Unhandled"
+                inv.done.set()  # before stopping the process, so its exit does not re-answer
                 with self._lock:
                     proc = self._proc
                 if proc is not None:
