@@ -18,8 +18,9 @@ use crate::model::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
 
 pub const PROVIDER: &str = "sourceProvider";
-/// Logical name of the StackReference when `targetStack` is set.
-pub const TARGET_STACK: &str = "targetStack";
+/// Logical name of the StackReference when `targetStack` is set. It must differ from every
+/// config key: the YAML runtime puts config keys and resources in one namespace.
+pub const TARGET_STACK: &str = "targetStackReference";
 
 /// The stream key's policy. A key policy is the key's only gate, so the account keeps the
 /// administration actions (listed, no `kms:*`) and may let its own IAM policies use the key,

@@ -499,22 +499,46 @@ fn stack_reference_replaces_the_target_config_keys() {
         ],
     );
     assert_eq!(
-        t["resources"]["targetStack"]["type"],
+        t["resources"]["targetStackReference"]["type"],
         "pulumi:pulumi:StackReference"
     );
     assert_eq!(
-        t["resources"]["targetStack"]["properties"]["name"],
+        t["resources"]["targetStackReference"]["properties"]["name"],
         "acme/cross-account-relay/target"
     );
     let relay = &t["resources"]["relayFunction"]["properties"]["environment"]["variables"];
     assert_eq!(
         relay["TARGET_ROLE_ARN"],
-        "${targetStack.outputs[\"crossAccountRoleArn\"]}"
+        "${targetStackReference.outputs[\"crossAccountRoleArn\"]}"
     );
     assert_eq!(
         relay["TARGET_FUNCTION_NAME"],
-        "${targetStack.outputs[\"targetFunctionArn\"]}"
+        "${targetStackReference.outputs[\"targetFunctionArn\"]}"
     );
+}
+
+/// The YAML runtime registers config keys and resources in one namespace, and a clash is
+/// resolved silently (a `${name}` could then mean the config value).
+#[test]
+fn no_resource_is_named_like_a_config_key() {
+    let keys: BTreeSet<&str> = infra::config::KEYS.iter().map(|k| k.name).collect();
+    let stack_ref = [
+        ("targetRoleArn", Some("")),
+        ("targetFunctionName", Some("")),
+        ("targetStack", Some("a/b/c")),
+    ];
+    for t in [
+        render("target", &[]),
+        render("source", &[]),
+        render("source", &stack_ref),
+    ] {
+        for name in t["resources"].as_object().unwrap().keys() {
+            assert!(
+                !keys.contains(name.as_str()),
+                "resource {name} clashes with a config key"
+            );
+        }
+    }
 }
 
 #[test]
