@@ -18,12 +18,13 @@ export CARGO_TERM_COLOR ?= never
 FUNCTIONS := producer relay target
 ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
-.PHONY: help tools build test demo unit clippy
+.PHONY: help tools build test demo unit lint bench
 
 help:
 	@echo "make demo   run producer -> Kinesis -> relay -> (AssumeRole) -> target locally, two accounts"
 	@echo "make test   run every test (unit, infra checks, end to end)"
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
+	@echo "make bench  start-up time and peak memory of the release binaries"
 
 $(VENV)/.installed: tools/requirements.txt
 	python3 -m venv $(VENV)
@@ -41,12 +42,17 @@ build: tools
 	@ls -l $(ZIPS)
 
 unit:
-	cargo test --workspace
+	cargo test --workspace --locked
 
-clippy:
-	cargo clippy --workspace --all-targets -- -D warnings
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test: tools unit check-infra e2e
+# Start-up time (process start -> first response) and peak RSS of each release binary.
+bench: build
+	$(PY) bench/startup.py --runs 10
+
+test: tools lint unit check-infra e2e
 
 # ---- infra checks (owned by infra/): conformance with pulumi-aws, IAM lint + evaluation ----
 .PHONY: check-infra

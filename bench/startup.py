@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Start-up time and peak memory of the release Lambda binaries.
+
+For each function: start the release `bootstrap` (unzipped from cargo-lambda's zip) under a
+minimal Lambda Runtime API served on 127.0.0.1, hand it one event, and measure
+  - start-up: process spawn -> its first response POSTed to the Runtime API (init + first call),
+  - peak RSS: the process's VmHWM after that response.
+Prints one line per function (median of --runs runs). Needs a moto server for the producer
+(PutRecords) and the relay's SQS/STS clients are built but not called (empty batch).
+
+Usage: python bench/startup.py [--runs 5]   (the Makefile target `bench` runs it)
+"""
+
+import argparse
+import http.server
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class RuntimeApi(http.server.ThreadingHTTPServer):
+    """Serves one event, then records when the response arrives."""
+
+    daemon_threads = True
+
+    def __init__(self, event):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.event = json.dumps(event).encode()
+        self.served = False
+        self.responded = threading.Event()
+        self.response_at = None
+        self.response_body = None
+        self.stop = threading.Event()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if not self.path.endswith("/invocation/next"):
+            self.send_error(404)
+            return
+        if self.server.served:
+            # The runtime waits here for its next event; the measurement ends before one comes.
+            self.server.stop.wait(30)
+            self.close_connection = True
+            return
+        self.server.served = True
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:111111111111:function:bench")
+        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+        self.send_header("Content-Length", str(len(self.server.event)))
+        self.end_headers()
+        self.wfile.write(self.server.event)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.response_at = time.perf_counter()
+        self.server.response_body = (self.path.rsplit("/", 1)[-1], body)
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        self.server.responded.set()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return -1
+
+
+def measure(binary, env, event):
+    api = RuntimeApi(event)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    full_env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_REGION": "eu-west-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ACCESS_KEY_ID": "AKIDBENCH",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "LOG_LEVEL": "warn",
+        **env,
+    }
+    started = time.perf_counter()
+    process = subprocess.Popen([binary], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if not api.responded.wait(60):
+            raise RuntimeError(f"{binary}: no response within 60 s: {process.stderr.read1(4096)!r}")
+        elapsed_ms = (api.response_at - started) * 1000
+        rss = peak_rss_kib(process.pid)
+        kind, body = api.response_body
+        if kind != "response":
+            raise RuntimeError(f"{binary} answered with an error: {body[:500]!r}")
+        return elapsed_ms, rss
+    finally:
+        api.stop.set()
+        process.kill()
+        process.wait()
+        api.shutdown()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--lambda-dir", default=os.path.join(ROOT, "target", "lambda"))
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="bench-")
+    binaries = {}
+    for name in ("producer", "relay", "target"):
+        with zipfile.ZipFile(os.path.join(args.lambda_dir, name, "bootstrap.zip")) as z:
+            z.extract("bootstrap", os.path.join(work, name))
+        path = os.path.join(work, name, "bootstrap")
+        os.chmod(path, 0o755)
+        binaries[name] = path
+
+    port = free_port()
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        import boto3  # from the project's venv
+
+        kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="eu-west-1",
+                               aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench")
+        kinesis.create_stream(StreamName="bench", ShardCount=1)
+        common = {"AWS_ENDPOINT_URL": endpoint}
+        cases = {
+            "producer": ({"STREAM_NAME": "bench"}, {"source": "aws.scheduler"}),
+            "relay": ({
+                "TARGET_ROLE_ARN": "arn:aws:iam::222222222222:role/cross-account-relay-invoker",
+                "TARGET_EXTERNAL_ID": "bench",
+                "TARGET_FUNCTION_NAME": "cross-account-relay-target",
+                "DEAD_LETTER_QUEUE_URL": f"{endpoint}/111111111111/dlq",
+            }, {"Records": []}),
+            "target": ({}, {"version": 1, "delivery_id": "bench", "records": [{
+                "sequence_number": "1", "partition_key": "k", "event_id": "shardId-000000000000:1",
+                "data": "eyJpZCI6ImsiLCJjcmVhdGVkX2F0IjoiMjAyNi0xMS0yNVQwNTowMDowMFoiLCJzZXF1ZW5jZSI6MSwicHJvZHVjZXIiOiJwIiwiYm9keSI6eyJtZXNzYWdlIjoiaGkifX0=",
+            }]}),
+        }
+        print(f"{'function':<10} {'zip bytes':>10} {'start-up ms (median)':>21} {'min':>7} {'max':>7} {'peak RSS MiB':>13}")
+        for name, (env, event) in cases.items():
+            runs = [measure(binaries[name], {**common, **env}, event) for _ in range(args.runs)]
+            times = [r[0] for r in runs]
+            rss = max(r[1] for r in runs) / 1024
+            size = os.path.getsize(os.path.join(args.lambda_dir, name, "bootstrap.zip"))
+            print(f"{name:<10} {size:>10} {statistics.median(times):>21.1f} {min(times):>7.1f} {max(times):>7.1f} {rss:>13.1f}")
+    finally:
+        moto.kill()
+        moto.wait()
+
+
+if __name__ == "__main__":
+    main()
