@@ -112,7 +112,8 @@ class EventSourceMapping:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._busy: dict[str, bool] = {}  # shard -> holds records not yet checkpointed
-        self._polled_empty_at: dict[str, float] = {}
+        self._polled_empty: set[str] = set()  # shards that have polled empty at least once
+        self._last_activity = time.monotonic()  # last record read or batch finished
 
     # ---- lifecycle ----
     def start(self) -> None:
@@ -131,11 +132,12 @@ class EventSourceMapping:
             t.join(5)
 
     def idle_since(self) -> float | None:
-        """Time since every shard last polled empty with nothing pending, or None if busy."""
+        """Seconds since the last record was read or batch finished, or None while a shard
+        holds records or has not polled yet."""
         with self._lock:
-            if any(self._busy.values()) or len(self._polled_empty_at) < len(self._busy):
+            if any(self._busy.values()) or len(self._polled_empty) < len(self._busy):
                 return None
-            return time.monotonic() - max(self._polled_empty_at.values())
+            return time.monotonic() - self._last_activity
 
     def wait_idle(self, quiet_s: float, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -166,10 +168,12 @@ class EventSourceMapping:
                 buffer.extend(got)
                 with self._lock:
                     self.stats.records_read += len(got)
+                    if got:
+                        self._last_activity = time.monotonic()
             with self._lock:
                 self._busy[shard_id] = bool(buffer)
                 if not buffer:
-                    self._polled_empty_at[shard_id] = time.monotonic()
+                    self._polled_empty.add(shard_id)
             if not buffer:
                 first_seen = None
                 time.sleep(self.settings.poll_interval_s)
@@ -192,6 +196,8 @@ class EventSourceMapping:
             del buffer[: len(batch)]
             first_seen = time.monotonic() if buffer else None
             self._deliver(shard_id, batch)
+            with self._lock:
+                self._last_activity = time.monotonic()
 
     # ---- one batch, with retries, bisection and the on-failure destination ----
     def _deliver(self, shard_id: str, batch: list[dict]) -> None:
