@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 
 from local import template as tpl
 from local.esm import EventSourceMapping, MappingSettings
-from local.runtime_api import FunctionHost, _die_with_parent, _terminate
+from local.runtime_api import FunctionHost, _die_with_parent, _terminate, popen
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("producer", "relay", "target")
@@ -152,7 +152,7 @@ class LocalRun:
                 "external_id": DEMO_EXTERNAL_ID, "principal_account": self.source_account}}),
         })
         log = open(self.options.work_dir / "logs" / "moto.log", "ab")
-        proc = subprocess.Popen(
+        proc = popen(
             [sys.executable, str(ROOT / "local" / "moto_launcher.py"), "-H", "127.0.0.1", "-p", str(self.moto_port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )

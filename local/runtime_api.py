@@ -55,6 +55,49 @@ class _Invocation:
     taken_by: int | None = None  # generation of the process that took it
 
 
+class _Spawner:
+    """Starts child processes from one long-lived thread.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the process, so a
+    child started from a short-lived request thread (a restart after a crash) would be killed
+    at once. Every Popen therefore runs on this thread, which lives as long as the harness.
+    """
+
+    def __init__(self):
+        self._requests: "queue.Queue" = queue.Queue()
+        threading.Thread(target=self._loop, name="spawner", daemon=True).start()
+
+    def _loop(self):
+        while True:
+            args, kwargs, reply = self._requests.get()
+            try:
+                reply.put((subprocess.Popen(*args, **kwargs), None))
+            except Exception as err:  # handed back to the caller
+                reply.put((None, err))
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        if threading.current_thread() is threading.main_thread():
+            return subprocess.Popen(*args, **kwargs)
+        reply: "queue.Queue" = queue.Queue()
+        self._requests.put((args, kwargs, reply))
+        proc, err = reply.get()
+        if err is not None:
+            raise err
+        return proc
+
+
+_spawner: "_Spawner | None" = None
+_spawner_lock = threading.Lock()
+
+
+def popen(*args, **kwargs) -> subprocess.Popen:
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = _Spawner()
+    return _spawner.popen(*args, **kwargs)
+
+
 def _die_with_parent() -> None:
     """Children get SIGTERM if the harness dies without cleaning up (Linux prctl)."""
     os.setsid()
@@ -107,7 +150,7 @@ class FunctionHost:
             env = dict(self.env)
             env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{self.port}"
             log_file = open(self.log_path, "ab") if self.log_path else None
-            self._proc = subprocess.Popen(
+            self._proc = popen(
                 self.command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
             )

@@ -9,6 +9,7 @@ import base64
 import json
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -155,3 +156,34 @@ def test_mapping_bisects_on_function_error_without_using_retries(fake_run):
     letter = [m for m in fake_run.ledger.dead_letters if m.get("KinesisBatchInfo", {}).get("startSequenceNumber") == seqs[3]]
     assert letter and letter[0]["KinesisBatchInfo"]["batchSize"] == 1
     assert letter[0]["responseContext"]["functionError"] == "Unhandled"
+
+
+def test_a_crashed_function_is_restarted_from_an_invoke_request_thread(tmp_path):
+    """Invoke over HTTP (a short-lived server thread): the replacement process must survive it."""
+    marker = tmp_path / "crashed"
+    script = tmp_path / "crash_once.py"
+    script.write_text(
+        "import os, sys, urllib.request\n"
+        "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n"
+        f"marker = {str(marker)!r}\n"
+        "while True:\n"
+        "    r = urllib.request.urlopen(base + '/invocation/next')\n"
+        "    rid = r.headers['Lambda-Runtime-Aws-Request-Id']; r.read()\n"
+        "    if not os.path.exists(marker):\n"
+        "        open(marker, 'w').close(); sys.exit(3)\n"
+        "    urllib.request.urlopen(urllib.request.Request(base + f'/invocation/{rid}/response', data=b'{\"ok\":1}', method='POST')).read()\n")
+    host = FunctionHost("crash", [sys.executable, str(script)], {"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=10)
+    url = f"{host.url}/2015-03-31/functions/crash/invocations"
+    post = lambda: urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"), timeout=20)
+    try:
+        with post() as first:
+            assert first.status == 200 and first.headers["X-Amz-Function-Error"] == "Unhandled"
+            assert json.loads(first.read())["errorType"] == "Runtime.ExitError"
+        time.sleep(0.5)  # a replacement killed with its spawning thread would be dead by now
+        with post() as second:
+            assert second.status == 200 and second.headers["X-Amz-Function-Error"] is None
+            assert json.loads(second.read()) == {"ok": 1}
+        time.sleep(0.5)
+        assert host.alive() and host.starts == 2
+    finally:
+        host.stop()
