@@ -5,8 +5,10 @@ For each function: start the release `bootstrap` (unzipped from cargo-lambda's z
 minimal Lambda Runtime API served on 127.0.0.1, hand it one event, and measure
   - start-up: process spawn -> its first response POSTed to the Runtime API (init + first call),
   - peak RSS: the process's VmHWM after that response.
-Prints one line per function (median of --runs runs). Needs a moto server for the producer
-(PutRecords) and the relay's SQS/STS clients are built but not called (empty batch).
+Prints one line per function (median of --runs runs). The producer's first call does
+one PutRecords against a moto server started here; the relay's is an empty batch (its clients
+are built, no AssumeRole yet); the target's is one record. The same relay written in Python
+(bench/python_relay, boto3 under awslambdaric) gets the same variables and event.
 
 Usage: python bench/startup.py [--runs 5]   (the Makefile target `bench` runs it)
 """
@@ -42,8 +44,15 @@ class RuntimeApi(http.server.ThreadingHTTPServer):
         self.response_body = None
         self.stop = threading.Event()
 
+    def handle_error(self, request, client_address):
+        # The measured process is killed while its next /invocation/next is pending.
+        pass
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    # awslambdaric's native client needs HTTP/1.1 (it crashes on HTTP/1.0 replies).
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args):
         pass
 
@@ -62,6 +71,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
         self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:111111111111:function:bench")
         self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(self.server.event)))
         self.end_headers()
         self.wfile.write(self.server.event)
@@ -90,16 +100,18 @@ def peak_rss_kib(pid):
     return -1
 
 
-def measure(binary, env, event):
+def measure(command, env, event, cwd=None):
     api = RuntimeApi(event)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     full_env = {
         "PATH": "/usr/bin:/bin",
+        "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ACCESS_KEY_ID": "AKIDBENCH",
         "AWS_SECRET_ACCESS_KEY": "bench",
@@ -107,21 +119,31 @@ def measure(binary, env, event):
         **env,
     }
     started = time.perf_counter()
-    process = subprocess.Popen([binary], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         if not api.responded.wait(60):
-            raise RuntimeError(f"{binary}: no response within 60 s: {process.stderr.read1(4096)!r}")
+            raise RuntimeError(f"{command}: no response within 60 s: {process.stderr.read1(4096)!r}")
         elapsed_ms = (api.response_at - started) * 1000
         rss = peak_rss_kib(process.pid)
         kind, body = api.response_body
         if kind != "response":
-            raise RuntimeError(f"{binary} answered with an error: {body[:500]!r}")
+            raise RuntimeError(f"{command} answered with an error: {body[:500]!r}")
         return elapsed_ms, rss
     finally:
         api.stop.set()
         process.kill()
         process.wait()
         api.shutdown()
+
+
+def report(name, command, env, event, runs, size, cwd=None):
+    """Measures `runs` cold starts and prints one row; returns (median ms, peak RSS KiB)."""
+    measured = [measure(command, env, event, cwd) for _ in range(runs)]
+    times = [m[0] for m in measured]
+    rss = max(m[1] for m in measured)
+    size = "-" if size is None else size
+    print(f"{name:<16} {size:>10} {statistics.median(times):>21.1f} {min(times):>7.1f} {max(times):>7.1f} {rss / 1024:>13.1f}", flush=True)
+    return statistics.median(times), rss
 
 
 def main():
@@ -172,13 +194,17 @@ def main():
                 "data": "eyJpZCI6ImsiLCJjcmVhdGVkX2F0IjoiMjAyNi0xMS0yNVQwNTowMDowMFoiLCJzZXF1ZW5jZSI6MSwicHJvZHVjZXIiOiJwIiwiYm9keSI6eyJtZXNzYWdlIjoiaGkifX0=",
             }]}),
         }
-        print(f"{'function':<10} {'zip bytes':>10} {'start-up ms (median)':>21} {'min':>7} {'max':>7} {'peak RSS MiB':>13}")
+        print(f"{'function':<16} {'zip bytes':>10} {'start-up ms (median)':>21} {'min':>7} {'max':>7} {'peak RSS MiB':>13}")
+        results = {}
         for name, (env, event) in cases.items():
-            runs = [measure(binaries[name], {**common, **env}, event) for _ in range(args.runs)]
-            times = [r[0] for r in runs]
-            rss = max(r[1] for r in runs) / 1024
-            size = os.path.getsize(os.path.join(args.lambda_dir, name, "bootstrap.zip"))
-            print(f"{name:<10} {size:>10} {statistics.median(times):>21.1f} {min(times):>7.1f} {max(times):>7.1f} {rss:>13.1f}")
+            results[name] = report(name, [binaries[name]], {**common, **env}, event, args.runs,
+                                   os.path.getsize(os.path.join(args.lambda_dir, name, "bootstrap.zip")))
+        # The same relay in Python (boto3 under awslambdaric), same variables, same event.
+        env, event = cases["relay"]
+        python = report("relay (Python)", [sys.executable, "-m", "awslambdaric", "relay.handler"],
+                        {**common, **env}, event, args.runs, None, cwd=os.path.join(ROOT, "bench", "python_relay"))
+        rust = results["relay"]
+        print(f"relay Rust vs Python: start-up {python[0] / rust[0]:.1f}x faster, peak RSS {python[1] / rust[1]:.1f}x smaller")
     finally:
         moto.kill()
         moto.wait()
