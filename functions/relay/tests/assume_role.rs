@@ -34,6 +34,46 @@ fn fake_aws(
     calls: Arc<Calls>,
     lifetime: Option<Duration>,
 ) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    fake_aws_answering(calls, lifetime, ok_for_every_record)
+}
+
+type InvokeAnswer = fn(&[u8]) -> http::Response<SdkBody>;
+
+/// Lambda's answer when the target accepts every record of the envelope.
+fn ok_for_every_record(body: &[u8]) -> http::Response<SdkBody> {
+    let envelope = DeliveryRequest::decode(body).expect("the relay sends a valid envelope");
+    let results = envelope
+        .records
+        .iter()
+        .map(|r| RecordResult {
+            sequence_number: r.sequence_number.clone(),
+            outcome: RecordOutcome::Ok,
+        })
+        .collect();
+    let answer = serde_json::to_vec(&DeliveryResponse::new(results)).unwrap();
+    http::Response::builder()
+        .status(200)
+        .body(SdkBody::from(answer))
+        .unwrap()
+}
+
+/// Lambda's answer when the handler failed: 200 with `X-Amz-Function-Error`.
+fn function_error(_: &[u8]) -> http::Response<SdkBody> {
+    http::Response::builder()
+        .status(200)
+        .header("X-Amz-Function-Error", "Unhandled")
+        .body(SdkBody::from(
+            r#"{"errorType":"Simulated","errorMessage":"boom"}"#,
+        ))
+        .unwrap()
+}
+
+/// Plays STS and Lambda; `invoke` answers each Invoke.
+fn fake_aws_answering(
+    calls: Arc<Calls>,
+    lifetime: Option<Duration>,
+    invoke: InvokeAnswer,
+) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     infallible_client_fn(move |request: http::Request<SdkBody>| {
         let body = request
             .body()
@@ -83,21 +123,7 @@ fn fake_aws(
                 .lock()
                 .unwrap()
                 .push(authorization);
-            let envelope =
-                DeliveryRequest::decode(&body).expect("the relay sends a valid envelope");
-            let results = envelope
-                .records
-                .iter()
-                .map(|r| RecordResult {
-                    sequence_number: r.sequence_number.clone(),
-                    outcome: RecordOutcome::Ok,
-                })
-                .collect();
-            let answer = serde_json::to_vec(&DeliveryResponse::new(results)).unwrap();
-            return http::Response::builder()
-                .status(200)
-                .body(SdkBody::from(answer))
-                .unwrap();
+            return invoke(&body);
         }
         http::Response::builder()
             .status(404)
@@ -134,6 +160,12 @@ fn settings() -> RelaySettings {
 }
 
 async fn warm_relay(calls: Arc<Calls>, lifetime: Option<Duration>) -> Relay<LambdaTarget, NoQueue> {
+    relay_over(fake_aws(calls, lifetime)).await
+}
+
+async fn relay_over(
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+) -> Relay<LambdaTarget, NoQueue> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
         .credentials_provider(Credentials::new(
@@ -143,7 +175,7 @@ async fn warm_relay(calls: Arc<Calls>, lifetime: Option<Duration>) -> Relay<Lamb
             None,
             "relay-role",
         ))
-        .http_client(fake_aws(calls, lifetime))
+        .http_client(http)
         .load()
         .await;
     let settings = settings();
@@ -224,4 +256,23 @@ async fn denied_assume_role_fails_the_batch_as_retryable_without_invoking() {
     assert_eq!(report.assume_role_failures, 4);
     assert_eq!(calls.invoke.load(Ordering::SeqCst), 0);
     assert!(calls.assume_role.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn a_target_function_error_fails_that_envelope_without_sdk_retries() {
+    let calls = Arc::new(Calls::default());
+    let relay = relay_over(fake_aws_answering(
+        calls.clone(),
+        Some(Duration::from_secs(3600)),
+        function_error,
+    ))
+    .await;
+    let (response, report) = relay.relay(batch(3)).await;
+    assert_eq!(response.batch_item_failures.len(), 3);
+    assert_eq!((report.failed, report.assume_role_failures), (3, 0));
+    assert_eq!(
+        calls.invoke.load(Ordering::SeqCst),
+        1,
+        "a function error is an answer, not retried"
+    );
 }
