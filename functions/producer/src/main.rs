@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use aws_config::BehaviorVersion;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use producer::sink::KinesisSink;
 use producer::{Producer, ProducerSettings};
 use shared::config::ProcessEnv;
@@ -34,11 +34,15 @@ async fn main() -> Result<(), Error> {
                     duration_ms = started.elapsed().as_millis() as u64,
                     "invocation summary"
                 );
-                Ok::<_, Error>(report)
+                Ok::<_, Diagnostic>(report)
             }
             Err(error) => {
                 tracing::error!(error = %error, duration_ms = started.elapsed().as_millis() as u64, "invocation summary");
-                Err(error.into())
+                // A named errorType instead of the Rust type name of a boxed error.
+                Err(Diagnostic {
+                    error_type: error.error_type().to_string(),
+                    error_message: error.to_string(),
+                })
             }
         }
     }))

@@ -46,6 +46,16 @@ pub enum ProduceError {
     },
 }
 
+impl ProduceError {
+    /// The `errorType` Lambda reports for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ProduceError::RecordTooLarge { .. } => "RecordTooLarge",
+            ProduceError::Unwritten { .. } => "RecordsNotWritten",
+        }
+    }
+}
+
 pub struct Producer<S> {
     sink: S,
     settings: ProducerSettings,

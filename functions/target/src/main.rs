@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use shared::config::ProcessEnv;
 use target::{Processor, TargetSettings};
 
@@ -20,7 +20,10 @@ async fn main() -> Result<(), Error> {
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let started = Instant::now();
-        let payload = serde_json::to_vec(&event.payload)?;
+        let payload = serde_json::to_vec(&event.payload).map_err(|e| Diagnostic {
+            error_type: "InvalidEnvelope".into(),
+            error_message: e.to_string(),
+        })?;
         match processor.handle(&payload, chrono::Utc::now()) {
             Ok((response, tally)) => {
                 tracing::info!(
@@ -32,11 +35,15 @@ async fn main() -> Result<(), Error> {
                     duration_ms = started.elapsed().as_millis() as u64,
                     "invocation summary"
                 );
-                Ok::<_, Error>(response)
+                Ok::<_, Diagnostic>(response)
             }
             Err(error) => {
                 tracing::error!(error = %error, duration_ms = started.elapsed().as_millis() as u64, "invocation summary");
-                Err(error.into())
+                // A named errorType instead of the Rust type name of a boxed error.
+                Err(Diagnostic {
+                    error_type: error.error_type().to_string(),
+                    error_message: error.to_string(),
+                })
             }
         }
     }))

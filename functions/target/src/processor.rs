@@ -33,6 +33,16 @@ pub enum TargetError {
     Simulated { record_id: String },
 }
 
+impl TargetError {
+    /// The `errorType` Lambda reports for this error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            TargetError::Envelope(_) => "InvalidEnvelope",
+            TargetError::Simulated { .. } => "SimulatedFunctionError",
+        }
+    }
+}
+
 #[derive(Default)]
 struct Memory {
     /// Deliveries seen per record id (for simulated transient failures).
@@ -413,6 +423,7 @@ mod tests {
         ]);
         let err = p.handle(&payload, now()).unwrap_err();
         assert!(err.to_string().contains("record b"), "{err}");
+        assert_eq!(err.error_type(), "SimulatedFunctionError");
     }
 
     #[test]
