@@ -7,17 +7,10 @@ use aws_config::BehaviorVersion;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use producer::sink::KinesisSink;
 use producer::{Producer, ProducerSettings};
-use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let settings = match ProducerSettings::from_source(&ProcessEnv) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("producer: configuration error: {error}");
-            return Err(error.into());
-        }
-    };
+    let settings = shared::config::load("producer", ProducerSettings::from_source)?;
     shared::telemetry::init(settings.log_level.as_deref());
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone());

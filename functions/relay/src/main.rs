@@ -6,17 +6,10 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use relay::aws::{target_lambda_client, LambdaTarget, SqsDeadLetterQueue};
 use relay::{Relay, RelaySettings};
-use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let settings = match RelaySettings::from_source(&ProcessEnv) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("relay: configuration error: {error}");
-            return Err(error.into());
-        }
-    };
+    let settings = shared::config::load("relay", RelaySettings::from_source)?;
     shared::telemetry::init(settings.log_level.as_deref());
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);

@@ -3,18 +3,11 @@
 use std::time::Instant;
 
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
-use shared::config::ProcessEnv;
 use target::{Processor, TargetSettings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let settings = match TargetSettings::from_source(&ProcessEnv) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("target: configuration error: {error}");
-            return Err(error.into());
-        }
-    };
+    let settings = shared::config::load("target", TargetSettings::from_source)?;
     shared::telemetry::init(settings.log_level.as_deref());
     let processor = Processor::new(settings);
     let processor = &processor;
