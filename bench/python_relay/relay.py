@@ -20,7 +20,7 @@ EXTERNAL_ID = os.environ["TARGET_EXTERNAL_ID"]
 FUNCTION = os.environ["TARGET_FUNCTION_NAME"]
 QUEUE_URL = os.environ["DEAD_LETTER_QUEUE_URL"]
 SESSION_SECONDS = int(os.environ.get("ASSUME_ROLE_SESSION_SECONDS", "3600"))
-MAX_PAYLOAD = int(os.environ.get("RELAY_MAX_PAYLOAD_BYTES", str(6 * 1024 * 1024)))
+MAX_PAYLOAD = int(os.environ.get("RELAY_MAX_PAYLOAD_BYTES", str(6 * 1024 * 1024 - 1)))
 
 sts = boto3.client("sts")
 sqs = boto3.client("sqs")

@@ -241,7 +241,7 @@ pub fn template(config: &SourceConfig) -> Template {
         ),
         (
             env::RELAY_MAX_PAYLOAD_BYTES,
-            json!(shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT.to_string()),
+            json!(shared::config::MAX_INVOKE_REQUEST_BYTES.to_string()),
         ),
         (env::LOG_LEVEL, json!(common.log_level)),
     ]);

@@ -99,6 +99,22 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             .iter()
             .map(|r| (r.sequence_number.clone(), r.clone()))
             .collect();
+        if by_sequence.len() != order.len() {
+            // Records are tracked by sequence number, and Kinesis never repeats one in a batch.
+            // If it ever did, fail the batch rather than risk dead-lettering one twin for both.
+            tracing::error!(
+                batch_id = %batch_id,
+                records = order.len(),
+                distinct_sequence_numbers = by_sequence.len(),
+                "batch repeats a sequence number; every record reported as failed"
+            );
+            let mut response = KinesisEventResponse::default();
+            for (sequence, _) in &order {
+                response.add_failure(sequence.clone());
+            }
+            report.failed = order.len();
+            return (response, report);
+        }
 
         let plan = chunk::plan(&batch_id, records, self.max_payload_bytes);
         let mut outcomes: HashMap<String, DeliveryOutcome> = HashMap::new();
@@ -567,7 +583,7 @@ mod tests {
             target,
             FakeQueue::default(),
             4,
-            shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT,
+            shared::config::MAX_INVOKE_REQUEST_BYTES,
         );
         let big = vec![b'o'; 1024 * 1024];
         let data: Vec<&[u8]> = (0..8).map(|_| big.as_slice()).collect();
@@ -579,7 +595,7 @@ mod tests {
         assert!(
             sizes
                 .iter()
-                .all(|s| *s <= shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT),
+                .all(|s| *s < shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT),
             "{sizes:?}"
         );
         assert!(sizes.iter().sum::<usize>() > shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT);
@@ -611,6 +627,19 @@ mod tests {
             letters[0].reason
         );
         assert_eq!((report.delivered, report.dead_lettered), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_sequence_number_fails_the_whole_batch() {
+        let mut event = event(&[b"bad", b"ok"]);
+        let twin = event.records[0].kinesis.sequence_number.clone();
+        event.records[1].kinesis.sequence_number = twin;
+        let queue = FakeQueue::default();
+        let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let (response, report) = relay.relay(event).await;
+        assert_eq!(response.batch_item_failures.len(), 2);
+        assert_eq!(report.failed, 2);
+        assert!(queue.letters.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -43,7 +43,7 @@ pub fn plan(batch_id: &str, records: Vec<RelayedRecord>, max_bytes: usize) -> Ch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT;
+    use shared::config::{LAMBDA_SYNC_PAYLOAD_LIMIT, MAX_INVOKE_REQUEST_BYTES};
 
     fn record(seq: usize, size: usize) -> RelayedRecord {
         RelayedRecord {
@@ -67,7 +67,7 @@ mod tests {
         let plan = plan(
             "b",
             (0..100).map(|i| record(i, 100)).collect(),
-            LAMBDA_SYNC_PAYLOAD_LIMIT,
+            MAX_INVOKE_REQUEST_BYTES,
         );
         assert_eq!(plan.requests.len(), 1);
         assert_eq!(plan.requests[0].records.len(), 100);
@@ -79,7 +79,7 @@ mod tests {
         // Ten 1 MiB Kinesis records: ~14 MB once base64-encoded.
         let records: Vec<_> = (0..10).map(|i| record(i, 1024 * 1024)).collect();
         let expected: Vec<_> = records.iter().map(|r| r.sequence_number.clone()).collect();
-        let plan = plan("batch", records, LAMBDA_SYNC_PAYLOAD_LIMIT);
+        let plan = plan("batch", records, MAX_INVOKE_REQUEST_BYTES);
         assert!(
             plan.requests.len() >= 3,
             "{} envelopes",
@@ -88,7 +88,7 @@ mod tests {
         for request in &plan.requests {
             let len = request.encode().len();
             assert!(
-                len <= LAMBDA_SYNC_PAYLOAD_LIMIT,
+                len < LAMBDA_SYNC_PAYLOAD_LIMIT,
                 "envelope {} is {len} bytes",
                 request.delivery_id
             );

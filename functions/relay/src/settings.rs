@@ -67,8 +67,8 @@ impl RelaySettings {
             )?,
             max_payload_bytes: read.number(
                 config::RELAY_MAX_PAYLOAD_BYTES,
-                config::LAMBDA_SYNC_PAYLOAD_LIMIT,
-                4096..=config::LAMBDA_SYNC_PAYLOAD_LIMIT,
+                config::MAX_INVOKE_REQUEST_BYTES,
+                4096..=config::MAX_INVOKE_REQUEST_BYTES,
             )?,
             session_name_prefix: source
                 .get("AWS_LAMBDA_FUNCTION_NAME")
@@ -121,7 +121,7 @@ mod tests {
     fn defaults_apply() {
         let settings = RelaySettings::from_source(&full_env()).unwrap();
         assert_eq!(settings.session_length, Duration::from_secs(3600));
-        assert_eq!(settings.max_payload_bytes, 6 * 1024 * 1024);
+        assert_eq!(settings.max_payload_bytes, 6 * 1024 * 1024 - 1);
         assert_eq!(settings.max_concurrent_invocations, 4);
         assert!(settings.target_region.is_none());
     }
