@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 # Lambda's limit on a synchronous invocation payload, which bounds a batch.
 MAX_BATCH_BYTES = 6 * 1024 * 1024
+# The event is sent compact, so the size counted per record is the size sent.
+COMPACT = (",", ":")
 
 
 @dataclass
@@ -84,7 +86,7 @@ def kinesis_event_record(record: dict, shard_id: str, stream_arn: str, region: s
 
 
 def _event_bytes(records: list[dict]) -> int:
-    return len(json.dumps({"Records": records})) if records else 0
+    return len(json.dumps({"Records": records}, separators=COMPACT)) if records else 0
 
 
 def _iso(ts: float) -> str:
@@ -161,7 +163,14 @@ class EventSourceMapping:
                 continue
             got = []
             if len(buffer) < self.settings.batch_size:
-                resp = kinesis.get_records(ShardIterator=iterator, Limit=min(10000, self.settings.batch_size - len(buffer)))
+                try:
+                    resp = kinesis.get_records(ShardIterator=iterator, Limit=min(10000, self.settings.batch_size - len(buffer)))
+                except Exception as error:  # a passing fault must not end this shard's poller
+                    if self._stop.is_set():
+                        return
+                    self.log(f"{shard_id}: GetRecords failed ({error}); polling again")
+                    time.sleep(0.2)
+                    continue
                 iterator = resp["NextShardIterator"]
                 got = [kinesis_event_record(r, shard_id, self.stream_arn, self.region, self.function_role_arn)
                        for r in resp["Records"]]
@@ -188,8 +197,9 @@ class EventSourceMapping:
                 continue
             batch, size = [], len('{"Records":[]}')
             for rec in buffer[: self.settings.batch_size]:
-                rec_bytes = len(json.dumps(rec)) + 1
-                if batch and size + rec_bytes > self.settings.max_batch_bytes:
+                rec_bytes = len(json.dumps(rec, separators=COMPACT)) + 1
+                # The invoke payload must stay under the cap (Lambda: "smaller than").
+                if batch and size + rec_bytes >= self.settings.max_batch_bytes:
                     break
                 batch.append(rec)
                 size += rec_bytes
@@ -207,7 +217,7 @@ class EventSourceMapping:
             if self._too_old(records):
                 self._on_failure(shard_id, records, "RecordAgeExceeded", retries + 1, None)
                 continue
-            payload = json.dumps({"Records": records}).encode()
+            payload = json.dumps({"Records": records}, separators=COMPACT).encode()
             result = self.invoke(payload)
             seqs = [r["kinesis"]["sequenceNumber"] for r in records]
             with self._lock:

@@ -355,7 +355,11 @@ class LocalRun:
                 time.sleep(0.2)
                 continue
             for m in resp.get("Messages", []):
-                self.ledger.add_dead_letter(json.loads(m["Body"]))
+                try:
+                    letter = json.loads(m["Body"])
+                except ValueError:  # counted as an unknown dead letter, never dropped
+                    letter = {"unparseable_body": m["Body"][:500]}
+                self.ledger.add_dead_letter(letter if isinstance(letter, dict) else {"body": letter})
                 sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
 
     # ------------------------------------------------------------------ playing the schedule
@@ -525,32 +529,36 @@ class Ledger:
             rid = line.get("record_id")
             if line.get("outcome") == "ok" and rid in wanted and rid not in ok_latency:
                 ok_latency[rid] = line.get("latency_ms")
-        rejected_ids, on_failure_ids, on_failure_count, other_letters = [], [], 0, 0
+        # Sets, not sums: the same record can reach the queue twice (a retried batch rejected
+        # again, SQS at-least-once) and an on-failure range can hold records delivered earlier.
+        delivered_ids = set(ok_latency)
+        rejected_ids: set[str] = set()
+        undeliverable_ids: set[str] = set()
+        on_failure_ids: set[str] = set()
+        on_failure_batches, other_letters = 0, 0
         for m in letters:
-            if m.get("kind") == "rejected_by_target":
+            kind = m.get("kind")
+            if kind in ("rejected_by_target", "undeliverable"):
                 if m.get("partition_key") in wanted:
-                    rejected_ids.append(m["partition_key"])
+                    (rejected_ids if kind == "rejected_by_target" else undeliverable_ids).add(m["partition_key"])
             elif "KinesisBatchInfo" in m:
-                batch = self._ids_in_range(m["KinesisBatchInfo"])
-                if wanted.intersection(batch):
-                    on_failure_ids.extend(batch)
-                    on_failure_count += int(m["KinesisBatchInfo"]["batchSize"])
+                batch = wanted.intersection(self._ids_in_range(m["KinesisBatchInfo"]))
+                if batch:
+                    on_failure_batches += 1
+                    on_failure_ids |= batch
             else:
                 other_letters += 1
-        delivered = len(ok_latency)
-        dead_lettered = len(rejected_ids) + on_failure_count
-        dead_ids = set(rejected_ids) | set(on_failure_ids)
+        dead_ids = (rejected_ids | undeliverable_ids | on_failure_ids) - delivered_ids
         latencies = sorted(v for v in ok_latency.values() if isinstance(v, (int, float)))
         return {
-            "produced": len(produced),
-            "delivered": delivered,
-            "rejected": len(rejected_ids),
-            "dead_lettered": dead_lettered,
-            "on_failure_batches": sum(1 for m in letters if "KinesisBatchInfo" in m
-                                      and wanted.intersection(self._ids_in_range(m["KinesisBatchInfo"]))),
-            "lost": len(produced) - delivered - dead_lettered,
-            "unaccounted_ids": sorted(wanted - set(ok_latency) - dead_ids),
-            "delivered_and_dead_lettered": sorted(set(ok_latency) & dead_ids),
+            "produced": len(wanted),
+            "delivered": len(delivered_ids),
+            "rejected": len(rejected_ids - delivered_ids),
+            "dead_lettered": len(dead_ids),
+            "on_failure_batches": on_failure_batches,
+            "lost": len(wanted) - len(delivered_ids) - len(dead_ids),
+            "unaccounted_ids": sorted(wanted - delivered_ids - dead_ids),
+            "delivered_and_dead_lettered": sorted(delivered_ids & (rejected_ids | undeliverable_ids | on_failure_ids)),
             "duplicate_produced_ids": len(produced) - len(wanted),
             "unknown_dead_letters": other_letters,
             "p50_ms": percentile(latencies, 50),

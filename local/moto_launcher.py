@@ -106,7 +106,7 @@ def invoke_through_runtime_emulator(self, body, request_headers, response_header
         "caller_account": get_account_id_from(key) if key else None,
         "request_bytes": len(payload),
     }
-    if len(payload) > SYNC_REQUEST_LIMIT:
+    if len(payload) >= SYNC_REQUEST_LIMIT:  # Lambda: "must be smaller than"
         audit({**entry, "outcome": "request_too_large"})
         raise RequestTooLarge(len(payload))
     url = _routes().get(self.function_arn)

@@ -317,7 +317,7 @@ class FunctionHost:
                     host.init_errors.append(body)
                     return self._reply(202, b'{"status":"OK"}')
                 if path.startswith("/2015-03-31/functions/") and path.endswith("/invocations"):
-                    if len(body) > host.max_request_bytes:
+                    if len(body) >= host.max_request_bytes:  # Lambda: "must be smaller than"
                         return self._reply(413, json.dumps({
                             "Type": "User", "message": f"Request must be smaller than {host.max_request_bytes} bytes for the InvokeFunction operation",
                         }).encode(), {"X-Amzn-ErrorType": "RequestEntityTooLargeException"})

@@ -128,7 +128,7 @@ def test_a_batch_over_6_mb_is_chunked_under_the_invoke_limit(run):
     assert big, "the relay never received a batch over 6 MB"
     invokes = run.target_invokes()[audit_before:]
     assert len(invokes) >= 2, invokes
-    assert all(e["request_bytes"] <= SYNC_LIMIT for e in invokes), [e["request_bytes"] for e in invokes]
+    assert all(e["request_bytes"] < SYNC_LIMIT for e in invokes), [e["request_bytes"] for e in invokes]
     assert not [e for e in invokes if e["outcome"] == "request_too_large"]
     assert sum(e["request_bytes"] for e in invokes) > SYNC_LIMIT
 
@@ -148,3 +148,20 @@ def test_a_warm_relay_calls_assume_role_once_across_many_batches(run):
     assert run.hosts["relay"].starts == 1, "the relay container was restarted"
     # Counted by moto's STS (the launcher's audit), across the whole session.
     assert run.relay_assume_role_calls() == 1
+
+
+def test_a_retried_batch_counts_a_record_rejected_twice_once(run):
+    # The flaky record makes the mapping retry from its checkpoint, so the malformed record after
+    # it is rejected (and dead-lettered) again, and its good neighbour delivered again: the
+    # ledger counts records, not messages.
+    flaky_id, flaky = produced_record(simulate={"retry_times": 1})
+    bad_id, bad = produced_record(message="")  # empty body.message: the target rejects it
+    good_id, good = produced_record()
+    with paused(run):
+        run.put_records([(flaky_id, flaky), (bad_id, bad), (good_id, good)], explicit_hash_key=SHARD_ZERO)
+    acc = wait_settled(run, [flaky_id, bad_id, good_id])
+    assert_nothing_lost(acc)
+    assert (acc["delivered"], acc["rejected"], acc["dead_lettered"]) == (2, 1, 1), acc
+    letters = [m for m in run.ledger.dead_letters if m.get("partition_key") == bad_id]
+    assert len(letters) == 2, "the retry from the checkpoint rejects the record a second time"
+    assert [l["outcome"] for l in target_lines_for(run, good_id)] == ["ok", "ok"]
