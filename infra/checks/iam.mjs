@@ -155,6 +155,8 @@ async function simulate(templates, quiet = false) {
     ['relay reads the stream', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kinesis:GetRecords', stream)],
     ['relay may not write the stream', 'Denied', asRole(source, srcDocs, 'relayRole', 'kinesis:PutRecords', stream)],
     ['relay sends to the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'relayRole', 'sqs:SendMessage', dlq)],
+    ['producer records a failed tick in the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'producerRole', 'sqs:SendMessage', dlq)],
+    ['producer may not read the dead-letter queue', 'Denied', asRole(source, srcDocs, 'producerRole', 'sqs:ReceiveMessage', dlq)],
     ['relay decrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:ViaService': `kinesis.${src.region}.amazonaws.com`, 'kms:CallerAccount': src.account })],
     ['relay may not use the stream key outside Kinesis', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:CallerAccount': src.account })],
     ['producer writes the stream', 'Allowed', asRole(source, srcDocs, 'producerRole', 'kinesis:PutRecords', stream)],

@@ -59,7 +59,9 @@ def main() -> int:
         self_test_ok = any(f["issue"] == "UNKNOWN_ACTION" for f in findings([bad]))
     if not self_test_ok:
         print("lint: self-test FAILED: parliament did not report a misspelt action", file=sys.stderr)
-    status = "OK" if not problems and self_test_ok else "FAILED"
+    if count == 0:
+        print(f"lint: no policy documents under {root}: nothing was checked", file=sys.stderr)
+    status = "OK" if not problems and self_test_ok and count > 0 else "FAILED"
     print(f"lint: parliament: {count} policy documents, {len(problems)} findings, {waivers} waived "
           f"(trust policies have no Resource; a key policy's Resource is *), self-test {'ok' if self_test_ok else 'FAILED'} — {status}")
     return 0 if status == "OK" else 1

@@ -198,7 +198,7 @@ pub const KEYS: &[KeySpec] = &[
     key("scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer."),
     key("streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
     key("shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
-    key("streamRetentionHours", Integer, Source, Some("24"), "48", "Kinesis retention, 24..8760 hours."),
+    key("streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours; on-failure records in the dead-letter queue point into the stream, so keep it longer than you take to replay them."),
     key("producerRecordsPerInvocation", Integer, Source, Some("1"), "10", "Records the producer writes per scheduled invocation."),
     key("producerPaddingBytes", Integer, Source, Some("0"), "1024", "Filler bytes in each produced record's body."),
     key("batchSize", Integer, Source, Some("100"), "100", "Event source mapping: most records per relay invocation, 1..10000."),
@@ -208,7 +208,7 @@ pub const KEYS: &[KeySpec] = &[
     key("maximumRecordAgeSeconds", Integer, Source, Some("3600"), "3600", "Event source mapping: records older than this go to the dead-letter queue, -1 (never) or 60..604800."),
     key("startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: TRIM_HORIZON (everything retained) or LATEST."),
     key("relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch."),
-    key("relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the producer and relay functions, in MB."),
+    key("relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
     key("relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
 ];
 
@@ -469,7 +469,7 @@ impl RawConfig {
             max_session_seconds: self.number("crossAccountRoleMaxSessionSeconds", 3600..=43200)?,
             memory_mb: self.number("targetMemoryMb", 128..=10240)?,
             timeout_seconds: self.number("targetTimeoutSeconds", 1..=900)?,
-            dedup_capacity: self.number("targetDedupCapacity", 1..=10_000_000)?,
+            dedup_capacity: self.number("targetDedupCapacity", 1..=1_000_000)?,
             fault_injection: self.flag("faultInjection")?,
         })
     }

@@ -164,8 +164,30 @@ pub fn template(config: &SourceConfig) -> Template {
                     &["kms:GenerateDataKey"],
                     &[&output_of("streamKey", "arn")],
                 ),
+                // Lambda writes the on-failure record of a tick that kept failing
+                // (producerInvokeConfig) with the function's own execution role.
+                Statement::allow(
+                    "SendFailedTicksToDeadLetterQueue",
+                    &["sqs:SendMessage"],
+                    &[&output_of("deadLetterQueue", "arn")],
+                ),
             ],
         },
+    );
+    // The schedule invokes the producer asynchronously: a tick whose records cannot be written
+    // (the handler fails) is retried by Lambda, then recorded in the dead-letter queue with
+    // its error, instead of existing only as a log line.
+    t.add(
+        "producerInvokeConfig",
+        Resource::aws("aws:lambda:FunctionEventInvokeConfig", PROVIDER)
+            .prop("functionName", output_of("producerFunction", "name"))
+            .prop("maximumRetryAttempts", 2)
+            .prop("maximumEventAgeInSeconds", 240)
+            .prop(
+                "destinationConfig",
+                json!({ "onFailure": { "destination": output_of("deadLetterQueue", "arn") } }),
+            )
+            .depends_on(&["producerRolePolicy"]),
     );
 
     // ---- schedule ----
@@ -213,8 +235,9 @@ pub fn template(config: &SourceConfig) -> Template {
                 json!({
                     "arn": output_of("producerFunction", "arn"),
                     "roleArn": output_of("schedulerRole", "arn"),
-                    // A failed tick is retried twice, and given up after 4 minutes so it never
-                    // overlaps the next tick of the default 5-minute rate.
+                    // Covers handing the tick to Lambda (the asynchronous Invoke call); a failing
+                    // handler is retried by Lambda per producerInvokeConfig. Given up after 4
+                    // minutes so it never overlaps the next tick of the default 5-minute rate.
                     "retryPolicy": { "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 240 }
                 }),
             )

@@ -274,6 +274,10 @@ fn source_stack_has_exactly_its_resources() {
         ("producerRole", "aws:iam:Role"),
         ("producerRolePolicy", "aws:iam:RolePolicy"),
         ("producerFunction", "aws:lambda:Function"),
+        (
+            "producerInvokeConfig",
+            "aws:lambda:FunctionEventInvokeConfig",
+        ),
         ("schedulerRole", "aws:iam:Role"),
         ("schedulerRolePolicy", "aws:iam:RolePolicy"),
         ("schedule", "aws:scheduler:Schedule"),
@@ -413,7 +417,21 @@ fn source_iam_is_exact() {
                 &["kms:GenerateDataKey"],
                 &["${streamKey.arn}"]
             ),
+            stmt(
+                "SendFailedTicksToDeadLetterQueue",
+                &["sqs:SendMessage"],
+                &["${deadLetterQueue.arn}"]
+            ),
         ]
+    );
+    assert_eq!(
+        t["resources"]["producerInvokeConfig"]["properties"],
+        json!({
+            "functionName": "${producerFunction.name}",
+            "maximumRetryAttempts": 2,
+            "maximumEventAgeInSeconds": 240,
+            "destinationConfig": {"onFailure": {"destination": "${deadLetterQueue.arn}"}}
+        })
     );
     assert_eq!(
         statements(&t, "relayRolePolicy"),
