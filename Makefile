@@ -27,6 +27,10 @@ help:
 	@echo "make bench  start-up time and peak memory of the release binaries"
 
 $(VENV)/.installed: tools/requirements.txt
+	@{ cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1 || \
+	  rustup component add rustfmt clippy || \
+	  { echo "make: rustfmt and clippy are needed: rustup component add rustfmt clippy"; exit 1; }
+	@python3 -m venv --help >/dev/null 2>&1 || { echo "make: python3 venv is needed (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
 	mkdir -p $(TOOLS)/bin

@@ -165,7 +165,8 @@ def main():
     moto = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        # moto picks the account from each request's keys; MOTO_ACCOUNT_ID would override that.
+        env={**{k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}, "AWS_EC2_METADATA_DISABLED": "true"},
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,7 @@
    external id or from another account: moto evaluates no trust policy at all.
 
 This patches moto internals, so moto is pinned (tools/requirements.txt) and the launcher has
-its own tests (tests/e2e/test_launcher.py).
+its own tests (tests/e2e/test_harness.py).
 
 Environment:
   LOCAL_LAMBDA_ROUTES   JSON {"<function arn>": "http://127.0.0.1:<port>"}
