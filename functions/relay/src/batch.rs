@@ -9,10 +9,10 @@
 //!   unreadable answer, dead-letter queue unavailable) — returned in `batchItemFailures`, so the
 //!   event source mapping delivers it again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
 use futures::StreamExt as _;
@@ -79,33 +79,30 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             records: event.records.len(),
             ..Default::default()
         };
+        // The records move into the envelopes and come back with their outcomes; only these
+        // small keys are kept to answer in the event's order.
+        let mut order: Vec<(String, String)> = Vec::with_capacity(event.records.len());
         let mut source_arns: HashMap<String, String> = HashMap::new();
         let records: Vec<RelayedRecord> = event
             .records
             .into_iter()
             .map(|r| {
+                let record = to_relayed(r.kinesis, r.event_id);
+                order.push((record.sequence_number.clone(), record.partition_key.clone()));
                 source_arns.insert(
-                    r.kinesis.sequence_number.clone(),
-                    r.event_source_arn.clone().unwrap_or_default(),
+                    record.sequence_number.clone(),
+                    r.event_source_arn.unwrap_or_default(),
                 );
-                to_relayed(r)
+                record
             })
             .collect();
-        let order: Vec<(String, String)> = records
-            .iter()
-            .map(|r| (r.sequence_number.clone(), r.partition_key.clone()))
-            .collect();
-        let mut by_sequence: HashMap<String, RelayedRecord> = records
-            .iter()
-            .map(|r| (r.sequence_number.clone(), r.clone()))
-            .collect();
-        if by_sequence.len() != order.len() {
+        if source_arns.len() != order.len() {
             // Records are tracked by sequence number, and Kinesis never repeats one in a batch.
             // If it ever did, fail the batch rather than risk dead-lettering one twin for both.
             tracing::error!(
                 batch_id = %batch_id,
                 records = order.len(),
-                distinct_sequence_numbers = by_sequence.len(),
+                distinct_sequence_numbers = source_arns.len(),
                 "batch repeats a sequence number; every record reported as failed"
             );
             let mut response = KinesisEventResponse::default();
@@ -117,56 +114,57 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         }
 
         let plan = chunk::plan(&batch_id, records, self.max_payload_bytes);
-        let mut outcomes: HashMap<String, DeliveryOutcome> = HashMap::new();
-        for (record, size) in &plan.oversized {
-            outcomes.insert(
-                record.sequence_number.clone(),
-                DeliveryOutcome::DeadLetter {
+        let mut settled: Vec<(RelayedRecord, DeliveryOutcome)> = plan
+            .oversized
+            .into_iter()
+            .map(|(record, size)| {
+                let reason = format!(
+                    "record needs a {size}-byte Invoke request, over the {}-byte limit",
+                    self.max_payload_bytes
+                );
+                let outcome = DeliveryOutcome::DeadLetter {
                     kind: "undeliverable",
-                    reason: format!(
-                        "record needs a {size}-byte Invoke request, over the {}-byte limit",
-                        self.max_payload_bytes
-                    ),
-                },
-            );
-        }
+                    reason,
+                };
+                (record, outcome)
+            })
+            .collect();
         report.invocations = plan.requests.len();
-        let delivered_chunks: Vec<Vec<(String, DeliveryOutcome, bool)>> =
+        let delivered_chunks: Vec<Vec<(RelayedRecord, DeliveryOutcome, bool)>> =
             futures::stream::iter(plan.requests)
                 .map(|request| self.deliver(request))
                 .buffer_unordered(self.max_concurrency)
                 .collect()
                 .await;
-        for chunk in delivered_chunks {
-            for (sequence, outcome, assume_role_failed) in chunk {
-                report.assume_role_failures += usize::from(assume_role_failed);
-                outcomes.insert(sequence, outcome);
-            }
+        for (record, outcome, assume_role_failed) in delivered_chunks.into_iter().flatten() {
+            report.assume_role_failures += usize::from(assume_role_failed);
+            settled.push((record, outcome));
         }
 
         // Dead letters: a record leaves the batch only once the queue has accepted it.
-        let letters: Vec<DeadLetter> = outcomes
-            .iter()
-            .filter_map(|(sequence, outcome)| match outcome {
-                DeliveryOutcome::DeadLetter { kind, reason } => {
-                    let record = by_sequence.remove(sequence)?;
-                    Some(DeadLetter {
-                        kind,
-                        reason: reason.clone(),
-                        data_bytes: record.data.len(),
-                        data_base64: Some(
-                            base64::engine::general_purpose::STANDARD.encode(&record.data),
-                        ),
-                        partition_key: record.partition_key,
-                        sequence_number: record.sequence_number,
-                        event_id: record.event_id,
-                        event_source_arn: source_arns.get(sequence).cloned().unwrap_or_default(),
-                        delivery_id: batch_id.clone(),
-                    })
-                }
-                _ => None,
-            })
-            .collect();
+        let mut outcomes: HashMap<String, DeliveryOutcome> = HashMap::new();
+        let mut letters: Vec<DeadLetter> = Vec::new();
+        for (record, outcome) in settled {
+            if let DeliveryOutcome::DeadLetter { kind, reason } = &outcome {
+                letters.push(DeadLetter {
+                    kind,
+                    reason: reason.clone(),
+                    data_bytes: record.data.len(),
+                    data_base64: Some(
+                        base64::engine::general_purpose::STANDARD.encode(&record.data),
+                    ),
+                    event_source_arn: source_arns
+                        .get(&record.sequence_number)
+                        .cloned()
+                        .unwrap_or_default(),
+                    partition_key: record.partition_key,
+                    sequence_number: record.sequence_number.clone(),
+                    event_id: record.event_id,
+                    delivery_id: batch_id.clone(),
+                });
+            }
+            outcomes.insert(record.sequence_number, outcome);
+        }
         let sent: Vec<(String, Result<(), String>)> = futures::stream::iter(letters)
             .map(|letter| async move {
                 let result = self.dead_letters.send(&letter).await;
@@ -196,10 +194,9 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         }
 
         let mut response = KinesisEventResponse::default();
-        for (sequence, partition_key) in &order {
+        for (sequence, partition_key) in order {
             let outcome = outcomes
-                .get(sequence)
-                .cloned()
+                .remove(&sequence)
                 .unwrap_or(DeliveryOutcome::Retry {
                     reason: "the relay lost track of this record (bug)".into(),
                 });
@@ -214,7 +211,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
                         reason = %reason,
                         "record reported as failed; the event source mapping will retry it"
                     );
-                    response.add_failure(sequence.clone());
+                    response.add_failure(sequence);
                 }
             }
         }
@@ -232,61 +229,84 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         (response, report)
     }
 
-    /// Sends one envelope and turns the answer into per-record outcomes. The flag says whether
+    /// Sends one envelope and hands its records back with their outcomes. The flag says whether
     /// the failure was getting credentials for the target account.
-    async fn deliver(&self, request: DeliveryRequest) -> Vec<(String, DeliveryOutcome, bool)> {
-        let sequences: Vec<String> = request
+    async fn deliver(
+        &self,
+        request: DeliveryRequest,
+    ) -> Vec<(RelayedRecord, DeliveryOutcome, bool)> {
+        let verdicts = self.verdicts(&request).await;
+        request
             .records
-            .iter()
-            .map(|r| r.sequence_number.clone())
-            .collect();
-        let all = |reason: String, assume_role_failed: bool| {
-            sequences
-                .iter()
-                .map(|s| {
-                    (
-                        s.clone(),
-                        DeliveryOutcome::Retry {
-                            reason: reason.clone(),
+            .into_iter()
+            .map(|record| match &verdicts {
+                Err((reason, assume_role_failed)) => {
+                    let outcome = DeliveryOutcome::Retry {
+                        reason: reason.clone(),
+                    };
+                    (record, outcome, *assume_role_failed)
+                }
+                Ok(verdicts) => {
+                    let outcome = match verdicts.get(&record.sequence_number).cloned() {
+                        Some(RecordOutcome::Ok) => DeliveryOutcome::Delivered,
+                        Some(RecordOutcome::Rejected { reason }) => DeliveryOutcome::DeadLetter {
+                            kind: "rejected_by_target",
+                            reason,
                         },
-                        assume_role_failed,
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        let reply = match self.target.invoke(request.encode()).await {
+                        Some(RecordOutcome::Retry { reason }) => DeliveryOutcome::Retry {
+                            reason: format!("target asked for a retry: {reason}"),
+                        },
+                        None => DeliveryOutcome::Retry {
+                            reason: "target answered without a result for this record".into(),
+                        },
+                    };
+                    (record, outcome, false)
+                }
+            })
+            .collect()
+    }
+
+    /// Invokes the target with one envelope: its verdict per sequence number, or why the whole
+    /// envelope failed (and whether AssumeRole was the cause).
+    async fn verdicts(
+        &self,
+        request: &DeliveryRequest,
+    ) -> Result<HashMap<String, RecordOutcome>, (String, bool)> {
+        let records = request.records.len();
+        let InvokeReply {
+            function_error,
+            payload,
+        } = match self.target.invoke(request.encode()).await {
             Ok(reply) => reply,
             Err(failure) => {
                 tracing::error!(
                     delivery_id = %request.delivery_id,
-                    records = sequences.len(),
+                    records,
                     assume_role_failed = failure.assume_role_failed,
                     error = %failure.message,
                     "target invocation failed"
                 );
-                return all(failure.message, failure.assume_role_failed);
+                return Err((failure.message, failure.assume_role_failed));
             }
         };
-        let InvokeReply {
-            function_error,
-            payload,
-        } = reply;
         if let Some(kind) = function_error {
             let reason = format!("target function error ({kind}): {}", quote(&payload));
-            tracing::error!(delivery_id = %request.delivery_id, records = sequences.len(), error = %reason, "target failed");
-            return all(reason, false);
+            tracing::error!(delivery_id = %request.delivery_id, records, error = %reason, "target failed");
+            return Err((reason, false));
         }
-        let response = match DeliveryResponse::decode(&payload) {
-            Ok(response) => response,
-            Err(error) => {
-                let reason = format!("target answer unreadable: {error}");
-                tracing::error!(delivery_id = %request.delivery_id, records = sequences.len(), error = %reason, "target answer unreadable");
-                return all(reason, false);
-            }
-        };
-        let mut verdicts: HashMap<String, RecordOutcome> = HashMap::new();
+        let response = DeliveryResponse::decode(&payload).map_err(|error| {
+            let reason = format!("target answer unreadable: {error}");
+            tracing::error!(delivery_id = %request.delivery_id, records, error = %reason, "target answer unreadable");
+            (reason, false)
+        })?;
+        let sent: HashSet<&str> = request
+            .records
+            .iter()
+            .map(|r| r.sequence_number.as_str())
+            .collect();
+        let mut verdicts = HashMap::new();
         for result in response.results {
-            if !sequences.contains(&result.sequence_number) {
+            if !sent.contains(result.sequence_number.as_str()) {
                 tracing::warn!(
                     delivery_id = %request.delivery_id,
                     sequence_number = %result.sequence_number,
@@ -296,34 +316,15 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             }
             verdicts.insert(result.sequence_number, result.outcome);
         }
-        sequences
-            .into_iter()
-            .map(|sequence| {
-                let outcome = match verdicts.remove(&sequence) {
-                    Some(RecordOutcome::Ok) => DeliveryOutcome::Delivered,
-                    Some(RecordOutcome::Rejected { reason }) => DeliveryOutcome::DeadLetter {
-                        kind: "rejected_by_target",
-                        reason,
-                    },
-                    Some(RecordOutcome::Retry { reason }) => DeliveryOutcome::Retry {
-                        reason: format!("target asked for a retry: {reason}"),
-                    },
-                    None => DeliveryOutcome::Retry {
-                        reason: "target answered without a result for this record".into(),
-                    },
-                };
-                (sequence, outcome, false)
-            })
-            .collect()
+        Ok(verdicts)
     }
 }
 
-fn to_relayed(record: KinesisEventRecord) -> RelayedRecord {
-    let kinesis = record.kinesis;
+fn to_relayed(kinesis: KinesisRecord, event_id: Option<String>) -> RelayedRecord {
     RelayedRecord {
         sequence_number: kinesis.sequence_number,
         partition_key: kinesis.partition_key,
-        event_id: record.event_id.unwrap_or_default(),
+        event_id: event_id.unwrap_or_default(),
         approximate_arrival_ms: Some(kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
         data: kinesis.data.0,
     }
