@@ -81,18 +81,27 @@ struct VersionProbe {
     version: u64,
 }
 
-fn decode_versioned<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EnvelopeError> {
-    let probe: VersionProbe = serde_json::from_slice(bytes).map_err(EnvelopeError::NoVersion)?;
+fn check_version(probe: Result<VersionProbe, serde_json::Error>) -> Result<(), EnvelopeError> {
+    let probe = probe.map_err(EnvelopeError::NoVersion)?;
     if probe.version != u64::from(ENVELOPE_VERSION) {
         return Err(EnvelopeError::UnsupportedVersion {
             found: probe.version,
             supported: ENVELOPE_VERSION,
         });
     }
-    serde_json::from_slice(bytes).map_err(|source| EnvelopeError::Malformed {
+    Ok(())
+}
+
+fn malformed(source: serde_json::Error) -> EnvelopeError {
+    EnvelopeError::Malformed {
         version: ENVELOPE_VERSION,
         source,
-    })
+    }
+}
+
+fn decode_versioned<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, EnvelopeError> {
+    check_version(serde_json::from_slice(bytes))?;
+    serde_json::from_slice(bytes).map_err(malformed)
 }
 
 impl DeliveryRequest {
@@ -106,6 +115,12 @@ impl DeliveryRequest {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         decode_versioned(bytes)
+    }
+
+    /// Like [`Self::decode`], for a document already parsed as JSON.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, EnvelopeError> {
+        check_version(VersionProbe::deserialize(&value))?;
+        serde_json::from_value(value).map_err(malformed)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -127,12 +142,20 @@ impl DeliveryResponse {
 }
 
 impl RelayedRecord {
-    /// Bytes this record adds to an encoded [`DeliveryRequest`], separator included.
+    /// Bytes this record adds to an encoded [`DeliveryRequest`], separator included. Measured
+    /// without encoding the data: base64 is 4 characters per 3 bytes and never needs escaping.
     pub fn encoded_len(&self) -> usize {
-        serde_json::to_vec(self)
+        let fields = RelayedRecord {
+            sequence_number: self.sequence_number.clone(),
+            partition_key: self.partition_key.clone(),
+            event_id: self.event_id.clone(),
+            approximate_arrival_ms: self.approximate_arrival_ms,
+            data: Vec::new(),
+        };
+        let without_data = serde_json::to_vec(&fields)
             .map(|v| v.len())
-            .unwrap_or(usize::MAX)
-            + 1
+            .unwrap_or(usize::MAX);
+        without_data.saturating_add(self.data.len().div_ceil(3) * 4) + 1
     }
 }
 
@@ -210,6 +233,21 @@ mod tests {
             "{text}"
         );
         assert_eq!(DeliveryResponse::decode(&bytes).unwrap(), response);
+    }
+
+    #[test]
+    fn from_value_checks_like_decode() {
+        let request = DeliveryRequest::new("d-1", vec![record("1", b"{}")]);
+        let value: serde_json::Value = serde_json::from_slice(&request.encode()).unwrap();
+        assert_eq!(DeliveryRequest::from_value(value).unwrap(), request);
+        let err = DeliveryRequest::from_value(serde_json::json!({"version": 3, "records": []}))
+            .unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::UnsupportedVersion { found: 3, .. }),
+            "{err}"
+        );
+        let err = DeliveryRequest::from_value(serde_json::json!([])).unwrap_err();
+        assert!(matches!(err, EnvelopeError::NoVersion(_)), "{err}");
     }
 
     #[test]

@@ -13,11 +13,7 @@ async fn main() -> Result<(), Error> {
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let started = Instant::now();
-        let payload = serde_json::to_vec(&event.payload).map_err(|e| Diagnostic {
-            error_type: "InvalidEnvelope".into(),
-            error_message: e.to_string(),
-        })?;
-        match processor.handle(&payload, chrono::Utc::now()) {
+        match processor.handle_value(event.payload, chrono::Utc::now()) {
             Ok((response, tally)) => {
                 tracing::info!(
                     records = response.results.len(),

@@ -89,13 +89,29 @@ impl Processor {
         }
     }
 
-    /// Answers one delivery. `now` is a parameter so tests control latency.
+    /// Answers one delivery given as bytes. `now` is a parameter so tests control latency.
     pub fn handle(
         &self,
         payload: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(DeliveryResponse, Tally), TargetError> {
-        let request = DeliveryRequest::decode(payload)?;
+        self.answer(DeliveryRequest::decode(payload)?, now)
+    }
+
+    /// Answers one delivery as the Lambda runtime hands it over (already parsed JSON).
+    pub fn handle_value(
+        &self,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(DeliveryResponse, Tally), TargetError> {
+        self.answer(DeliveryRequest::from_value(payload)?, now)
+    }
+
+    fn answer(
+        &self,
+        request: DeliveryRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(DeliveryResponse, Tally), TargetError> {
         let parsed: Vec<(&RelayedRecord, Result<ProducedRecord, String>)> =
             request.records.iter().map(|r| (r, parse(r))).collect();
         if self.settings.fault_injection {
