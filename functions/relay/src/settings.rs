@@ -53,12 +53,12 @@ impl RelaySettings {
             external_id: ExternalId(read.required(config::TARGET_EXTERNAL_ID)?),
             target_function: read.required(config::TARGET_FUNCTION_NAME)?,
             target_region: read.optional(config::TARGET_REGION),
-            // STS accepts 900 s to 12 h; above the role's own maximum AssumeRole is refused.
-            session_length: Duration::from_secs(read.number(
+            // Role chaining: STS refuses more than an hour (see the range's documentation).
+            session_length: Duration::from_secs(u64::from(read.number(
                 config::ASSUME_ROLE_SESSION_SECONDS,
-                3600u64,
-                900..=43_200,
-            )?),
+                3600u32,
+                config::ASSUME_ROLE_SESSION_SECONDS_RANGE,
+            )?)),
             dead_letter_queue_url: read.required(config::DEAD_LETTER_QUEUE_URL)?,
             max_concurrent_invocations: read.number(
                 config::RELAY_MAX_CONCURRENT_INVOCATIONS,
@@ -156,8 +156,21 @@ mod tests {
         env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "60");
         let err = RelaySettings::from_source(&env).unwrap_err().to_string();
         assert!(
-            err.contains("ASSUME_ROLE_SESSION_SECONDS") && err.contains("between 900 and 43200"),
+            err.contains("ASSUME_ROLE_SESSION_SECONDS") && err.contains("between 900 and 3600"),
             "{err}"
+        );
+        // Above an hour STS refuses a chained AssumeRole: refused at start-up instead.
+        let mut env = full_env();
+        env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "3601");
+        assert!(RelaySettings::from_source(&env)
+            .unwrap_err()
+            .to_string()
+            .contains("between 900 and 3600"));
+        let mut env = full_env();
+        env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "3600");
+        assert_eq!(
+            RelaySettings::from_source(&env).unwrap().session_length,
+            Duration::from_secs(3600)
         );
         let mut env = full_env();
         env.insert(config::RELAY_MAX_PAYLOAD_BYTES, "7000000");

@@ -27,7 +27,7 @@ pub const TARGET_EXTERNAL_ID: &str = "TARGET_EXTERNAL_ID";
 pub const TARGET_FUNCTION_NAME: &str = "TARGET_FUNCTION_NAME";
 /// Region of the target function (and of the STS endpoint used to reach it).
 pub const TARGET_REGION: &str = "TARGET_REGION";
-/// Lifetime of the assumed-role session, in seconds (900..=43200, within the role's maximum).
+/// Lifetime of the assumed-role session, in seconds ([`ASSUME_ROLE_SESSION_SECONDS_RANGE`]).
 pub const ASSUME_ROLE_SESSION_SECONDS: &str = "ASSUME_ROLE_SESSION_SECONDS";
 /// URL of the SQS dead-letter queue for records the target rejected.
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
@@ -69,6 +69,13 @@ pub const RELAY_VARIABLES: &[&str] = &[
 
 /// Every variable the target reads.
 pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJECTION, LOG_LEVEL];
+
+/// Session lengths the relay may ask for, in seconds. STS accepts 900 s and up; the relay
+/// assumes the cross-account role with its own execution-role credentials, which is role
+/// chaining, and STS caps a chained session at one hour whatever the role's
+/// MaxSessionDuration ("The requested DurationSeconds exceeds the 1 hour session limit for
+/// roles assumed by role chaining").
+pub const ASSUME_ROLE_SESSION_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 900..=3600;
 
 /// Lambda's limit on a synchronous invocation's request payload: a request must be *smaller*
 /// than 6 MB = 6,291,456 bytes ("Request must be smaller than 6291456 bytes").
