@@ -89,6 +89,36 @@ function extract(outdir, paths) {
 
 // ---------------------------------------------------------------- simulation
 
+// iam-simulate resolves variable condition keys only in the `prefix/name` form
+// (aws:PrincipalTag/x) and drops `kms:EncryptionContext:<name>` as not applicable. Those
+// conditions are evaluated here instead, before the simulation: StringEquals only (any other
+// operator on such a key is an error), a statement whose condition does not hold is removed,
+// and one whose condition holds keeps its other conditions for the simulator.
+const ENCRYPTION_CONTEXT = /^kms:encryptioncontext:/i
+
+function applyEncryptionContext(policy, context) {
+  if (!policy) return { policy, context }
+  const rest = Object.fromEntries(Object.entries(context).filter(([k]) => !ENCRYPTION_CONTEXT.test(k)))
+  const statements = []
+  for (const statement of policy.Statement) {
+    let holds = true
+    const condition = {}
+    for (const [operator, keys] of Object.entries(statement.Condition ?? {})) {
+      for (const [key, expected] of Object.entries(keys)) {
+        if (!ENCRYPTION_CONTEXT.test(key)) {
+          condition[operator] = { ...condition[operator], [key]: expected }
+          continue
+        }
+        if (operator !== 'StringEquals') throw new Error(`cannot evaluate ${operator} on ${key}`)
+        const actual = Object.entries(context).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1]
+        holds &&= [expected].flat().includes(actual)
+      }
+    }
+    if (holds) statements.push({ ...statement, Condition: condition })
+  }
+  return { policy: { ...policy, Statement: statements }, context: rest }
+}
+
 async function simulate(templates, quiet = false) {
   const log = quiet ? () => {} : console.log
   const source = templates.find((t) => 'relayFunction' in t.resources)
@@ -113,6 +143,7 @@ async function simulate(templates, quiet = false) {
   const stream = attribute(source, 'stream', 'arn')
   const key = attribute(source, 'streamKey', 'arn')
   const dlq = attribute(source, 'deadLetterQueue', 'arn')
+  const scheduleDlq = attribute(source, 'scheduleDeadLetterQueue', 'arn')
   const producerFn = attribute(source, 'producerFunction', 'arn')
   // The value the relay sends (its TARGET_EXTERNAL_ID), not the one the trust policy expects.
   const externalId = resolve(source, source.resources.relayFunction.properties.environment.variables.TARGET_EXTERNAL_ID)
@@ -141,6 +172,8 @@ async function simulate(templates, quiet = false) {
     resourcePolicy,
     context,
   })
+  // What Kinesis sends to KMS for a record of `streamArn`, called by a role of the account.
+  const viaKinesis = (streamArn) => ({ 'kms:ViaService': `kinesis.${src.region}.amazonaws.com`, 'kms:CallerAccount': src.account, 'kms:EncryptionContext:aws:kinesis:arn': streamArn })
   const cases = [
     ['relay role assumes the cross-account role with the external id', 'Allowed', assume(relayRole, identity(srcDocs, 'relayRole'), { 'sts:ExternalId': externalId })],
     ['relay role without an external id is refused', 'Denied', assume(relayRole, identity(srcDocs, 'relayRole'), {})],
@@ -157,19 +190,25 @@ async function simulate(templates, quiet = false) {
     ['relay sends to the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'relayRole', 'sqs:SendMessage', dlq)],
     ['producer records a failed tick in the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'producerRole', 'sqs:SendMessage', dlq)],
     ['producer may not read the dead-letter queue', 'Denied', asRole(source, srcDocs, 'producerRole', 'sqs:ReceiveMessage', dlq)],
-    ['relay decrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:ViaService': `kinesis.${src.region}.amazonaws.com`, 'kms:CallerAccount': src.account })],
-    ['relay may not use the stream key outside Kinesis', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:CallerAccount': src.account })],
+    ['relay decrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, viaKinesis(stream))],
+    ['relay may not use the stream key outside Kinesis', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:CallerAccount': src.account, 'kms:EncryptionContext:aws:kinesis:arn': stream })],
+    ['relay may not use the stream key for another stream', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, viaKinesis(stream.replace(/stream\/.*/, 'stream/other')))],
     ['producer writes the stream', 'Allowed', asRole(source, srcDocs, 'producerRole', 'kinesis:PutRecords', stream)],
-    ['producer encrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'producerRole', 'kms:GenerateDataKey', key, keyPolicy, { 'kms:ViaService': `kinesis.${src.region}.amazonaws.com`, 'kms:CallerAccount': src.account })],
+    ['producer encrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'producerRole', 'kms:GenerateDataKey', key, keyPolicy, viaKinesis(stream))],
     ['producer may not read the stream', 'Denied', asRole(source, srcDocs, 'producerRole', 'kinesis:GetRecords', stream)],
     ['producer may not assume the cross-account role', 'Denied', asRole(source, srcDocs, 'producerRole', 'sts:AssumeRole', crossRole, trustOf(tgtDocs, 'crossAccountRole'), { 'sts:ExternalId': externalId })],
     ['scheduler invokes the producer', 'Allowed', asRole(source, srcDocs, 'schedulerRole', 'lambda:InvokeFunction', producerFn)],
     ['scheduler may not invoke the relay', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'lambda:InvokeFunction', attribute(source, 'relayFunction', 'arn'))],
+    ['scheduler keeps an undelivered tick in the schedule dead-letter queue', 'Allowed', asRole(source, srcDocs, 'schedulerRole', 'sqs:SendMessage', scheduleDlq)],
+    ['scheduler may not write the relay dead-letter queue', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'sqs:SendMessage', dlq)],
+    ['scheduler may not read its dead-letter queue', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'sqs:ReceiveMessage', scheduleDlq)],
   ]
 
   let passed = 0
   let failed = 0
-  for (const [title, expected, c] of cases) {
+  for (const [title, expected, original] of cases) {
+    const { policy: resourcePolicy, context } = applyEncryptionContext(original.resourcePolicy, original.context)
+    const c = { ...original, resourcePolicy, context }
     const simulation = {
       request: {
         principal: c.principal,
@@ -216,6 +255,10 @@ async function selfTest(templates) {
     ['cross-account policy on every function', (ts) => {
       const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.crossAccountRolePolicy.properties.policy['fn::toJSON']
       p.Statement[0].Resource = ['*']
+    }],
+    ['stream key usable for any stream', (ts) => {
+      const p = ts.find((t) => 'streamKey' in t.resources).resources.streamKey.properties.policy['fn::toJSON']
+      delete p.Statement[1].Condition.StringEquals['kms:EncryptionContext:aws:kinesis:arn']
     }],
     ['relay policy without the Kinesis read statement', (ts) => {
       const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']

@@ -66,6 +66,8 @@ pub enum TargetOutputs {
 pub struct CommonConfig {
     pub stack: String,
     pub region: String,
+    /// Starts every physical name both stacks create (see [`NamePrefix`]).
+    pub name_prefix: NamePrefix,
     pub source_account_id: String,
     pub target_account_id: String,
     pub external_id: String,
@@ -83,13 +85,66 @@ pub struct TargetConfig {
     pub timeout_seconds: u32,
     pub dedup_capacity: u32,
     pub fault_injection: bool,
+    /// Executions reserved for the target function; `None` leaves it in the account's
+    /// unreserved pool.
+    pub reserved_concurrency: Option<u32>,
+}
+
+/// The prefix of every physical name (functions, roles, stream, queues, schedule, log groups).
+///
+/// IAM role names are unique per account across regions, and the other names per account and
+/// region: a second pair of stacks in the same accounts (another region, or a second
+/// environment) needs its own prefix. Both stacks of a pair must use the same prefix, because
+/// the target's trust policy names the source's relay role by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePrefix(String);
+
+impl NamePrefix {
+    /// The longest prefix: `<prefix>-scheduler-role` must fit IAM's 64 characters with room
+    /// to spare, and lower case keeps it valid for S3 bucket names too.
+    pub const MAX_LEN: usize = 32;
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let ok_chars = value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let starts = value.bytes().next().is_some_and(|b| b.is_ascii_lowercase());
+        let ends = value.bytes().last().is_some_and(|b| b != b'-');
+        if value.len() <= Self::MAX_LEN && ok_chars && starts && ends && !value.contains("--") {
+            Ok(Self(value.to_string()))
+        } else {
+            Err(format!(
+                "a name prefix is 1 to {} characters of lower-case letters, digits and single hyphens, starting with a letter and not ending with a hyphen",
+                Self::MAX_LEN
+            ))
+        }
+    }
+
+    /// `<prefix>-<suffix>`.
+    pub fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The region of the target function, as the source stack knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetRegion {
+    /// Set with `targetRegion`, or the source's own region when neither that key nor a stack
+    /// reference says otherwise.
+    Fixed(String),
+    /// The target stack's `targetRegion` output, read through the stack reference.
+    FromTargetStack,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceConfig {
     pub common: CommonConfig,
     pub target: TargetOutputs,
-    pub target_region: String,
+    pub target_region: TargetRegion,
     pub session_seconds: u32,
     pub schedule_expression: String,
     pub stream_capacity: StreamCapacity,
@@ -181,21 +236,23 @@ pub const KEYS: &[KeySpec] = &[
     key("sourceAccountId", Str, Both, None, "111111111111", "12-digit id of the source account (the stream and the relay live there)."),
     key("targetAccountId", Str, Both, None, "222222222222", "12-digit id of the target account (the target function lives there)."),
     KeySpec { secret: true, ..key("externalId", Str, Both, None, "<random string, 2-1224 chars>", "Secret shared by the two stacks: the cross-account role's trust policy requires it as sts:ExternalId and the relay sends it. Set with --secret.") },
-    key("crossAccountRoleName", Str, Both, Some("cross-account-relay-invoker"), "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes."),
+    key("namePrefix", Str, Both, Some("cross-account-relay"), "relay-eu-prod", "Starts every physical name (functions, roles, stream, queues, schedule, log groups). Both stacks of a pair must use the same prefix; give each further pair in the same accounts its own (IAM role names are unique per account across regions)."),
+    key("crossAccountRoleName", Str, Both, None, "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes; defaults to <namePrefix>-invoker."),
     key("architecture", Str, Both, Some("x86_64"), "arm64", "Lambda architecture, x86_64 or arm64 (arm64 artifacts come from target/lambda-arm64/)."),
     key("logRetentionDays", Integer, Both, Some("14"), "30", "Retention of the functions' CloudWatch log groups, in days (a value CloudWatch accepts)."),
-    key("logLevel", Str, Both, Some("info"), "debug", "LOG_LEVEL of the functions (info, debug, relay=debug,info, ...)."),
-    key("crossAccountRoleMaxSessionSeconds", Integer, Target, Some("3600"), "7200", "Maximum session of the cross-account role, 3600..43200 s; the source's assumeRoleSessionSeconds must not exceed it."),
+    key("logLevel", Str, Both, Some("info"), "debug", "LOG_LEVEL of the functions: comma-separated directives, each a level (trace, debug, info, warn, error, off) or module=level (info, debug, relay=debug,info)."),
+    key("crossAccountRoleMaxSessionSeconds", Integer, Target, Some("3600"), "7200", "Maximum session of the cross-account role, 3600..43200 s. The relay's own sessions are capped at 3600 s by STS (role chaining), so a larger value only serves other callers of the role."),
     key("targetMemoryMb", Integer, Target, Some("256"), "512", "Memory of the target function, in MB."),
     key("targetTimeoutSeconds", Integer, Target, Some("30"), "60", "Timeout of the target function, in seconds."),
     key("targetDedupCapacity", Integer, Target, Some("10000"), "10000", "Record ids the target remembers per container to recognise redeliveries."),
     key("faultInjection", Boolean, Target, Some("false"), "true", "Lets a record ask the target to fail (demo only). Leave false in real accounts."),
+    key("targetReservedConcurrency", Integer, Target, Some("-1"), "50", "Concurrent executions reserved for the target function, so the relay cannot use up the target account's pool: -1 (default) reserves none, 0 stops the function, n reserves n."),
     key("targetRoleArn", Str, Source, None, "arn:aws:iam::222222222222:role/cross-account-relay-invoker", "ARN of the cross-account role (target stack output crossAccountRoleArn). Required unless targetStack is set."),
-    key("targetFunctionName", Str, Source, None, "cross-account-relay-target", "Name or ARN of the target function (target stack output targetFunctionArn). Required unless targetStack is set."),
+    key("targetFunctionName", Str, Source, None, "cross-account-relay-target", "Name or unqualified ARN of the target function (target stack output targetFunctionArn); no alias or version, since the cross-account role may invoke only the unqualified function. Required unless targetStack is set."),
     key("targetStack", Str, Source, None, "my-org/cross-account-relay/target", "Fully qualified target stack to read targetRoleArn/targetFunctionName from with a StackReference (both stacks in one backend). Replaces those two keys."),
-    key("targetRegion", Str, Source, None, "eu-west-1", "Region of the target function; defaults to aws:region."),
-    key("assumeRoleSessionSeconds", Integer, Source, Some("3600"), "3600", "Length of the relay's assumed-role session, 900..43200 s, at most the cross-account role's maximum session."),
-    key("scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer."),
+    key("targetRegion", Str, Source, None, "eu-west-1", "Region of the target function; defaults to the target stack's targetRegion output with targetStack, else to aws:region."),
+    key("assumeRoleSessionSeconds", Integer, Source, Some("3600"), "3600", "Length of the relay's assumed-role session, 900..3600 s: the relay assumes the role with its execution role's credentials (role chaining), which STS caps at one hour."),
+    key("scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer: rate(<n> minute[s]|hour[s]|day[s]), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)."),
     key("streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
     key("shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
     key("streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours; on-failure records in the dead-letter queue point into the stream, so keep it longer than you take to replay them."),
@@ -211,6 +268,65 @@ pub const KEYS: &[KeySpec] = &[
     key("relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
     key("relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
 ];
+
+/// Keys every stack must set: they have no default, and nothing can be derived for them.
+pub const REQUIRED_KEYS: &[&str] = &["role", "sourceAccountId", "targetAccountId", "externalId"];
+
+/// The `config:` block of `Pulumi.yaml`, generated from [`KEYS`] so the two cannot drift
+/// (a test compares it with the file; `infra --pulumi-yaml-config` prints it).
+pub fn pulumi_yaml_config_block() -> String {
+    let mut out = String::from("config:\n");
+    for k in KEYS {
+        let scope = match k.scope {
+            Scope::Both => "both stacks",
+            Scope::Source => "source stack",
+            Scope::Target => "target stack",
+        };
+        let description = format!("[{scope}] {}", k.description);
+        out.push_str(&format!("  {}:\n", k.name));
+        out.push_str(&format!("    type: {}\n", k.key_type.as_str()));
+        out.push_str(&format!(
+            "    description: {}\n",
+            serde_json::Value::from(description)
+        ));
+        let default = match (k.default, k.key_type) {
+            (Some(d), KeyType::String) => Some(serde_json::Value::from(d).to_string()),
+            (Some(d), _) => Some(d.to_string()),
+            (None, _) if REQUIRED_KEYS.contains(&k.name) => None,
+            // Optional without a fixed default: "" tells the program to derive or skip it.
+            (None, _) => Some("\"\"".to_string()),
+        };
+        if let Some(d) = default {
+            out.push_str(&format!("    default: {d}\n"));
+        }
+    }
+    out
+}
+
+/// The README's table of configuration keys, generated from [`KEYS`] (a test compares it with
+/// README.md; `infra --readme-config-table` prints it).
+pub fn readme_config_table() -> String {
+    let mut out = String::from(
+        "| key | stacks | default | meaning |\n| --- | --- | --- | --- |\n| `aws:region` | both | required | Region of every resource (`eu-west-1` in the examples). |\n",
+    );
+    for k in KEYS {
+        let scope = match k.scope {
+            Scope::Both => "both",
+            Scope::Source => "source",
+            Scope::Target => "target",
+        };
+        let default = match k.default {
+            Some(d) => format!("`{d}`"),
+            None if REQUIRED_KEYS.contains(&k.name) => "required".to_string(),
+            None => "—".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {scope} | {default} | {} |\n",
+            k.name, k.description
+        ));
+    }
+    out
+}
 
 /// Looks a key up in [`KEYS`]; every key the parser reads is there.
 pub fn spec(name: &str) -> &'static KeySpec {
@@ -393,14 +509,16 @@ impl RawConfig {
                 false,
             )
         })?;
-        let looks_right = region.split('-').count() >= 3
-            && region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !looks_right {
-            return Err(self.invalid("aws:region", &region, "not an AWS region name"));
-        }
+        self.check_region("aws:region", &region)?;
         Ok(region)
+    }
+
+    fn check_region(&self, key: &str, region: &str) -> Result<(), ConfigError> {
+        if looks_like_region(region) {
+            Ok(())
+        } else {
+            Err(self.invalid(key, region, "not an AWS region name (like eu-west-1)"))
+        }
     }
 
     fn role(&self) -> Result<StackRole, ConfigError> {
@@ -438,7 +556,13 @@ impl RawConfig {
                 "CloudWatch accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
             ));
         }
-        let role_name = self.required("crossAccountRoleName")?;
+        let prefix = self.required("namePrefix")?;
+        let name_prefix = NamePrefix::parse(&prefix)
+            .map_err(|reason| self.invalid("namePrefix", &prefix, reason))?;
+        let role_name = match self.raw("crossAccountRoleName") {
+            Some(name) => name.to_string(),
+            None => name_prefix.name("invoker"),
+        };
         if role_name.len() > 64
             || !role_name
                 .chars()
@@ -450,16 +574,21 @@ impl RawConfig {
                 "an IAM role name is at most 64 characters of letters, digits and +=,.@_-",
             ));
         }
+        let log_level = self.required("logLevel")?;
+        if let Err(reason) = check_log_filter(&log_level) {
+            return Err(self.invalid("logLevel", &log_level, reason));
+        }
         Ok(CommonConfig {
             stack: self.stack.clone(),
             region: self.region()?,
+            name_prefix,
             source_account_id: self.account_id("sourceAccountId")?,
             target_account_id: self.account_id("targetAccountId")?,
             external_id,
             cross_account_role_name: role_name,
             architecture,
             log_retention_days: retention,
-            log_level: self.required("logLevel")?,
+            log_level,
         })
     }
 
@@ -471,6 +600,10 @@ impl RawConfig {
             timeout_seconds: self.number("targetTimeoutSeconds", 1..=900)?,
             dedup_capacity: self.number("targetDedupCapacity", 1..=1_000_000)?,
             fault_injection: self.flag("faultInjection")?,
+            reserved_concurrency: u32::try_from(
+                self.number::<i64>("targetReservedConcurrency", -1..=1_000_000)?,
+            )
+            .ok(),
         })
     }
 
@@ -495,9 +628,13 @@ impl RawConfig {
                 "must be a role ARN (arn:aws:iam::<target account>:role/<name>)",
             ));
         }
+        let function_name = self.required("targetFunctionName")?;
+        if let Err(reason) = check_function_reference(&function_name) {
+            return Err(self.invalid("targetFunctionName", &function_name, reason));
+        }
         Ok(TargetOutputs::Config {
             role_arn,
-            function_name: self.required("targetFunctionName")?,
+            function_name,
         })
     }
 
@@ -536,15 +673,45 @@ impl RawConfig {
                 "must be -1 or between 60 and 604800",
             ));
         }
-        let target_region = match self.raw("targetRegion") {
-            Some(r) => r.to_string(),
-            None => common.region.clone(),
+        let target_region = match (self.raw("targetRegion"), &target) {
+            (Some(region), _) => {
+                self.check_region("targetRegion", region)?;
+                TargetRegion::Fixed(region.to_string())
+            }
+            (None, TargetOutputs::StackReference { .. }) => TargetRegion::FromTargetStack,
+            (None, TargetOutputs::Config { .. }) => TargetRegion::Fixed(common.region.clone()),
         };
+        if let TargetOutputs::Config { function_name, .. } = &target {
+            // An ARN names its account and region: they must be the target's.
+            let region = match &target_region {
+                TargetRegion::Fixed(region) => region.as_str(),
+                TargetRegion::FromTargetStack => common.region.as_str(),
+            };
+            if let Some(arn) = FunctionArn::parse(function_name) {
+                if arn.account != common.target_account_id || arn.region != region {
+                    return Err(self.invalid(
+                        "targetFunctionName",
+                        function_name,
+                        format!(
+                            "the function must be in targetAccountId {} and the target region {region} (set targetRegion if it differs from aws:region)",
+                            common.target_account_id
+                        ),
+                    ));
+                }
+            }
+        }
+        let schedule_expression = self.required("scheduleExpression")?;
+        if let Err(reason) = check_schedule_expression(&schedule_expression) {
+            return Err(self.invalid("scheduleExpression", &schedule_expression, reason));
+        }
         Ok(SourceConfig {
             target,
             target_region,
-            session_seconds: self.number("assumeRoleSessionSeconds", 900..=43200)?,
-            schedule_expression: self.required("scheduleExpression")?,
+            session_seconds: self.number(
+                "assumeRoleSessionSeconds",
+                shared::config::ASSUME_ROLE_SESSION_SECONDS_RANGE,
+            )?,
+            schedule_expression,
             stream_capacity,
             stream_retention_hours: self.number("streamRetentionHours", 24..=8760)?,
             records_per_invocation: self.number("producerRecordsPerInvocation", 1..=500)?,
@@ -570,6 +737,149 @@ impl RawConfig {
             StackRole::Target => self.target().map(StackConfig::Target),
         }
     }
+}
+
+/// `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`: lower-case words and a number, by hyphens.
+fn looks_like_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty())
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && parts
+            .last()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The `LOG_LEVEL` forms the functions accept: comma-separated `level` or `module=level`.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+    let directive_ok = |d: &str| {
+        let (module, level) = d.rsplit_once('=').unwrap_or(("", d));
+        let module_ok = module
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
+        module_ok && LEVELS.contains(&level.to_ascii_lowercase().as_str())
+    };
+    if filter.split(',').all(|d| directive_ok(d.trim())) {
+        Ok(())
+    } else {
+        Err(format!(
+            "each comma-separated part must be a level ({}) or module=level",
+            LEVELS.join(", ")
+        ))
+    }
+}
+
+/// The parts of an unqualified Lambda function ARN that must match the target's placement.
+struct FunctionArn<'a> {
+    region: &'a str,
+    account: &'a str,
+}
+
+impl<'a> FunctionArn<'a> {
+    /// `arn:<partition>:lambda:<region>:<account>:function:<name>`; `None` for anything else.
+    fn parse(value: &'a str) -> Option<Self> {
+        let parts: Vec<&str> = value.split(':').collect();
+        match parts.as_slice() {
+            ["arn", _partition, "lambda", region, account, "function", _name] => {
+                Some(Self { region, account })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A function name or unqualified function ARN. The cross-account role may invoke only the
+/// unqualified function (its policy names `${targetFunction.arn}`), so an alias or version
+/// would be refused by IAM at run time: it is refused here instead.
+fn check_function_reference(value: &str) -> Result<(), String> {
+    let name_ok = |n: &str| {
+        (1..=64).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let parts: Vec<&str> = value.split(':').collect();
+    let ok = match parts.as_slice() {
+        [name] => name_ok(name),
+        ["arn", partition, "lambda", region, account, "function", name] => {
+            partition.starts_with("aws")
+                && looks_like_region(region)
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && name_ok(name)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("must be a function name or an unqualified ARN (arn:aws:lambda:<region>:<account>:function:<name>); an alias or version (…:<qualifier>) is not supported because the cross-account role may invoke only the unqualified function".into())
+    }
+}
+
+/// An EventBridge Scheduler expression: `rate(…)`, `cron(…)` or `at(…)`, as Scheduler
+/// documents them ("Schedule types on EventBridge Scheduler").
+fn check_schedule_expression(expression: &str) -> Result<(), String> {
+    let inner = |prefix: &str| {
+        expression
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix(')'))
+    };
+    if let Some(rate) = inner("rate(") {
+        let (value, unit) = rate
+            .split_once(' ')
+            .ok_or("rate(<value> <unit>) needs a value and a unit, like rate(5 minutes)")?;
+        let value: u32 = value
+            .parse()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or("the rate's value must be a positive whole number")?;
+        let singular = ["minute", "hour", "day"];
+        let plural = ["minutes", "hours", "days"];
+        let units = if value == 1 { &singular } else { &plural };
+        if !units.contains(&unit) {
+            return Err(format!(
+                "the rate's unit must be one of {} for the value {value}",
+                units.join(", ")
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(cron) = inner("cron(") {
+        let fields: Vec<&str> = cron.split(' ').collect();
+        if fields.len() != 6 {
+            return Err(
+                "cron(…) has six fields: minutes hours day-of-month month day-of-week year".into(),
+            );
+        }
+        let allowed = |f: &str| {
+            f.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"*?,/-#".contains(&b))
+        };
+        if !fields.iter().all(|f| !f.is_empty() && allowed(f)) {
+            return Err("a cron field has a character Scheduler does not accept".into());
+        }
+        if (fields[2] == "?") == (fields[4] == "?") {
+            return Err("exactly one of day-of-month and day-of-week must be ? in cron(…)".into());
+        }
+        return Ok(());
+    }
+    if let Some(at) = inner("at(") {
+        let shape = "dddd-dd-ddTdd:dd:dd";
+        let fits = at.len() == shape.len()
+            && at.bytes().zip(shape.bytes()).all(|(c, s)| match s {
+                b'd' => c.is_ascii_digit(),
+                _ => c == s,
+            });
+        return if fits {
+            Ok(())
+        } else {
+            Err("at(…) takes a date and time like at(2027-01-31T08:00:00)".into())
+        };
+    }
+    Err("must be rate(…), cron(…) or at(…), like rate(5 minutes)".into())
 }
 
 /// Checks `PULUMI_PROJECT` (keys are namespaced by it).
@@ -660,6 +970,16 @@ mod tests {
             ("faultInjection", "yes", "true or false"),
             ("aws:region", "Ireland", "not an AWS region"),
             ("externalId", "a b", "STS accepts"),
+            ("namePrefix", "Relay", "lower-case letters"),
+            ("namePrefix", "relay-", "not ending with a hyphen"),
+            (
+                "namePrefix",
+                "a-very-long-prefix-that-is-over-32",
+                "1 to 32 characters",
+            ),
+            ("logLevel", "verbose", "must be a level"),
+            ("logLevel", "relay=loud,info", "module=level"),
+            ("targetReservedConcurrency", "-2", "between -1 and 1000000"),
         ];
         for (k, v, reason) in cases {
             let err = with(TARGET, &[(k, v)])
@@ -668,6 +988,199 @@ mod tests {
                 .to_string();
             assert!(err.contains(reason), "{k}={v}: {err}");
             assert!(err.contains("pulumi config set"), "{err}");
+        }
+    }
+
+    const SOURCE: &[(&str, &str)] = &[
+        ("role", "source"),
+        ("targetRoleArn", "arn:aws:iam::222222222222:role/x"),
+        ("targetFunctionName", "f"),
+    ];
+
+    fn source(extra: &[(&'static str, &'static str)]) -> Result<SourceConfig, ConfigError> {
+        let mut pairs = SOURCE.to_vec();
+        pairs.extend_from_slice(extra);
+        match with(TARGET, &pairs).stack_config()? {
+            StackConfig::Source(s) => Ok(s),
+            StackConfig::Target(_) => panic!("source"),
+        }
+    }
+
+    #[test]
+    fn name_prefix_starts_every_derived_name() {
+        let StackConfig::Target(t) = with(TARGET, &[("namePrefix", "relay-eu-2")])
+            .stack_config()
+            .unwrap()
+        else {
+            panic!("target")
+        };
+        assert_eq!(t.common.name_prefix.as_str(), "relay-eu-2");
+        assert_eq!(t.common.cross_account_role_name, "relay-eu-2-invoker");
+        let StackConfig::Target(t) = with(
+            TARGET,
+            &[
+                ("namePrefix", "relay-eu-2"),
+                ("crossAccountRoleName", "mine"),
+            ],
+        )
+        .stack_config()
+        .unwrap() else {
+            panic!("target")
+        };
+        assert_eq!(t.common.cross_account_role_name, "mine");
+        assert!(NamePrefix::parse(&"a".repeat(NamePrefix::MAX_LEN)).is_ok());
+        assert!(NamePrefix::parse(&"a".repeat(NamePrefix::MAX_LEN + 1)).is_err());
+        assert!(NamePrefix::parse("a--b").is_err());
+        assert!(NamePrefix::parse("1abc").is_err());
+        assert!(NamePrefix::parse("").is_err());
+    }
+
+    #[test]
+    fn assumed_role_sessions_stop_at_one_hour_because_of_role_chaining() {
+        assert_eq!(
+            source(&[("assumeRoleSessionSeconds", "3600")])
+                .unwrap()
+                .session_seconds,
+            3600
+        );
+        assert_eq!(
+            source(&[("assumeRoleSessionSeconds", "900")])
+                .unwrap()
+                .session_seconds,
+            900
+        );
+        for bad in ["3601", "43200", "899"] {
+            let err = source(&[("assumeRoleSessionSeconds", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("between 900 and 3600"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedule_expressions_are_the_ones_scheduler_accepts() {
+        for good in [
+            "rate(1 minute)",
+            "rate(5 minutes)",
+            "rate(2 hours)",
+            "rate(1 day)",
+            "cron(0 12 * * ? *)",
+            "cron(0/5 8-17 ? * MON-FRI *)",
+            "at(2027-01-31T08:00:00)",
+        ] {
+            assert!(check_schedule_expression(good).is_ok(), "{good}");
+        }
+        for (bad, reason) in [
+            ("every 5 minutes", "rate(…), cron(…) or at(…)"),
+            ("rate(1 minutes)", "minute, hour, day"),
+            ("rate(5 minute)", "minutes, hours, days"),
+            ("rate(0 minutes)", "positive whole number"),
+            ("rate(5)", "a value and a unit"),
+            ("rate(5 weeks)", "minutes, hours, days"),
+            ("cron(0 12 * * *)", "six fields"),
+            ("cron(0 12 * * * *)", "exactly one of day-of-month"),
+            ("cron(0 12 ? * ? *)", "exactly one of day-of-month"),
+            ("at(2027-01-31 08:00)", "at(2027-01-31T08:00:00)"),
+        ] {
+            let err = check_schedule_expression(bad).unwrap_err();
+            assert!(err.contains(reason), "{bad}: {err}");
+        }
+        let err = source(&[("scheduleExpression", "every 5 minutes")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`cross-account-relay:scheduleExpression`"),
+            "{err}"
+        );
+        assert!(err.contains("pulumi config set"), "{err}");
+    }
+
+    #[test]
+    fn target_function_must_be_unqualified_and_in_the_target_account() {
+        let arn = "arn:aws:lambda:eu-west-1:222222222222:function:cross-account-relay-target";
+        assert!(source(&[("targetFunctionName", arn)]).is_ok());
+        assert!(source(&[("targetFunctionName", "cross-account-relay-target")]).is_ok());
+        for qualified in [
+            "cross-account-relay-target:live",
+            "arn:aws:lambda:eu-west-1:222222222222:function:cross-account-relay-target:3",
+            "222222222222:function:cross-account-relay-target",
+        ] {
+            let err = source(&[("targetFunctionName", qualified)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("alias or version"), "{qualified}: {err}");
+        }
+        let other_account = "arn:aws:lambda:eu-west-1:333333333333:function:f";
+        let err = source(&[("targetFunctionName", other_account)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("targetAccountId 222222222222"), "{err}");
+        let other_region = "arn:aws:lambda:us-east-1:222222222222:function:f";
+        assert!(source(&[("targetFunctionName", other_region)]).is_err());
+        assert!(source(&[
+            ("targetFunctionName", other_region),
+            ("targetRegion", "us-east-1")
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn target_region_comes_from_the_key_the_stack_reference_or_the_source_region() {
+        assert_eq!(
+            source(&[]).unwrap().target_region,
+            TargetRegion::Fixed("eu-west-1".into())
+        );
+        assert_eq!(
+            source(&[("targetRegion", "us-east-2")])
+                .unwrap()
+                .target_region,
+            TargetRegion::Fixed("us-east-2".into())
+        );
+        let by_reference = [
+            ("targetRoleArn", ""),
+            ("targetFunctionName", ""),
+            ("targetStack", "org/cross-account-relay/target"),
+        ];
+        assert_eq!(
+            source(&by_reference).unwrap().target_region,
+            TargetRegion::FromTargetStack
+        );
+        let mut explicit = by_reference.to_vec();
+        explicit.push(("targetRegion", "ap-southeast-2"));
+        assert_eq!(
+            source(&explicit).unwrap().target_region,
+            TargetRegion::Fixed("ap-southeast-2".into())
+        );
+        let err = source(&[("targetRegion", "Ireland")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`cross-account-relay:targetRegion`"), "{err}");
+    }
+
+    #[test]
+    fn reserved_concurrency_is_unset_by_default() {
+        let target = |extra: &[(&'static str, &'static str)]| match with(TARGET, extra)
+            .stack_config()
+            .unwrap()
+        {
+            StackConfig::Target(t) => t.reserved_concurrency,
+            StackConfig::Source(_) => panic!("target"),
+        };
+        assert_eq!(target(&[]), None);
+        assert_eq!(target(&[("targetReservedConcurrency", "0")]), Some(0));
+        assert_eq!(target(&[("targetReservedConcurrency", "50")]), Some(50));
+    }
+
+    #[test]
+    fn log_filters_in_the_functions_syntax_are_accepted() {
+        for good in [
+            "info",
+            "debug",
+            "relay=debug,info",
+            "WARN",
+            "aws_config=off,info",
+        ] {
+            assert!(check_log_filter(good).is_ok(), "{good}");
         }
     }
 
@@ -704,7 +1217,7 @@ mod tests {
                 stack: "org/cross-account-relay/target".into()
             }
         );
-        assert_eq!(s.target_region, "eu-west-1");
+        assert_eq!(s.target_region, TargetRegion::FromTargetStack);
     }
 
     #[test]

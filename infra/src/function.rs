@@ -6,27 +6,26 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::config::CommonConfig;
+use crate::config::{CommonConfig, NamePrefix};
 use crate::iam::{self, PolicyDocument, Statement};
 use crate::model::{file_archive, output_of, to_json, Resource, Template};
 
-/// Physical names are fixed (not auto-named) because the other account refers to them before
-/// they exist: the cross-account role trusts `arn:aws:iam::<source>:role/cross-account-relay-relay-role`.
-pub const NAME_PREFIX: &str = "cross-account-relay";
+// Physical names are fixed (not auto-named) because the other account refers to them before
+// they exist: the cross-account role trusts `arn:aws:iam::<source>:role/<prefix>-relay-role`.
 
-/// `cross-account-relay-<function>`: the Lambda function's name.
-pub fn function_name(function: &str) -> String {
-    format!("{NAME_PREFIX}-{function}")
+/// `<prefix>-<function>`: the Lambda function's name.
+pub fn function_name(prefix: &NamePrefix, function: &str) -> String {
+    prefix.name(function)
 }
 
-/// `cross-account-relay-<function>-role`: the execution role's name.
-pub fn role_name(function: &str) -> String {
-    format!("{NAME_PREFIX}-{function}-role")
+/// `<prefix>-<function>-role`: the execution role's name.
+pub fn role_name(prefix: &NamePrefix, function: &str) -> String {
+    prefix.name(&format!("{function}-role"))
 }
 
 /// `/aws/lambda/<function name>`: the group Lambda writes to by default.
-pub fn log_group_name(function: &str) -> String {
-    format!("/aws/lambda/{}", function_name(function))
+pub fn log_group_name(prefix: &NamePrefix, function: &str) -> String {
+    format!("/aws/lambda/{}", function_name(prefix, function))
 }
 
 /// One function and what it needs.
@@ -42,6 +41,8 @@ pub struct FunctionSpec<'a> {
     pub description: &'a str,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// Concurrent executions reserved for the function (`None`: none reserved).
+    pub reserved_concurrency: Option<u32>,
     /// Exactly the variables the function reads (checked against `shared::config`).
     pub environment: BTreeMap<&'static str, Value>,
     /// Permissions besides writing its own logs.
@@ -53,7 +54,7 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
     template.add(
         spec.log_group_logical,
         Resource::aws("aws:cloudwatch:LogGroup", spec.provider)
-            .prop("name", log_group_name(spec.function))
+            .prop("name", log_group_name(&common.name_prefix, spec.function))
             .prop("retentionInDays", common.log_retention_days),
     );
 
@@ -64,14 +65,17 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
     template.add(
         spec.role_logical,
         Resource::aws("aws:iam:Role", spec.provider)
-            .prop("name", role_name(spec.function))
+            .prop("name", role_name(&common.name_prefix, spec.function))
             .prop(
                 "description",
-                format!("Execution role of {}", function_name(spec.function)),
+                format!(
+                    "Execution role of {}",
+                    function_name(&common.name_prefix, spec.function)
+                ),
             )
             .prop(
                 "assumeRolePolicy",
-                to_json(iam::service_trust("lambda.amazonaws.com", account).to_value()),
+                to_json(iam::service_trust("lambda.amazonaws.com", account, None).to_value()),
             ),
     );
 
@@ -92,10 +96,14 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+    let mut function = Resource::aws("aws:lambda:Function", spec.provider)
+        .prop("name", function_name(&common.name_prefix, spec.function));
+    if let Some(reserved) = spec.reserved_concurrency {
+        function = function.prop("reservedConcurrentExecutions", reserved);
+    }
     template.add(
         spec.logical,
-        Resource::aws("aws:lambda:Function", spec.provider)
-            .prop("name", function_name(spec.function))
+        function
             .prop("description", spec.description)
             .prop("runtime", "provided.al2023")
             .prop("handler", "bootstrap")
@@ -121,11 +129,18 @@ mod tests {
 
     #[test]
     fn names_follow_the_documented_convention() {
-        assert_eq!(function_name("relay"), "cross-account-relay-relay");
-        assert_eq!(role_name("relay"), "cross-account-relay-relay-role");
+        let prefix = NamePrefix::parse("cross-account-relay").unwrap();
+        assert_eq!(function_name(&prefix, "relay"), "cross-account-relay-relay");
         assert_eq!(
-            log_group_name("target"),
+            role_name(&prefix, "relay"),
+            "cross-account-relay-relay-role"
+        );
+        assert_eq!(
+            log_group_name(&prefix, "target"),
             "/aws/lambda/cross-account-relay-target"
         );
+        // The longest prefix still gives IAM role names within IAM's 64 characters.
+        let longest = NamePrefix::parse(&"p".repeat(NamePrefix::MAX_LEN)).unwrap();
+        assert!(role_name(&longest, "scheduler").len() <= 64);
     }
 }

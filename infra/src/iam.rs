@@ -149,13 +149,31 @@ pub fn role_arn(account_id: &str, role_name: &str) -> String {
 }
 
 /// Trust policy that lets one AWS service assume an execution role, limited to this account
-/// so the service cannot be steered into it from another account (confused deputy).
-pub fn service_trust(service: &str, account_id: &str) -> PolicyDocument {
-    PolicyDocument::new(vec![Statement::trust(
+/// so the service cannot be steered into it from another account (confused deputy); with
+/// `source_arn`, also to the one resource acting for the service (`aws:SourceArn`).
+pub fn service_trust(service: &str, account_id: &str, source_arn: Option<&str>) -> PolicyDocument {
+    let mut statement = Statement::trust(
         "ServiceAssumesRole",
         Principal::Service(service.to_string()),
     )
-    .when("StringEquals", "aws:SourceAccount", account_id)])
+    .when("StringEquals", "aws:SourceAccount", account_id);
+    if let Some(arn) = source_arn {
+        statement = statement.when("ArnEquals", "aws:SourceArn", arn);
+    }
+    PolicyDocument::new(vec![statement])
+}
+
+/// The ARN of an EventBridge Scheduler schedule group: what Scheduler passes as
+/// `aws:SourceArn` when it assumes a schedule's role.
+pub fn schedule_group_arn(region: &str, account_id: &str, group: &str) -> String {
+    format!("arn:aws:scheduler:{region}:{account_id}:schedule-group/{group}")
+}
+
+/// The ARN of a Kinesis stream by name: what Kinesis passes to KMS as the
+/// `aws:kinesis:arn` encryption context. Built from the fixed name, because the key policy
+/// cannot refer to the stream that the key encrypts (the stream depends on the key).
+pub fn stream_arn(region: &str, account_id: &str, stream_name: &str) -> String {
+    format!("arn:aws:kinesis:{region}:{account_id}:stream/{stream_name}")
 }
 
 /// Log permissions of a function on its own log group (`<group arn>:*` covers its streams).

@@ -10,6 +10,7 @@ pub mod config;
 pub mod function;
 pub mod iam;
 pub mod model;
+pub mod provider;
 pub mod source;
 pub mod target;
 

@@ -74,11 +74,19 @@ pub struct ResourceOptions {
     pub version: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Replace by deleting the old resource first. Needed where AWS refuses a second copy
+    /// that has no name of its own to tell them apart (an event source mapping for the same
+    /// stream and function): the engine's default creates the replacement first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub delete_before_replace: bool,
 }
 
 impl ResourceOptions {
     fn is_empty(&self) -> bool {
-        self.provider.is_none() && self.version.is_none() && self.depends_on.is_empty()
+        self.provider.is_none()
+            && self.version.is_none()
+            && self.depends_on.is_empty()
+            && !self.delete_before_replace
     }
 }
 
@@ -91,7 +99,7 @@ impl Resource {
             options: ResourceOptions {
                 provider: Some(interpolate(provider)),
                 version: Some(PULUMI_AWS_VERSION.to_string()),
-                depends_on: Vec::new(),
+                ..ResourceOptions::default()
             },
         }
     }
@@ -119,6 +127,11 @@ impl Resource {
 
     pub fn prop(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.properties.insert(name.to_string(), value.into());
+        self
+    }
+
+    pub fn delete_before_replace(mut self) -> Self {
+        self.options.delete_before_replace = true;
         self
     }
 
@@ -167,6 +180,9 @@ mod tests {
         assert_eq!(v["options"]["version"], PULUMI_AWS_VERSION);
         assert_eq!(v["type"], "aws:sqs/queue:Queue");
         assert!(v["options"].get("dependsOn").is_none());
+        assert!(v["options"].get("deleteBeforeReplace").is_none());
+        let v = serde_json::to_value(r.delete_before_replace()).unwrap();
+        assert_eq!(v["options"]["deleteBeforeReplace"], true);
     }
 
     #[test]

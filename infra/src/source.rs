@@ -1,8 +1,9 @@
 //! The source stack: schedule → producer → encrypted stream → event source mapping → relay,
-//! with the dead-letter queue for batches the relay could not deliver.
+//! with the dead-letter queues for what could not be delivered.
 //!
 //! ```text
 //! schedule --(schedulerRole)--> producerFunction --PutRecords--> stream (streamKey)
+//! schedule --tick that could not be handed over--> scheduleDeadLetterQueue
 //! stream --relayEventSourceMapping--> relayFunction --AssumeRole--> target account
 //! relayEventSourceMapping --on failure--> deadLetterQueue <--SendMessage-- relayFunction
 //! ```
@@ -11,8 +12,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::config::{SourceConfig, StreamCapacity, TargetOutputs};
-use crate::function::{add_function, FunctionSpec, NAME_PREFIX};
+use crate::config::{SourceConfig, StreamCapacity, TargetOutputs, TargetRegion};
+use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
 use crate::model::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
@@ -21,14 +22,27 @@ pub const PROVIDER: &str = "sourceProvider";
 /// Logical name of the StackReference when `targetStack` is set. It must differ from every
 /// config key: the YAML runtime puts config keys and resources in one namespace.
 pub const TARGET_STACK: &str = "targetStackReference";
+/// EventBridge Scheduler's group of the producer's schedule (the schedule sets no group).
+pub const SCHEDULE_GROUP: &str = "default";
+
+/// The stream's physical name: fixed, so the key policy can name the stream it serves.
+pub fn stream_name(config: &SourceConfig) -> String {
+    config.common.name_prefix.name("stream")
+}
 
 /// The stream key's policy. A key policy is the key's only gate, so the account keeps the
 /// administration actions (listed, no `kms:*`) and may let its own IAM policies use the key,
-/// but only through Kinesis in this region (`kms:ViaService`). `Resource: "*"` is the only
-/// value a key policy accepts: it means this key.
+/// but only through Kinesis in this region (`kms:ViaService`) and only for this stream (the
+/// `aws:kinesis:arn` encryption context Kinesis sends). `Resource: "*"` is the only value a
+/// key policy accepts: it means this key.
 pub fn stream_key_policy(config: &SourceConfig) -> PolicyDocument {
     let common = &config.common;
     let root = Principal::Aws(iam::account_root(&common.source_account_id));
+    let stream = iam::stream_arn(
+        &common.region,
+        &common.source_account_id,
+        &stream_name(config),
+    );
     PolicyDocument::new(vec![
         Statement::allow("AccountAdministersKey", iam::KEY_ADMIN_ACTIONS, &["*"])
             .principal(root.clone()),
@@ -43,13 +57,28 @@ pub fn stream_key_policy(config: &SourceConfig) -> PolicyDocument {
                 "StringEquals",
                 "kms:CallerAccount",
                 common.source_account_id.clone(),
+            )
+            .when(
+                "StringEquals",
+                "kms:EncryptionContext:aws:kinesis:arn",
+                stream,
             ),
     ])
 }
 
-/// (role ARN, function name) of the target, as template values.
-fn target_values(t: &mut Template, config: &SourceConfig) -> (String, String) {
-    match &config.target {
+/// Where the relay finds the target: template values for its role, function and region.
+struct TargetValues {
+    role_arn: String,
+    function: String,
+    region: String,
+}
+
+fn stack_output(name: &str) -> String {
+    format!("${{{TARGET_STACK}.outputs[\"{name}\"]}}")
+}
+
+fn target_values(t: &mut Template, config: &SourceConfig) -> TargetValues {
+    let (role_arn, function) = match &config.target {
         TargetOutputs::Config {
             role_arn,
             function_name,
@@ -60,50 +89,59 @@ fn target_values(t: &mut Template, config: &SourceConfig) -> (String, String) {
                 Resource::builtin("pulumi:pulumi:StackReference").prop("name", stack.clone()),
             );
             (
-                format!("${{{TARGET_STACK}.outputs[\"crossAccountRoleArn\"]}}"),
-                format!("${{{TARGET_STACK}.outputs[\"targetFunctionArn\"]}}"),
+                stack_output("crossAccountRoleArn"),
+                stack_output("targetFunctionArn"),
             )
         }
+    };
+    let region = match &config.target_region {
+        TargetRegion::Fixed(region) => region.clone(),
+        TargetRegion::FromTargetStack => stack_output("targetRegion"),
+    };
+    TargetValues {
+        role_arn,
+        function,
+        region,
     }
 }
 
 pub fn template(config: &SourceConfig) -> Template {
     let common = &config.common;
     let mut t = Template::new(
-        "Source account: schedule, producer, Kinesis stream, relay and its dead-letter queue.",
+        "Source account: schedule, producer, Kinesis stream, relay and its dead-letter queues.",
     );
-
     t.add(
         PROVIDER,
-        Resource::aws_provider()
-            .prop("region", common.region.clone())
-            // The provider refuses to touch any other account.
-            .prop("allowedAccountIds", json!([common.source_account_id]))
-            .prop(
-                "defaultTags",
-                json!({ "tags": { "project": "cross-account-relay", "stack": common.stack, "side": "source" } }),
-            ),
+        crate::provider::provider(common, &common.source_account_id, "source"),
     );
-    let (target_role_arn, target_function) = target_values(&mut t, config);
+    let target = target_values(&mut t, config);
+    add_stream(&mut t, config);
+    add_dead_letter_queues(&mut t, config);
+    add_producer(&mut t, config);
+    add_schedule(&mut t, config);
+    add_relay(&mut t, config, &target);
+    add_outputs(&mut t);
+    t
+}
 
-    // ---- stream and its key ----
+fn add_stream(t: &mut Template, config: &SourceConfig) {
     t.add(
         "streamKey",
         Resource::aws("aws:kms:Key", PROVIDER)
             .prop(
                 "description",
-                "Encrypts the cross-account-relay Kinesis stream",
+                format!("Encrypts the Kinesis stream {}", stream_name(config)),
             )
             .prop("enableKeyRotation", true)
             .prop("deletionWindowInDays", 7)
             .prop("policy", to_json(stream_key_policy(config).to_value())),
     );
-    let mut stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
-        .prop("name", format!("{NAME_PREFIX}-stream"))
+    let stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
+        .prop("name", stream_name(config))
         .prop("encryptionType", "KMS")
         .prop("kmsKeyId", output_of("streamKey", "arn"))
         .prop("retentionPeriod", config.stream_retention_hours);
-    stream = match config.stream_capacity {
+    let stream = match config.stream_capacity {
         StreamCapacity::OnDemand => {
             stream.prop("streamModeDetails", json!({ "streamMode": "ON_DEMAND" }))
         }
@@ -112,20 +150,34 @@ pub fn template(config: &SourceConfig) -> Template {
             .prop("shardCount", shards),
     };
     t.add("stream", stream);
+}
 
-    // ---- dead-letter queue ----
+fn dead_letter_queue(name: String) -> Resource {
+    Resource::aws("aws:sqs:Queue", PROVIDER)
+        .prop("name", name)
+        // SSE-SQS: encrypted without a key policy for the AWS services' writes to meet.
+        .prop("sqsManagedSseEnabled", true)
+        // 14 days, SQS's maximum: time to look at and replay what failed.
+        .prop("messageRetentionSeconds", 1_209_600)
+}
+
+fn add_dead_letter_queues(t: &mut Template, config: &SourceConfig) {
+    let prefix = &config.common.name_prefix;
     t.add(
         "deadLetterQueue",
-        Resource::aws("aws:sqs:Queue", PROVIDER)
-            .prop("name", format!("{NAME_PREFIX}-dead-letters"))
-            // SSE-SQS: encrypted without a key policy for Lambda's on-failure writes to meet.
-            .prop("sqsManagedSseEnabled", true)
-            // 14 days, SQS's maximum: time to look at and replay what failed.
-            .prop("messageRetentionSeconds", 1_209_600),
+        dead_letter_queue(prefix.name("dead-letters")),
     );
+    // Scheduler accepts only an SQS queue as a schedule's dead-letter queue, written with the
+    // schedule's role: a queue of its own keeps that role's permission to this one queue.
+    t.add(
+        "scheduleDeadLetterQueue",
+        dead_letter_queue(prefix.name("schedule-dead-letters")),
+    );
+}
 
-    // ---- producer ----
-    let producer_env: BTreeMap<&'static str, Value> = BTreeMap::from([
+fn add_producer(t: &mut Template, config: &SourceConfig) {
+    let common = &config.common;
+    let environment: BTreeMap<&'static str, Value> = BTreeMap::from([
         (env::STREAM_NAME, json!(output_of("stream", "name"))),
         (
             env::PRODUCER_RECORDS_PER_INVOCATION,
@@ -140,7 +192,7 @@ pub fn template(config: &SourceConfig) -> Template {
         (env::LOG_LEVEL, json!(common.log_level)),
     ]);
     add_function(
-        &mut t,
+        t,
         common,
         FunctionSpec {
             function: "producer",
@@ -152,7 +204,8 @@ pub fn template(config: &SourceConfig) -> Template {
             description: "Writes scheduled records to the Kinesis stream",
             memory_mb: 128,
             timeout_seconds: 30,
-            environment: producer_env,
+            reserved_concurrency: None,
+            environment,
             statements: vec![
                 Statement::allow(
                     "WriteThisStream",
@@ -189,12 +242,18 @@ pub fn template(config: &SourceConfig) -> Template {
             )
             .depends_on(&["producerRolePolicy"]),
     );
+}
 
-    // ---- schedule ----
+fn add_schedule(t: &mut Template, config: &SourceConfig) {
+    let common = &config.common;
+    let group = iam::schedule_group_arn(&common.region, &common.source_account_id, SCHEDULE_GROUP);
     t.add(
         "schedulerRole",
         Resource::aws("aws:iam:Role", PROVIDER)
-            .prop("name", format!("{NAME_PREFIX}-scheduler-role"))
+            .prop(
+                "name",
+                function::role_name(&common.name_prefix, "scheduler"),
+            )
             .prop(
                 "description",
                 "Lets EventBridge Scheduler invoke the producer",
@@ -202,8 +261,12 @@ pub fn template(config: &SourceConfig) -> Template {
             .prop(
                 "assumeRolePolicy",
                 to_json(
-                    iam::service_trust("scheduler.amazonaws.com", &common.source_account_id)
-                        .to_value(),
+                    iam::service_trust(
+                        "scheduler.amazonaws.com",
+                        &common.source_account_id,
+                        Some(&group),
+                    )
+                    .to_value(),
                 ),
             ),
     );
@@ -214,11 +277,18 @@ pub fn template(config: &SourceConfig) -> Template {
             .prop(
                 "policy",
                 to_json(
-                    PolicyDocument::new(vec![Statement::allow(
-                        "InvokeProducerOnly",
-                        &["lambda:InvokeFunction"],
-                        &[&output_of("producerFunction", "arn")],
-                    )])
+                    PolicyDocument::new(vec![
+                        Statement::allow(
+                            "InvokeProducerOnly",
+                            &["lambda:InvokeFunction"],
+                            &[&output_of("producerFunction", "arn")],
+                        ),
+                        Statement::allow(
+                            "SendUndeliveredTicksToScheduleDeadLetterQueue",
+                            &["sqs:SendMessage"],
+                            &[&output_of("scheduleDeadLetterQueue", "arn")],
+                        ),
+                    ])
                     .to_value(),
                 ),
             ),
@@ -226,7 +296,7 @@ pub fn template(config: &SourceConfig) -> Template {
     t.add(
         "schedule",
         Resource::aws("aws:scheduler:Schedule", PROVIDER)
-            .prop("name", format!("{NAME_PREFIX}-producer"))
+            .prop("name", common.name_prefix.name("producer"))
             .prop("description", "Ticks the producer")
             .prop("scheduleExpression", config.schedule_expression.clone())
             .prop("flexibleTimeWindow", json!({ "mode": "OFF" }))
@@ -237,19 +307,25 @@ pub fn template(config: &SourceConfig) -> Template {
                     "roleArn": output_of("schedulerRole", "arn"),
                     // Covers handing the tick to Lambda (the asynchronous Invoke call); a failing
                     // handler is retried by Lambda per producerInvokeConfig. Given up after 4
-                    // minutes so it never overlaps the next tick of the default 5-minute rate.
-                    "retryPolicy": { "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 240 }
+                    // minutes so it never overlaps the next tick of the default 5-minute rate,
+                    // and then kept in the schedule's dead-letter queue instead of dropped.
+                    "retryPolicy": { "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 240 },
+                    "deadLetterConfig": { "arn": output_of("scheduleDeadLetterQueue", "arn") }
                 }),
             )
             .depends_on(&["schedulerRolePolicy"]),
     );
+}
 
-    // ---- relay ----
-    let relay_env: BTreeMap<&'static str, Value> = BTreeMap::from([
-        (env::TARGET_ROLE_ARN, json!(target_role_arn)),
-        (env::TARGET_EXTERNAL_ID, secret(&common.external_id)),
-        (env::TARGET_FUNCTION_NAME, json!(target_function)),
-        (env::TARGET_REGION, json!(config.target_region)),
+fn relay_environment(
+    config: &SourceConfig,
+    target: &TargetValues,
+) -> BTreeMap<&'static str, Value> {
+    BTreeMap::from([
+        (env::TARGET_ROLE_ARN, json!(target.role_arn)),
+        (env::TARGET_EXTERNAL_ID, secret(&config.common.external_id)),
+        (env::TARGET_FUNCTION_NAME, json!(target.function)),
+        (env::TARGET_REGION, json!(target.region)),
         (
             env::ASSUME_ROLE_SESSION_SECONDS,
             json!(config.session_seconds.to_string()),
@@ -266,11 +342,14 @@ pub fn template(config: &SourceConfig) -> Template {
             env::RELAY_MAX_PAYLOAD_BYTES,
             json!(shared::config::MAX_INVOKE_REQUEST_BYTES.to_string()),
         ),
-        (env::LOG_LEVEL, json!(common.log_level)),
-    ]);
+        (env::LOG_LEVEL, json!(config.common.log_level)),
+    ])
+}
+
+fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
     add_function(
-        &mut t,
-        common,
+        t,
+        &config.common,
         FunctionSpec {
             function: "relay",
             logical: "relayFunction",
@@ -281,7 +360,8 @@ pub fn template(config: &SourceConfig) -> Template {
             description: "Relays Kinesis batches to the target account's function",
             memory_mb: config.memory_mb,
             timeout_seconds: config.timeout_seconds,
-            environment: relay_env,
+            reserved_concurrency: None,
+            environment: relay_environment(config, target),
             statements: vec![
                 Statement::allow(
                     "ReadThisStream",
@@ -296,7 +376,7 @@ pub fn template(config: &SourceConfig) -> Template {
                 Statement::allow(
                     "AssumeTargetRoleOnly",
                     &["sts:AssumeRole"],
-                    &[&target_role_arn],
+                    &[&target.role_arn],
                 ),
                 // One statement for both writers: the relay sends records the target rejected,
                 // and the event source mapping's on-failure destination is written with this
@@ -339,12 +419,22 @@ pub fn template(config: &SourceConfig) -> Template {
                 "destinationConfig",
                 json!({ "onFailure": { "destinationArn": output_of("deadLetterQueue", "arn") } }),
             )
+            // A mapping has no name, and Lambda refuses a second one for the same stream and
+            // function ("provided mapping already exists"): replacing it (startingPosition
+            // forces that) must delete the old one first.
+            .delete_before_replace()
             .depends_on(&["relayRolePolicy"]),
     );
+}
 
+fn add_outputs(t: &mut Template) {
     t.output("streamName", output_of("stream", "name"));
     t.output("streamArn", output_of("stream", "arn"));
     t.output("deadLetterQueueUrl", output_of("deadLetterQueue", "url"));
+    t.output(
+        "scheduleDeadLetterQueueUrl",
+        output_of("scheduleDeadLetterQueue", "url"),
+    );
     t.output(
         "producerFunctionName",
         output_of("producerFunction", "name"),
@@ -357,5 +447,4 @@ pub fn template(config: &SourceConfig) -> Template {
         output_of("producerLogGroup", "name"),
     );
     t.output("relayLogGroupName", output_of("relayLogGroup", "name"));
-    t
 }

@@ -14,6 +14,7 @@ use crate::config::TargetConfig;
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
 use crate::model::{output_of, secret, to_json, Resource, Template};
+use crate::provider::provider;
 use shared::config as env;
 
 pub const PROVIDER: &str = "targetProvider";
@@ -24,13 +25,26 @@ pub const PROVIDER: &str = "targetProvider";
 /// `sts:ExternalId` must match the shared secret.
 pub fn cross_account_trust(config: &TargetConfig) -> PolicyDocument {
     let common = &config.common;
-    let relay_role = iam::role_arn(&common.source_account_id, &function::role_name("relay"));
     PolicyDocument::new(vec![Statement::trust(
         "RelayRoleOfSourceAccount",
         Principal::Aws(iam::account_root(&common.source_account_id)),
     )
-    .when("ArnEquals", "aws:PrincipalArn", relay_role)
-    .when("StringEquals", "sts:ExternalId", common.external_id.clone())])
+    .when("ArnEquals", "aws:PrincipalArn", trusted_relay_role(config))
+    // In state the whole trust document is a secret because of this value.
+    .when(
+        "StringEquals",
+        "sts:ExternalId",
+        secret(&common.external_id),
+    )])
+}
+
+/// The source's relay role, named by the shared name prefix (it may not exist yet).
+pub fn trusted_relay_role(config: &TargetConfig) -> String {
+    let common = &config.common;
+    iam::role_arn(
+        &common.source_account_id,
+        &function::role_name(&common.name_prefix, "relay"),
+    )
 }
 
 pub fn template(config: &TargetConfig) -> Template {
@@ -41,15 +55,7 @@ pub fn template(config: &TargetConfig) -> Template {
 
     t.add(
         PROVIDER,
-        Resource::aws_provider()
-            .prop("region", common.region.clone())
-            // The provider refuses to touch any other account: a stack with the target role
-            // can never be deployed with the source account's credentials.
-            .prop("allowedAccountIds", json!([common.target_account_id]))
-            .prop(
-                "defaultTags",
-                json!({ "tags": { "project": "cross-account-relay", "stack": common.stack, "side": "target" } }),
-            ),
+        provider(common, &common.target_account_id, "target"),
     );
 
     let environment: BTreeMap<&'static str, Value> = BTreeMap::from([
@@ -76,14 +82,12 @@ pub fn template(config: &TargetConfig) -> Template {
             description: "Validates relayed envelopes and answers per record",
             memory_mb: config.memory_mb,
             timeout_seconds: config.timeout_seconds,
+            reserved_concurrency: config.reserved_concurrency,
             environment,
             statements: Vec::new(),
         },
     );
 
-    // The trust policy carries the external id, so the whole document is a secret in state.
-    let trust = cross_account_trust(config).to_value();
-    let trust = trust_with_secret_external_id(trust, &common.external_id);
     t.add(
         "crossAccountRole",
         Resource::aws("aws:iam:Role", PROVIDER)
@@ -93,7 +97,10 @@ pub fn template(config: &TargetConfig) -> Template {
                 "Assumed by the source account's relay to invoke the target function",
             )
             .prop("maxSessionDuration", config.max_session_seconds)
-            .prop("assumeRolePolicy", to_json(trust)),
+            .prop(
+                "assumeRolePolicy",
+                to_json(cross_account_trust(config).to_value()),
+            ),
     );
     t.add(
         "crossAccountRolePolicy",
@@ -121,23 +128,7 @@ pub fn template(config: &TargetConfig) -> Template {
     t.output("targetFunctionArn", output_of("targetFunction", "arn"));
     t.output("targetRegion", common.region.clone());
     t.output("targetLogGroupName", output_of("targetLogGroup", "name"));
-    t.output(
-        "trustedRelayRoleArn",
-        iam::role_arn(&common.source_account_id, &function::role_name("relay")),
-    );
+    t.output("trustedRelayRoleArn", trusted_relay_role(config));
+    t.output("namePrefix", common.name_prefix.as_str());
     t
-}
-
-/// Replaces the literal external id inside the trust document by `fn::secret` of it.
-fn trust_with_secret_external_id(mut trust: Value, external_id: &str) -> Value {
-    if let Some(statements) = trust["Statement"].as_array_mut() {
-        for s in statements {
-            if let Some(v) = s.pointer_mut("/Condition/StringEquals/sts:ExternalId") {
-                if v == external_id {
-                    *v = secret(external_id);
-                }
-            }
-        }
-    }
-    trust
 }

@@ -270,6 +270,7 @@ fn source_stack_has_exactly_its_resources() {
         ("streamKey", "aws:kms:Key"),
         ("stream", "aws:kinesis:Stream"),
         ("deadLetterQueue", "aws:sqs:Queue"),
+        ("scheduleDeadLetterQueue", "aws:sqs:Queue"),
         ("producerLogGroup", "aws:cloudwatch:LogGroup"),
         ("producerRole", "aws:iam:Role"),
         ("producerRolePolicy", "aws:iam:RolePolicy"),
@@ -339,6 +340,17 @@ fn source_references_wire_the_pipeline() {
     assert_eq!(
         r["relayEventSourceMapping"]["options"]["dependsOn"],
         json!(["${relayRolePolicy}"])
+    );
+    // Replacing the nameless mapping must delete the old one first (Lambda refuses a second
+    // mapping for the same stream and function); no other resource needs it.
+    for (name, res) in r.as_object().unwrap() {
+        let dbr = res["options"]["deleteBeforeReplace"] == json!(true);
+        assert_eq!(dbr, name == "relayEventSourceMapping", "{name}");
+    }
+    // A tick Scheduler could not hand over is kept in the schedule's own queue.
+    assert_eq!(
+        schedule["target"]["deadLetterConfig"],
+        json!({"arn": "${scheduleDeadLetterQueue.arn}"})
     );
     assert_eq!(
         r["relayRole"]["properties"]["name"],
@@ -467,30 +479,58 @@ fn source_iam_is_exact() {
     );
     assert_eq!(
         statements(&t, "schedulerRolePolicy"),
-        vec![stmt(
-            "InvokeProducerOnly",
-            &["lambda:InvokeFunction"],
-            &["${producerFunction.arn}"]
-        )]
+        vec![
+            stmt(
+                "InvokeProducerOnly",
+                &["lambda:InvokeFunction"],
+                &["${producerFunction.arn}"]
+            ),
+            stmt(
+                "SendUndeliveredTicksToScheduleDeadLetterQueue",
+                &["sqs:SendMessage"],
+                &["${scheduleDeadLetterQueue.arn}"]
+            ),
+        ]
     );
-    for (role, service) in [
-        ("producerRole", "lambda"),
-        ("relayRole", "lambda"),
-        ("schedulerRole", "scheduler"),
-    ] {
-        let trust =
-            &t["resources"][role]["properties"]["assumeRolePolicy"]["fn::toJSON"]["Statement"][0];
+    let trust = |role: &str| {
+        t["resources"][role]["properties"]["assumeRolePolicy"]["fn::toJSON"]["Statement"][0].clone()
+    };
+    for role in ["producerRole", "relayRole"] {
         assert_eq!(
-            trust["Principal"],
-            json!({"Service": format!("{service}.amazonaws.com")}),
+            trust(role)["Principal"],
+            json!({"Service": "lambda.amazonaws.com"}),
             "{role}"
         );
         assert_eq!(
-            trust["Condition"],
+            trust(role)["Condition"],
             json!({"StringEquals": {"aws:SourceAccount": "111111111111"}}),
             "{role}"
         );
     }
+    // Scheduler's confused-deputy protection: this account and this account's schedule group.
+    assert_eq!(
+        trust("schedulerRole")["Principal"],
+        json!({"Service": "scheduler.amazonaws.com"})
+    );
+    assert_eq!(
+        trust("schedulerRole")["Condition"],
+        json!({
+            "StringEquals": {"aws:SourceAccount": "111111111111"},
+            "ArnEquals": {"aws:SourceArn": "arn:aws:scheduler:eu-west-1:111111111111:schedule-group/default"}
+        })
+    );
+    // The stream key serves this stream only (the encryption context Kinesis sends).
+    let key_use =
+        &t["resources"]["streamKey"]["properties"]["policy"]["fn::toJSON"]["Statement"][1];
+    assert_eq!(key_use["Sid"], "AccountUsesKeyThroughKinesis");
+    assert_eq!(
+        key_use["Condition"]["StringEquals"]["kms:EncryptionContext:aws:kinesis:arn"],
+        "arn:aws:kinesis:eu-west-1:111111111111:stream/cross-account-relay-stream"
+    );
+    assert_eq!(
+        key_use["Condition"]["StringEquals"]["kms:ViaService"],
+        "kinesis.eu-west-1.amazonaws.com"
+    );
     // No wildcard action anywhere; `Resource: "*"` only in the key policy.
     for (name, res) in t["resources"].as_object().unwrap() {
         let props = res["properties"].to_string();
@@ -532,6 +572,88 @@ fn stack_reference_replaces_the_target_config_keys() {
     assert_eq!(
         relay["TARGET_FUNCTION_NAME"],
         "${targetStackReference.outputs[\"targetFunctionArn\"]}"
+    );
+    // The target's region comes with the reference unless set explicitly.
+    assert_eq!(
+        relay["TARGET_REGION"],
+        "${targetStackReference.outputs[\"targetRegion\"]}"
+    );
+    let explicit = render(
+        "source",
+        &[
+            ("targetRoleArn", Some("")),
+            ("targetFunctionName", Some("")),
+            ("targetStack", Some("acme/cross-account-relay/target")),
+            ("targetRegion", Some("us-east-2")),
+        ],
+    );
+    assert_eq!(
+        explicit["resources"]["relayFunction"]["properties"]["environment"]["variables"]
+            ["TARGET_REGION"],
+        "us-east-2"
+    );
+}
+
+/// Every physical name of both stacks starts with the shared prefix, so a second pair of
+/// stacks in the same accounts (another region, another environment) collides on nothing.
+#[test]
+fn name_prefix_starts_every_physical_name() {
+    let prefix = [("namePrefix", Some("relay-eu-2"))];
+    let target = render("target", &prefix);
+    let source = render(
+        "source",
+        &[
+            ("namePrefix", Some("relay-eu-2")),
+            (
+                "targetRoleArn",
+                Some("arn:aws:iam::222222222222:role/relay-eu-2-invoker"),
+            ),
+        ],
+    );
+    let mut named = 0;
+    for t in [&target, &source] {
+        for (logical, res) in t["resources"].as_object().unwrap() {
+            if let Some(name) = res["properties"]["name"].as_str() {
+                if res["type"] == "pulumi:pulumi:StackReference" {
+                    continue;
+                }
+                let bare = name.trim_start_matches("/aws/lambda/");
+                assert!(bare.starts_with("relay-eu-2-"), "{logical}: {name}");
+                named += 1;
+            }
+        }
+    }
+    assert_eq!(named, 15, "every named resource of both stacks was checked");
+    let trust = &target["resources"]["crossAccountRole"]["properties"]["assumeRolePolicy"]
+        ["fn::toJSON"]["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"];
+    assert_eq!(
+        trust,
+        "arn:aws:iam::111111111111:role/relay-eu-2-relay-role"
+    );
+    assert_eq!(
+        source["resources"]["relayRole"]["properties"]["name"],
+        "relay-eu-2-relay-role"
+    );
+    assert_eq!(
+        target["outputs"]["trustedRelayRoleArn"],
+        "arn:aws:iam::111111111111:role/relay-eu-2-relay-role"
+    );
+    assert_eq!(
+        target["resources"]["crossAccountRole"]["properties"]["name"],
+        "relay-eu-2-invoker"
+    );
+}
+
+#[test]
+fn target_reserved_concurrency_is_set_only_when_asked() {
+    let t = render("target", &[]);
+    assert!(t["resources"]["targetFunction"]["properties"]
+        .get("reservedConcurrentExecutions")
+        .is_none());
+    let t = render("target", &[("targetReservedConcurrency", Some("25"))]);
+    assert_eq!(
+        t["resources"]["targetFunction"]["properties"]["reservedConcurrentExecutions"],
+        25
     );
 }
 
@@ -619,52 +741,74 @@ fn wrong_input_fails_cleanly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("PULUMI_PROJECT is `other`"));
 }
 
-/// Pulumi.yaml declares every key the program reads, with the same type and default.
+/// Pulumi.yaml declares every key the program reads, with the same type and default: its
+/// `config:` block is exactly the one generated from the program's key table.
 #[test]
 fn pulumi_yaml_declares_exactly_the_program_keys() {
     let text = std::fs::read_to_string(root().join("Pulumi.yaml")).unwrap();
     assert!(text.contains("\nname: cross-account-relay\n"));
     assert!(text.contains("compiler: cargo run --quiet --locked -p infra"));
-    let mut declared: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let mut current = None;
-    let mut in_config = false;
-    for line in text.lines() {
-        if line == "config:" {
-            in_config = true;
-        } else if in_config && line.starts_with("  ") && !line.starts_with("    ") {
-            let k = line.trim().trim_end_matches(':').to_string();
-            declared.insert(k.clone(), BTreeMap::new());
-            current = Some(k);
-        } else if in_config && line.starts_with("    ") {
-            let (k, v) = line.trim().split_once(": ").unwrap();
-            declared
-                .get_mut(current.as_ref().unwrap())
-                .unwrap()
-                .insert(k.into(), v.trim_matches('"').into());
-        }
-    }
-    let keys: BTreeSet<_> = infra::config::KEYS
-        .iter()
-        .map(|k| k.name.to_string())
-        .collect();
-    assert_eq!(declared.keys().cloned().collect::<BTreeSet<_>>(), keys);
+    let block = infra::config::pulumi_yaml_config_block();
+    assert!(
+        text.ends_with(&format!("\n{block}")),
+        "Pulumi.yaml's config block differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --pulumi-yaml-config\nand replace everything from `config:` on"
+    );
     for k in infra::config::KEYS {
-        let d = &declared[k.name];
-        assert_eq!(d["type"], k.key_type.as_str(), "{}", k.name);
-        assert!(!d["description"].is_empty(), "{}", k.name);
-        let required =
-            ["role", "sourceAccountId", "targetAccountId", "externalId"].contains(&k.name);
-        match (k.default, required) {
-            (Some(default), _) => assert_eq!(
-                d.get("default").map(String::as_str),
-                Some(default),
+        assert!(
+            block.contains(&format!(
+                "\n  {}:\n    type: {}\n",
+                k.name,
+                k.key_type.as_str()
+            )),
+            "{}",
+            k.name
+        );
+        let required = infra::config::REQUIRED_KEYS.contains(&k.name);
+        let entry: String = block
+            .split(&format!("\n  {}:\n", k.name))
+            .nth(1)
+            .unwrap()
+            .lines()
+            .take_while(|l| l.starts_with("    "))
+            .collect();
+        assert_eq!(entry.contains("default:"), !required, "{}", k.name);
+        if let Some(default) = k.default {
+            assert!(
+                entry.contains(&format!("default: {default}"))
+                    || entry.contains(&format!("default: \"{default}\"")),
                 "{}",
                 k.name
-            ),
-            (None, true) => assert!(!d.contains_key("default"), "{}", k.name),
-            (None, false) => {
-                assert_eq!(d.get("default").map(String::as_str), Some(""), "{}", k.name)
-            }
+            );
         }
     }
+}
+
+/// `requiredPulumiVersion` is the CLI version the tests run (tools/pulumi/go.mod): an older
+/// CLI (pulumi-yaml before 1.8.0 passes no PULUMI_CONFIG to the compiler) would render the
+/// package-only template and plan to delete every resource.
+#[test]
+fn pulumi_yaml_requires_the_tested_cli() {
+    let go_mod = std::fs::read_to_string(root().join("tools/pulumi/go.mod")).unwrap();
+    let pin = go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("github.com/pulumi/pulumi/pkg/v3 v"))
+        .or_else(|| {
+            go_mod.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("require github.com/pulumi/pulumi/pkg/v3 v")
+            })
+        })
+        .expect("tools/pulumi/go.mod requires github.com/pulumi/pulumi/pkg/v3");
+    let pin = pin.split_whitespace().next().unwrap();
+    let text = std::fs::read_to_string(root().join("Pulumi.yaml")).unwrap();
+    assert!(
+        text.contains(&format!("\nrequiredPulumiVersion: \">={pin}\"\n")),
+        "Pulumi.yaml must say requiredPulumiVersion: \">={pin}\""
+    );
+    // The preview workflow installs the same CLI.
+    let workflow = std::fs::read_to_string(root().join(".github/workflows/preview.yml")).unwrap();
+    assert!(
+        workflow.contains(&format!("pulumi-version: {pin}\n")),
+        ".github/workflows/preview.yml must install pulumi-version: {pin}"
+    );
 }
