@@ -812,3 +812,13 @@ fn pulumi_yaml_requires_the_tested_cli() {
         ".github/workflows/preview.yml must install pulumi-version: {pin}"
     );
 }
+
+/// The README's table of keys is the one generated from the program's key table.
+#[test]
+fn readme_lists_exactly_the_program_keys() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&infra::config::readme_config_table()),
+        "README.md's table of configuration keys differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --readme-config-table"
+    );
+}
