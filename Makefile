@@ -15,16 +15,21 @@ export AWS_EC2_METADATA_DISABLED := true
 export AWS_REGION ?= eu-west-1
 export CARGO_TERM_COLOR ?= never
 
+include tools/pulumi/versions.mk
+# The Pulumi CLI's version: what tools/pulumi/go.mod requires of pulumi/pkg/v3.
+PULUMI_VERSION := $(shell grep -oE 'github.com/pulumi/pulumi/pkg/v3 v[0-9][0-9.]*' tools/pulumi/go.mod | cut -d' ' -f2 | tr -d v)
+
 FUNCTIONS := producer relay target
 ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
-.PHONY: help tools build test demo unit lint bench
+.PHONY: help tools build test demo unit lint bench go-check
 
 help:
 	@echo "make demo   run producer -> Kinesis -> relay -> (AssumeRole) -> target locally, two accounts"
 	@echo "make test   run every test (unit, infra checks, end to end)"
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
 	@echo "make bench  start-up time and peak memory of the release binaries"
+	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
 
 $(VENV)/.installed: tools/requirements.txt
 	@{ cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1 || \
@@ -48,15 +53,22 @@ build: tools
 unit:
 	cargo test --workspace --locked
 
-lint:
+lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(TOOLS)/bin/actionlint .github/workflows/*.yml
+
+$(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
+	@command -v go >/dev/null || { echo "make: Go is needed to build actionlint (https://go.dev/dl/)"; exit 1; }
+	mkdir -p $(TOOLS)/bin
+	GOBIN=$(TOOLS)/bin CGO_ENABLED=0 go install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION)
+	touch $@
 
 # Start-up time (process start -> first response) and peak RSS of each release binary.
 bench: build
 	$(PY) bench/startup.py --runs 10
 
-test: tools lint unit check-infra e2e
+test: tools lint unit check-infra check-pulumi e2e
 
 # ---- infra checks (owned by infra/): conformance with pulumi-aws, IAM lint + evaluation ----
 .PHONY: check-infra
@@ -73,17 +85,22 @@ $(NODE_TOOLS)/.installed: infra/checks/package.json infra/checks/package-lock.js
 	npm ci --prefix $(NODE_TOOLS) --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-check-infra: tools $(NODE_TOOLS)/.installed
+# The pinned pulumi-aws version, read from the program's one definition of it.
+AWS_PIN   := $(shell sed -n 's/^pub const PULUMI_AWS_VERSION: &str = "\(.*\)";/\1/p' infra/src/model.rs)
+AWS_WHEEL := $(ROOT)/.cache/pulumi-aws/pulumi_aws-$(AWS_PIN)-py3-none-any.whl
+
+$(AWS_WHEEL): | $(VENV)/.installed
+	$(PY) -m pip download --quiet --no-deps --disable-pip-version-check -d $(dir $@) "pulumi-aws==$(AWS_PIN)"
+
+check-infra: tools $(NODE_TOOLS)/.installed $(AWS_WHEEL)
 	cargo build --quiet --locked -p infra
 	@set -euo pipefail; \
 	pin=$$(target/debug/infra --pulumi-aws-version); \
-	wheel=.cache/pulumi-aws/pulumi_aws-$$pin-py3-none-any.whl; \
-	if [ ! -f "$$wheel" ]; then \
-	  $(PY) -m pip download --quiet --no-deps --disable-pip-version-check -d .cache/pulumi-aws "pulumi-aws==$$pin"; \
-	fi; \
+	wheel=$(AWS_WHEEL); \
 	rm -rf $(INFRA_CHECK) && mkdir -p $(INFRA_CHECK); \
 	for stack in source target; do \
-	  $(PY) infra/checks/render.py $$stack > $(INFRA_CHECK)/$$stack.json; \
+	  target/debug/infra render --stack $$stack --stack-file Pulumi.$$stack.yaml \
+	    --set externalId=example-external-id-0123456789 > $(INFRA_CHECK)/$$stack.json; \
 	done; \
 	$(PY) infra/checks/conformance.py --wheel "$$wheel" --version "$$pin" --self-test \
 	  $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json; \
@@ -91,6 +108,51 @@ check-infra: tools $(NODE_TOOLS)/.installed
 	node $(NODE_TOOLS)/iam.mjs extract $(INFRA_CHECK)/policies $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json; \
 	$(PY) infra/checks/lint.py $(INFRA_CHECK)/policies; \
 	node $(NODE_TOOLS)/iam.mjs simulate $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json
+
+# ---- the real Pulumi engine (owned by tools/pulumi/) ----
+.PHONY: check-pulumi pulumi-tools
+# The Pulumi CLI and its YAML language host, built from their Go modules (pins: tools/pulumi/go.mod
+# and tools/pulumi/versions.mk) into .tools/bin, rebuilt only when a pin changes. Go keeps its
+# module and build caches where it always does, so a rebuild after a pin change is incremental.
+PULUMI_HOME_DIR := $(ROOT)/.cache/pulumi-home
+STANDIN_DIR     := $(TOOLS)/pulumi-standin
+AWS_SCHEMA      := $(ROOT)/.cache/pulumi-aws/schema-$(AWS_PIN).json
+
+go-check:
+	@command -v go >/dev/null || { echo "make: Go 1.26 or newer is needed to build the Pulumi CLI for the tests (https://go.dev/dl/)"; exit 1; }
+
+$(TOOLS)/bin/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum | go-check
+	mkdir -p $(TOOLS)/bin
+	cd tools/pulumi && CGO_ENABLED=0 go build -o $@ \
+	  -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$(PULUMI_VERSION)" \
+	  github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+
+$(TOOLS)/bin/.pulumi-language-yaml-$(PULUMI_YAML_VERSION): | go-check
+	mkdir -p $(TOOLS)/bin
+	GOBIN=$(TOOLS)/bin CGO_ENABLED=0 go install \
+	  -ldflags "-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v$(PULUMI_YAML_VERSION)" \
+	  github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml@v$(PULUMI_YAML_VERSION)
+	touch $@
+
+pulumi-tools: $(TOOLS)/bin/pulumi $(TOOLS)/bin/.pulumi-language-yaml-$(PULUMI_YAML_VERSION)
+
+# The pinned pulumi-aws schema, derived from its Python SDK wheel (the Go module that ships
+# schema.json is not served by the module proxy; see tools/pulumi/README.md).
+$(AWS_SCHEMA): $(AWS_WHEEL) tools/pulumi/schema_from_wheel.py
+	$(PY) tools/pulumi/schema_from_wheel.py --wheel $(AWS_WHEEL) --version $(AWS_PIN) --out $@
+
+# Runs both stacks through the real CLI with the stand-in aws provider: one line per step.
+check-pulumi: tools build pulumi-tools $(AWS_SCHEMA)
+	cargo build --quiet --locked -p infra
+	$(PY) -m pytest tools/pulumi -q -p no:cacheprovider
+	cd tools/pulumi && go vet ./standin && go test ./standin
+	rm -rf $(STANDIN_DIR) $(PULUMI_HOME_DIR) && mkdir -p $(STANDIN_DIR)
+	cd tools/pulumi && CGO_ENABLED=0 go build -o $(STANDIN_DIR)/pulumi-resource-aws ./standin
+	cp $(AWS_SCHEMA) $(STANDIN_DIR)/schema.json
+	tar -czf $(STANDIN_DIR).tgz -C $(STANDIN_DIR) pulumi-resource-aws schema.json
+	PULUMI_HOME=$(PULUMI_HOME_DIR) PULUMI_SKIP_UPDATE_CHECK=true $(TOOLS)/bin/pulumi plugin install \
+	  resource aws $(AWS_PIN) --file $(STANDIN_DIR).tgz
+	$(PY) tools/pulumi/check_pulumi.py --pulumi-home $(PULUMI_HOME_DIR) --work $(ROOT)/.cache/check-pulumi
 
 # ---- local two-account run (owned by local/ and tests/e2e/) ----
 .PHONY: e2e

@@ -12,6 +12,7 @@ pub mod iam;
 pub mod model;
 pub mod provider;
 pub mod source;
+pub mod stack_file;
 pub mod target;
 
 use config::{RawConfig, StackConfig};

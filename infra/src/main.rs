@@ -1,53 +1,105 @@
 //! `infra`: prints the Pulumi template of the current stack (JSON) for Pulumi's YAML runtime.
 //!
-//! Usage: run by Pulumi as the project's `compiler` (see Pulumi.yaml). By hand:
-//! `PULUMI_STACK=target PULUMI_PROJECT=cross-account-relay PULUMI_CONFIG='{...}' infra`.
-//! `infra --pulumi-aws-version` prints the pinned provider version; `infra --pulumi-yaml-config`
-//! prints the `config:` block of `Pulumi.yaml`, `infra --readme-config-table` the README's table
-//! of keys.
+//! Usage: run by Pulumi as the project's `compiler` (see Pulumi.yaml), which passes the stack
+//! in `PULUMI_STACK`, `PULUMI_PROJECT` and `PULUMI_CONFIG`. Without Pulumi, `infra render` reads
+//! a stack file instead; the other flags print facts other files are generated from.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use infra::{model::PROJECT, stack_file, CompilerEnv};
+
+const HELP: &str = "\
+infra: the Pulumi program of cross-account-relay, run by `pulumi` as the YAML runtime's compiler.
+With no arguments it reads PULUMI_STACK, PULUMI_PROJECT and PULUMI_CONFIG and prints the
+stack's template as JSON.
+
+  infra render --stack NAME --stack-file Pulumi.<stack>.yaml [--set KEY=VALUE]...
+                         the template of a stack file, as Pulumi would compile it; KEY is
+                         `key` (project namespace) or `namespace:key`, and an empty VALUE
+                         removes the key (secrets, which stack files keep encrypted, come
+                         in with --set)
+  --pulumi-aws-version   print the pinned pulumi-aws version
+  --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)
+  --readme-config-table  print the README's table of configuration keys";
+
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        Some("--pulumi-aws-version") => {
-            println!("{}", infra::model::PULUMI_AWS_VERSION);
-            return ExitCode::SUCCESS;
-        }
-        Some("--pulumi-yaml-config") => {
-            print!("{}", infra::config::pulumi_yaml_config_block());
-            return ExitCode::SUCCESS;
-        }
-        Some("--readme-config-table") => {
-            print!("{}", infra::config::readme_config_table());
-            return ExitCode::SUCCESS;
-        }
-        Some("--help" | "-h") => {
-            println!("infra: the Pulumi program of cross-account-relay (run by `pulumi` as the YAML runtime's compiler).\nReads PULUMI_STACK, PULUMI_PROJECT, PULUMI_CONFIG; prints the stack's template as JSON.\n  --pulumi-aws-version   print the pinned pulumi-aws version\n  --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)\n  --readme-config-table  print the README's table of configuration keys");
-            return ExitCode::SUCCESS;
-        }
-        Some(other) => {
-            eprintln!("infra: unknown argument {other:?} (try --help)");
-            return ExitCode::from(2);
-        }
-        None => {}
-    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = match args.first().map(String::as_str) {
+        None => CompilerEnv::from_process(),
+        Some("render") => match render_env(&args[1..]) {
+            Ok(env) => env,
+            Err(e) => return fail(&e, 2),
+        },
+        Some("--pulumi-aws-version") => return print(infra::model::PULUMI_AWS_VERSION),
+        Some("--pulumi-yaml-config") => return print(&infra::config::pulumi_yaml_config_block()),
+        Some("--readme-config-table") => return print(&infra::config::readme_config_table()),
+        Some("--help" | "-h") => return print(HELP),
+        Some(other) => return fail(&format!("unknown argument {other:?} (try --help)"), 2),
+    };
     // The whole template is rendered before anything is written, so an error never leaves
     // half a template on stdout.
-    let rendered = infra::compile(&infra::CompilerEnv::from_process())
-        .map(|t| serde_json::to_string_pretty(&t).expect("a template always serialises"));
-    match rendered {
-        Ok(json) => {
-            let mut out = std::io::stdout().lock();
-            if writeln!(out, "{json}").and_then(|_| out.flush()).is_err() {
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
+    match infra::compile(&env) {
+        Ok(template) => {
+            print(&serde_json::to_string_pretty(&template).expect("a template always serialises"))
         }
-        Err(e) => {
-            eprintln!("infra: {e}");
-            ExitCode::FAILURE
+        Err(e) => fail(&e.to_string(), 1),
+    }
+}
+
+/// What Pulumi would pass the compiler for `--stack` with `--stack-file` and `--set`s.
+fn render_env(args: &[String]) -> Result<CompilerEnv, String> {
+    let mut stack = None;
+    let mut file = None;
+    let mut sets = Vec::new();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value (try --help)"))?;
+        match flag.as_str() {
+            "--stack" => stack = Some(value.clone()),
+            "--stack-file" => file = Some(value.clone()),
+            "--set" => sets.push(value.clone()),
+            other => return Err(format!("render: unknown argument {other:?} (try --help)")),
         }
     }
+    let stack = stack.ok_or("render: --stack NAME is required")?;
+    let file = file.ok_or("render: --stack-file PATH is required")?;
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("render: {file}: {e}"))?;
+    let mut config = stack_file::parse(&text).map_err(|e| format!("render: {file}: {e}"))?;
+    for set in sets {
+        let (key, value) = set
+            .split_once('=')
+            .ok_or_else(|| format!("render: --set {set:?} is not KEY=VALUE"))?;
+        let key = if key.contains(':') {
+            key.to_string()
+        } else {
+            format!("{PROJECT}:{key}")
+        };
+        if value.is_empty() {
+            config.remove(&key);
+        } else {
+            config.insert(key, value.to_string());
+        }
+    }
+    Ok(CompilerEnv {
+        stack: Some(stack),
+        project: Some(PROJECT.to_string()),
+        config: Some(serde_json::to_string(&config).expect("a map of strings serialises")),
+    })
+}
+
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    match write!(out, "{text}{newline}").and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("infra: {message}");
+    ExitCode::from(code)
 }

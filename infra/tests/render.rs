@@ -14,60 +14,38 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `config:` map of a committed `Pulumi.<stack>.yaml` (flat `key: value` lines).
-fn example_config(stack: &str) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(root().join(format!("Pulumi.{stack}.yaml"))).unwrap();
-    let mut config = BTreeMap::new();
-    let mut in_config = false;
-    for line in text.lines() {
-        if line.starts_with("config:") {
-            in_config = true;
-            continue;
-        }
-        let trimmed = line.trim();
-        if !in_config || trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let (key, value) = trimmed.split_once(": ").expect("key: value");
-        config.insert(key.to_string(), value.trim_matches('"').to_string());
-    }
-    config
-}
-
-fn run(stack: Option<&str>, config: Option<&BTreeMap<String, String>>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
-    cmd.current_dir(root())
+/// Runs the compiler as the YAML runtime's package-discovery call does: no stack, no config.
+fn package_discovery() -> Output {
+    Command::new(env!("CARGO_BIN_EXE_infra"))
+        .current_dir(root())
         .env_remove("PULUMI_STACK")
         .env_remove("PULUMI_CONFIG")
-        .env("PULUMI_PROJECT", "cross-account-relay");
-    if let Some(stack) = stack {
-        cmd.env("PULUMI_STACK", stack);
-    }
-    if let Some(config) = config {
-        cmd.env("PULUMI_CONFIG", serde_json::to_string(config).unwrap());
+        .env("PULUMI_PROJECT", "cross-account-relay")
+        .output()
+        .unwrap()
+}
+
+/// `infra render` of a committed example stack file, with the external id (which stack files
+/// keep encrypted) and `changes` (`None` removes a key) passed as `--set`.
+fn render_output(stack: &str, changes: &[(&str, Option<&str>)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_infra"));
+    cmd.current_dir(root()).args([
+        "render",
+        "--stack",
+        stack,
+        "--stack-file",
+        &format!("Pulumi.{stack}.yaml"),
+        "--set",
+        &format!("externalId={EXTERNAL_ID}"),
+    ]);
+    for (key, value) in changes {
+        cmd.args(["--set", &format!("{key}={}", value.unwrap_or(""))]);
     }
     cmd.output().unwrap()
 }
 
-fn config_with(stack: &str, changes: &[(&str, Option<&str>)]) -> BTreeMap<String, String> {
-    let mut config = example_config(stack);
-    config.insert("cross-account-relay:externalId".into(), EXTERNAL_ID.into());
-    for (key, value) in changes {
-        let key = if key.contains(':') {
-            key.to_string()
-        } else {
-            format!("cross-account-relay:{key}")
-        };
-        match value {
-            Some(v) => config.insert(key, v.to_string()),
-            None => config.remove(&key),
-        };
-    }
-    config
-}
-
 fn render(stack: &str, changes: &[(&str, Option<&str>)]) -> Value {
-    let out = run(Some(stack), Some(&config_with(stack, changes)));
+    let out = render_output(stack, changes);
     assert!(
         out.status.success(),
         "{}",
@@ -135,7 +113,7 @@ fn stmt(sid: &str, actions: &[&str], resources: &[&str]) -> (String, Vec<String>
 
 #[test]
 fn package_discovery_names_the_pinned_aws_provider() {
-    let out = run(None, None);
+    let out = package_discovery();
     assert!(out.status.success());
     let t: Value = serde_json::from_slice(&out.stdout).unwrap();
     let resources = t["resources"].as_object().unwrap();
@@ -698,7 +676,7 @@ fn each_required_key_missing_is_named_with_its_fix() {
         ("source", "targetFunctionName"),
     ];
     for (stack, key) in cases {
-        let out = run(Some(stack), Some(&config_with(stack, &[(key, None)])));
+        let out = render_output(stack, &[(key, None)]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let full = if key.contains(':') {
             key.to_string()
@@ -821,4 +799,47 @@ fn readme_lists_exactly_the_program_keys() {
         readme.contains(&infra::config::readme_config_table()),
         "README.md's table of configuration keys differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --readme-config-table"
     );
+}
+
+#[test]
+fn render_refuses_bad_arguments_with_a_clear_error() {
+    let infra = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_infra"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, needle) in [
+        (
+            &["render", "--stack-file", "Pulumi.target.yaml"][..],
+            "--stack NAME is required",
+        ),
+        (
+            &["render", "--stack", "t", "--stack-file", "nope.yaml"][..],
+            "nope.yaml",
+        ),
+        (
+            &[
+                "render",
+                "--stack",
+                "t",
+                "--stack-file",
+                "Pulumi.target.yaml",
+                "--set",
+                "x",
+            ][..],
+            "is not KEY=VALUE",
+        ),
+        (&["render", "--stack"][..], "--stack needs a value"),
+        (&["--frobnicate"][..], "unknown argument"),
+    ] {
+        let out = infra(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            out.stdout.is_empty() && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+    }
 }

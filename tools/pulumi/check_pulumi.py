@@ -1,0 +1,381 @@
+"""`make check-pulumi`: both stacks through the real Pulumi CLI and YAML runtime.
+
+    python tools/pulumi/check_pulumi.py --pulumi-home DIR --work DIR
+
+The CLI and its YAML language host are built from their Go modules (`make check-pulumi`
+does it, pins in tools/pulumi/); the `aws` provider is the stand-in of tools/pulumi/standin,
+installed into the private PULUMI_HOME, serving the pinned pulumi-aws schema. The committed
+`Pulumi.yaml` is copied byte for byte into a project folder under --work (inside the
+repository, so its `cargo run -p infra` compiler finds the workspace), with a `target` link so
+`fn::fileArchive` finds the functions' zips. The backend is a local folder; stacks are
+`dev-target` and `dev-source`, configured from the committed example stack files.
+
+Each step prints one line; the first failure prints the command's output and exits 1. What
+this proves and what it does not: tools/pulumi/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "cross-account-relay"
+ORGANIZATION = "organization"  # what a file backend calls every stack's organization
+SOURCE_ACCOUNT = "111111111111"  # the committed example stack files' placeholders
+TARGET_ACCOUNT = "222222222222"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    example: str  # the committed Pulumi.<example>.yaml it is configured from
+    account: str  # the account whose "credentials" the stand-in provider sees
+
+    @property
+    def qualified(self) -> str:
+        return f"{ORGANIZATION}/{PROJECT}/{self.name}"
+
+
+TARGET = Stack("dev-target", "target", TARGET_ACCOUNT)
+SOURCE = Stack("dev-source", "source", SOURCE_ACCOUNT)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where one run of the check happens; everything in it is made anew by `prepare`."""
+
+    work: Path
+    pulumi_home: Path
+    passphrase: str
+    external_id: str
+
+    @property
+    def project(self) -> Path:
+        return self.work / "project"
+
+    @property
+    def world(self) -> Path:
+        return self.work / "world.json"
+
+    def prepare(self) -> None:
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.project.mkdir(parents=True)
+        (self.work / "state").mkdir()
+        shutil.copyfile(ROOT / "Pulumi.yaml", self.project / "Pulumi.yaml")
+        (self.project / "target").symlink_to(ROOT / "target")
+
+    def env(self, account: str) -> dict[str, str]:
+        env = dict(os.environ)
+        for name in ("PULUMI_ACCESS_TOKEN", "PULUMI_STACK", "PULUMI_CONFIG", "PULUMI_PROJECT"):
+            env.pop(name, None)
+        env.update(
+            PULUMI_HOME=str(self.pulumi_home),
+            PULUMI_BACKEND_URL=f"file://{self.work / 'state'}",
+            PULUMI_CONFIG_PASSPHRASE=self.passphrase,
+            PULUMI_SKIP_UPDATE_CHECK="true",
+            PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+            PULUMI_AWS_STANDIN_WORLD=str(self.world),
+            PULUMI_AWS_STANDIN_CALLER_ACCOUNT=account,
+            PATH=f"{ROOT / '.tools/bin'}{os.pathsep}{env.get('PATH', '')}",
+        )
+        return env
+
+    def pulumi(
+        self, stack: Stack | None, *args: str, account: str | None = None, ok: bool = True
+    ) -> subprocess.CompletedProcess:
+        command = ["pulumi", "--color", "never", "--non-interactive", *args]
+        if stack is not None:
+            command += ["--stack", stack.name]
+        proc = subprocess.run(
+            command,
+            cwd=self.project,
+            env=self.env(account or (stack.account if stack else SOURCE_ACCOUNT)),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if ok and proc.returncode != 0:
+            raise CheckFailed(f"`{' '.join(command)}` failed (exit {proc.returncode}):\n{tail(proc)}")
+        if not ok and proc.returncode == 0:
+            raise CheckFailed(f"`{' '.join(command)}` succeeded but should have failed:\n{tail(proc)}")
+        return proc
+
+    def pulumi_json(self, stack: Stack, *args: str) -> dict:
+        return json.loads(self.pulumi(stack, *args).stdout)
+
+    def world_resources(self) -> list:
+        if not self.world.exists():
+            return []
+        data = json.loads(self.world.read_text() or "{}")
+        return sorted(data.get("resources", data) if isinstance(data, dict) else data)
+
+
+def tail(proc: subprocess.CompletedProcess, lines: int = 40) -> str:
+    text = (proc.stdout + "\n" + proc.stderr).strip().splitlines()
+    return "\n".join(text[-lines:])
+
+
+# ------------------------------------------------------------------ what the engine holds
+
+
+def state_resources(ws: Workspace, stack: Stack, show_secrets: bool = False) -> list[dict]:
+    args = ["stack", "export"] + (["--show-secrets"] if show_secrets else [])
+    deployment = ws.pulumi_json(stack, *args).get("deployment", {})
+    return deployment.get("resources") or []
+
+
+def logical(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def by_logical_name(resources: list[dict]) -> dict[str, dict]:
+    return {logical(r["urn"]): r for r in resources if not r["type"].startswith("pulumi:pulumi:Stack")}
+
+
+def program_resources(ws: Workspace, stack: Stack) -> set[str]:
+    """The resources the program renders for the stack's config, run as the YAML runtime runs it."""
+    config = ws.pulumi_json(stack, "config", "--show-secrets", "--json")
+    env = ws.env(stack.account)
+    env.update(
+        PULUMI_STACK=stack.name,
+        PULUMI_PROJECT=PROJECT,
+        PULUMI_ORGANIZATION=ORGANIZATION,
+        PULUMI_ROOT_DIRECTORY=str(ws.project),
+        PULUMI_CONFIG=json.dumps({k: v["value"] for k, v in config.items()}),
+    )
+    proc = subprocess.run(
+        [str(ROOT / "target/debug/infra")], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise CheckFailed(f"the program failed for {stack.name}:\n{proc.stderr}")
+    return set(json.loads(proc.stdout)["resources"])
+
+
+def expect_in_state(ws: Workspace, stack: Stack) -> int:
+    expected = program_resources(ws, stack)
+    held = set(by_logical_name(state_resources(ws, stack)))
+    # The engine adds nothing the program did not ask for, and loses nothing it did.
+    if held != expected:
+        raise CheckFailed(
+            f"{stack.name}: state differs from the program: missing {sorted(expected - held)}, extra {sorted(held - expected)}"
+        )
+    return len(held)
+
+
+# ------------------------------------------------------------------ steps
+
+
+def init(ws: Workspace) -> str:
+    for stack in (TARGET, SOURCE):
+        ws.pulumi(None, "stack", "init", stack.name, "--secrets-provider", "passphrase", account=stack.account)
+        stack_file = ws.project / f"Pulumi.{stack.name}.yaml"
+        salt = stack_file.read_text()
+        example = (ROOT / f"Pulumi.{stack.example}.yaml").read_text()
+        stack_file.write_text(salt + example[example.index("config:") :])
+        ws.pulumi(stack, "config", "set", "--secret", "externalId", ws.external_id)
+        stored = stack_file.read_text()
+        if ws.external_id in stored or "secure:" not in stored:
+            raise CheckFailed(f"{stack_file.name}: externalId is not stored encrypted")
+    return f"stacks {TARGET.name}, {SOURCE.name} from Pulumi.target.yaml / Pulumi.source.yaml; externalId set with --secret"
+
+
+def create_steps(ws: Workspace, stack: Stack) -> int:
+    preview = ws.pulumi_json(stack, "preview", "--json")
+    steps = preview.get("steps", [])
+    creates = {logical(s["urn"]) for s in steps if s.get("op") == "create"}
+    missing = program_resources(ws, stack) - creates
+    if missing:
+        raise CheckFailed(f"{stack.name}: preview plans no create for {sorted(missing)}")
+    return len(creates)
+
+
+def preview(ws: Workspace) -> str:
+    counts = [f"{s.name} {create_steps(ws, s)} to create" for s in (TARGET, SOURCE)]
+    if ws.world_resources():
+        raise CheckFailed("preview created something in the stand-in's world")
+    return ", ".join(counts)
+
+
+def up(ws: Workspace) -> str:
+    held = []
+    for stack in (TARGET, SOURCE):
+        ws.pulumi(stack, "up", "--yes", "--skip-preview")
+        held.append(f"{stack.name} {expect_in_state(ws, stack)} resources")
+    for stack in (TARGET, SOURCE):
+        ws.pulumi(stack, "preview", "--expect-no-changes")
+    return ", ".join(held) + "; preview --expect-no-changes clean on both"
+
+
+def stack_reference(ws: Workspace) -> str:
+    # Rename the cross-account role first, so the value the source reads through the
+    # reference differs from the one in its example config: the check then tells them apart.
+    ws.pulumi(TARGET, "config", "set", "crossAccountRoleName", "dev-invoker-renamed")
+    ws.pulumi(TARGET, "up", "--yes", "--skip-preview")
+    outputs = ws.pulumi_json(TARGET, "stack", "output", "--json", "--show-secrets")
+    if not outputs["crossAccountRoleArn"].endswith(":role/dev-invoker-renamed"):
+        raise CheckFailed(f"target output crossAccountRoleArn is {outputs['crossAccountRoleArn']}")
+    ws.pulumi(SOURCE, "config", "set", "targetStack", TARGET.qualified)
+    ws.pulumi(SOURCE, "config", "rm", "targetRoleArn")
+    ws.pulumi(SOURCE, "config", "rm", "targetFunctionName")
+    ws.pulumi(SOURCE, "up", "--yes", "--skip-preview")
+    relay = by_logical_name(state_resources(ws, SOURCE, show_secrets=True))["relayFunction"]
+    variables = relay["outputs"]["environment"]["variables"]
+    expected = {
+        "TARGET_ROLE_ARN": outputs["crossAccountRoleArn"],
+        "TARGET_FUNCTION_NAME": outputs["targetFunctionArn"],
+        "TARGET_REGION": outputs["targetRegion"],
+    }
+    wrong = {k: variables.get(k) for k, v in expected.items() if variables.get(k) != v}
+    if wrong:
+        raise CheckFailed(f"relay environment does not follow the target stack: {wrong}, expected {expected}")
+    policy = json.loads(by_logical_name(state_resources(ws, SOURCE))["relayRolePolicy"]["outputs"]["policy"])
+    assume = next(s for s in policy["Statement"] if s["Sid"] == "AssumeTargetRoleOnly")
+    if assume["Resource"] != [outputs["crossAccountRoleArn"]]:
+        raise CheckFailed(f"relay may assume {assume['Resource']}, not the target's role")
+    ws.pulumi(SOURCE, "preview", "--expect-no-changes")
+    return f"targetStack={TARGET.qualified}: relay environment and AssumeRole grant follow the target's outputs ({outputs['crossAccountRoleArn']})"
+
+
+def replacement(ws: Workspace) -> str:
+    def mapping() -> dict:
+        return by_logical_name(state_resources(ws, SOURCE))["relayEventSourceMapping"]
+
+    before = mapping()
+    ws.pulumi(SOURCE, "config", "set", "startingPosition", "LATEST")
+    steps = ws.pulumi_json(SOURCE, "preview", "--json").get("steps", [])
+    ops = [s.get("op") for s in steps if logical(s["urn"]) == "relayEventSourceMapping"]
+    # deleteBeforeReplace: the engine plans the old mapping's deletion before the new one.
+    if ops[:1] != ["replace"] and "delete-replaced" not in ops:
+        raise CheckFailed(f"startingPosition change planned as {ops}, not a replacement")
+    ws.pulumi(SOURCE, "up", "--yes", "--skip-preview")
+    after = mapping()
+    if after["id"] == before["id"] or after["outputs"].get("startingPosition") != "LATEST":
+        raise CheckFailed("the event source mapping was not replaced")
+    ws.pulumi(SOURCE, "preview", "--expect-no-changes")
+    return f"startingPosition TRIM_HORIZON -> LATEST replaced the mapping ({before['id'][:8]}… -> {after['id'][:8]}…), no conflict with the old one"
+
+
+def secrets_stay_encrypted(ws: Workspace) -> str:
+    checked = []
+    for stack in (TARGET, SOURCE):
+        exported = ws.pulumi(stack, "stack", "export").stdout
+        if ws.external_id in exported:
+            raise CheckFailed(f"{stack.name}: the external id appears in plaintext in the exported state")
+        if "ciphertext" not in exported:
+            raise CheckFailed(f"{stack.name}: no secret in the exported state at all")
+        checked.append(f"{stack.name} ({len(exported)} bytes)")
+    return "external id never in plaintext in " + ", ".join(checked)
+
+
+def refusals(ws: Workspace) -> str:
+    broken = Stack("dev-broken", "source", SOURCE_ACCOUNT)
+    ws.pulumi(None, "stack", "init", broken.name, "--secrets-provider", "passphrase", account=broken.account)
+    stack_file = ws.project / f"Pulumi.{broken.name}.yaml"
+    example = (ROOT / "Pulumi.source.yaml").read_text()
+    stack_file.write_text(stack_file.read_text() + example[example.index("config:") :])
+    cases = [
+        # A key Pulumi.yaml declares without a default: Pulumi itself refuses, naming it.
+        ("missing externalId", [], ["missing configuration value 'externalId'"]),
+        # A key only the program knows is needed (unless targetStack is set): its own message.
+        (
+            "missing targetRoleArn",
+            [["config", "set", "--secret", "externalId", ws.external_id], ["config", "rm", "targetRoleArn"]],
+            ["missing config `cross-account-relay:targetRoleArn`", "pulumi config set --stack dev-broken targetRoleArn"],
+        ),
+        (
+            "invalid scheduleExpression",
+            [
+                ["config", "set", "targetRoleArn", f"arn:aws:iam::{TARGET_ACCOUNT}:role/x"],
+                ["config", "set", "scheduleExpression", "every 5 minutes"],
+            ],
+            ["invalid config `cross-account-relay:scheduleExpression`", "pulumi config set --stack dev-broken scheduleExpression"],
+        ),
+        (
+            "assumeRoleSessionSeconds above the role-chaining hour",
+            [["config", "set", "scheduleExpression", "rate(5 minutes)"], ["config", "set", "assumeRoleSessionSeconds", "7200"]],
+            ["invalid config `cross-account-relay:assumeRoleSessionSeconds`", "between 900 and 3600"],
+        ),
+    ]
+    for title, setup, needles in cases:
+        for args in setup:
+            ws.pulumi(broken, *args)
+        proc = ws.pulumi(broken, "preview", ok=False)
+        output = proc.stdout + proc.stderr
+        missing = [n for n in needles if n not in output]
+        if missing or "panicked" in output or "goroutine " in output:
+            raise CheckFailed(f"{title}: preview output lacks {missing} or is not clean:\n{tail(proc)}")
+    # The provider refuses the other account's credentials (allowedAccountIds).
+    proc = ws.pulumi(TARGET, "preview", account=SOURCE_ACCOUNT, ok=False)
+    if f"AWS account ID not allowed: {SOURCE_ACCOUNT}" not in proc.stdout + proc.stderr:
+        raise CheckFailed(f"target stack previewed with source credentials:\n{tail(proc)}")
+    ws.pulumi(broken, "stack", "rm", "--yes", "--force")
+    return f"{len(cases)} bad configs stop preview naming the key and the `pulumi config set` fix; the target stack refuses the source account's credentials"
+
+
+def destroy(ws: Workspace) -> str:
+    for stack in (SOURCE, TARGET):
+        ws.pulumi(stack, "destroy", "--yes", "--skip-preview")
+        left = state_resources(ws, stack)
+        if left:
+            raise CheckFailed(f"{stack.name}: state still holds {[r['urn'] for r in left]}")
+    left = ws.world_resources()
+    if left:
+        raise CheckFailed(f"the stand-in's world still holds {left}")
+    return "source then target: both states empty, nothing left in the stand-in's world"
+
+
+STEPS = [
+    ("init", init),
+    ("preview", preview),
+    ("up", up),
+    ("stack reference", stack_reference),
+    ("replacement", replacement),
+    ("secrets", secrets_stay_encrypted),
+    ("refusals", refusals),
+    ("destroy", destroy),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pulumi-home", type=Path, required=True, help="PULUMI_HOME with the stand-in aws plugin installed")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the project copy, backend and world (wiped)")
+    args = parser.parse_args()
+    ws = Workspace(
+        work=args.work.resolve(),
+        pulumi_home=args.pulumi_home.resolve(),
+        passphrase=secrets.token_hex(16),
+        external_id=f"check-{secrets.token_hex(20)}",
+    )
+    ws.prepare()
+    version = ws.pulumi(None, "version", account=SOURCE_ACCOUNT).stdout.strip()
+    print(f"check-pulumi: pulumi {version}, project {ws.project}")
+    started = time.monotonic()
+    for number, (title, step) in enumerate(STEPS, 1):
+        t0 = time.monotonic()
+        try:
+            summary = step(ws)
+        except (CheckFailed, subprocess.TimeoutExpired, KeyError, json.JSONDecodeError) as err:
+            print(f"check-pulumi: [{number}/{len(STEPS)}] {title}: FAIL ({time.monotonic() - t0:.1f} s)\n{err}")
+            return 1
+        print(f"check-pulumi: [{number}/{len(STEPS)}] {title}: ok ({time.monotonic() - t0:.1f} s) {summary}")
+    print(f"check-pulumi: {len(STEPS)} passed, 0 failed ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

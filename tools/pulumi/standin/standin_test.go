@@ -1,0 +1,732 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/archive"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+const (
+	tRole     = "aws:iam/role:Role"
+	tFunction = "aws:lambda/function:Function"
+	tESM      = "aws:lambda/eventSourceMapping:EventSourceMapping"
+	tStream   = "aws:kinesis/stream:Stream"
+	tQueue    = "aws:sqs/queue:Queue"
+	tLogGroup = "aws:cloudwatch/logGroup:LogGroup"
+	tKey      = "aws:kms/key:Key"
+	tSchedule = "aws:scheduler/schedule:Schedule"
+	tBucket   = "aws:s3/bucket:Bucket"
+)
+
+var ctx = context.Background()
+
+func fixtureSchema(t *testing.T) *Schema {
+	t.Helper()
+	s, err := LoadSchemaFile(filepath.Join("testdata", "schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func urn(token, name string) string {
+	return "urn:pulumi:dev::proj::" + token + "::" + name
+}
+
+func props(t *testing.T, m map[string]any) *structpb.Struct {
+	t.Helper()
+	return mustStruct(t, resource.NewPropertyMapFromMap(m))
+}
+
+func mustStruct(t *testing.T, m resource.PropertyMap) *structpb.Struct {
+	t.Helper()
+	s, err := plugin.MarshalProperties(m, plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func fromStruct(t *testing.T, s *structpb.Struct) resource.PropertyMap {
+	t.Helper()
+	m, err := unmarshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// configured returns a provider configured for region in the fixture schema, sharing world w.
+func configured(t *testing.T, w *World, region string, extra map[string]any) *awsProvider {
+	t.Helper()
+	p := newProvider(fixtureSchema(t), w)
+	args := map[string]any{"region": region}
+	for k, v := range extra {
+		args[k] = v
+	}
+	if _, err := p.Configure(ctx, &pulumirpc.ConfigureRequest{Args: props(t, args), AcceptSecrets: true}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func check(t *testing.T, p *awsProvider, token, name string, news resource.PropertyMap) *pulumirpc.CheckResponse {
+	t.Helper()
+	resp, err := p.Check(ctx, &pulumirpc.CheckRequest{
+		Urn: urn(token, name), News: mustStruct(t, news), RandomSeed: []byte("seed-" + name),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func reasons(resp *pulumirpc.CheckResponse) []string {
+	var out []string
+	for _, f := range resp.GetFailures() {
+		out = append(out, f.GetProperty()+" | "+f.GetReason())
+	}
+	return out
+}
+
+func wantFailure(t *testing.T, resp *pulumirpc.CheckResponse, property, reason string) {
+	t.Helper()
+	for _, f := range resp.GetFailures() {
+		if f.GetProperty() == property && strings.Contains(f.GetReason(), reason) {
+			return
+		}
+	}
+	t.Fatalf("no failure %q containing %q; got %q", property, reason, reasons(resp))
+}
+
+func wantNoFailures(t *testing.T, resp *pulumirpc.CheckResponse) {
+	t.Helper()
+	if len(resp.GetFailures()) > 0 {
+		t.Fatalf("unexpected failures: %q", reasons(resp))
+	}
+}
+
+func fnInputs(extra map[string]any) resource.PropertyMap {
+	m := map[string]any{"role": "arn:aws:iam::123456789012:role/r", "runtime": "provided.al2023"}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return resource.NewPropertyMapFromMap(m)
+}
+
+// --- Check ---------------------------------------------------------------------------------
+
+func TestCheckUnknownProperty(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	resp := check(t, p, tFunction, "fn", fnInputs(map[string]any{"memorySiz": 128}))
+	wantFailure(t, resp, "memorySiz",
+		`aws:lambda/function:Function: unknown property "memorySiz" (did you mean "memorySize"?)`)
+}
+
+func TestCheckWrongTypes(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	resp := check(t, p, tFunction, "fn", fnInputs(map[string]any{
+		"memorySize": "abc", "timeout": 1.5, "publish": "yes", "tags": []any{"a"},
+		"code": "not-an-archive",
+	}))
+	wantFailure(t, resp, "memorySize",
+		`aws:lambda/function:Function: property "memorySize": expected integer, got string "abc"`)
+	wantFailure(t, resp, "timeout", `expected integer, got number 1.5`)
+	wantFailure(t, resp, "publish", `expected boolean, got string "yes"`)
+	wantFailure(t, resp, "tags", `expected object (map), got array`)
+	wantFailure(t, resp, "code", `expected archive, got string "not-an-archive"`)
+
+	// An integral number is an integer; an archive is an archive.
+	arch, err := archive.FromAssets(map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := fnInputs(map[string]any{"memorySize": 128.0})
+	in["code"] = resource.NewArchiveProperty(arch)
+	wantNoFailures(t, check(t, p, tFunction, "fn", in))
+}
+
+func TestCheckMissingRequired(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	resp := check(t, p, tFunction, "fn", resource.NewPropertyMapFromMap(map[string]any{"runtime": "python3.13"}))
+	wantFailure(t, resp, "role", `aws:lambda/function:Function: missing required property "role"`)
+	// null does not satisfy a required input either
+	resp = check(t, p, tFunction, "fn", resource.PropertyMap{"role": resource.NewNullProperty()})
+	wantFailure(t, resp, "role", `missing required property "role"`)
+}
+
+func TestCheckNestedRefObjects(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	resp := check(t, p, tESM, "esm", resource.NewPropertyMapFromMap(map[string]any{
+		"functionName":      "relay",
+		"destinationConfig": map[string]any{"onFailure": map[string]any{"destinationArm": "arn:aws:sqs:x"}},
+	}))
+	wantFailure(t, resp, "destinationConfig.onFailure.destinationArm", `unknown property "destinationConfig.onFailure.destinationArm"`)
+	wantFailure(t, resp, "destinationConfig.onFailure.destinationArn",
+		`aws:lambda/eventSourceMapping:EventSourceMapping: missing required property "destinationConfig.onFailure.destinationArn"`)
+
+	resp = check(t, p, tESM, "esm", resource.NewPropertyMapFromMap(map[string]any{
+		"functionName":      "relay",
+		"destinationConfig": map[string]any{"onFailure": "arn:aws:sqs:x"},
+	}))
+	wantFailure(t, resp, "destinationConfig.onFailure", `expected object, got string "arn:aws:sqs:x"`)
+
+	resp = check(t, p, tFunction, "fn", fnInputs(map[string]any{
+		"environment": map[string]any{"variables": map[string]any{"OK": "1", "BAD": 2}},
+	}))
+	wantFailure(t, resp, `environment.variables["BAD"]`, `expected string, got number 2`)
+	if len(resp.GetFailures()) != 1 {
+		t.Fatalf("want exactly one failure, got %q", reasons(resp))
+	}
+
+	// arrays of $ref objects, oneOf (string | PolicyDocument), enums by their underlying type
+	resp = check(t, p, tRole, "r", resource.NewPropertyMapFromMap(map[string]any{
+		"assumeRolePolicy": map[string]any{"Version": "2012-10-17", "Statement": []any{}},
+		"inlinePolicies":   []any{map[string]any{"name": "p", "policy": "{}"}, map[string]any{"nme": "q"}},
+	}))
+	wantFailure(t, resp, "inlinePolicies[1].nme", `unknown property "inlinePolicies[1].nme"`)
+	if len(resp.GetFailures()) != 1 {
+		t.Fatalf("want exactly one failure, got %q", reasons(resp))
+	}
+	resp = check(t, p, tRole, "r", resource.NewPropertyMapFromMap(map[string]any{"assumeRolePolicy": 5}))
+	wantFailure(t, resp, "assumeRolePolicy", `matches none of the allowed types`)
+}
+
+func TestCheckUnknownValuesAccepted(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	unknown := resource.MakeComputed(resource.NewStringProperty(""))
+	in := resource.PropertyMap{
+		"role":        unknown, // satisfies the required input during preview
+		"memorySize":  unknown,
+		"environment": resource.NewObjectProperty(resource.PropertyMap{"variables": unknown}),
+		"tags": resource.NewOutputProperty(resource.Output{
+			Element: resource.NewStringProperty(""), Known: false,
+		}),
+	}
+	wantNoFailures(t, check(t, p, tFunction, "fn", in))
+}
+
+func TestCheckSecretsAccepted(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	in := fnInputs(nil)
+	in["role"] = resource.MakeSecret(resource.NewStringProperty("arn:aws:iam::1:role/r"))
+	in["environment"] = resource.NewObjectProperty(resource.PropertyMap{
+		"variables": resource.NewObjectProperty(resource.PropertyMap{
+			"TOKEN": resource.MakeSecret(resource.NewStringProperty("s3cr3t")),
+		}),
+	})
+	resp := check(t, p, tFunction, "fn", in)
+	wantNoFailures(t, resp)
+	out := fromStruct(t, resp.GetInputs())
+	if !out["role"].IsSecret() {
+		t.Fatalf("secret input lost its secretness in Check: %v", out["role"])
+	}
+	// The element of a secret is still type-checked.
+	in["memorySize"] = resource.MakeSecret(resource.NewStringProperty("abc"))
+	wantFailure(t, check(t, p, tFunction, "fn", in), "memorySize", `expected integer, got string "abc"`)
+}
+
+func TestCheckUnknownResourceType(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	_, err := p.Check(ctx, &pulumirpc.CheckRequest{Urn: urn("aws:lambda/functoin:Functoin", "x"), News: props(t, nil)})
+	if err == nil || !strings.Contains(err.Error(), `unknown resource type "aws:lambda/functoin:Functoin"`) {
+		t.Fatalf("want unknown resource type error, got %v", err)
+	}
+}
+
+func TestCheckAutonames(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	resp := check(t, p, tFunction, "relay", fnInputs(nil))
+	wantNoFailures(t, resp)
+	in := fromStruct(t, resp.GetInputs())
+	name := in["name"].StringValue()
+	if !regexp.MustCompile(`^relay-[0-9a-f]{7}$`).MatchString(name) {
+		t.Fatalf("auto-name %q is not <logical>-<7 hex>", name)
+	}
+	if d := in[defaultsKey]; !d.IsArray() || len(d.ArrayValue()) != 1 || d.ArrayValue()[0].StringValue() != "name" {
+		t.Fatalf("__defaults = %v, want [name]", in[defaultsKey])
+	}
+	// The same seed gives the same name; the old auto-name is kept on later checks.
+	again := fromStruct(t, check(t, p, tFunction, "relay", fnInputs(nil)).GetInputs())
+	if again["name"].StringValue() != name {
+		t.Fatalf("auto-name not deterministic for a seed: %q vs %q", again["name"].StringValue(), name)
+	}
+	resp2, err := p.Check(ctx, &pulumirpc.CheckRequest{
+		Urn: urn(tFunction, "relay"), News: mustStruct(t, fnInputs(nil)), Olds: resp.GetInputs(),
+		RandomSeed: []byte("another seed"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fromStruct(t, resp2.GetInputs())["name"].StringValue(); got != name {
+		t.Fatalf("old auto-name not reused: %q vs %q", got, name)
+	}
+	// An explicit name is not a default; a namePrefix suppresses the auto-name.
+	explicit := fromStruct(t, check(t, p, tFunction, "relay", fnInputs(map[string]any{"name": "relay"})).GetInputs())
+	if len(explicit[defaultsKey].ArrayValue()) != 0 {
+		t.Fatalf("explicit name listed as default: %v", explicit[defaultsKey])
+	}
+	prefixed := fromStruct(t, check(t, p, tQueue, "dlq", resource.NewPropertyMapFromMap(map[string]any{
+		"namePrefix": "dlq-"})).GetInputs())
+	if _, ok := prefixed["name"]; ok {
+		t.Fatalf("namePrefix set but name auto-generated: %v", prefixed["name"])
+	}
+	fifo := fromStruct(t, check(t, p, tQueue, "dlq", resource.NewPropertyMapFromMap(map[string]any{
+		"fifoQueue": true})).GetInputs())
+	if !regexp.MustCompile(`^dlq-[0-9a-f]{7}\.fifo$`).MatchString(fifo["name"].StringValue()) {
+		t.Fatalf("FIFO queue auto-name %q lacks .fifo", fifo["name"].StringValue())
+	}
+}
+
+// --- Diff ----------------------------------------------------------------------------------
+
+func diff(t *testing.T, p *awsProvider, token, name string, olds, news resource.PropertyMap) *pulumirpc.DiffResponse {
+	t.Helper()
+	resp, err := p.Diff(ctx, &pulumirpc.DiffRequest{
+		Urn: urn(token, name), Id: "id", Olds: mustStruct(t, olds), OldInputs: mustStruct(t, olds),
+		News: mustStruct(t, news),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func checked(t *testing.T, p *awsProvider, token, name string, in map[string]any) resource.PropertyMap {
+	t.Helper()
+	resp := check(t, p, token, name, resource.NewPropertyMapFromMap(in))
+	wantNoFailures(t, resp)
+	return fromStruct(t, resp.GetInputs())
+}
+
+func TestDiffReplaceAndDeleteBeforeReplace(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	policy := `{"Version":"2012-10-17","Statement":[]}`
+
+	// Explicit name changed: replace, and delete-before-replace (the name is fixed by the program).
+	o := checked(t, p, tRole, "relay", map[string]any{"name": "relay-a", "assumeRolePolicy": policy})
+	n := checked(t, p, tRole, "relay", map[string]any{"name": "relay-b", "assumeRolePolicy": policy})
+	d := diff(t, p, tRole, "relay", o, n)
+	if d.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || strings.Join(d.GetReplaces(), ",") != "name" ||
+		!d.GetDeleteBeforeReplace() {
+		t.Fatalf("explicit rename: %v", d)
+	}
+	if k := d.GetDetailedDiff()["name"].GetKind(); k != pulumirpc.PropertyDiff_UPDATE_REPLACE {
+		t.Fatalf("detailed diff kind %v", k)
+	}
+
+	// Explicit name kept, path changed: still delete-before-replace (same fixed name).
+	o = checked(t, p, tRole, "relay", map[string]any{"name": "relay-a", "assumeRolePolicy": policy})
+	n = checked(t, p, tRole, "relay", map[string]any{"name": "relay-a", "path": "/svc/", "assumeRolePolicy": policy})
+	d = diff(t, p, tRole, "relay", o, n)
+	if strings.Join(d.GetReplaces(), ",") != "path" || !d.GetDeleteBeforeReplace() {
+		t.Fatalf("path change with fixed name: %v", d)
+	}
+
+	// Auto-named: replace, create-before-delete.
+	o = checked(t, p, tRole, "relay", map[string]any{"assumeRolePolicy": policy})
+	n = o.Copy()
+	n["path"] = resource.NewStringProperty("/svc/")
+	d = diff(t, p, tRole, "relay", o, n)
+	if strings.Join(d.GetReplaces(), ",") != "path" || d.GetDeleteBeforeReplace() {
+		t.Fatalf("path change with auto-name: %v", d)
+	}
+
+	// In-place update.
+	n = o.Copy()
+	n["description"] = resource.NewStringProperty("x")
+	d = diff(t, p, tRole, "relay", o, n)
+	if d.GetChanges() != pulumirpc.DiffResponse_DIFF_SOME || len(d.GetReplaces()) != 0 || d.GetDeleteBeforeReplace() ||
+		strings.Join(d.GetDiffs(), ",") != "description" {
+		t.Fatalf("description change: %v", d)
+	}
+
+	// No change at all (secretness alone is not a change).
+	n = o.Copy()
+	n["assumeRolePolicy"] = resource.MakeSecret(n["assumeRolePolicy"])
+	if d = diff(t, p, tRole, "relay", o, n); d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Fatalf("no-op diff: %v", d)
+	}
+
+	// Event source mapping: no name, so a new stream replaces create-before-delete.
+	o = checked(t, p, tESM, "esm", map[string]any{"functionName": "relay", "eventSourceArn": "arn:s1",
+		"startingPosition": "LATEST"})
+	n = checked(t, p, tESM, "esm", map[string]any{"functionName": "relay", "eventSourceArn": "arn:s1",
+		"startingPosition": "TRIM_HORIZON", "batchSize": 10})
+	d = diff(t, p, tESM, "esm", o, n)
+	if strings.Join(d.GetReplaces(), ",") != "startingPosition" || d.GetDeleteBeforeReplace() ||
+		strings.Join(d.GetDiffs(), ",") != "batchSize,startingPosition" {
+		t.Fatalf("ESM diff: %v", d)
+	}
+	if k := d.GetDetailedDiff()["batchSize"].GetKind(); k != pulumirpc.PropertyDiff_ADD {
+		t.Fatalf("batchSize kind %v", k)
+	}
+
+	// An unknown new value against a known old one is a change (and replaces if ForceNew).
+	n = o.Copy()
+	n["eventSourceArn"] = resource.MakeComputed(resource.NewStringProperty(""))
+	if d = diff(t, p, tESM, "esm", o, n); strings.Join(d.GetReplaces(), ",") != "eventSourceArn" {
+		t.Fatalf("unknown ForceNew value: %v", d)
+	}
+
+	// region is ForceNew wherever the schema has it (TF 6 enhanced region support).
+	o = checked(t, p, tStream, "s", map[string]any{"region": "eu-west-1"})
+	n = o.Copy()
+	n["region"] = resource.NewStringProperty("eu-central-1")
+	if d = diff(t, p, tStream, "s", o, n); strings.Join(d.GetReplaces(), ",") != "region" {
+		t.Fatalf("region change: %v", d)
+	}
+}
+
+// --- Create / outputs ----------------------------------------------------------------------
+
+func create(t *testing.T, p *awsProvider, token, name string, in map[string]any) (string, resource.PropertyMap, error) {
+	t.Helper()
+	ins := checked(t, p, token, name, in)
+	resp, err := p.Create(ctx, &pulumirpc.CreateRequest{Urn: urn(token, name), Properties: mustStruct(t, ins)})
+	if err != nil {
+		return "", nil, err
+	}
+	return resp.GetId(), fromStruct(t, resp.GetProperties()), nil
+}
+
+func mustCreate(t *testing.T, p *awsProvider, token, name string, in map[string]any) (string, resource.PropertyMap) {
+	t.Helper()
+	id, out, err := create(t, p, token, name, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, out
+}
+
+func wantOut(t *testing.T, out resource.PropertyMap, key, want string) {
+	t.Helper()
+	v := unsecret(out[resource.PropertyKey(key)])
+	if !v.IsString() || v.StringValue() != want {
+		t.Fatalf("output %s = %v, want %q", key, out[resource.PropertyKey(key)], want)
+	}
+}
+
+func TestCreateOutputs(t *testing.T) {
+	t.Setenv(envCallerAccount, "111111111111")
+	p := configured(t, nil0(), "eu-west-1", map[string]any{"defaultTags": map[string]any{"tags": map[string]any{"env": "test"}}})
+	policy := `{"Version":"2012-10-17","Statement":[]}`
+
+	id, out := mustCreate(t, p, tRole, "relay", map[string]any{"name": "relay-role", "path": "/svc/",
+		"assumeRolePolicy": policy, "tags": map[string]any{"app": "x"}})
+	if id != "relay-role" {
+		t.Fatalf("role id %q", id)
+	}
+	wantOut(t, out, "arn", "arn:aws:iam::111111111111:role/svc/relay-role")
+	if !regexp.MustCompile(`^AROA[A-Z2-7]{17}$`).MatchString(out["uniqueId"].StringValue()) {
+		t.Fatalf("uniqueId %v", out["uniqueId"])
+	}
+	if _, ok := out["region"]; ok {
+		t.Fatalf("IAM role has no region output in the schema, got %v", out["region"])
+	}
+	if _, ok := out[defaultsKey]; ok {
+		t.Fatalf("__defaults leaked into outputs")
+	}
+	tags := out["tagsAll"].ObjectValue()
+	if tags["env"].StringValue() != "test" || tags["app"].StringValue() != "x" {
+		t.Fatalf("tagsAll %v", out["tagsAll"])
+	}
+
+	id, out = mustCreate(t, p, tFunction, "relay", map[string]any{"role": "arn:aws:iam::1:role/r"})
+	if !regexp.MustCompile(`^relay-[0-9a-f]{7}$`).MatchString(id) {
+		t.Fatalf("function id %q", id)
+	}
+	fnArn := "arn:aws:lambda:eu-west-1:111111111111:function:" + id
+	wantOut(t, out, "arn", fnArn)
+	wantOut(t, out, "qualifiedArn", fnArn+":$LATEST")
+	wantOut(t, out, "version", "$LATEST")
+	wantOut(t, out, "invokeArn", "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/"+fnArn+"/invocations")
+	wantOut(t, out, "region", "eu-west-1")
+
+	id, out = mustCreate(t, p, tStream, "events", map[string]any{"name": "events", "region": "eu-central-1"})
+	wantOut(t, out, "arn", "arn:aws:kinesis:eu-central-1:111111111111:stream/events")
+	if id != "arn:aws:kinesis:eu-central-1:111111111111:stream/events" {
+		t.Fatalf("stream id %q", id)
+	}
+	wantOut(t, out, "region", "eu-central-1")
+
+	id, out = mustCreate(t, p, tQueue, "dlq", map[string]any{"name": "dlq"})
+	wantOut(t, out, "arn", "arn:aws:sqs:eu-west-1:111111111111:dlq")
+	wantOut(t, out, "url", "https://sqs.eu-west-1.amazonaws.com/111111111111/dlq")
+	if id != "https://sqs.eu-west-1.amazonaws.com/111111111111/dlq" {
+		t.Fatalf("queue id %q", id)
+	}
+
+	id, out = mustCreate(t, p, tLogGroup, "lg", map[string]any{"name": "/aws/lambda/relay"})
+	wantOut(t, out, "arn", "arn:aws:logs:eu-west-1:111111111111:log-group:/aws/lambda/relay")
+	if id != "/aws/lambda/relay" {
+		t.Fatalf("log group id %q", id)
+	}
+
+	id, out = mustCreate(t, p, tKey, "key", map[string]any{"description": "k"})
+	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+		t.Fatalf("key id %q", id)
+	}
+	wantOut(t, out, "keyId", id)
+	wantOut(t, out, "arn", "arn:aws:kms:eu-west-1:111111111111:key/"+id)
+
+	id, out = mustCreate(t, p, tSchedule, "tick", map[string]any{"name": "tick", "scheduleExpression": "rate(5 minutes)"})
+	wantOut(t, out, "arn", "arn:aws:scheduler:eu-west-1:111111111111:schedule/default/tick")
+	wantOut(t, out, "groupName", "default")
+	if id != "default/tick" {
+		t.Fatalf("schedule id %q", id)
+	}
+
+	id, out = mustCreate(t, p, tESM, "esm", map[string]any{"functionName": "relay",
+		"eventSourceArn": "arn:aws:kinesis:eu-west-1:111111111111:stream/events"})
+	wantOut(t, out, "uuid", id)
+	wantOut(t, out, "arn", "arn:aws:lambda:eu-west-1:111111111111:event-source-mapping:"+id)
+	wantOut(t, out, "functionArn", "arn:aws:lambda:eu-west-1:111111111111:function:relay")
+
+	id, out = mustCreate(t, p, tBucket, "Artifacts", map[string]any{})
+	if !regexp.MustCompile(`^artifacts-[0-9a-f]{7}$`).MatchString(id) {
+		t.Fatalf("bucket id %q (want lower-cased auto-name)", id)
+	}
+	wantOut(t, out, "arn", "arn:aws:s3:::"+id)
+	wantOut(t, out, "bucketRegionalDomainName", id+".s3.eu-west-1.amazonaws.com")
+}
+
+func TestCreateKeepsSecretsAndPreviewIsUnknown(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	in := fnInputs(nil)
+	in["environment"] = resource.NewObjectProperty(resource.PropertyMap{
+		"variables": resource.NewObjectProperty(resource.PropertyMap{
+			"TOKEN": resource.MakeSecret(resource.NewStringProperty("s3cr3t")),
+		}),
+	})
+	resp := check(t, p, tFunction, "fn", in)
+	wantNoFailures(t, resp)
+
+	prev, err := p.Create(ctx, &pulumirpc.CreateRequest{Urn: urn(tFunction, "fn"), Properties: resp.GetInputs(), Preview: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev.GetId() != "" {
+		t.Fatalf("preview returned id %q", prev.GetId())
+	}
+	po := fromStruct(t, prev.GetProperties())
+	if !po["arn"].IsComputed() || !po["invokeArn"].IsComputed() || po["name"].IsComputed() {
+		t.Fatalf("preview outputs: arn=%v invokeArn=%v name=%v", po["arn"], po["invokeArn"], po["name"])
+	}
+
+	in["tags"] = resource.NewObjectProperty(resource.PropertyMap{
+		"owner": resource.MakeSecret(resource.NewStringProperty("team-x")),
+	})
+	resp = check(t, p, tFunction, "fn", in)
+	created, err := p.Create(ctx, &pulumirpc.CreateRequest{Urn: urn(tFunction, "fn"), Properties: resp.GetInputs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fromStruct(t, created.GetProperties())
+	tok := out["environment"].ObjectValue()["variables"].ObjectValue()["TOKEN"]
+	if !tok.IsSecret() || tok.SecretValue().Element.StringValue() != "s3cr3t" {
+		t.Fatalf("secret not preserved in outputs: %v", tok)
+	}
+	// A secret tag makes tagsAll secret (pulumi-aws#2791).
+	if !out["tagsAll"].IsSecret() {
+		t.Fatalf("tagsAll not secret although a tag is: %v", out["tagsAll"])
+	}
+}
+
+// --- the world -------------------------------------------------------------------------------
+
+func fileWorld(t *testing.T) *World {
+	t.Helper()
+	return NewWorld(filepath.Join(t.TempDir(), "world.json"))
+}
+
+func TestWorldRoleNamesAreGlobalPerAccount(t *testing.T) {
+	w := fileWorld(t)
+	policy := `{"Version":"2012-10-17","Statement":[]}`
+	euWest := configured(t, w, "eu-west-1", nil)
+	usEast := configured(t, NewWorld(w.path), "us-east-1", nil) // another process, same file
+	id, _ := mustCreate(t, euWest, tRole, "a", map[string]any{"name": "relay", "assumeRolePolicy": policy})
+	_, _, err := create(t, usEast, tRole, "b", map[string]any{"name": "relay", "assumeRolePolicy": policy})
+	if err == nil || !strings.Contains(err.Error(), "EntityAlreadyExists: Role with name relay already exists.") {
+		t.Fatalf("want EntityAlreadyExists, got %v", err)
+	}
+	// IAM names are case-insensitive.
+	if _, _, err = create(t, usEast, tRole, "c", map[string]any{"name": "RELAY", "assumeRolePolicy": policy}); err == nil {
+		t.Fatalf("RELAY should conflict with relay")
+	}
+	// Another account may use the name.
+	t.Setenv(envCallerAccount, "222222222222")
+	other := configured(t, w, "us-east-1", nil)
+	mustCreate(t, other, tRole, "d", map[string]any{"name": "relay", "assumeRolePolicy": policy})
+	t.Setenv(envCallerAccount, "")
+
+	// Delete frees the name.
+	if _, err := euWest.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(tRole, "a"), Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, usEast, tRole, "b", map[string]any{"name": "relay", "assumeRolePolicy": policy})
+}
+
+func TestWorldOneMappingPerStreamAndFunction(t *testing.T) {
+	w := fileWorld(t)
+	p := configured(t, w, "eu-west-1", nil)
+	stream := "arn:aws:kinesis:eu-west-1:123456789012:stream/events"
+	id, _ := mustCreate(t, p, tESM, "old", map[string]any{"functionName": "relay", "eventSourceArn": stream})
+	// The replacement of a mapping is created before the old one is deleted: Lambda refuses it,
+	// also when the function is given by ARN.
+	_, _, err := create(t, p, tESM, "new", map[string]any{
+		"functionName": "arn:aws:lambda:eu-west-1:123456789012:function:relay", "eventSourceArn": stream,
+		"startingPosition": "TRIM_HORIZON"})
+	want := "ResourceConflictException: The event source arn (" + stream + ") and function (relay) provided " +
+		"mapping already exists. Please update or delete the existing mapping with UUID " + id
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want %q, got %v", want, err)
+	}
+	// Another function on the same stream is fine.
+	mustCreate(t, p, tESM, "other", map[string]any{"functionName": "audit", "eventSourceArn": stream})
+	// After the delete, the mapping can be created.
+	if _, err := p.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(tESM, "old"), Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, p, tESM, "new", map[string]any{"functionName": "relay", "eventSourceArn": stream})
+}
+
+func TestWorldReadAfterDeleteAndUpdate(t *testing.T) {
+	w := fileWorld(t)
+	p := configured(t, w, "eu-west-1", nil)
+	id, out := mustCreate(t, p, tQueue, "dlq", map[string]any{"name": "dlq", "visibilityTimeoutSeconds": 30})
+
+	rd, err := p.Read(ctx, &pulumirpc.ReadRequest{Urn: urn(tQueue, "dlq"), Id: id, Properties: mustStruct(t, out)})
+	if err != nil || rd.GetId() != id {
+		t.Fatalf("read existing: %v %v", rd, err)
+	}
+	// The world file never holds secret values.
+	secretive := resource.PropertyMap{"name": resource.NewStringProperty("q2"),
+		"tags": resource.NewObjectProperty(resource.PropertyMap{
+			"k": resource.MakeSecret(resource.NewStringProperty("hush"))})}
+	ck := check(t, p, tQueue, "secretive", secretive)
+	wantNoFailures(t, ck)
+	if _, err := p.Create(ctx, &pulumirpc.CreateRequest{Urn: urn(tQueue, "secretive"), Properties: ck.GetInputs()}); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := os.ReadFile(w.path); err != nil || strings.Contains(string(raw), "hush") {
+		t.Fatalf("secret in the world file (err %v)", err)
+	}
+	// Same name, same attributes: CreateQueue is idempotent. Different attributes: refused.
+	mustCreate(t, p, tQueue, "twin", map[string]any{"name": "dlq", "visibilityTimeoutSeconds": 30})
+	if _, _, err := create(t, p, tQueue, "clash", map[string]any{"name": "dlq", "visibilityTimeoutSeconds": 60}); err == nil ||
+		!strings.Contains(err.Error(), "QueueAlreadyExists") {
+		t.Fatalf("want QueueAlreadyExists, got %v", err)
+	}
+
+	// Update keeps computed outputs and the id.
+	news := checked(t, p, tQueue, "dlq", map[string]any{"name": "dlq", "visibilityTimeoutSeconds": 45})
+	up, err := p.Update(ctx, &pulumirpc.UpdateRequest{Urn: urn(tQueue, "dlq"), Id: id, Olds: mustStruct(t, out),
+		News: mustStruct(t, news)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uo := fromStruct(t, up.GetProperties())
+	wantOut(t, uo, "url", id)
+	if uo["visibilityTimeoutSeconds"].NumberValue() != 45 {
+		t.Fatalf("update outputs %v", uo)
+	}
+
+	if _, err := p.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(tQueue, "dlq"), Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	rd, err = p.Read(ctx, &pulumirpc.ReadRequest{Urn: urn(tQueue, "dlq"), Id: id, Properties: mustStruct(t, uo)})
+	if err != nil || rd.GetId() != "" {
+		t.Fatalf("read after delete should report it gone: %v %v", rd, err)
+	}
+}
+
+// --- provider configuration ----------------------------------------------------------------
+
+func TestConfigureAllowedAccounts(t *testing.T) {
+	t.Setenv(envCallerAccount, "111111111111")
+	p := newProvider(fixtureSchema(t), nil0())
+	_, err := p.Configure(ctx, &pulumirpc.ConfigureRequest{Args: props(t, map[string]any{
+		"region": "eu-west-1", "allowedAccountIds": []any{"222222222222"}})})
+	if err == nil || err.Error() != "AWS account ID not allowed: 111111111111" {
+		t.Fatalf("want account not allowed, got %v", err)
+	}
+	// Stack config delivers lists as JSON strings.
+	resp, err := p.Configure(ctx, &pulumirpc.ConfigureRequest{Args: props(t, map[string]any{
+		"region": "eu-west-1", "allowedAccountIds": `["111111111111"]`}), AcceptSecrets: true})
+	if err != nil || !resp.GetAcceptSecrets() || !resp.GetSupportsPreview() || !resp.GetAcceptResources() {
+		t.Fatalf("configure: %v %v", resp, err)
+	}
+	// Unknown config during preview is fine.
+	if _, err := p.Configure(ctx, &pulumirpc.ConfigureRequest{Args: mustStruct(t, resource.PropertyMap{
+		"region": resource.MakeComputed(resource.NewStringProperty("")),
+	})}); err != nil {
+		t.Fatalf("unknown region: %v", err)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	p := newProvider(fixtureSchema(t), nil0())
+	cc := func(m map[string]any) *pulumirpc.CheckResponse {
+		resp, err := p.CheckConfig(ctx, &pulumirpc.CheckRequest{Urn: urn(providerToken, "p"), News: props(t, m)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	wantNoFailures(t, cc(map[string]any{"region": "eu-west-1", "version": "7.51.1",
+		"allowedAccountIds": `["1"]`, "maxRetries": "5", "skipCredentialsValidation": "true"}))
+	wantFailure(t, cc(map[string]any{"region": "eu-west-1", "regoin": "x"}), "regoin",
+		`pulumi:providers:aws: unknown property "regoin"`)
+	wantFailure(t, cc(map[string]any{"region": "Europe"}), "region", "invalid AWS Region: Europe")
+	wantFailure(t, cc(map[string]any{}), "region", "missing region information")
+	wantFailure(t, cc(map[string]any{"region": "eu-west-1", "allowedAccountIds": "123"}), "allowedAccountIds",
+		"expected array")
+}
+
+// --- schema loading ------------------------------------------------------------------------
+
+func TestSchemaRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]string{
+		write("lfs.json", "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 47000000\n"): "Git LFS pointer",
+		write("text.json", "hello"):                            "not a JSON object",
+		write("broken.json", `{"name": "aws", "resources": {`): "not valid JSON",
+		write("other.json", `{"foo": 1}`):                      "does not look like a Pulumi package schema",
+		filepath.Join(dir, "missing.json"):                     "does not exist",
+	}
+	for path, want := range cases {
+		if _, err := LoadSchemaFile(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want error containing %q, got %v", filepath.Base(path), want, err)
+		}
+	}
+	s := fixtureSchema(t)
+	info, err := newProvider(s, nil0()).GetPluginInfo(ctx, nil)
+	if err != nil || info.GetVersion() != "7.51.1" {
+		t.Fatalf("plugin info %v %v", info, err)
+	}
+	sch, err := newProvider(s, nil0()).GetSchema(ctx, &pulumirpc.GetSchemaRequest{})
+	if err != nil || sch.GetSchema() != string(s.Raw) {
+		t.Fatalf("GetSchema must return the schema as is")
+	}
+}
+
+func nil0() *World { return NewWorld("") }
