@@ -8,7 +8,9 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_lambda::types::InvocationType;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::ports::{DeadLetter, DeadLetterQueue, InvokeFailure, InvokeReply, TargetInvoker};
+use crate::ports::{
+    DeadLetter, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply, TargetInvoker,
+};
 use crate::settings::RelaySettings;
 
 /// SQS's classic message size limit; a dead letter is kept under it.
@@ -52,16 +54,15 @@ impl LambdaTarget {
     }
 }
 
-/// Whether an error's chain holds a credentials failure (for the relay: AssumeRole failed).
-fn is_credentials_error(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.downcast_ref::<CredentialsError>().is_some() {
-            return true;
-        }
-        current = e.source();
+/// Which step failed: a credentials failure anywhere in the error's chain means the relay
+/// could not assume the target role; anything else is the Invoke call itself.
+fn failure_kind(error: &(dyn std::error::Error + 'static)) -> InvokeFailureKind {
+    let mut chain = std::iter::successors(Some(error), |e| e.source());
+    if chain.any(|e| e.downcast_ref::<CredentialsError>().is_some()) {
+        InvokeFailureKind::AssumeRole
+    } else {
+        InvokeFailureKind::Invoke
     }
-    false
 }
 
 #[async_trait]
@@ -81,24 +82,20 @@ impl TargetInvoker for LambdaTarget {
                 payload: output.payload.map(|b| b.into_inner()).unwrap_or_default(),
             }),
             Err(error) => {
-                let assume_role_failed = is_credentials_error(&error);
-                let message = if assume_role_failed {
-                    format!(
+                let kind = failure_kind(&error);
+                let message = match kind {
+                    InvokeFailureKind::AssumeRole => format!(
                         "AssumeRole of {} failed: {}",
                         self.role_arn,
                         DisplayErrorContext(&error)
-                    )
-                } else {
-                    format!(
+                    ),
+                    InvokeFailureKind::Invoke => format!(
                         "Invoke of {} failed: {}",
                         self.function,
                         DisplayErrorContext(&error)
-                    )
+                    ),
                 };
-                Err(InvokeFailure {
-                    message,
-                    assume_role_failed,
-                })
+                Err(InvokeFailure { kind, message })
             }
         }
     }
@@ -153,11 +150,12 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::DeadLetterKind;
 
     #[test]
     fn large_dead_letter_drops_its_bytes_but_keeps_the_pointer() {
         let letter = DeadLetter {
-            kind: "rejected_by_target",
+            kind: DeadLetterKind::RejectedByTarget,
             reason: "too big to be useful".into(),
             partition_key: "id-1".into(),
             sequence_number: "42".into(),
@@ -172,6 +170,7 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(value["data_base64"].is_null());
         assert_eq!(value["sequence_number"], "42");
+        assert_eq!(value["kind"], "rejected_by_target");
         assert_eq!(value["data_bytes"], 225_000);
         let small = DeadLetter {
             data_base64: Some("AAAA".into()),

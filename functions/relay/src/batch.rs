@@ -8,26 +8,40 @@
 //! - failed: anything else (target said `retry`, Invoke or AssumeRole failed, function error,
 //!   unreadable answer, dead-letter queue unavailable) — returned in `batchItemFailures`, so the
 //!   event source mapping delivers it again.
+//!
+//! A record is known by its position (its index in the batch) from start to end: plan
+//! ([`chunk::plan`]) → deliver (one Invoke per envelope) → dead-letter → respond, each step
+//! handing the next its records with their positions.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisRecord};
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use base64::Engine as _;
 use futures::StreamExt as _;
 use serde::Serialize;
-use shared::envelope::{DeliveryRequest, DeliveryResponse, RecordOutcome, RelayedRecord};
+use shared::envelope::{
+    DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RelayedRecord,
+};
 
-use crate::chunk;
-use crate::ports::{DeadLetter, DeadLetterQueue, InvokeReply, TargetInvoker};
+use crate::chunk::{self, Envelope, Oversized};
+use crate::ports::{
+    DeadLetter, DeadLetterKind, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply,
+    TargetInvoker,
+};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     Delivered,
-    DeadLetter { kind: &'static str, reason: String },
-    Retry { reason: String },
+    DeadLetter {
+        kind: DeadLetterKind,
+        reason: String,
+    },
+    Retry {
+        reason: String,
+    },
 }
 
 /// Counts for the invocation's summary line; `delivered + dead_lettered + failed = records`.
@@ -46,6 +60,35 @@ pub struct Relay<T, D> {
     dead_letters: D,
     max_concurrency: usize,
     max_payload_bytes: usize,
+}
+
+/// A record with its outcome, and its position in the batch.
+#[derive(Debug)]
+struct Settled {
+    position: usize,
+    record: RelayedRecord,
+    outcome: DeliveryOutcome,
+}
+
+/// The target's answer to one envelope: its verdict on each record, in the envelope's order
+/// (`None`: no verdict for that record), or why the whole envelope failed.
+type Answer = Result<Vec<Option<RecordOutcome>>, EnvelopeFailure>;
+
+/// An envelope back from the target, with its answer.
+struct Answered {
+    envelope: Envelope,
+    answer: Answer,
+}
+
+/// Why a whole envelope failed; each of its records is retried with this as the reason.
+#[derive(Debug, thiserror::Error)]
+enum EnvelopeFailure {
+    #[error(transparent)]
+    Invoke(InvokeFailure),
+    #[error("target function error ({kind}): {quoted}")]
+    FunctionError { kind: String, quoted: String },
+    #[error("target answer unreadable: {0}")]
+    Unreadable(EnvelopeError),
 }
 
 /// Longest function-error text quoted in a log line.
@@ -71,269 +114,357 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         }
     }
 
-    /// Relays one batch. Never fails: every problem becomes a per-record outcome.
-    pub async fn relay(&self, event: KinesisEvent) -> (KinesisEventResponse, BatchReport) {
+    /// Handles one batch. Never fails: every problem becomes a per-record outcome.
+    pub async fn handle(&self, event: KinesisEvent) -> (KinesisEventResponse, BatchReport) {
         let started = Instant::now();
         let batch_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-        let mut report = BatchReport {
-            records: event.records.len(),
-            ..Default::default()
-        };
-        // The records move into the envelopes and come back with their outcomes; only these
-        // small keys are kept to answer in the event's order.
-        let mut order: Vec<(String, String)> = Vec::with_capacity(event.records.len());
-        let mut source_arns: HashMap<String, String> = HashMap::new();
-        let records: Vec<RelayedRecord> = event
-            .records
-            .into_iter()
-            .map(|r| {
-                let record = to_relayed(r.kinesis, r.event_id);
-                order.push((record.sequence_number.clone(), record.partition_key.clone()));
-                source_arns.insert(
-                    record.sequence_number.clone(),
-                    r.event_source_arn.unwrap_or_default(),
-                );
-                record
-            })
-            .collect();
-        if source_arns.len() != order.len() {
-            // Records are tracked by sequence number, and Kinesis never repeats one in a batch.
-            // If it ever did, fail the batch rather than risk dead-lettering one twin for both.
-            tracing::error!(
-                batch_id = %batch_id,
-                records = order.len(),
-                distinct_sequence_numbers = source_arns.len(),
-                "batch repeats a sequence number; every record reported as failed"
-            );
-            let mut response = KinesisEventResponse::default();
-            for (sequence, _) in &order {
-                response.add_failure(sequence.clone());
-            }
-            report.failed = order.len();
-            return (response, report);
+        // The records travel to the target; the stream each came from stays here, by position.
+        let (streams, records): (Vec<String>, Vec<RelayedRecord>) =
+            event.records.into_iter().map(split).unzip();
+        if let Some(refusal) = refuse_twins(&batch_id, &records) {
+            return refusal;
         }
 
+        // Kept by position so that every record can still be reported, whatever happens below.
+        let sequence_numbers: Vec<String> =
+            records.iter().map(|r| r.sequence_number.clone()).collect();
         let plan = chunk::plan(&batch_id, records, self.max_payload_bytes);
-        let mut settled: Vec<(RelayedRecord, DeliveryOutcome)> = plan
-            .oversized
-            .into_iter()
-            .map(|(record, size)| {
-                let reason = format!(
-                    "record needs a {size}-byte Invoke request, over the {}-byte limit",
-                    self.max_payload_bytes
-                );
-                let outcome = DeliveryOutcome::DeadLetter {
-                    kind: "undeliverable",
-                    reason,
-                };
-                (record, outcome)
-            })
+        let invocations = plan.envelopes.len();
+        let answered = self.deliver(plan.envelopes).await;
+        let assume_role_failures = answered.iter().map(Answered::assume_role_failures).sum();
+        let mut settled: Vec<Settled> = self
+            .set_aside(plan.oversized)
+            .chain(answered.into_iter().flat_map(Answered::settle))
             .collect();
-        report.invocations = plan.requests.len();
-        let delivered_chunks: Vec<Vec<(RelayedRecord, DeliveryOutcome, bool)>> =
-            futures::stream::iter(plan.requests)
-                .map(|request| self.deliver(request))
-                .buffer_unordered(self.max_concurrency)
-                .collect()
-                .await;
-        for (record, outcome, assume_role_failed) in delivered_chunks.into_iter().flatten() {
-            report.assume_role_failures += usize::from(assume_role_failed);
-            settled.push((record, outcome));
+        settled.sort_unstable_by_key(|s| s.position);
+        let unsettled = unsettled(&batch_id, &settled, &sequence_numbers);
+        self.dead_letter(&batch_id, &streams, &mut settled).await;
+        let (mut response, mut tally) = respond(settled);
+        tally.failed += unsettled.len();
+        for sequence_number in unsettled {
+            response.add_failure(sequence_number);
         }
 
-        // Dead letters: a record leaves the batch only once the queue has accepted it.
-        let mut outcomes: HashMap<String, DeliveryOutcome> = HashMap::new();
-        let mut letters: Vec<DeadLetter> = Vec::new();
-        for (record, outcome) in settled {
-            if let DeliveryOutcome::DeadLetter { kind, reason } = &outcome {
-                letters.push(DeadLetter {
-                    kind,
-                    reason: reason.clone(),
-                    data_bytes: record.data.len(),
-                    data_base64: Some(
-                        base64::engine::general_purpose::STANDARD.encode(&record.data),
-                    ),
-                    event_source_arn: source_arns
-                        .get(&record.sequence_number)
-                        .cloned()
-                        .unwrap_or_default(),
-                    partition_key: record.partition_key,
-                    sequence_number: record.sequence_number.clone(),
-                    event_id: record.event_id,
-                    delivery_id: batch_id.clone(),
-                });
-            }
-            outcomes.insert(record.sequence_number, outcome);
-        }
-        let sent: Vec<(String, Result<(), String>)> = futures::stream::iter(letters)
-            .map(|letter| async move {
-                let result = self.dead_letters.send(&letter).await;
-                if result.is_ok() {
-                    tracing::warn!(
-                        record_id = %letter.partition_key,
-                        sequence_number = %letter.sequence_number,
-                        kind = letter.kind,
-                        reason = %letter.reason,
-                        "record sent to the dead-letter queue"
-                    );
-                }
-                (letter.sequence_number, result)
-            })
-            .buffer_unordered(self.max_concurrency)
-            .collect()
-            .await;
-        for (sequence, result) in sent {
-            if let Err(error) = result {
-                outcomes.insert(
-                    sequence,
-                    DeliveryOutcome::Retry {
-                        reason: format!("dead-letter queue refused the record: {error}"),
-                    },
-                );
-            }
-        }
-
-        let mut response = KinesisEventResponse::default();
-        for (sequence, partition_key) in order {
-            let outcome = outcomes
-                .remove(&sequence)
-                .unwrap_or(DeliveryOutcome::Retry {
-                    reason: "the relay lost track of this record (bug)".into(),
-                });
-            match outcome {
-                DeliveryOutcome::Delivered => report.delivered += 1,
-                DeliveryOutcome::DeadLetter { .. } => report.dead_lettered += 1,
-                DeliveryOutcome::Retry { reason } => {
-                    report.failed += 1;
-                    tracing::warn!(
-                        record_id = %partition_key,
-                        sequence_number = %sequence,
-                        reason = %reason,
-                        "record reported as failed; the event source mapping will retry it"
-                    );
-                    response.add_failure(sequence);
-                }
-            }
-        }
-        tracing::info!(
-            batch_id = %batch_id,
-            records = report.records,
-            delivered = report.delivered,
-            dead_lettered = report.dead_lettered,
-            failed = report.failed,
-            invocations = report.invocations,
-            assume_role_failures = report.assume_role_failures,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "invocation summary"
-        );
+        let report = BatchReport {
+            records: streams.len(),
+            invocations,
+            assume_role_failures,
+            ..tally
+        };
+        log_summary(&batch_id, &report, started);
         (response, report)
     }
 
-    /// Sends one envelope and hands its records back with their outcomes. The flag says whether
-    /// the failure was getting credentials for the target account.
-    async fn deliver(
-        &self,
-        request: DeliveryRequest,
-    ) -> Vec<(RelayedRecord, DeliveryOutcome, bool)> {
-        let verdicts = self.verdicts(&request).await;
-        request
-            .records
-            .into_iter()
-            .map(|record| match &verdicts {
-                Err((reason, assume_role_failed)) => {
-                    let outcome = DeliveryOutcome::Retry {
-                        reason: reason.clone(),
-                    };
-                    (record, outcome, *assume_role_failed)
-                }
-                Ok(verdicts) => {
-                    let outcome = match verdicts.get(&record.sequence_number).cloned() {
-                        Some(RecordOutcome::Ok) => DeliveryOutcome::Delivered,
-                        Some(RecordOutcome::Rejected { reason }) => DeliveryOutcome::DeadLetter {
-                            kind: "rejected_by_target",
-                            reason,
-                        },
-                        Some(RecordOutcome::Retry { reason }) => DeliveryOutcome::Retry {
-                            reason: format!("target asked for a retry: {reason}"),
-                        },
-                        None => DeliveryOutcome::Retry {
-                            reason: "target answered without a result for this record".into(),
-                        },
-                    };
-                    (record, outcome, false)
-                }
-            })
-            .collect()
+    /// Records too large for any Invoke: dead letters, without a call to the target.
+    fn set_aside(&self, oversized: Vec<Oversized>) -> impl Iterator<Item = Settled> + '_ {
+        oversized.into_iter().map(|oversized| {
+            let reason = format!(
+                "record needs a {}-byte Invoke request, over the {}-byte limit",
+                oversized.size, self.max_payload_bytes
+            );
+            let kind = DeadLetterKind::Undeliverable;
+            Settled {
+                position: oversized.position,
+                record: oversized.record,
+                outcome: DeliveryOutcome::DeadLetter { kind, reason },
+            }
+        })
     }
 
-    /// Invokes the target with one envelope: its verdict per sequence number, or why the whole
-    /// envelope failed (and whether AssumeRole was the cause).
-    async fn verdicts(
-        &self,
-        request: &DeliveryRequest,
-    ) -> Result<HashMap<String, RecordOutcome>, (String, bool)> {
-        let records = request.records.len();
-        let InvokeReply {
-            function_error,
-            payload,
-        } = match self.target.invoke(request.encode()).await {
-            Ok(reply) => reply,
-            Err(failure) => {
-                tracing::error!(
-                    delivery_id = %request.delivery_id,
-                    records,
-                    assume_role_failed = failure.assume_role_failed,
-                    error = %failure.message,
-                    "target invocation failed"
-                );
-                return Err((failure.message, failure.assume_role_failed));
-            }
+    /// Sends the envelopes, up to `max_concurrency` at a time.
+    async fn deliver(&self, envelopes: Vec<Envelope>) -> Vec<Answered> {
+        futures::stream::iter(envelopes)
+            .map(|envelope| async move {
+                let answer = self.invoke(&envelope.request).await;
+                Answered { envelope, answer }
+            })
+            .buffer_unordered(self.max_concurrency)
+            .collect()
+            .await
+    }
+
+    /// Invokes the target with one envelope.
+    async fn invoke(&self, request: &DeliveryRequest) -> Answer {
+        let answer = match self.target.invoke(request.encode()).await {
+            Ok(reply) => read(request, reply),
+            Err(failure) => Err(EnvelopeFailure::Invoke(failure)),
         };
-        if let Some(kind) = function_error {
-            let reason = format!("target function error ({kind}): {}", quote(&payload));
-            tracing::error!(delivery_id = %request.delivery_id, records, error = %reason, "target failed");
-            return Err((reason, false));
+        if let Err(failure) = &answer {
+            failure.log(request);
         }
-        let response = DeliveryResponse::decode(&payload).map_err(|error| {
-            let reason = format!("target answer unreadable: {error}");
-            tracing::error!(delivery_id = %request.delivery_id, records, error = %reason, "target answer unreadable");
-            (reason, false)
-        })?;
-        let sent: HashSet<&str> = request
-            .records
+        answer
+    }
+
+    /// Sends the dead letters, up to `max_concurrency` at a time. A record leaves the batch only
+    /// once the queue has accepted it: a refused letter turns its record into a retry.
+    async fn dead_letter(&self, batch_id: &str, streams: &[String], settled: &mut [Settled]) {
+        let letters: Vec<(usize, DeadLetter)> = settled
             .iter()
-            .map(|r| r.sequence_number.as_str())
+            .enumerate()
+            .filter_map(|(at, s)| Some((at, s.letter(batch_id, &streams[s.position])?)))
             .collect();
-        let mut verdicts = HashMap::new();
-        for result in response.results {
-            if !sent.contains(result.sequence_number.as_str()) {
-                tracing::warn!(
-                    delivery_id = %request.delivery_id,
-                    sequence_number = %result.sequence_number,
-                    "target answered for a record it was not sent; ignored"
-                );
-                continue;
-            }
-            verdicts.insert(result.sequence_number, result.outcome);
+        let refused: Vec<(usize, String)> = futures::stream::iter(letters)
+            .map(|(at, letter)| async move { self.send(&letter).await.err().map(|e| (at, e)) })
+            .buffer_unordered(self.max_concurrency)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        for (at, error) in refused {
+            let reason = format!("dead-letter queue refused the record: {error}");
+            settled[at].outcome = DeliveryOutcome::Retry { reason };
         }
-        Ok(verdicts)
+    }
+
+    async fn send(&self, letter: &DeadLetter) -> Result<(), String> {
+        self.dead_letters.send(letter).await?;
+        tracing::warn!(
+            record_id = %letter.partition_key,
+            sequence_number = %letter.sequence_number,
+            kind = letter.kind.as_str(),
+            reason = %letter.reason,
+            "record sent to the dead-letter queue"
+        );
+        Ok(())
     }
 }
 
-fn to_relayed(kinesis: KinesisRecord, event_id: Option<String>) -> RelayedRecord {
-    RelayedRecord {
+/// The record as the target gets it, and the stream it came from (the envelope does not carry
+/// it, the dead-letter queue does).
+fn split(record: KinesisEventRecord) -> (String, RelayedRecord) {
+    let kinesis = record.kinesis;
+    let relayed = RelayedRecord {
         sequence_number: kinesis.sequence_number,
         partition_key: kinesis.partition_key,
-        event_id: event_id.unwrap_or_default(),
+        event_id: record.event_id.unwrap_or_default(),
         approximate_arrival_ms: Some(kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
         data: kinesis.data.0,
+    };
+    (record.event_source_arn.unwrap_or_default(), relayed)
+}
+
+/// Kinesis never repeats a sequence number in a batch, and the target answers per sequence
+/// number. If a batch ever did, every record is failed rather than risk dead-lettering one twin
+/// on the other's verdict.
+fn refuse_twins(
+    batch_id: &str,
+    records: &[RelayedRecord],
+) -> Option<(KinesisEventResponse, BatchReport)> {
+    let distinct: HashSet<&str> = records.iter().map(|r| r.sequence_number.as_str()).collect();
+    if distinct.len() == records.len() {
+        return None;
     }
+    tracing::error!(
+        batch_id = %batch_id,
+        records = records.len(),
+        distinct_sequence_numbers = distinct.len(),
+        "batch repeats a sequence number; every record reported as failed"
+    );
+    let mut response = KinesisEventResponse::default();
+    for record in records {
+        response.add_failure(record.sequence_number.clone());
+    }
+    let report = BatchReport {
+        records: records.len(),
+        failed: records.len(),
+        ..Default::default()
+    };
+    Some((response, report))
+}
+
+/// The target's reply to an envelope: a function error, an unreadable document, or verdicts.
+fn read(request: &DeliveryRequest, reply: InvokeReply) -> Answer {
+    if let Some(kind) = reply.function_error {
+        let quoted = quote(&reply.payload);
+        return Err(EnvelopeFailure::FunctionError { kind, quoted });
+    }
+    let response = DeliveryResponse::decode(&reply.payload).map_err(EnvelopeFailure::Unreadable)?;
+    Ok(in_request_order(request, response))
+}
+
+/// The target's verdicts, which it keys by sequence number, in the order of the request's
+/// records.
+fn in_request_order(
+    request: &DeliveryRequest,
+    response: DeliveryResponse,
+) -> Vec<Option<RecordOutcome>> {
+    let index: HashMap<&str, usize> = (request.records.iter().enumerate())
+        .map(|(at, r)| (r.sequence_number.as_str(), at))
+        .collect();
+    let mut verdicts = vec![None; request.records.len()];
+    for result in response.results {
+        let Some(&at) = index.get(result.sequence_number.as_str()) else {
+            tracing::warn!(
+                delivery_id = %request.delivery_id,
+                sequence_number = %result.sequence_number,
+                "target answered for a record it was not sent; ignored"
+            );
+            continue;
+        };
+        verdicts[at] = Some(result.outcome);
+    }
+    verdicts
+}
+
+impl EnvelopeFailure {
+    fn log(&self, request: &DeliveryRequest) {
+        let delivery_id = &request.delivery_id;
+        let records = request.records.len();
+        match self {
+            Self::Invoke(failure) => tracing::error!(
+                delivery_id = %delivery_id,
+                records,
+                assume_role_failed = failure.kind == InvokeFailureKind::AssumeRole,
+                error = %failure.message,
+                "target invocation failed"
+            ),
+            Self::FunctionError { .. } => {
+                tracing::error!(delivery_id = %delivery_id, records, error = %self, "target failed");
+            }
+            Self::Unreadable(_) => tracing::error!(
+                delivery_id = %delivery_id,
+                records,
+                error = %self,
+                "target answer unreadable"
+            ),
+        }
+    }
+}
+
+impl Answered {
+    /// Records of this envelope that failed because the relay could not assume the target role.
+    fn assume_role_failures(&self) -> usize {
+        match &self.answer {
+            Err(EnvelopeFailure::Invoke(InvokeFailure {
+                kind: InvokeFailureKind::AssumeRole,
+                ..
+            })) => self.envelope.positions.len(),
+            _ => 0,
+        }
+    }
+
+    /// Each record of the envelope with its outcome, matched by position.
+    fn settle(self) -> impl Iterator<Item = Settled> {
+        let Envelope { positions, request } = self.envelope;
+        let outcomes: Vec<DeliveryOutcome> = match self.answer {
+            Ok(verdicts) => verdicts.into_iter().map(outcome).collect(),
+            Err(failure) => {
+                let reason = failure.to_string();
+                vec![DeliveryOutcome::Retry { reason }; positions.len()]
+            }
+        };
+        (positions.into_iter().zip(request.records).zip(outcomes)).map(
+            |((position, record), outcome)| Settled {
+                position,
+                record,
+                outcome,
+            },
+        )
+    }
+}
+
+/// A record's outcome from the target's verdict on it.
+fn outcome(verdict: Option<RecordOutcome>) -> DeliveryOutcome {
+    match verdict {
+        Some(RecordOutcome::Ok) => DeliveryOutcome::Delivered,
+        Some(RecordOutcome::Rejected { reason }) => DeliveryOutcome::DeadLetter {
+            kind: DeadLetterKind::RejectedByTarget,
+            reason,
+        },
+        Some(RecordOutcome::Retry { reason }) => DeliveryOutcome::Retry {
+            reason: format!("target asked for a retry: {reason}"),
+        },
+        None => DeliveryOutcome::Retry {
+            reason: "target answered without a result for this record".into(),
+        },
+    }
+}
+
+impl Settled {
+    /// The record's letter for the dead-letter queue, if its outcome is to be dead-lettered.
+    fn letter(&self, batch_id: &str, event_source_arn: &str) -> Option<DeadLetter> {
+        let DeliveryOutcome::DeadLetter { kind, reason } = &self.outcome else {
+            return None;
+        };
+        let record = &self.record;
+        Some(DeadLetter {
+            kind: *kind,
+            reason: reason.clone(),
+            partition_key: record.partition_key.clone(),
+            sequence_number: record.sequence_number.clone(),
+            event_id: record.event_id.clone(),
+            event_source_arn: event_source_arn.to_owned(),
+            data_base64: Some(base64::engine::general_purpose::STANDARD.encode(&record.data)),
+            data_bytes: record.data.len(),
+            delivery_id: batch_id.to_owned(),
+        })
+    }
+}
+
+/// The answer to the event source mapping: the records to deliver again, in the batch's order,
+/// and the counts of where every record ended.
+/// Sequence numbers of the records that no step settled. Every record is planned into exactly
+/// one envelope or set aside, so this is empty; should a change ever break that, the records
+/// are reported as failed (retried by the event source mapping) instead of silently dropped.
+fn unsettled(batch_id: &str, settled: &[Settled], sequence_numbers: &[String]) -> Vec<String> {
+    let mut seen = vec![false; sequence_numbers.len()];
+    for s in settled {
+        seen[s.position] = true;
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .zip(sequence_numbers)
+        .filter(|(seen, _)| !**seen)
+        .map(|(_, sequence_number)| sequence_number.clone())
+        .collect();
+    if !missing.is_empty() {
+        tracing::error!(
+            batch_id = %batch_id,
+            records = missing.len(),
+            "records without an outcome (a bug in the relay); reported as failed"
+        );
+    }
+    missing
+}
+
+fn respond(settled: Vec<Settled>) -> (KinesisEventResponse, BatchReport) {
+    let mut response = KinesisEventResponse::default();
+    let mut tally = BatchReport::default();
+    for (record, outcome) in settled.into_iter().map(|s| (s.record, s.outcome)) {
+        match outcome {
+            DeliveryOutcome::Delivered => tally.delivered += 1,
+            DeliveryOutcome::DeadLetter { .. } => tally.dead_lettered += 1,
+            DeliveryOutcome::Retry { reason } => {
+                tally.failed += 1;
+                tracing::warn!(
+                    record_id = %record.partition_key,
+                    sequence_number = %record.sequence_number,
+                    reason = %reason,
+                    "record reported as failed; the event source mapping will retry it"
+                );
+                response.add_failure(record.sequence_number);
+            }
+        }
+    }
+    (response, tally)
+}
+
+fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
+    tracing::info!(
+        batch_id = %batch_id,
+        records = report.records,
+        delivered = report.delivered,
+        dead_lettered = report.dead_lettered,
+        failed = report.failed,
+        invocations = report.invocations,
+        assume_role_failures = report.assume_role_failures,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "invocation summary"
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::InvokeFailure;
     use async_trait::async_trait;
     use shared::envelope::RecordResult;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -475,7 +606,7 @@ mod tests {
     async fn all_ok_reports_no_failures() {
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
-        let (response, report) = relay.relay(event(&[b"ok", b"ok", b"ok"])).await;
+        let (response, report) = relay.handle(event(&[b"ok", b"ok", b"ok"])).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.delivered, report.invocations), (3, 1));
         assert!(queue.letters.lock().unwrap().is_empty());
@@ -486,14 +617,14 @@ mod tests {
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay
-            .relay(event(&[b"ok", b"bad", b"later", b"ok", b"skip"]))
+            .handle(event(&[b"ok", b"bad", b"later", b"ok", b"skip"]))
             .await;
         assert_eq!(failures(&response), vec!["1002", "1004"]);
         let letters = queue.letters.lock().unwrap();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].sequence_number, "1001");
         assert_eq!(letters[0].partition_key, "id-1");
-        assert_eq!(letters[0].kind, "rejected_by_target");
+        assert_eq!(letters[0].kind.as_str(), "rejected_by_target");
         assert_eq!(letters[0].reason, "body is not JSON");
         assert_eq!(letters[0].data_base64.as_deref(), Some("YmFk"));
         assert_eq!(
@@ -512,7 +643,7 @@ mod tests {
         let queue = FakeQueue::default();
         // Each envelope holds about one record at this size.
         let relay = Relay::new(FakeTarget::new(by_data), queue, 4, 250);
-        let (response, report) = relay.relay(event(&[b"ok", b"boom", b"ok"])).await;
+        let (response, report) = relay.handle(event(&[b"ok", b"boom", b"ok"])).await;
         assert_eq!(report.invocations, 3);
         assert_eq!(failures(&response), vec!["1001"]);
         assert_eq!(report.delivered, 2);
@@ -523,13 +654,13 @@ mod tests {
     async fn invoke_and_assume_role_failures_fail_the_batch_as_retryable() {
         let target = FakeTarget::new(|_| {
             Err(InvokeFailure {
+                kind: InvokeFailureKind::AssumeRole,
                 message: "AssumeRole of arn:aws:iam::222222222222:role/x failed: AccessDenied"
                     .into(),
-                assume_role_failed: true,
             })
         });
         let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20);
-        let (response, report) = relay.relay(event(&[b"ok", b"bad"])).await;
+        let (response, report) = relay.handle(event(&[b"ok", b"bad"])).await;
         assert_eq!(failures(&response), vec!["1000", "1001"]);
         assert_eq!(report.assume_role_failures, 2);
         assert_accounted(&report);
@@ -550,7 +681,7 @@ mod tests {
                 })
             });
             let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20);
-            let (response, report) = relay.relay(event(&[b"ok", b"ok"])).await;
+            let (response, report) = relay.handle(event(&[b"ok", b"ok"])).await;
             assert_eq!(
                 failures(&response),
                 vec!["1000", "1001"],
@@ -568,7 +699,7 @@ mod tests {
             ..Default::default()
         };
         let relay = Relay::new(FakeTarget::new(by_data), queue, 4, 6 << 20);
-        let (response, report) = relay.relay(event(&[b"ok", b"bad"])).await;
+        let (response, report) = relay.handle(event(&[b"ok", b"bad"])).await;
         assert_eq!(failures(&response), vec!["1001"]);
         assert_eq!(
             (report.delivered, report.dead_lettered, report.failed),
@@ -588,7 +719,7 @@ mod tests {
         );
         let big = vec![b'o'; 1024 * 1024];
         let data: Vec<&[u8]> = (0..8).map(|_| big.as_slice()).collect();
-        let (response, report) = relay.relay(event(&data)).await;
+        let (response, report) = relay.handle(event(&data)).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.delivered, 8);
         let sizes = sizes.lock().unwrap();
@@ -608,7 +739,7 @@ mod tests {
         let max = target.max_in_flight.clone();
         let relay = Relay::new(target, FakeQueue::default(), 3, 250);
         let data: Vec<&[u8]> = (0..12).map(|_| &b"ok"[..]).collect();
-        let (_, report) = relay.relay(event(&data)).await;
+        let (_, report) = relay.handle(event(&data)).await;
         assert_eq!(report.invocations, 12);
         assert_eq!(max.load(Ordering::SeqCst), 3);
     }
@@ -618,10 +749,10 @@ mod tests {
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 4096);
         let big = vec![b'x'; 8000];
-        let (response, report) = relay.relay(event(&[b"ok", &big])).await;
+        let (response, report) = relay.handle(event(&[b"ok", &big])).await;
         assert!(response.batch_item_failures.is_empty());
         let letters = queue.letters.lock().unwrap();
-        assert_eq!(letters[0].kind, "undeliverable");
+        assert_eq!(letters[0].kind.as_str(), "undeliverable");
         assert!(
             letters[0].reason.contains("over the 4096-byte limit"),
             "{}",
@@ -637,16 +768,34 @@ mod tests {
         event.records[1].kinesis.sequence_number = twin;
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
-        let (response, report) = relay.relay(event).await;
+        let (response, report) = relay.handle(event).await;
         assert_eq!(response.batch_item_failures.len(), 2);
         assert_eq!(report.failed, 2);
         assert!(queue.letters.lock().unwrap().is_empty());
     }
 
+    #[test]
+    fn a_record_no_step_settled_is_reported_as_failed() {
+        let record = |n: &str| RelayedRecord {
+            sequence_number: n.into(),
+            partition_key: "k".into(),
+            event_id: String::new(),
+            approximate_arrival_ms: None,
+            data: Vec::new(),
+        };
+        let settled = vec![Settled {
+            position: 1,
+            record: record("2"),
+            outcome: DeliveryOutcome::Delivered,
+        }];
+        let numbers = vec!["1".to_string(), "2".to_string(), "3".to_string()];
+        assert_eq!(unsettled("b", &settled, &numbers), vec!["1", "3"]);
+    }
+
     #[tokio::test]
     async fn an_empty_batch_is_a_no_op() {
         let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
-        let (response, report) = relay.relay(event(&[])).await;
+        let (response, report) = relay.handle(event(&[])).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.invocations, 0);
     }

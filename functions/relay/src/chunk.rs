@@ -1,43 +1,75 @@
 //! Splits a batch into envelopes that each fit one synchronous Invoke request.
 
+use std::mem::take;
+
 use shared::envelope::{empty_request_len, DeliveryRequest, RelayedRecord};
 
-/// The plan for one batch: envelopes to send, and records too large to send at all.
+/// The plan for one batch: envelopes to send, and records too large to send at all. Every
+/// record is in exactly one of the two, under its position (its index in the planned records).
 #[derive(Debug, Default)]
 pub struct ChunkPlan {
-    pub requests: Vec<DeliveryRequest>,
-    pub oversized: Vec<(RelayedRecord, usize)>,
+    pub envelopes: Vec<Envelope>,
+    pub oversized: Vec<Oversized>,
+}
+
+/// One Invoke request, and the position of each of its records, in the same order.
+#[derive(Debug)]
+pub struct Envelope {
+    pub positions: Vec<usize>,
+    pub request: DeliveryRequest,
+}
+
+/// A record that cannot fit in an Invoke request even alone.
+#[derive(Debug)]
+pub struct Oversized {
+    pub position: usize,
+    pub record: RelayedRecord,
+    /// The size of the smallest Invoke request that would carry it.
+    pub size: usize,
 }
 
 /// Packs records in order into envelopes of at most `max_bytes` encoded bytes. Envelope ids are
 /// `<batch_id>-<n>`. A record that cannot fit even alone goes to `oversized` with its size.
 pub fn plan(batch_id: &str, records: Vec<RelayedRecord>, max_bytes: usize) -> ChunkPlan {
     let mut plan = ChunkPlan::default();
+    let mut positions: Vec<usize> = Vec::new();
     let mut current: Vec<RelayedRecord> = Vec::new();
     let mut current_len = 0usize;
     // Ids grow with the chunk count; measure with the longest id this batch can produce.
     let base = empty_request_len(&format!("{batch_id}-{}", records.len()));
-    for record in records {
+    for (position, record) in records.into_iter().enumerate() {
         let len = record.encoded_len();
         // `len` counts a separator; the first record of an envelope has none.
         if base + len - 1 > max_bytes {
-            plan.oversized.push((record, base + len - 1));
+            let size = base + len - 1;
+            plan.oversized.push(Oversized {
+                position,
+                record,
+                size,
+            });
             continue;
         }
         if !current.is_empty() && base + current_len + len - 1 > max_bytes {
-            let id = format!("{batch_id}-{}", plan.requests.len());
-            plan.requests
-                .push(DeliveryRequest::new(id, std::mem::take(&mut current)));
+            plan.push(batch_id, take(&mut positions), take(&mut current));
             current_len = 0;
         }
         current_len += len;
+        positions.push(position);
         current.push(record);
     }
     if !current.is_empty() {
-        let id = format!("{batch_id}-{}", plan.requests.len());
-        plan.requests.push(DeliveryRequest::new(id, current));
+        plan.push(batch_id, positions, current);
     }
     plan
+}
+
+impl ChunkPlan {
+    /// Adds the next envelope, `<batch_id>-<n>`.
+    fn push(&mut self, batch_id: &str, positions: Vec<usize>, records: Vec<RelayedRecord>) {
+        let id = format!("{batch_id}-{}", self.envelopes.len());
+        let request = DeliveryRequest::new(id, records);
+        self.envelopes.push(Envelope { positions, request });
+    }
 }
 
 #[cfg(test)]
@@ -56,9 +88,9 @@ mod tests {
     }
 
     fn sequence_numbers(plan: &ChunkPlan) -> Vec<String> {
-        plan.requests
+        plan.envelopes
             .iter()
-            .flat_map(|r| r.records.iter().map(|r| r.sequence_number.clone()))
+            .flat_map(|e| e.request.records.iter().map(|r| r.sequence_number.clone()))
             .collect()
     }
 
@@ -69,8 +101,8 @@ mod tests {
             (0..100).map(|i| record(i, 100)).collect(),
             MAX_INVOKE_REQUEST_BYTES,
         );
-        assert_eq!(plan.requests.len(), 1);
-        assert_eq!(plan.requests[0].records.len(), 100);
+        assert_eq!(plan.envelopes.len(), 1);
+        assert_eq!(plan.envelopes[0].request.records.len(), 100);
         assert!(plan.oversized.is_empty());
     }
 
@@ -81,11 +113,11 @@ mod tests {
         let expected: Vec<_> = records.iter().map(|r| r.sequence_number.clone()).collect();
         let plan = plan("batch", records, MAX_INVOKE_REQUEST_BYTES);
         assert!(
-            plan.requests.len() >= 3,
+            plan.envelopes.len() >= 3,
             "{} envelopes",
-            plan.requests.len()
+            plan.envelopes.len()
         );
-        for request in &plan.requests {
+        for Envelope { request, .. } in &plan.envelopes {
             let len = request.encode().len();
             assert!(
                 len < LAMBDA_SYNC_PAYLOAD_LIMIT,
@@ -105,16 +137,17 @@ mod tests {
         let records: Vec<_> = (0..50).map(|i| record(i, 1000 + i * 37)).collect();
         let max = 20_000;
         let plan = plan("b", records, max);
-        for pair in plan.requests.windows(2) {
-            let len = pair[0].encode().len();
+        for pair in plan.envelopes.windows(2) {
+            let (first, next) = (&pair[0].request, &pair[1].request);
+            let len = first.encode().len();
             assert!(len <= max);
             // The next envelope's first record did not fit: adding it would cross the limit.
-            let mut grown = pair[0].clone();
-            grown.records.push(pair[1].records[0].clone());
+            let mut grown = first.clone();
+            grown.records.push(next.records[0].clone());
             assert!(
                 grown.encode().len() > max,
                 "{} could have held one more record",
-                pair[0].delivery_id
+                first.delivery_id
             );
         }
     }
@@ -125,11 +158,11 @@ mod tests {
             .encode()
             .len();
         let plan = plan("b", vec![record(0, 5000)], one);
-        assert_eq!(plan.requests.len(), 1);
+        assert_eq!(plan.envelopes.len(), 1);
         assert!(plan.oversized.is_empty());
         let plan_too_small = super::plan("b", vec![record(0, 5000)], one - 1);
         assert_eq!(plan_too_small.oversized.len(), 1);
-        assert!(plan_too_small.requests.is_empty());
+        assert!(plan_too_small.envelopes.is_empty());
     }
 
     #[test]
@@ -141,9 +174,40 @@ mod tests {
         );
         assert_eq!(plan.oversized.len(), 1);
         assert_eq!(
-            plan.oversized[0].0.sequence_number,
+            plan.oversized[0].record.sequence_number,
             record(1, 0).sequence_number
         );
         assert_eq!(sequence_numbers(&plan).len(), 2);
+    }
+
+    #[test]
+    fn every_record_keeps_its_position() {
+        let records: Vec<_> = [10, 50_000, 3000, 10, 50_000, 6000]
+            .into_iter()
+            .enumerate()
+            .map(|(i, size)| record(i, size))
+            .collect();
+        let expected: Vec<_> = records.iter().map(|r| r.sequence_number.clone()).collect();
+        let plan = plan("b", records, 10_000);
+        let mut placed: Vec<(usize, String)> = plan
+            .oversized
+            .iter()
+            .map(|o| (o.position, o.record.sequence_number.clone()))
+            .collect();
+        for envelope in &plan.envelopes {
+            assert_eq!(envelope.positions.len(), envelope.request.records.len());
+            let records = envelope.request.records.iter();
+            placed.extend(
+                (envelope.positions.iter().copied())
+                    .zip(records.map(|r| r.sequence_number.clone())),
+            );
+        }
+        assert_eq!(plan.envelopes.len(), 2);
+        placed.sort();
+        let positions: Vec<usize> = placed.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, (0..expected.len()).collect::<Vec<_>>());
+        for (position, sequence_number) in placed {
+            assert_eq!(sequence_number, expected[position], "record at {position}");
+        }
     }
 }

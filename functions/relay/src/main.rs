@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let relay = &relay;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
-            let (response, _report) = relay.relay(event.payload).await;
+            let (response, _report) = relay.handle(event.payload).await;
             Ok::<_, Error>(response)
         },
     ))

@@ -2,7 +2,7 @@
 //! adapters, and runs in Lambda with the ones in [`crate::aws`].
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// The target function's answer to one synchronous invocation.
 #[derive(Debug, Clone)]
@@ -16,9 +16,17 @@ pub struct InvokeReply {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct InvokeFailure {
+    pub kind: InvokeFailureKind,
     pub message: String,
+}
+
+/// Which step stood between the relay and the target's handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvokeFailureKind {
     /// The relay could not get credentials for the target account (AssumeRole failed).
-    pub assume_role_failed: bool,
+    AssumeRole,
+    /// The Invoke call itself failed, or its answer never came back.
+    Invoke,
 }
 
 #[async_trait]
@@ -29,8 +37,7 @@ pub trait TargetInvoker: Send + Sync {
 /// A record the relay gives up on, sent to the dead-letter queue with its reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
-    /// `rejected_by_target` or `undeliverable` (too large for any Invoke).
-    pub kind: &'static str,
+    pub kind: DeadLetterKind,
     pub reason: String,
     pub partition_key: String,
     pub sequence_number: String,
@@ -43,7 +50,48 @@ pub struct DeadLetter {
     pub delivery_id: String,
 }
 
+/// Why the relay gave up on a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterKind {
+    /// The target answered `rejected`: retrying cannot help.
+    RejectedByTarget,
+    /// The record is too large for any Invoke request.
+    Undeliverable,
+}
+
+impl DeadLetterKind {
+    /// The spelling in the dead-letter message and the logs (the local harness reads it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RejectedByTarget => "rejected_by_target",
+            Self::Undeliverable => "undeliverable",
+        }
+    }
+}
+
+impl Serialize for DeadLetterKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[async_trait]
 pub trait DeadLetterQueue: Send + Sync {
     async fn send(&self, letter: &DeadLetter) -> Result<(), String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letter_kinds_keep_their_wire_spelling() {
+        for (kind, spelling) in [
+            (DeadLetterKind::RejectedByTarget, "rejected_by_target"),
+            (DeadLetterKind::Undeliverable, "undeliverable"),
+        ] {
+            assert_eq!(kind.as_str(), spelling);
+            assert_eq!(serde_json::to_value(kind).unwrap(), spelling);
+        }
+    }
 }

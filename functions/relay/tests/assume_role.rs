@@ -203,7 +203,7 @@ async fn warm_relay_assumes_the_role_once_across_many_invocations() {
     let calls = Arc::new(Calls::default());
     let relay = warm_relay(calls.clone(), Some(Duration::from_secs(3600))).await;
     for _ in 0..25 {
-        let (response, report) = relay.relay(batch(3)).await;
+        let (response, report) = relay.handle(batch(3)).await;
         assert!(response.batch_item_failures.is_empty(), "{report:?}");
     }
     assert_eq!(calls.invoke.load(Ordering::SeqCst), 25);
@@ -240,7 +240,7 @@ async fn credentials_near_expiry_are_refreshed() {
     let calls = Arc::new(Calls::default());
     let relay = warm_relay(calls.clone(), Some(Duration::from_secs(2))).await;
     for _ in 0..5 {
-        relay.relay(batch(1)).await;
+        relay.handle(batch(1)).await;
     }
     assert_eq!(calls.invoke.load(Ordering::SeqCst), 5);
     assert_eq!(calls.assume_role.load(Ordering::SeqCst), 5);
@@ -250,7 +250,7 @@ async fn credentials_near_expiry_are_refreshed() {
 async fn denied_assume_role_fails_the_batch_as_retryable_without_invoking() {
     let calls = Arc::new(Calls::default());
     let relay = warm_relay(calls.clone(), None).await;
-    let (response, report) = relay.relay(batch(4)).await;
+    let (response, report) = relay.handle(batch(4)).await;
     assert_eq!(response.batch_item_failures.len(), 4);
     assert_eq!(report.failed, 4);
     assert_eq!(report.assume_role_failures, 4);
@@ -267,7 +267,7 @@ async fn a_target_function_error_fails_that_envelope_without_sdk_retries() {
         function_error,
     ))
     .await;
-    let (response, report) = relay.relay(batch(3)).await;
+    let (response, report) = relay.handle(batch(3)).await;
     assert_eq!(response.batch_item_failures.len(), 3);
     assert_eq!((report.failed, report.assume_role_failures), (3, 0));
     assert_eq!(
