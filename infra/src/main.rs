@@ -20,6 +20,9 @@ stack's template as JSON.
                          removes the key (secrets, which stack files keep encrypted, come
                          in with --set)
   --pulumi-aws-version   print the pinned pulumi-aws version
+  --limits               print the AWS limits the data path respects, as JSON (shared::limits)
+  --envelope-example     print a relay->target request and the target's response, as the
+                         shared crate serialises them (the contract's shape for other languages)
   --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)
   --readme-config-table  print the README's table of configuration keys";
 
@@ -32,6 +35,8 @@ fn main() -> ExitCode {
             Err(e) => return fail(&e, 2),
         },
         Some("--pulumi-aws-version") => return print(infra::model::PULUMI_AWS_VERSION),
+        Some("--limits") => return print(&limits_json()),
+        Some("--envelope-example") => return print(&envelope_example()),
         Some("--pulumi-yaml-config") => return print(&infra::config::pulumi_yaml_config_block()),
         Some("--readme-config-table") => return print(&infra::config::readme_config_table()),
         Some("--help" | "-h") => return print(HELP),
@@ -88,6 +93,55 @@ fn render_env(args: &[String]) -> Result<CompilerEnv, String> {
         project: Some(PROJECT.to_string()),
         config: Some(serde_json::to_string(&config).expect("a map of strings serialises")),
     })
+}
+
+/// `shared::limits` as one JSON object, for the Python side (the local run and its tests).
+fn limits_json() -> String {
+    let limits: serde_json::Map<String, serde_json::Value> = shared::limits::ALL
+        .iter()
+        .map(|(name, value)| (name.to_string(), (*value).into()))
+        .collect();
+    serde_json::Value::Object(limits).to_string()
+}
+
+/// One request with a record and one response with each outcome, serialised by the shared
+/// crate's own types: what another language's copy of the contract is checked against.
+fn envelope_example() -> String {
+    use shared::envelope::{
+        DeliveryRequest, DeliveryResponse, RecordOutcome, RecordResult, RelayedRecord,
+    };
+    let request = DeliveryRequest::new(
+        "3f9a0c2b7d1e",
+        vec![RelayedRecord {
+            sequence_number: "49650000000000000000000000000000000000000000000000000001".into(),
+            partition_key: "record-0001".into(),
+            event_id:
+                "shardId-000000000000:49650000000000000000000000000000000000000000000000000001"
+                    .into(),
+            approximate_arrival_ms: Some(1_764_000_000_000),
+            data: br#"{"id":"record-0001"}"#.to_vec(),
+        }],
+    );
+    let result = |n: &str, outcome| RecordResult {
+        sequence_number: n.into(),
+        outcome,
+    };
+    let response = DeliveryResponse::new(vec![
+        result("1", RecordOutcome::Ok),
+        result(
+            "2",
+            RecordOutcome::Rejected {
+                reason: "body is not JSON".into(),
+            },
+        ),
+        result(
+            "3",
+            RecordOutcome::Retry {
+                reason: "try again later".into(),
+            },
+        ),
+    ]);
+    serde_json::json!({ "request": request, "response": response }).to_string()
 }
 
 fn print(text: &str) -> ExitCode {

@@ -843,3 +843,31 @@ fn render_refuses_bad_arguments_with_a_clear_error() {
         );
     }
 }
+
+/// `--limits` and `--envelope-example` are how other languages read the limits and the
+/// contract: they come from the shared crate and decode with its own types.
+#[test]
+fn limits_and_envelope_example_come_from_the_shared_crate() {
+    let infra = |flag: &str| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_infra"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let limits = infra("--limits");
+    assert_eq!(
+        limits["lambda_sync_payload_limit"],
+        shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT
+    );
+    assert_eq!(limits.as_object().unwrap().len(), shared::limits::ALL.len());
+    let example = infra("--envelope-example");
+    let request =
+        shared::envelope::DeliveryRequest::from_value(example["request"].clone()).unwrap();
+    assert_eq!(request.records.len(), 1);
+    let response =
+        shared::envelope::DeliveryResponse::decode(example["response"].to_string().as_bytes())
+            .unwrap();
+    assert_eq!(response.results.len(), 3);
+}

@@ -13,8 +13,7 @@ use crate::ports::{
 };
 use crate::settings::RelaySettings;
 
-/// SQS's classic message size limit; a dead letter is kept under it.
-pub const SQS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+use shared::limits::SQS_MAX_MESSAGE_BYTES;
 
 /// A Lambda client for the target account. Built once per container: its credentials come from
 /// `AssumeRoleProvider` behind the client's identity cache, so AssumeRole runs again only when

@@ -727,10 +727,10 @@ mod tests {
         assert!(
             sizes
                 .iter()
-                .all(|s| *s < shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT),
+                .all(|s| *s < shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT),
             "{sizes:?}"
         );
-        assert!(sizes.iter().sum::<usize>() > shared::config::LAMBDA_SYNC_PAYLOAD_LIMIT);
+        assert!(sizes.iter().sum::<usize>() > shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT);
     }
 
     #[tokio::test]

@@ -75,7 +75,8 @@ impl ChunkPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::config::{LAMBDA_SYNC_PAYLOAD_LIMIT, MAX_INVOKE_REQUEST_BYTES};
+    use shared::config::MAX_INVOKE_REQUEST_BYTES;
+    use shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT;
 
     fn record(seq: usize, size: usize) -> RelayedRecord {
         RelayedRecord {

@@ -77,11 +77,9 @@ pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJE
 /// roles assumed by role chaining").
 pub const ASSUME_ROLE_SESSION_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 900..=3600;
 
-/// Lambda's limit on a synchronous invocation's request payload: a request must be *smaller*
-/// than 6 MB = 6,291,456 bytes ("Request must be smaller than 6291456 bytes").
-pub const LAMBDA_SYNC_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
-/// The largest Invoke request the relay sends: one byte under Lambda's limit.
-pub const MAX_INVOKE_REQUEST_BYTES: usize = LAMBDA_SYNC_PAYLOAD_LIMIT - 1;
+/// The largest Invoke request the relay sends: one byte under Lambda's limit, which a request
+/// must be *smaller* than.
+pub const MAX_INVOKE_REQUEST_BYTES: usize = crate::limits::LAMBDA_SYNC_PAYLOAD_LIMIT - 1;
 
 /// A variable that is missing or does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

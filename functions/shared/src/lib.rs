@@ -4,10 +4,12 @@
 //!   Pulumi program in `infra/` sets exactly these names) and typed parsing with errors that
 //!   name the variable.
 //! - [`envelope`]: the versioned JSON contract between the relay and the target.
+//! - [`limits`]: the AWS service limits the data path respects, written once.
 //! - [`payload`]: the record the producer writes to the stream and the target validates.
 //! - [`telemetry`]: structured JSON logs, set up in one place.
 
 pub mod config;
 pub mod envelope;
+pub mod limits;
 pub mod payload;
 pub mod telemetry;
