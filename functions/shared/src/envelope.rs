@@ -8,6 +8,7 @@
 //! is a clear error and not a confusing missing-field message.
 
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The only version this build speaks.
@@ -142,6 +143,11 @@ impl DeliveryResponse {
 }
 
 impl RelayedRecord {
+    /// When Kinesis received the record, if the relay said so and it is a representable time.
+    pub fn approximate_arrival(&self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp_millis(self.approximate_arrival_ms?)
+    }
+
     /// Bytes this record adds to an encoded [`DeliveryRequest`], separator included. Measured
     /// without encoding the data: base64 is 4 characters per 3 bytes and never needs escaping.
     pub fn encoded_len(&self) -> usize {
@@ -287,6 +293,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not base64"), "{err}");
+    }
+
+    #[test]
+    fn approximate_arrival_is_milliseconds_since_the_epoch() {
+        let arrival = record("1", b"").approximate_arrival().unwrap();
+        assert_eq!(arrival.to_rfc3339(), "2023-11-14T22:13:20+00:00");
+        let absent = RelayedRecord {
+            approximate_arrival_ms: None,
+            ..record("1", b"")
+        };
+        assert_eq!(absent.approximate_arrival(), None);
     }
 
     #[test]

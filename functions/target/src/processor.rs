@@ -1,21 +1,23 @@
 //! Per-record processing and the answer to one delivery.
 //!
 //! Idempotency: a record is identified by its id (the producer's UUID, also its partition key).
-//! Processing is keyed by that id. Within a container the processor remembers the ids it has
-//! answered `ok` (bounded, oldest forgotten first) and answers a redelivery `ok` again without
-//! processing it twice; across containers, processing is a pure function of the record (no side
-//! effect besides the log line), so a redelivery gives the same answer. A consumer with side
-//! effects must make them conditional on the id (for instance a conditional write).
+//! Processing is keyed by that id. Within a container the processor remembers the last
+//! `TARGET_DEDUP_CAPACITY` ids it has answered `ok` (oldest forgotten first; 0 remembers none)
+//! and answers a redelivery `ok` again without processing it twice; across containers,
+//! processing is a pure function of the record (no side effect besides the log line), so a
+//! redelivery gives the same answer. A consumer with side effects must make them conditional on
+//! the id (for instance a conditional write).
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use shared::config;
 use shared::envelope::{
     DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RecordResult, RelayedRecord,
 };
 use shared::payload::ProducedRecord;
 
+use crate::memory::Memory;
 use crate::settings::TargetSettings;
 
 /// How far in the future a record's `created_at` may be before it is refused (clock skew).
@@ -43,30 +45,6 @@ impl TargetError {
     }
 }
 
-#[derive(Default)]
-struct Memory {
-    /// Deliveries seen per record id (for simulated transient failures).
-    deliveries: HashMap<String, u32>,
-    /// Ids answered `ok`, oldest first.
-    done: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl Memory {
-    fn remember(&mut self, id: &str, capacity: usize) {
-        if capacity == 0 || !self.done.insert(id.to_string()) {
-            return;
-        }
-        self.order.push_back(id.to_string());
-        while self.order.len() > capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.done.remove(&old);
-                self.deliveries.remove(&old);
-            }
-        }
-    }
-}
-
 pub struct Processor {
     settings: TargetSettings,
     memory: Mutex<Memory>,
@@ -84,8 +62,8 @@ pub struct Tally {
 impl Processor {
     pub fn new(settings: TargetSettings) -> Self {
         Self {
+            memory: Mutex::new(Memory::new(settings.dedup_capacity)),
             settings,
-            memory: Mutex::new(Memory::default()),
         }
     }
 
@@ -147,10 +125,11 @@ impl Processor {
                     ),
                     Ok(record) => {
                         let (outcome, duplicate) = self.process(&record, now, &mut memory);
-                        let latency = (now - record.created_at).num_milliseconds().max(0);
+                        let latency = elapsed_ms(record.created_at, now);
                         (outcome, record.id, Some(latency), duplicate)
                     }
                 };
+                let since_arrival_ms = since_arrival_ms(relayed, now);
                 let status = match &outcome {
                     RecordOutcome::Ok => {
                         tally.ok += 1;
@@ -178,6 +157,7 @@ impl Processor {
                     delivery_id = %request.delivery_id,
                     outcome = status,
                     latency_ms,
+                    since_arrival_ms,
                     duplicate,
                     reason,
                     "record processed"
@@ -191,6 +171,13 @@ impl Processor {
         Ok((DeliveryResponse::new(results), tally))
     }
 
+    /// How many deliveries of `record` are to be answered `retry`, if it asks for any and fault
+    /// injection is enabled.
+    fn simulated_retries(&self, record: &ProducedRecord) -> Option<u32> {
+        let fault = record.body.simulate.as_ref()?;
+        (self.settings.fault_injection && fault.retry_times > 0).then_some(fault.retry_times)
+    }
+
     /// Validates and processes one parsed record; the flag says it was already processed.
     fn process(
         &self,
@@ -201,25 +188,41 @@ impl Processor {
         if let Some(reason) = validate(record, now) {
             return (RecordOutcome::Rejected { reason }, false);
         }
-        if memory.done.contains(&record.id) {
+        if memory.was_answered(&record.id) {
             return (RecordOutcome::Ok, true);
         }
-        let deliveries = memory.deliveries.entry(record.id.clone()).or_insert(0);
-        *deliveries += 1;
-        if self.settings.fault_injection {
-            if let Some(fault) = &record.body.simulate {
-                if *deliveries <= fault.retry_times {
-                    let reason = format!(
-                        "simulated transient failure {} of {}",
-                        deliveries, fault.retry_times
-                    );
+        if let Some(retry_times) = self.simulated_retries(record) {
+            match memory.count_delivery(&record.id) {
+                Some(delivery) if delivery <= retry_times => {
+                    let reason = format!("simulated transient failure {delivery} of {retry_times}");
                     return (RecordOutcome::Retry { reason }, false);
                 }
+                Some(_) => {}
+                // Answering `retry` every time would keep the record from ever succeeding.
+                None => tracing::warn!(
+                    record_id = %record.id,
+                    "simulated transient failure ignored: {} is 0, so no delivery is counted",
+                    config::TARGET_DEDUP_CAPACITY
+                ),
             }
         }
-        memory.remember(&record.id, self.settings.dedup_capacity);
+        memory.answered_ok(&record.id);
         (RecordOutcome::Ok, false)
     }
+}
+
+/// Milliseconds from `since` to `now`; 0 when `since` is later, which only clock skew between
+/// the host that took `since` and this one can cause.
+fn elapsed_ms(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    (now - since).num_milliseconds().max(0)
+}
+
+/// Milliseconds from the record's arrival in the stream to `now`. `None` (the field is left out
+/// of the log line) when the envelope does not say when the record arrived: the field is
+/// optional in the contract. An arrival later than `now` (Kinesis's clock ahead of this
+/// container's) is clamped to 0, like `latency_ms`.
+fn since_arrival_ms(record: &RelayedRecord, now: DateTime<Utc>) -> Option<i64> {
+    Some(elapsed_ms(record.approximate_arrival()?, now))
 }
 
 fn parse(record: &RelayedRecord) -> Result<ProducedRecord, String> {
@@ -398,7 +401,81 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tally.duplicates, 1, "a was forgotten, c remembered");
-        assert!(p.memory.lock().unwrap().order.len() <= 2);
+        assert!(p.memory.lock().unwrap().ids() <= 2);
+    }
+
+    #[test]
+    fn capacity_zero_remembers_nothing_per_record() {
+        let p = Processor::new(TargetSettings {
+            dedup_capacity: 0,
+            fault_injection: false,
+            log_level: None,
+        });
+        for i in 0..50 {
+            p.handle(&request(vec![produced(&format!("id-{i}"), None)]), now())
+                .unwrap();
+        }
+        assert_eq!(p.memory.lock().unwrap().ids(), 0);
+    }
+
+    #[test]
+    fn delivery_counts_of_records_still_failing_are_bounded() {
+        let p = Processor::new(TargetSettings {
+            dedup_capacity: 2,
+            fault_injection: true,
+            log_level: None,
+        });
+        let failing = Some(SimulatedFault {
+            retry_times: 5,
+            function_error: false,
+        });
+        for id in ["a", "b", "c"] {
+            p.handle(&request(vec![produced(id, failing.clone())]), now())
+                .unwrap();
+        }
+        assert!(p.memory.lock().unwrap().ids() <= 2);
+    }
+
+    #[test]
+    fn capacity_zero_answers_simulated_transient_failures_ok() {
+        let p = Processor::new(TargetSettings {
+            dedup_capacity: 0,
+            fault_injection: true,
+            log_level: None,
+        });
+        let payload = request(vec![produced(
+            "a",
+            Some(SimulatedFault {
+                retry_times: 2,
+                function_error: false,
+            }),
+        )]);
+        assert_eq!(statuses(&p.handle(&payload, now()).unwrap().0), vec!["ok"]);
+        assert_eq!(p.memory.lock().unwrap().ids(), 0);
+    }
+
+    #[test]
+    fn oldest_answered_id_is_forgotten_first_and_a_redelivery_does_not_refresh_it() {
+        let p = Processor::new(TargetSettings {
+            dedup_capacity: 2,
+            fault_injection: false,
+            log_level: None,
+        });
+        for id in ["a", "b", "a", "c"] {
+            p.handle(&request(vec![produced(id, None)]), now()).unwrap();
+        }
+        let duplicate = |id: &str| {
+            p.handle(&request(vec![produced(id, None)]), now())
+                .unwrap()
+                .1
+                .duplicates
+                == 1
+        };
+        assert!(duplicate("b"), "b is remembered");
+        assert!(
+            !duplicate("a"),
+            "a was forgotten when c came, despite its redelivery"
+        );
     }
 
     #[test]
@@ -422,6 +499,34 @@ mod tests {
                 "ok"
             ]
         );
+    }
+
+    #[test]
+    fn latency_since_arrival_counts_from_the_arrival_in_the_stream() {
+        let arriving = |approximate_arrival_ms| RelayedRecord {
+            sequence_number: "1".into(),
+            partition_key: "a".into(),
+            event_id: "shardId-000000000000:1".into(),
+            approximate_arrival_ms,
+            data: Vec::new(),
+        };
+        let now_ms = now().timestamp_millis();
+        assert_eq!(
+            since_arrival_ms(&arriving(Some(now_ms - 1_234)), now()),
+            Some(1_234)
+        );
+        assert_eq!(since_arrival_ms(&arriving(Some(now_ms)), now()), Some(0));
+        assert_eq!(
+            since_arrival_ms(&arriving(Some(now_ms + 500)), now()),
+            Some(0),
+            "an arrival in the future is clamped"
+        );
+        assert_eq!(
+            since_arrival_ms(&arriving(None), now()),
+            None,
+            "absent: omitted"
+        );
+        assert_eq!(since_arrival_ms(&arriving(Some(i64::MAX)), now()), None);
     }
 
     #[test]

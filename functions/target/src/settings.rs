@@ -4,7 +4,9 @@ use shared::config::{self, ConfigError, Reader, Source};
 
 #[derive(Debug, Clone)]
 pub struct TargetSettings {
-    /// Record ids remembered per container to recognise a redelivery (0 = remember none).
+    /// Record ids remembered per container to recognise a redelivery (0 = remember none). Also
+    /// bounds the delivery counts of simulated transient failures; with 0 none are counted and
+    /// such a record is answered `ok` at once.
     pub dedup_capacity: usize,
     /// Whether a record's `body.simulate` may make the target fail on purpose.
     pub fault_injection: bool,
