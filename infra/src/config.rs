@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::model::PROJECT;
+use shared::config as env;
 
 /// What a stack deploys. Comes from config (`role`), never from the stack's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +152,8 @@ pub struct SourceConfig {
     pub stream_retention_hours: u32,
     pub records_per_invocation: u32,
     pub padding_bytes: u32,
+    pub max_put_attempts: u32,
+    pub retry_base_delay_ms: u32,
     pub batch_size: u32,
     pub batching_window_seconds: u32,
     pub parallelization_factor: u32,
@@ -197,6 +200,7 @@ impl KeyType {
 /// One configuration key of the project's namespace.
 #[derive(Debug, Clone, Copy)]
 pub struct KeySpec {
+    pub key: Key,
     pub name: &'static str,
     pub key_type: KeyType,
     pub scope: Scope,
@@ -209,6 +213,7 @@ pub struct KeySpec {
 }
 
 const fn key(
+    key: Key,
     name: &'static str,
     key_type: KeyType,
     scope: Scope,
@@ -217,6 +222,7 @@ const fn key(
     description: &'static str,
 ) -> KeySpec {
     KeySpec {
+        key,
         name,
         key_type,
         scope,
@@ -230,47 +236,111 @@ const fn key(
 use KeyType::{Boolean, Integer, String as Str};
 use Scope::{Both, Source, Target};
 
-/// Every key of the `cross-account-relay` namespace the program reads.
-pub const KEYS: &[KeySpec] = &[
-    key("role", Str, Both, None, "target", "What this stack deploys: `source` (schedule, producer, stream, relay) or `target` (target function, cross-account role)."),
-    key("sourceAccountId", Str, Both, None, "111111111111", "12-digit id of the source account (the stream and the relay live there)."),
-    key("targetAccountId", Str, Both, None, "222222222222", "12-digit id of the target account (the target function lives there)."),
-    KeySpec { secret: true, ..key("externalId", Str, Both, None, "<random string, 2-1224 chars>", "Secret shared by the two stacks: the cross-account role's trust policy requires it as sts:ExternalId and the relay sends it. Set with --secret.") },
-    key("namePrefix", Str, Both, Some("cross-account-relay"), "relay-eu-prod", "Starts every physical name (functions, roles, stream, queues, schedule, log groups). Both stacks of a pair must use the same prefix; give each further pair in the same accounts its own (IAM role names are unique per account across regions)."),
-    key("crossAccountRoleName", Str, Both, None, "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes; defaults to <namePrefix>-invoker."),
-    key("architecture", Str, Both, Some("x86_64"), "arm64", "Lambda architecture, x86_64 or arm64 (arm64 artifacts come from target/lambda-arm64/)."),
-    key("logRetentionDays", Integer, Both, Some("14"), "30", "Retention of the functions' CloudWatch log groups, in days (a value CloudWatch accepts)."),
-    key("logLevel", Str, Both, Some("info"), "debug", "LOG_LEVEL of the functions: comma-separated directives, each a level (trace, debug, info, warn, error, off) or module=level (info, debug, relay=debug,info)."),
-    key("crossAccountRoleMaxSessionSeconds", Integer, Target, Some("3600"), "7200", "Maximum session of the cross-account role, 3600..43200 s. The relay's own sessions are capped at 3600 s by STS (role chaining), so a larger value only serves other callers of the role."),
-    key("targetMemoryMb", Integer, Target, Some("256"), "512", "Memory of the target function, in MB."),
-    key("targetTimeoutSeconds", Integer, Target, Some("30"), "60", "Timeout of the target function, in seconds."),
-    key("targetDedupCapacity", Integer, Target, Some("10000"), "10000", "Record ids the target remembers per container to recognise redeliveries."),
-    key("faultInjection", Boolean, Target, Some("false"), "true", "Lets a record ask the target to fail (demo only). Leave false in real accounts."),
-    key("targetReservedConcurrency", Integer, Target, Some("-1"), "50", "Concurrent executions reserved for the target function, so the relay cannot use up the target account's pool: -1 (default) reserves none, 0 stops the function, n reserves n."),
-    key("targetRoleArn", Str, Source, None, "arn:aws:iam::222222222222:role/cross-account-relay-invoker", "ARN of the cross-account role (target stack output crossAccountRoleArn). Required unless targetStack is set."),
-    key("targetFunctionName", Str, Source, None, "cross-account-relay-target", "Name or unqualified ARN of the target function (target stack output targetFunctionArn); no alias or version, since the cross-account role may invoke only the unqualified function. Required unless targetStack is set."),
-    key("targetStack", Str, Source, None, "my-org/cross-account-relay/target", "Fully qualified target stack to read targetRoleArn/targetFunctionName from with a StackReference (both stacks in one backend). Replaces those two keys."),
-    key("targetRegion", Str, Source, None, "eu-west-1", "Region of the target function; defaults to the target stack's targetRegion output with targetStack, else to aws:region."),
-    key("assumeRoleSessionSeconds", Integer, Source, Some("3600"), "3600", "Length of the relay's assumed-role session, 900..3600 s: the relay assumes the role with its execution role's credentials (role chaining), which STS caps at one hour."),
-    key("scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer: rate(<n> minute[s]|hour[s]|day[s]), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)."),
-    key("streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
-    key("shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
-    key("streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours; on-failure records in the dead-letter queue point into the stream, so keep it longer than you take to replay them."),
-    key("producerRecordsPerInvocation", Integer, Source, Some("1"), "10", "Records the producer writes per scheduled invocation."),
-    key("producerPaddingBytes", Integer, Source, Some("0"), "1024", "Filler bytes in each produced record's body."),
-    key("batchSize", Integer, Source, Some("100"), "100", "Event source mapping: most records per relay invocation, 1..10000."),
-    key("batchingWindowSeconds", Integer, Source, Some("1"), "5", "Event source mapping: seconds to gather a batch, 0..300."),
-    key("parallelizationFactor", Integer, Source, Some("1"), "2", "Event source mapping: concurrent batches per shard, 1..10."),
-    key("maximumRetryAttempts", Integer, Source, Some("3"), "3", "Event source mapping: retries of a failing batch before it goes to the dead-letter queue, -1 (forever) or 0..10000."),
-    key("maximumRecordAgeSeconds", Integer, Source, Some("3600"), "3600", "Event source mapping: records older than this go to the dead-letter queue, -1 (never) or 60..604800."),
-    key("startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: TRIM_HORIZON (everything retained) or LATEST."),
-    key("relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch."),
-    key("relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
-    key("relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
+/// Every key of the `cross-account-relay` namespace the program reads. The parser asks for keys
+/// by variant, so a misspelt key does not compile; [`KEYS`] holds each one's spec at the
+/// variant's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Role,
+    SourceAccountId,
+    TargetAccountId,
+    ExternalId,
+    NamePrefix,
+    CrossAccountRoleName,
+    Architecture,
+    LogRetentionDays,
+    LogLevel,
+    CrossAccountRoleMaxSessionSeconds,
+    TargetMemoryMb,
+    TargetTimeoutSeconds,
+    TargetDedupCapacity,
+    FaultInjection,
+    TargetReservedConcurrency,
+    TargetRoleArn,
+    TargetFunctionName,
+    TargetStack,
+    TargetRegion,
+    AssumeRoleSessionSeconds,
+    ScheduleExpression,
+    StreamMode,
+    ShardCount,
+    StreamRetentionHours,
+    ProducerRecordsPerInvocation,
+    ProducerPaddingBytes,
+    ProducerMaxPutAttempts,
+    ProducerRetryBaseDelayMs,
+    BatchSize,
+    BatchingWindowSeconds,
+    ParallelizationFactor,
+    MaximumRetryAttempts,
+    MaximumRecordAgeSeconds,
+    StartingPosition,
+    RelayMaxConcurrentInvocations,
+    RelayMemoryMb,
+    RelayTimeoutSeconds,
+}
+
+impl Key {
+    /// How many keys there are: the length of [`KEYS`].
+    pub const COUNT: usize = 37;
+
+    pub fn spec(self) -> &'static KeySpec {
+        &KEYS[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+}
+
+/// The spec of every [`Key`], in the enum's order (a test checks it).
+pub const KEYS: [KeySpec; Key::COUNT] = [
+    key(Key::Role, "role", Str, Both, None, "target", "What this stack deploys: `source` (schedule, producer, stream, relay) or `target` (target function, cross-account role)."),
+    key(Key::SourceAccountId, "sourceAccountId", Str, Both, None, "111111111111", "12-digit id of the source account (the stream and the relay live there)."),
+    key(Key::TargetAccountId, "targetAccountId", Str, Both, None, "222222222222", "12-digit id of the target account (the target function lives there)."),
+    KeySpec { secret: true, ..key(Key::ExternalId, "externalId", Str, Both, None, "<random string, 2-1224 chars>", "Secret shared by the two stacks: the cross-account role's trust policy requires it as sts:ExternalId and the relay sends it. Set with --secret.") },
+    key(Key::NamePrefix, "namePrefix", Str, Both, Some("cross-account-relay"), "relay-eu-prod", "Starts every physical name (functions, roles, stream, queues, schedule, log groups). Both stacks of a pair must use the same prefix; give each further pair in the same accounts its own (IAM role names are unique per account across regions)."),
+    key(Key::CrossAccountRoleName, "crossAccountRoleName", Str, Both, None, "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes; defaults to <namePrefix>-invoker."),
+    key(Key::Architecture, "architecture", Str, Both, Some("x86_64"), "arm64", "Lambda architecture, x86_64 or arm64 (arm64 artifacts come from target/lambda-arm64/)."),
+    key(Key::LogRetentionDays, "logRetentionDays", Integer, Both, Some("14"), "30", "Retention of the functions' CloudWatch log groups, in days (a value CloudWatch accepts)."),
+    key(Key::LogLevel, "logLevel", Str, Both, Some("info"), "debug", "LOG_LEVEL of the functions: comma-separated directives, each a level (trace, debug, info, warn, error, off) or module=level (info, debug, relay=debug,info)."),
+    key(Key::CrossAccountRoleMaxSessionSeconds, "crossAccountRoleMaxSessionSeconds", Integer, Target, Some("3600"), "7200", "Maximum session of the cross-account role, 3600..43200 s. The relay's own sessions are capped at 3600 s by STS (role chaining), so a larger value only serves other callers of the role."),
+    key(Key::TargetMemoryMb, "targetMemoryMb", Integer, Target, Some("256"), "512", "Memory of the target function, in MB."),
+    key(Key::TargetTimeoutSeconds, "targetTimeoutSeconds", Integer, Target, Some("30"), "60", "Timeout of the target function, in seconds."),
+    key(Key::TargetDedupCapacity, "targetDedupCapacity", Integer, Target, Some("10000"), "10000", "Record ids the target remembers per container to recognise redeliveries, 0..1000000 (0: none; memory stays bounded either way)."),
+    key(Key::FaultInjection, "faultInjection", Boolean, Target, Some("false"), "true", "Lets a record ask the target to fail (demo only). Leave false in real accounts."),
+    key(Key::TargetReservedConcurrency, "targetReservedConcurrency", Integer, Target, Some("-1"), "50", "Concurrent executions reserved for the target function, so the relay cannot use up the target account's pool: -1 (default) reserves none, 0 stops the function, n reserves n."),
+    key(Key::TargetRoleArn, "targetRoleArn", Str, Source, None, "arn:aws:iam::222222222222:role/cross-account-relay-invoker", "ARN of the cross-account role (target stack output crossAccountRoleArn). Required unless targetStack is set."),
+    key(Key::TargetFunctionName, "targetFunctionName", Str, Source, None, "cross-account-relay-target", "Name or unqualified ARN of the target function (target stack output targetFunctionArn); no alias or version, since the cross-account role may invoke only the unqualified function. Required unless targetStack is set."),
+    key(Key::TargetStack, "targetStack", Str, Source, None, "my-org/cross-account-relay/target", "Fully qualified target stack to read targetRoleArn/targetFunctionName from with a StackReference (both stacks in one backend). Replaces those two keys."),
+    key(Key::TargetRegion, "targetRegion", Str, Source, None, "eu-west-1", "Region of the target function; defaults to the target stack's targetRegion output with targetStack, else to aws:region."),
+    key(Key::AssumeRoleSessionSeconds, "assumeRoleSessionSeconds", Integer, Source, Some("3600"), "3600", "Length of the relay's assumed-role session, 900..3600 s: the relay assumes the role with its execution role's credentials (role chaining), which STS caps at one hour."),
+    key(Key::ScheduleExpression, "scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer: rate(<n> minute[s]|hour[s]|day[s]), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)."),
+    key(Key::StreamMode, "streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
+    key(Key::ShardCount, "shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
+    key(Key::StreamRetentionHours, "streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours; on-failure records in the dead-letter queue point into the stream, so keep it longer than you take to replay them."),
+    key(Key::ProducerRecordsPerInvocation, "producerRecordsPerInvocation", Integer, Source, Some("1"), "10", "Records the producer writes per scheduled invocation, 1..10000 (at most 500 per PutRecords call)."),
+    key(Key::ProducerPaddingBytes, "producerPaddingBytes", Integer, Source, Some("0"), "1024", "Filler bytes in each produced record's body, 0..1000000."),
+    key(Key::ProducerMaxPutAttempts, "producerMaxPutAttempts", Integer, Source, Some("5"), "8", "PutRecords attempts the producer makes for entries Kinesis refused (1 = no retry), 1..20."),
+    key(Key::ProducerRetryBaseDelayMs, "producerRetryBaseDelayMs", Integer, Source, Some("100"), "250", "First backoff between the producer's PutRecords attempts, in ms, doubling each attempt, 0..10000."),
+    key(Key::BatchSize, "batchSize", Integer, Source, Some("100"), "100", "Event source mapping: most records per relay invocation, 1..10000."),
+    key(Key::BatchingWindowSeconds, "batchingWindowSeconds", Integer, Source, Some("1"), "5", "Event source mapping: seconds to gather a batch, 0..300."),
+    key(Key::ParallelizationFactor, "parallelizationFactor", Integer, Source, Some("1"), "2", "Event source mapping: concurrent batches per shard, 1..10."),
+    key(Key::MaximumRetryAttempts, "maximumRetryAttempts", Integer, Source, Some("3"), "3", "Event source mapping: retries of a failing batch before it goes to the dead-letter queue, -1 (forever) or 0..10000."),
+    key(Key::MaximumRecordAgeSeconds, "maximumRecordAgeSeconds", Integer, Source, Some("3600"), "3600", "Event source mapping: records older than this go to the dead-letter queue, -1 (never) or 60..604800."),
+    key(Key::StartingPosition, "startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: TRIM_HORIZON (everything retained) or LATEST."),
+    key(Key::RelayMaxConcurrentInvocations, "relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch, 1..64."),
+    key(Key::RelayMemoryMb, "relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
+    key(Key::RelayTimeoutSeconds, "relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
 ];
 
 /// Keys every stack must set: they have no default, and nothing can be derived for them.
-pub const REQUIRED_KEYS: &[&str] = &["role", "sourceAccountId", "targetAccountId", "externalId"];
+pub const REQUIRED_KEYS: &[Key] = &[
+    Key::Role,
+    Key::SourceAccountId,
+    Key::TargetAccountId,
+    Key::ExternalId,
+];
 
 /// The `config:` block of `Pulumi.yaml`, generated from [`KEYS`] so the two cannot drift
 /// (a test compares it with the file; `infra --pulumi-yaml-config` prints it).
@@ -292,7 +362,7 @@ pub fn pulumi_yaml_config_block() -> String {
         let default = match (k.default, k.key_type) {
             (Some(d), KeyType::String) => Some(serde_json::Value::from(d).to_string()),
             (Some(d), _) => Some(d.to_string()),
-            (None, _) if REQUIRED_KEYS.contains(&k.name) => None,
+            (None, _) if REQUIRED_KEYS.contains(&k.key) => None,
             // Optional without a fixed default: "" tells the program to derive or skip it.
             (None, _) => Some("\"\"".to_string()),
         };
@@ -317,7 +387,7 @@ pub fn readme_config_table() -> String {
         };
         let default = match k.default {
             Some(d) => format!("`{d}`"),
-            None if REQUIRED_KEYS.contains(&k.name) => "required".to_string(),
+            None if REQUIRED_KEYS.contains(&k.key) => "required".to_string(),
             None => "—".to_string(),
         };
         out.push_str(&format!(
@@ -328,11 +398,43 @@ pub fn readme_config_table() -> String {
     out
 }
 
-/// Looks a key up in [`KEYS`]; every key the parser reads is there.
-pub fn spec(name: &str) -> &'static KeySpec {
-    KEYS.iter()
-        .find(|k| k.name == name)
-        .unwrap_or_else(|| unreachable!("config key {name} is not in KEYS"))
+/// A setting the parser reads: a key of the project's namespace, or the provider's region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    Project(Key),
+    AwsRegion,
+}
+
+impl From<Key> for Setting {
+    fn from(key: Key) -> Self {
+        Setting::Project(key)
+    }
+}
+
+impl Setting {
+    /// The name `pulumi config set` takes.
+    fn name(self) -> &'static str {
+        match self {
+            Setting::Project(key) => key.name(),
+            Setting::AwsRegion => "aws:region",
+        }
+    }
+
+    /// The name as `PULUMI_CONFIG` carries it.
+    fn full(self) -> String {
+        full_key(self.name())
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Setting::Project(key) => key.spec().example,
+            Setting::AwsRegion => "eu-west-1",
+        }
+    }
+
+    fn secret(self) -> bool {
+        matches!(self, Setting::Project(key) if key.spec().secret)
+    }
 }
 
 /// A key that is missing or wrong.
@@ -405,67 +507,75 @@ impl RawConfig {
         }
     }
 
-    fn raw(&self, name: &str) -> Option<&str> {
+    fn raw(&self, setting: impl Into<Setting>) -> Option<&str> {
         self.values
-            .get(&full_key(name))
+            .get(&setting.into().full())
             .map(|v| v.trim())
             .filter(|v| !v.is_empty())
     }
 
-    fn missing(&self, name: &str, description: &str, example: &str, secret: bool) -> ConfigError {
+    fn missing(&self, setting: Setting, description: &str) -> ConfigError {
         ConfigError::Missing {
-            key: full_key(name),
+            key: setting.full(),
             stack: self.stack.clone(),
             description: description.to_string(),
-            fix: set_line(name, example, secret, &self.stack),
+            fix: set_line(
+                setting.name(),
+                setting.example(),
+                setting.secret(),
+                &self.stack,
+            ),
         }
     }
 
-    fn invalid(&self, name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-        let (example, secret) = if name.contains(':') {
-            ("eu-west-1", false)
-        } else {
-            let s = spec(name);
-            (s.example, s.secret)
-        };
+    fn invalid(
+        &self,
+        setting: impl Into<Setting>,
+        value: &str,
+        reason: impl Into<String>,
+    ) -> ConfigError {
+        let setting = setting.into();
         ConfigError::Invalid {
-            key: full_key(name),
-            value: if secret {
+            key: setting.full(),
+            value: if setting.secret() {
                 "<secret>".into()
             } else {
                 value.to_string()
             },
             stack: self.stack.clone(),
             reason: reason.into(),
-            fix: set_line(name, example, secret, &self.stack),
+            fix: set_line(
+                setting.name(),
+                setting.example(),
+                setting.secret(),
+                &self.stack,
+            ),
         }
     }
 
     /// A key of the project namespace; `None` when absent and without a default.
-    fn optional(&self, name: &str) -> Option<String> {
-        self.raw(name)
+    fn optional(&self, key: Key) -> Option<String> {
+        self.raw(key)
             .map(str::to_string)
-            .or_else(|| spec(name).default.map(str::to_string))
+            .or_else(|| key.spec().default.map(str::to_string))
     }
 
-    fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.optional(name).ok_or_else(|| {
-            let s = spec(name);
-            self.missing(name, s.description, s.example, s.secret)
-        })
+    fn required(&self, key: Key) -> Result<String, ConfigError> {
+        self.optional(key)
+            .ok_or_else(|| self.missing(key.into(), key.spec().description))
     }
 
-    fn number<T>(&self, name: &str, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    fn number<T>(&self, key: Key, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
     {
-        let raw = self.required(name)?;
+        let raw = self.required(key)?;
         let value: T = raw
             .parse()
-            .map_err(|_| self.invalid(name, &raw, "not a whole number"))?;
+            .map_err(|_| self.invalid(key, &raw, "not a whole number"))?;
         if !range.contains(&value) {
             return Err(self.invalid(
-                name,
+                key,
                 &raw,
                 format!("must be between {} and {}", range.start(), range.end()),
             ));
@@ -473,93 +583,96 @@ impl RawConfig {
         Ok(value)
     }
 
-    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
-        let raw = self.required(name)?;
+    fn flag(&self, key: Key) -> Result<bool, ConfigError> {
+        let raw = self.required(key)?;
         match raw.as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
-            _ => Err(self.invalid(name, &raw, "must be true or false")),
+            _ => Err(self.invalid(key, &raw, "must be true or false")),
         }
     }
 
-    fn one_of(&self, name: &str, allowed: &[&str]) -> Result<String, ConfigError> {
-        let raw = self.required(name)?;
+    fn one_of(&self, key: Key, allowed: &[&str]) -> Result<String, ConfigError> {
+        let raw = self.required(key)?;
         if allowed.contains(&raw.as_str()) {
             Ok(raw)
         } else {
-            Err(self.invalid(name, &raw, format!("must be one of {}", allowed.join(", "))))
+            Err(self.invalid(key, &raw, format!("must be one of {}", allowed.join(", "))))
         }
     }
 
-    fn account_id(&self, name: &str) -> Result<String, ConfigError> {
-        let raw = self.required(name)?;
+    fn account_id(&self, key: Key) -> Result<String, ConfigError> {
+        let raw = self.required(key)?;
         if raw.len() == 12 && raw.bytes().all(|b| b.is_ascii_digit()) {
             Ok(raw)
         } else {
-            Err(self.invalid(name, &raw, "an AWS account id is exactly 12 digits"))
+            Err(self.invalid(key, &raw, "an AWS account id is exactly 12 digits"))
         }
     }
 
     fn region(&self) -> Result<String, ConfigError> {
-        let region = self.raw("aws:region").map(str::to_string).ok_or_else(|| {
-            self.missing(
-                "aws:region",
-                "the region both the provider and the functions use",
-                "eu-west-1",
-                false,
-            )
-        })?;
-        self.check_region("aws:region", &region)?;
+        let region = self
+            .raw(Setting::AwsRegion)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                self.missing(
+                    Setting::AwsRegion,
+                    "the region both the provider and the functions use",
+                )
+            })?;
+        self.check_region(Setting::AwsRegion, &region)?;
         Ok(region)
     }
 
-    fn check_region(&self, key: &str, region: &str) -> Result<(), ConfigError> {
+    fn check_region(&self, setting: impl Into<Setting>, region: &str) -> Result<(), ConfigError> {
         if looks_like_region(region) {
             Ok(())
         } else {
-            Err(self.invalid(key, region, "not an AWS region name (like eu-west-1)"))
+            Err(self.invalid(setting, region, "not an AWS region name (like eu-west-1)"))
         }
     }
 
     fn role(&self) -> Result<StackRole, ConfigError> {
-        match self.one_of("role", &["source", "target"])?.as_str() {
+        match self.one_of(Key::Role, &["source", "target"])?.as_str() {
             "source" => Ok(StackRole::Source),
             _ => Ok(StackRole::Target),
         }
     }
 
     fn common(&self) -> Result<CommonConfig, ConfigError> {
-        let external_id = self.required("externalId")?;
+        let external_id = self.required(Key::ExternalId)?;
         // STS: 2..=1224 characters of [\w+=,.@:/-].
         let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c);
         if !(2..=1224).contains(&external_id.len()) || !external_id.chars().all(allowed) {
             return Err(self.invalid(
-                "externalId",
+                Key::ExternalId,
                 &external_id,
                 "STS accepts 2 to 1224 characters of letters, digits and _+=,.@:/-",
             ));
         }
-        let architecture = match self.one_of("architecture", &["x86_64", "arm64"])?.as_str() {
+        let architecture = match self
+            .one_of(Key::Architecture, &["x86_64", "arm64"])?
+            .as_str()
+        {
             "arm64" => Architecture::Arm64,
             _ => Architecture::X86_64,
         };
-        let retention: u32 = self.number("logRetentionDays", 1..=3653)?;
+        let retention: u32 = self.number(Key::LogRetentionDays, 1..=3653)?;
         // CloudWatch Logs accepts only these retention periods.
         const RETENTION_DAYS: &[u32] = &[
             1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
             2922, 3288, 3653,
         ];
         if !RETENTION_DAYS.contains(&retention) {
-            return Err(self.invalid(
-                "logRetentionDays",
+            return Err(self.invalid(Key::LogRetentionDays,
                 &retention.to_string(),
                 "CloudWatch accepts 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653",
             ));
         }
-        let prefix = self.required("namePrefix")?;
+        let prefix = self.required(Key::NamePrefix)?;
         let name_prefix = NamePrefix::parse(&prefix)
-            .map_err(|reason| self.invalid("namePrefix", &prefix, reason))?;
-        let role_name = match self.raw("crossAccountRoleName") {
+            .map_err(|reason| self.invalid(Key::NamePrefix, &prefix, reason))?;
+        let role_name = match self.raw(Key::CrossAccountRoleName) {
             Some(name) => name.to_string(),
             None => name_prefix.name("invoker"),
         };
@@ -569,21 +682,21 @@ impl RawConfig {
                 .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
         {
             return Err(self.invalid(
-                "crossAccountRoleName",
+                Key::CrossAccountRoleName,
                 &role_name,
                 "an IAM role name is at most 64 characters of letters, digits and +=,.@_-",
             ));
         }
-        let log_level = self.required("logLevel")?;
+        let log_level = self.required(Key::LogLevel)?;
         if let Err(reason) = check_log_filter(&log_level) {
-            return Err(self.invalid("logLevel", &log_level, reason));
+            return Err(self.invalid(Key::LogLevel, &log_level, reason));
         }
         Ok(CommonConfig {
             stack: self.stack.clone(),
             region: self.region()?,
             name_prefix,
-            source_account_id: self.account_id("sourceAccountId")?,
-            target_account_id: self.account_id("targetAccountId")?,
+            source_account_id: self.account_id(Key::SourceAccountId)?,
+            target_account_id: self.account_id(Key::TargetAccountId)?,
             external_id,
             cross_account_role_name: role_name,
             architecture,
@@ -595,23 +708,25 @@ impl RawConfig {
     fn target(&self) -> Result<TargetConfig, ConfigError> {
         Ok(TargetConfig {
             common: self.common()?,
-            max_session_seconds: self.number("crossAccountRoleMaxSessionSeconds", 3600..=43200)?,
-            memory_mb: self.number("targetMemoryMb", 128..=10240)?,
-            timeout_seconds: self.number("targetTimeoutSeconds", 1..=900)?,
-            dedup_capacity: self.number("targetDedupCapacity", 1..=1_000_000)?,
-            fault_injection: self.flag("faultInjection")?,
+            max_session_seconds: self
+                .number(Key::CrossAccountRoleMaxSessionSeconds, 3600..=43200)?,
+            memory_mb: self.number(Key::TargetMemoryMb, 128..=10240)?,
+            timeout_seconds: self.number(Key::TargetTimeoutSeconds, 1..=900)?,
+            dedup_capacity: self
+                .number(Key::TargetDedupCapacity, env::TARGET_DEDUP_CAPACITY_RANGE)?,
+            fault_injection: self.flag(Key::FaultInjection)?,
             reserved_concurrency: u32::try_from(
-                self.number::<i64>("targetReservedConcurrency", -1..=1_000_000)?,
+                self.number::<i64>(Key::TargetReservedConcurrency, -1..=1_000_000)?,
             )
             .ok(),
         })
     }
 
     fn target_outputs(&self) -> Result<TargetOutputs, ConfigError> {
-        if let Some(stack) = self.raw("targetStack") {
+        if let Some(stack) = self.raw(Key::TargetStack) {
             if stack.split('/').count() != 3 {
                 return Err(self.invalid(
-                    "targetStack",
+                    Key::TargetStack,
                     stack,
                     "a stack reference is <organization>/<project>/<stack>",
                 ));
@@ -620,17 +735,17 @@ impl RawConfig {
                 stack: stack.to_string(),
             });
         }
-        let role_arn = self.required("targetRoleArn")?;
+        let role_arn = self.required(Key::TargetRoleArn)?;
         if !role_arn.starts_with("arn:aws") || !role_arn.contains(":role/") {
             return Err(self.invalid(
-                "targetRoleArn",
+                Key::TargetRoleArn,
                 &role_arn,
                 "must be a role ARN (arn:aws:iam::<target account>:role/<name>)",
             ));
         }
-        let function_name = self.required("targetFunctionName")?;
+        let function_name = self.required(Key::TargetFunctionName)?;
         if let Err(reason) = check_function_reference(&function_name) {
-            return Err(self.invalid("targetFunctionName", &function_name, reason));
+            return Err(self.invalid(Key::TargetFunctionName, &function_name, reason));
         }
         Ok(TargetOutputs::Config {
             role_arn,
@@ -645,7 +760,7 @@ impl RawConfig {
             let expected = format!(":iam::{}:role/", common.target_account_id);
             if !role_arn.contains(&expected) {
                 return Err(self.invalid(
-                    "targetRoleArn",
+                    Key::TargetRoleArn,
                     role_arn,
                     format!(
                         "the role must be in targetAccountId {}",
@@ -655,27 +770,27 @@ impl RawConfig {
             }
         }
         let stream_capacity = match self
-            .one_of("streamMode", &["ON_DEMAND", "PROVISIONED"])?
+            .one_of(Key::StreamMode, &["ON_DEMAND", "PROVISIONED"])?
             .as_str()
         {
             "PROVISIONED" => StreamCapacity::Provisioned {
-                shards: self.number("shardCount", 1..=10_000)?,
+                shards: self.number(Key::ShardCount, 1..=10_000)?,
             },
             _ => StreamCapacity::OnDemand,
         };
         let maximum_record_age_seconds: i32 =
-            self.number("maximumRecordAgeSeconds", -1..=604_800)?;
+            self.number(Key::MaximumRecordAgeSeconds, -1..=604_800)?;
         if (0..60).contains(&maximum_record_age_seconds) {
             let raw = maximum_record_age_seconds.to_string();
             return Err(self.invalid(
-                "maximumRecordAgeSeconds",
+                Key::MaximumRecordAgeSeconds,
                 &raw,
                 "must be -1 or between 60 and 604800",
             ));
         }
-        let target_region = match (self.raw("targetRegion"), &target) {
+        let target_region = match (self.raw(Key::TargetRegion), &target) {
             (Some(region), _) => {
-                self.check_region("targetRegion", region)?;
+                self.check_region(Key::TargetRegion, region)?;
                 TargetRegion::Fixed(region.to_string())
             }
             (None, TargetOutputs::StackReference { .. }) => TargetRegion::FromTargetStack,
@@ -689,8 +804,7 @@ impl RawConfig {
             };
             if let Some(arn) = FunctionArn::parse(function_name) {
                 if arn.account != common.target_account_id || arn.region != region {
-                    return Err(self.invalid(
-                        "targetFunctionName",
+                    return Err(self.invalid(Key::TargetFunctionName,
                         function_name,
                         format!(
                             "the function must be in targetAccountId {} and the target region {region} (set targetRegion if it differs from aws:region)",
@@ -700,32 +814,46 @@ impl RawConfig {
                 }
             }
         }
-        let schedule_expression = self.required("scheduleExpression")?;
+        let schedule_expression = self.required(Key::ScheduleExpression)?;
         if let Err(reason) = check_schedule_expression(&schedule_expression) {
-            return Err(self.invalid("scheduleExpression", &schedule_expression, reason));
+            return Err(self.invalid(Key::ScheduleExpression, &schedule_expression, reason));
         }
         Ok(SourceConfig {
             target,
             target_region,
             session_seconds: self.number(
-                "assumeRoleSessionSeconds",
+                Key::AssumeRoleSessionSeconds,
                 shared::config::ASSUME_ROLE_SESSION_SECONDS_RANGE,
             )?,
             schedule_expression,
             stream_capacity,
-            stream_retention_hours: self.number("streamRetentionHours", 24..=8760)?,
-            records_per_invocation: self.number("producerRecordsPerInvocation", 1..=500)?,
-            padding_bytes: self.number("producerPaddingBytes", 0..=1_000_000)?,
-            batch_size: self.number("batchSize", 1..=10_000)?,
-            batching_window_seconds: self.number("batchingWindowSeconds", 0..=300)?,
-            parallelization_factor: self.number("parallelizationFactor", 1..=10)?,
-            maximum_retry_attempts: self.number("maximumRetryAttempts", -1..=10_000)?,
+            stream_retention_hours: self.number(Key::StreamRetentionHours, 24..=8760)?,
+            records_per_invocation: self.number(
+                Key::ProducerRecordsPerInvocation,
+                env::PRODUCER_RECORDS_PER_INVOCATION_RANGE,
+            )?,
+            padding_bytes: self
+                .number(Key::ProducerPaddingBytes, env::PRODUCER_PADDING_BYTES_RANGE)?,
+            max_put_attempts: self.number(
+                Key::ProducerMaxPutAttempts,
+                env::PRODUCER_MAX_PUT_ATTEMPTS_RANGE,
+            )?,
+            retry_base_delay_ms: self.number(
+                Key::ProducerRetryBaseDelayMs,
+                env::PRODUCER_RETRY_BASE_DELAY_MS_RANGE,
+            )?,
+            batch_size: self.number(Key::BatchSize, 1..=10_000)?,
+            batching_window_seconds: self.number(Key::BatchingWindowSeconds, 0..=300)?,
+            parallelization_factor: self.number(Key::ParallelizationFactor, 1..=10)?,
+            maximum_retry_attempts: self.number(Key::MaximumRetryAttempts, -1..=10_000)?,
             maximum_record_age_seconds,
-            starting_position: self.one_of("startingPosition", &["TRIM_HORIZON", "LATEST"])?,
-            relay_max_concurrent_invocations: self
-                .number("relayMaxConcurrentInvocations", 1..=64)?,
-            memory_mb: self.number("relayMemoryMb", 128..=10240)?,
-            timeout_seconds: self.number("relayTimeoutSeconds", 1..=900)?,
+            starting_position: self.one_of(Key::StartingPosition, &["TRIM_HORIZON", "LATEST"])?,
+            relay_max_concurrent_invocations: self.number(
+                Key::RelayMaxConcurrentInvocations,
+                env::RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE,
+            )?,
+            memory_mb: self.number(Key::RelayMemoryMb, 128..=10240)?,
+            timeout_seconds: self.number(Key::RelayTimeoutSeconds, 1..=900)?,
             common,
         })
     }
@@ -1259,6 +1387,48 @@ mod tests {
             Err(ConfigError::NotJson(_))
         ));
         assert!(RawConfig::parse("s", r#"{"aws:region":"eu-west-1"}"#).is_ok());
+    }
+
+    #[test]
+    fn each_key_spec_sits_at_its_variant_index() {
+        for (index, spec) in KEYS.iter().enumerate() {
+            assert_eq!(spec.key as usize, index, "{}", spec.name);
+            assert_eq!(spec.key.spec().name, spec.name);
+        }
+        let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Key::COUNT, "a key name is used twice");
+    }
+
+    /// The ranges the program enforces are the ones the functions enforce at start-up.
+    #[test]
+    fn function_settings_share_the_program_ranges() {
+        let producer = |extra: &[(&'static str, &'static str)]| {
+            source(extra).map(|s| (s.records_per_invocation, s.max_put_attempts))
+        };
+        assert_eq!(
+            producer(&[("producerRecordsPerInvocation", "10000")])
+                .unwrap()
+                .0,
+            10_000
+        );
+        assert!(producer(&[("producerRecordsPerInvocation", "10001")]).is_err());
+        assert_eq!(producer(&[("producerMaxPutAttempts", "20")]).unwrap().1, 20);
+        assert!(producer(&[("producerMaxPutAttempts", "0")]).is_err());
+        assert_eq!(
+            *env::PRODUCER_RECORDS_PER_INVOCATION_RANGE.end(),
+            10_000,
+            "README and Pulumi.yaml describe this range"
+        );
+        let capacity =
+            |v: &'static str| match with(TARGET, &[("targetDedupCapacity", v)]).stack_config() {
+                Ok(StackConfig::Target(t)) => Ok(t.dedup_capacity),
+                Ok(StackConfig::Source(_)) => panic!("target"),
+                Err(e) => Err(e),
+            };
+        assert_eq!(capacity("0").unwrap(), 0);
+        assert!(capacity("1000001").is_err());
     }
 
     #[test]

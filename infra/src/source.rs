@@ -187,8 +187,14 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
             env::PRODUCER_PADDING_BYTES,
             json!(config.padding_bytes.to_string()),
         ),
-        (env::PRODUCER_MAX_PUT_ATTEMPTS, json!("5")),
-        (env::PRODUCER_RETRY_BASE_DELAY_MS, json!("100")),
+        (
+            env::PRODUCER_MAX_PUT_ATTEMPTS,
+            json!(config.max_put_attempts.to_string()),
+        ),
+        (
+            env::PRODUCER_RETRY_BASE_DELAY_MS,
+            json!(config.retry_base_delay_ms.to_string()),
+        ),
         (env::LOG_LEVEL, json!(common.log_level)),
     ]);
     add_function(

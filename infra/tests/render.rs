@@ -741,7 +741,7 @@ fn pulumi_yaml_declares_exactly_the_program_keys() {
             "{}",
             k.name
         );
-        let required = infra::config::REQUIRED_KEYS.contains(&k.name);
+        let required = infra::config::REQUIRED_KEYS.contains(&k.key);
         let entry: String = block
             .split(&format!("\n  {}:\n", k.name))
             .nth(1)

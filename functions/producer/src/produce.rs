@@ -11,10 +11,12 @@ use shared::payload::{ProducedRecord, RecordBody};
 use crate::settings::ProducerSettings;
 use crate::sink::{EntryResult, PutEntry, RecordSink};
 
-/// Kinesis PutRecords limits.
-pub const MAX_ENTRIES_PER_CALL: usize = 500;
-pub const MAX_BYTES_PER_CALL: usize = 5 * 1024 * 1024;
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Kinesis PutRecords limits (shared::limits has them with AWS's wording).
+pub use shared::limits::{
+    KINESIS_MAX_BYTES_PER_PUT as MAX_BYTES_PER_CALL,
+    KINESIS_MAX_RECORDS_PER_PUT as MAX_ENTRIES_PER_CALL,
+    KINESIS_MAX_RECORD_BYTES as MAX_RECORD_BYTES,
+};
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 

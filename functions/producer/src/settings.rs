@@ -22,17 +22,24 @@ impl ProducerSettings {
             stream: read.required(config::STREAM_NAME)?,
             records_per_invocation: read.number(
                 config::PRODUCER_RECORDS_PER_INVOCATION,
-                1usize,
-                1..=100_000,
+                1u32,
+                config::PRODUCER_RECORDS_PER_INVOCATION_RANGE,
+            )? as usize,
+            padding_bytes: read.number(
+                config::PRODUCER_PADDING_BYTES,
+                0u32,
+                config::PRODUCER_PADDING_BYTES_RANGE,
+            )? as usize,
+            max_put_attempts: read.number(
+                config::PRODUCER_MAX_PUT_ATTEMPTS,
+                5u32,
+                config::PRODUCER_MAX_PUT_ATTEMPTS_RANGE,
             )?,
-            // A Kinesis record is at most 1 MiB; leave room for the record's other fields.
-            padding_bytes: read.number(config::PRODUCER_PADDING_BYTES, 0usize, 0..=1_000_000)?,
-            max_put_attempts: read.number(config::PRODUCER_MAX_PUT_ATTEMPTS, 5u32, 1..=20)?,
-            retry_base_delay: Duration::from_millis(read.number(
+            retry_base_delay: Duration::from_millis(u64::from(read.number(
                 config::PRODUCER_RETRY_BASE_DELAY_MS,
-                100u64,
-                0..=10_000,
-            )?),
+                100u32,
+                config::PRODUCER_RETRY_BASE_DELAY_MS_RANGE,
+            )?)),
             log_level: read.optional(config::LOG_LEVEL),
         })
     }
@@ -64,7 +71,7 @@ mod tests {
         ]);
         let err = ProducerSettings::from_source(&env).unwrap_err().to_string();
         assert!(
-            err.contains("PRODUCER_RECORDS_PER_INVOCATION") && err.contains("between 1 and 100000"),
+            err.contains("PRODUCER_RECORDS_PER_INVOCATION") && err.contains("between 1 and 10000"),
             "{err}"
         );
     }

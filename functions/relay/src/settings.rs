@@ -62,9 +62,9 @@ impl RelaySettings {
             dead_letter_queue_url: read.required(config::DEAD_LETTER_QUEUE_URL)?,
             max_concurrent_invocations: read.number(
                 config::RELAY_MAX_CONCURRENT_INVOCATIONS,
-                4usize,
-                1..=64,
-            )?,
+                4u32,
+                config::RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE,
+            )? as usize,
             max_payload_bytes: read.number(
                 config::RELAY_MAX_PAYLOAD_BYTES,
                 config::MAX_INVOKE_REQUEST_BYTES,

@@ -77,6 +77,23 @@ pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJE
 /// roles assumed by role chaining").
 pub const ASSUME_ROLE_SESSION_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 900..=3600;
 
+// The ranges of the other settings the Pulumi program passes on, checked in both places (the
+// program refuses a bad stack key before deploying; the function refuses a bad variable at
+// start-up) from this one definition.
+
+/// Records per producer invocation: up to 20 PutRecords calls, well within its 30 s.
+pub const PRODUCER_RECORDS_PER_INVOCATION_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
+/// Filler per record: a Kinesis record is at most 1 MiB, and the record has other fields.
+pub const PRODUCER_PADDING_BYTES_RANGE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
+/// PutRecords attempts for refused entries (1 = no retry).
+pub const PRODUCER_MAX_PUT_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=20;
+/// First backoff between PutRecords attempts, in milliseconds.
+pub const PRODUCER_RETRY_BASE_DELAY_MS_RANGE: std::ops::RangeInclusive<u32> = 0..=10_000;
+/// Envelopes the relay has in flight per batch.
+pub const RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
+/// Record ids the target remembers per container (0: none).
+pub const TARGET_DEDUP_CAPACITY_RANGE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
+
 /// The largest Invoke request the relay sends: one byte under Lambda's limit, which a request
 /// must be *smaller* than.
 pub const MAX_INVOKE_REQUEST_BYTES: usize = crate::limits::LAMBDA_SYNC_PAYLOAD_LIMIT - 1;

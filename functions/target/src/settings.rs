@@ -19,9 +19,9 @@ impl TargetSettings {
         Ok(Self {
             dedup_capacity: read.number(
                 config::TARGET_DEDUP_CAPACITY,
-                10_000usize,
-                0..=1_000_000,
-            )?,
+                10_000u32,
+                config::TARGET_DEDUP_CAPACITY_RANGE,
+            )? as usize,
             fault_injection: read.flag(config::TARGET_FAULT_INJECTION, false)?,
             log_level: read.optional(config::LOG_LEVEL),
         })
