@@ -16,28 +16,26 @@ async fn main() -> Result<(), Error> {
     let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone());
     let producer = Producer::new(sink, settings);
     let producer = &producer;
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<serde_json::Value>| async move {
-        let started = Instant::now();
-        match producer.produce(chrono::Utc::now()).await {
-            Ok(report) => {
-                tracing::info!(
-                    records_written = report.records_written,
-                    put_calls = report.put_calls,
-                    retried_entries = report.retried_entries,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "invocation summary"
-                );
-                Ok::<_, Diagnostic>(report)
+    lambda_runtime::run(service_fn(
+        move |_event: LambdaEvent<serde_json::Value>| async move {
+            let started = Instant::now();
+            match producer.produce(chrono::Utc::now()).await {
+                Ok(report) => {
+                    tracing::info!(
+                        records_written = report.records_written,
+                        put_calls = report.put_calls,
+                        retried_entries = report.retried_entries,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "invocation summary"
+                    );
+                    Ok::<_, Diagnostic>(report)
+                }
+                Err(error) => {
+                    shared::telemetry::invocation_failed(&error, started);
+                    Err(Diagnostic::from(error))
+                }
             }
-            Err(error) => {
-                tracing::error!(error = %error, duration_ms = started.elapsed().as_millis() as u64, "invocation summary");
-                // A named errorType instead of the Rust type name of a boxed error.
-                Err(Diagnostic {
-                    error_type: error.error_type().to_string(),
-                    error_message: error.to_string(),
-                })
-            }
-        }
-    }))
+        },
+    ))
     .await
 }

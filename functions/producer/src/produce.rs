@@ -48,6 +48,16 @@ pub enum ProduceError {
     },
 }
 
+/// Lambda reports the named `errorType`, not the Rust type name of a boxed error.
+impl From<ProduceError> for lambda_runtime::Diagnostic {
+    fn from(error: ProduceError) -> Self {
+        Self {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
 impl ProduceError {
     /// The `errorType` Lambda reports for this error.
     pub fn error_type(&self) -> &'static str {
@@ -397,6 +407,11 @@ mod tests {
             "{err}"
         );
         assert!(producer.sink.calls.lock().unwrap().is_empty());
+        // Lambda reports the named errorType.
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(err).error_type,
+            "RecordTooLarge"
+        );
     }
 
     #[test]

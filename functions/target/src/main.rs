@@ -11,30 +11,28 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init(settings.log_level.as_deref());
     let processor = Processor::new(settings);
     let processor = &processor;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        let started = Instant::now();
-        match processor.handle_value(event.payload, chrono::Utc::now()) {
-            Ok((response, tally)) => {
-                tracing::info!(
-                    records = response.results.len(),
-                    ok = tally.ok,
-                    rejected = tally.rejected,
-                    retry = tally.retry,
-                    duplicates = tally.duplicates,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "invocation summary"
-                );
-                Ok::<_, Diagnostic>(response)
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let started = Instant::now();
+            match processor.handle_value(event.payload, chrono::Utc::now()) {
+                Ok((response, tally)) => {
+                    tracing::info!(
+                        records = response.results.len(),
+                        ok = tally.ok,
+                        rejected = tally.rejected,
+                        retry = tally.retry,
+                        duplicates = tally.duplicates,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        "invocation summary"
+                    );
+                    Ok::<_, Diagnostic>(response)
+                }
+                Err(error) => {
+                    shared::telemetry::invocation_failed(&error, started);
+                    Err(Diagnostic::from(error))
+                }
             }
-            Err(error) => {
-                tracing::error!(error = %error, duration_ms = started.elapsed().as_millis() as u64, "invocation summary");
-                // A named errorType instead of the Rust type name of a boxed error.
-                Err(Diagnostic {
-                    error_type: error.error_type().to_string(),
-                    error_message: error.to_string(),
-                })
-            }
-        }
-    }))
+        },
+    ))
     .await
 }

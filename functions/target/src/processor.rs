@@ -35,6 +35,16 @@ pub enum TargetError {
     Simulated { record_id: String },
 }
 
+/// Lambda reports the named `errorType`, not the Rust type name of a boxed error.
+impl From<TargetError> for lambda_runtime::Diagnostic {
+    fn from(error: TargetError) -> Self {
+        Self {
+            error_type: error.error_type().to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
 impl TargetError {
     /// The `errorType` Lambda reports for this error.
     pub fn error_type(&self) -> &'static str {
@@ -545,6 +555,10 @@ mod tests {
         let err = p.handle(&payload, now()).unwrap_err();
         assert!(err.to_string().contains("record b"), "{err}");
         assert_eq!(err.error_type(), "SimulatedFunctionError");
+        let message = err.to_string();
+        let diagnostic = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "SimulatedFunctionError");
+        assert_eq!(diagnostic.error_message, message);
     }
 
     #[test]
