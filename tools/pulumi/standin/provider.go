@@ -644,6 +644,21 @@ func nameRequiresDeleteBeforeReplace(token string, spec *ResourceSpec, news reso
 
 // outputsOf builds the outputs: the inputs (secrets kept), minus bookkeeping keys, plus every
 // computed value that is a schema output of the type and not an input.
+// pendingOutputs is what a preview reports for each output of the schema: its old value where
+// the resource has one (an update), otherwise unknown until the resource exists.
+func pendingOutputs(spec *ResourceSpec, olds resource.PropertyMap) resource.PropertyMap {
+	pending := resource.PropertyMap{}
+	for k := range spec.Properties {
+		key := resource.PropertyKey(k)
+		if v, ok := olds[key]; ok {
+			pending[key] = v
+		} else {
+			pending[key] = resource.MakeComputed(resource.NewStringProperty(""))
+		}
+	}
+	return pending
+}
+
 func outputsOf(spec *ResourceSpec, inputs, computed resource.PropertyMap) resource.PropertyMap {
 	out := resource.PropertyMap{}
 	for k, v := range inputs {
@@ -698,11 +713,7 @@ func (p *awsProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*
 	}
 
 	if req.GetPreview() {
-		unknowns := resource.PropertyMap{}
-		for k := range spec.Properties {
-			unknowns[resource.PropertyKey(k)] = resource.MakeComputed(resource.NewStringProperty(""))
-		}
-		out, err := p.marshal(outputsOf(spec, inputs, unknowns))
+		out, err := p.marshal(outputsOf(spec, inputs, pendingOutputs(spec, nil)))
 		if err != nil {
 			return nil, err
 		}
@@ -744,16 +755,7 @@ func (p *awsProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*
 	}
 
 	if req.GetPreview() {
-		carried := resource.PropertyMap{}
-		for k := range spec.Properties {
-			pk := resource.PropertyKey(k)
-			if v, ok := olds[pk]; ok {
-				carried[pk] = v
-			} else {
-				carried[pk] = resource.MakeComputed(resource.NewStringProperty(""))
-			}
-		}
-		out, err := p.marshal(outputsOf(spec, news, carried))
+		out, err := p.marshal(outputsOf(spec, news, pendingOutputs(spec, olds)))
 		if err != nil {
 			return nil, err
 		}
