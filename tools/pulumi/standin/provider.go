@@ -701,23 +701,41 @@ func (p *awsProvider) protectTagsAll(outputs, inputs resource.PropertyMap) resou
 	return outputs
 }
 
-func (p *awsProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	token, _ := urnParts(req.GetUrn(), req.GetType(), req.GetName())
+// change is what Create and Update start from: the resource's type token, its schema and its
+// new inputs.
+type change struct {
+	token  string
+	spec   *ResourceSpec
+	inputs resource.PropertyMap
+}
+
+func (p *awsProvider) begin(urn, typ, name string, props *structpb.Struct) (change, error) {
+	token, _ := urnParts(urn, typ, name)
 	spec, err := p.resourceSpec(token)
 	if err != nil {
-		return nil, err
+		return change{}, err
 	}
-	inputs, err := unmarshal(req.GetProperties())
+	inputs, err := unmarshal(props)
+	if err != nil {
+		return change{}, err
+	}
+	return change{token: token, spec: spec, inputs: inputs}, nil
+}
+
+// preview is the outputs a preview reports: the inputs, and every other output pending.
+func (p *awsProvider) preview(c change, olds resource.PropertyMap) (*structpb.Struct, error) {
+	return p.marshal(outputsOf(c.spec, c.inputs, pendingOutputs(c.spec, olds)))
+}
+
+func (p *awsProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
+	c, err := p.begin(req.GetUrn(), req.GetType(), req.GetName(), req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-
+	token, spec, inputs := c.token, c.spec, c.inputs
 	if req.GetPreview() {
-		out, err := p.marshal(outputsOf(spec, inputs, pendingOutputs(spec, nil)))
-		if err != nil {
-			return nil, err
-		}
-		return &pulumirpc.CreateResponse{Properties: out}, nil
+		out, err := p.preview(c, nil)
+		return &pulumirpc.CreateResponse{Properties: out}, err
 	}
 
 	if inputs.ContainsUnknowns() {
@@ -740,12 +758,7 @@ func (p *awsProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*
 }
 
 func (p *awsProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	token, _ := urnParts(req.GetUrn(), req.GetType(), req.GetName())
-	spec, err := p.resourceSpec(token)
-	if err != nil {
-		return nil, err
-	}
-	news, err := unmarshal(req.GetNews())
+	c, err := p.begin(req.GetUrn(), req.GetType(), req.GetName(), req.GetNews())
 	if err != nil {
 		return nil, err
 	}
@@ -753,13 +766,10 @@ func (p *awsProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*
 	if err != nil {
 		return nil, err
 	}
-
+	token, spec, news := c.token, c.spec, c.inputs
 	if req.GetPreview() {
-		out, err := p.marshal(outputsOf(spec, news, pendingOutputs(spec, olds)))
-		if err != nil {
-			return nil, err
-		}
-		return &pulumirpc.UpdateResponse{Properties: out}, nil
+		out, err := p.preview(c, olds)
+		return &pulumirpc.UpdateResponse{Properties: out}, err
 	}
 
 	plainIn := plain(news)
