@@ -753,41 +753,13 @@ impl RawConfig {
         })
     }
 
-    fn source(&self) -> Result<SourceConfig, ConfigError> {
-        let common = self.common()?;
+    /// Where the target is: its role and function (from config or the stack reference), each
+    /// checked against the target account, and its region.
+    fn target_placement(
+        &self,
+        common: &CommonConfig,
+    ) -> Result<(TargetOutputs, TargetRegion), ConfigError> {
         let target = self.target_outputs()?;
-        if let TargetOutputs::Config { role_arn, .. } = &target {
-            let expected = format!(":iam::{}:role/", common.target_account_id);
-            if !role_arn.contains(&expected) {
-                return Err(self.invalid(
-                    Key::TargetRoleArn,
-                    role_arn,
-                    format!(
-                        "the role must be in targetAccountId {}",
-                        common.target_account_id
-                    ),
-                ));
-            }
-        }
-        let stream_capacity = match self
-            .one_of(Key::StreamMode, &["ON_DEMAND", "PROVISIONED"])?
-            .as_str()
-        {
-            "PROVISIONED" => StreamCapacity::Provisioned {
-                shards: self.number(Key::ShardCount, 1..=10_000)?,
-            },
-            _ => StreamCapacity::OnDemand,
-        };
-        let maximum_record_age_seconds: i32 =
-            self.number(Key::MaximumRecordAgeSeconds, -1..=604_800)?;
-        if (0..60).contains(&maximum_record_age_seconds) {
-            let raw = maximum_record_age_seconds.to_string();
-            return Err(self.invalid(
-                Key::MaximumRecordAgeSeconds,
-                &raw,
-                "must be -1 or between 60 and 604800",
-            ));
-        }
         let target_region = match (self.raw(Key::TargetRegion), &target) {
             (Some(region), _) => {
                 self.check_region(Key::TargetRegion, region)?;
@@ -796,28 +768,75 @@ impl RawConfig {
             (None, TargetOutputs::StackReference { .. }) => TargetRegion::FromTargetStack,
             (None, TargetOutputs::Config { .. }) => TargetRegion::Fixed(common.region.clone()),
         };
-        if let TargetOutputs::Config { function_name, .. } = &target {
+        if let TargetOutputs::Config {
+            role_arn,
+            function_name,
+        } = &target
+        {
+            let account = &common.target_account_id;
+            if !role_arn.contains(&format!(":iam::{account}:role/")) {
+                return Err(self.invalid(
+                    Key::TargetRoleArn,
+                    role_arn,
+                    format!("the role must be in targetAccountId {account}"),
+                ));
+            }
             // An ARN names its account and region: they must be the target's.
             let region = match &target_region {
                 TargetRegion::Fixed(region) => region.as_str(),
                 TargetRegion::FromTargetStack => common.region.as_str(),
             };
             if let Some(arn) = FunctionArn::parse(function_name) {
-                if arn.account != common.target_account_id || arn.region != region {
+                if arn.account != account || arn.region != region {
                     return Err(self.invalid(Key::TargetFunctionName,
                         function_name,
                         format!(
-                            "the function must be in targetAccountId {} and the target region {region} (set targetRegion if it differs from aws:region)",
-                            common.target_account_id
+                            "the function must be in targetAccountId {account} and the target region {region} (set targetRegion if it differs from aws:region)"
                         ),
                     ));
                 }
             }
         }
-        let schedule_expression = self.required(Key::ScheduleExpression)?;
-        if let Err(reason) = check_schedule_expression(&schedule_expression) {
-            return Err(self.invalid(Key::ScheduleExpression, &schedule_expression, reason));
+        Ok((target, target_region))
+    }
+
+    fn stream_capacity(&self) -> Result<StreamCapacity, ConfigError> {
+        Ok(
+            match self
+                .one_of(Key::StreamMode, &["ON_DEMAND", "PROVISIONED"])?
+                .as_str()
+            {
+                "PROVISIONED" => StreamCapacity::Provisioned {
+                    shards: self.number(Key::ShardCount, 1..=10_000)?,
+                },
+                _ => StreamCapacity::OnDemand,
+            },
+        )
+    }
+
+    fn maximum_record_age_seconds(&self) -> Result<i32, ConfigError> {
+        let age: i32 = self.number(Key::MaximumRecordAgeSeconds, -1..=604_800)?;
+        if (0..60).contains(&age) {
+            return Err(self.invalid(
+                Key::MaximumRecordAgeSeconds,
+                &age.to_string(),
+                "must be -1 or between 60 and 604800",
+            ));
         }
+        Ok(age)
+    }
+
+    fn schedule_expression(&self) -> Result<String, ConfigError> {
+        let expression = self.required(Key::ScheduleExpression)?;
+        match check_schedule_expression(&expression) {
+            Ok(()) => Ok(expression),
+            Err(reason) => Err(self.invalid(Key::ScheduleExpression, &expression, reason)),
+        }
+    }
+
+    fn source(&self) -> Result<SourceConfig, ConfigError> {
+        let common = self.common()?;
+        let (target, target_region) = self.target_placement(&common)?;
         Ok(SourceConfig {
             target,
             target_region,
@@ -825,8 +844,8 @@ impl RawConfig {
                 Key::AssumeRoleSessionSeconds,
                 shared::config::ASSUME_ROLE_SESSION_SECONDS_RANGE,
             )?,
-            schedule_expression,
-            stream_capacity,
+            schedule_expression: self.schedule_expression()?,
+            stream_capacity: self.stream_capacity()?,
             stream_retention_hours: self.number(Key::StreamRetentionHours, 24..=8760)?,
             records_per_invocation: self.number(
                 Key::ProducerRecordsPerInvocation,
@@ -846,7 +865,7 @@ impl RawConfig {
             batching_window_seconds: self.number(Key::BatchingWindowSeconds, 0..=300)?,
             parallelization_factor: self.number(Key::ParallelizationFactor, 1..=10)?,
             maximum_retry_attempts: self.number(Key::MaximumRetryAttempts, -1..=10_000)?,
-            maximum_record_age_seconds,
+            maximum_record_age_seconds: self.maximum_record_age_seconds()?,
             starting_position: self.one_of(Key::StartingPosition, &["TRIM_HORIZON", "LATEST"])?,
             relay_max_concurrent_invocations: self.number(
                 Key::RelayMaxConcurrentInvocations,

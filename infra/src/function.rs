@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::{CommonConfig, NamePrefix};
 use crate::iam::{self, PolicyDocument, Statement};
+use crate::logical::FunctionResources;
 use crate::model::{file_archive, output_of, to_json, Resource, Template};
 
 // Physical names are fixed (not auto-named) because the other account refers to them before
@@ -30,13 +31,8 @@ pub fn log_group_name(prefix: &NamePrefix, function: &str) -> String {
 
 /// One function and what it needs.
 pub struct FunctionSpec<'a> {
-    /// `producer`, `relay` or `target`: the binary and the artifact folder.
-    pub function: &'a str,
-    /// Logical names in the template.
-    pub logical: &'a str,
-    pub role_logical: &'a str,
-    pub policy_logical: &'a str,
-    pub log_group_logical: &'a str,
+    /// Its logical names, and the binary (the artifact folder and the physical names).
+    pub resources: FunctionResources,
     pub provider: &'a str,
     pub description: &'a str,
     pub memory_mb: u32,
@@ -52,25 +48,31 @@ pub struct FunctionSpec<'a> {
 /// Adds the log group, role, inline policy and function to `template`.
 pub fn add_function(template: &mut Template, common: &CommonConfig, spec: FunctionSpec<'_>) {
     template.add(
-        spec.log_group_logical,
+        spec.resources.log_group,
         Resource::aws("aws:cloudwatch:LogGroup", spec.provider)
-            .prop("name", log_group_name(&common.name_prefix, spec.function))
+            .prop(
+                "name",
+                log_group_name(&common.name_prefix, spec.resources.binary),
+            )
             .prop("retentionInDays", common.log_retention_days),
     );
 
-    let account = match spec.function {
+    let account = match spec.resources.binary {
         "target" => &common.target_account_id,
         _ => &common.source_account_id,
     };
     template.add(
-        spec.role_logical,
+        spec.resources.role,
         Resource::aws("aws:iam:Role", spec.provider)
-            .prop("name", role_name(&common.name_prefix, spec.function))
+            .prop(
+                "name",
+                role_name(&common.name_prefix, spec.resources.binary),
+            )
             .prop(
                 "description",
                 format!(
                     "Execution role of {}",
-                    function_name(&common.name_prefix, spec.function)
+                    function_name(&common.name_prefix, spec.resources.binary)
                 ),
             )
             .prop(
@@ -79,12 +81,12 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
             ),
     );
 
-    let mut statements = vec![iam::own_logs(&output_of(spec.log_group_logical, "arn"))];
+    let mut statements = vec![iam::own_logs(&output_of(spec.resources.log_group, "arn"))];
     statements.extend(spec.statements);
     template.add(
-        spec.policy_logical,
+        spec.resources.policy,
         Resource::aws("aws:iam:RolePolicy", spec.provider)
-            .prop("role", output_of(spec.role_logical, "id"))
+            .prop("role", output_of(spec.resources.role, "id"))
             .prop(
                 "policy",
                 to_json(PolicyDocument::new(statements).to_value()),
@@ -96,30 +98,32 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-    let mut function = Resource::aws("aws:lambda:Function", spec.provider)
-        .prop("name", function_name(&common.name_prefix, spec.function));
+    let mut function = Resource::aws("aws:lambda:Function", spec.provider).prop(
+        "name",
+        function_name(&common.name_prefix, spec.resources.binary),
+    );
     if let Some(reserved) = spec.reserved_concurrency {
         function = function.prop("reservedConcurrentExecutions", reserved);
     }
     template.add(
-        spec.logical,
+        spec.resources.function,
         function
             .prop("description", spec.description)
             .prop("runtime", "provided.al2023")
             .prop("handler", "bootstrap")
             .prop("architectures", json!([common.architecture.lambda_name()]))
-            .prop("code", file_archive(&common.architecture.artifact(spec.function)))
+            .prop("code", file_archive(&common.architecture.artifact(spec.resources.binary)))
             .prop("memorySize", spec.memory_mb)
             .prop("timeout", spec.timeout_seconds)
-            .prop("role", output_of(spec.role_logical, "arn"))
+            .prop("role", output_of(spec.resources.role, "arn"))
             .prop("environment", json!({ "variables": variables }))
             .prop(
                 "loggingConfig",
-                json!({ "logFormat": "Text", "logGroup": output_of(spec.log_group_logical, "name") }),
+                json!({ "logFormat": "Text", "logGroup": output_of(spec.resources.log_group, "name") }),
             )
             // The policy must exist before the function runs (and, for the relay, before the
             // event source mapping checks the role's Kinesis permissions).
-            .depends_on(&[spec.policy_logical, spec.log_group_logical]),
+            .depends_on(&[spec.resources.policy, spec.resources.log_group]),
     );
 }
 

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod function;
 pub mod iam;
+pub mod logical;
 pub mod model;
 pub mod provider;
 pub mod source;

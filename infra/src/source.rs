@@ -15,13 +15,14 @@ use serde_json::{json, Value};
 use crate::config::{SourceConfig, StreamCapacity, TargetOutputs, TargetRegion};
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
+use crate::logical;
 use crate::model::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
 
-pub const PROVIDER: &str = "sourceProvider";
+pub const PROVIDER: &str = logical::SOURCE_PROVIDER;
 /// Logical name of the StackReference when `targetStack` is set. It must differ from every
 /// config key: the YAML runtime puts config keys and resources in one namespace.
-pub const TARGET_STACK: &str = "targetStackReference";
+pub const TARGET_STACK: &str = logical::TARGET_STACK_REFERENCE;
 /// EventBridge Scheduler's group of the producer's schedule (the schedule sets no group).
 pub const SCHEDULE_GROUP: &str = "default";
 
@@ -126,7 +127,7 @@ pub fn template(config: &SourceConfig) -> Template {
 
 fn add_stream(t: &mut Template, config: &SourceConfig) {
     t.add(
-        "streamKey",
+        logical::STREAM_KEY,
         Resource::aws("aws:kms:Key", PROVIDER)
             .prop(
                 "description",
@@ -139,7 +140,7 @@ fn add_stream(t: &mut Template, config: &SourceConfig) {
     let stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
         .prop("name", stream_name(config))
         .prop("encryptionType", "KMS")
-        .prop("kmsKeyId", output_of("streamKey", "arn"))
+        .prop("kmsKeyId", output_of(logical::STREAM_KEY, "arn"))
         .prop("retentionPeriod", config.stream_retention_hours);
     let stream = match config.stream_capacity {
         StreamCapacity::OnDemand => {
@@ -149,7 +150,7 @@ fn add_stream(t: &mut Template, config: &SourceConfig) {
             .prop("streamModeDetails", json!({ "streamMode": "PROVISIONED" }))
             .prop("shardCount", shards),
     };
-    t.add("stream", stream);
+    t.add(logical::STREAM, stream);
 }
 
 fn dead_letter_queue(name: String) -> Resource {
@@ -164,13 +165,13 @@ fn dead_letter_queue(name: String) -> Resource {
 fn add_dead_letter_queues(t: &mut Template, config: &SourceConfig) {
     let prefix = &config.common.name_prefix;
     t.add(
-        "deadLetterQueue",
+        logical::DEAD_LETTER_QUEUE,
         dead_letter_queue(prefix.name("dead-letters")),
     );
     // Scheduler accepts only an SQS queue as a schedule's dead-letter queue, written with the
     // schedule's role: a queue of its own keeps that role's permission to this one queue.
     t.add(
-        "scheduleDeadLetterQueue",
+        logical::SCHEDULE_DEAD_LETTER_QUEUE,
         dead_letter_queue(prefix.name("schedule-dead-letters")),
     );
 }
@@ -178,7 +179,7 @@ fn add_dead_letter_queues(t: &mut Template, config: &SourceConfig) {
 fn add_producer(t: &mut Template, config: &SourceConfig) {
     let common = &config.common;
     let environment: BTreeMap<&'static str, Value> = BTreeMap::from([
-        (env::STREAM_NAME, json!(output_of("stream", "name"))),
+        (env::STREAM_NAME, json!(output_of(logical::STREAM, "name"))),
         (
             env::PRODUCER_RECORDS_PER_INVOCATION,
             json!(config.records_per_invocation.to_string()),
@@ -201,11 +202,7 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
         t,
         common,
         FunctionSpec {
-            function: "producer",
-            logical: "producerFunction",
-            role_logical: "producerRole",
-            policy_logical: "producerRolePolicy",
-            log_group_logical: "producerLogGroup",
+            resources: logical::PRODUCER,
             provider: PROVIDER,
             description: "Writes scheduled records to the Kinesis stream",
             memory_mb: 128,
@@ -216,19 +213,19 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
                 Statement::allow(
                     "WriteThisStream",
                     iam::KINESIS_WRITE_ACTIONS,
-                    &[&output_of("stream", "arn")],
+                    &[&output_of(logical::STREAM, "arn")],
                 ),
                 Statement::allow(
                     "EncryptRecordsWithStreamKey",
                     &["kms:GenerateDataKey"],
-                    &[&output_of("streamKey", "arn")],
+                    &[&output_of(logical::STREAM_KEY, "arn")],
                 ),
                 // Lambda writes the on-failure record of a tick that kept failing
                 // (producerInvokeConfig) with the function's own execution role.
                 Statement::allow(
                     "SendFailedTicksToDeadLetterQueue",
                     &["sqs:SendMessage"],
-                    &[&output_of("deadLetterQueue", "arn")],
+                    &[&output_of(logical::DEAD_LETTER_QUEUE, "arn")],
                 ),
             ],
         },
@@ -237,16 +234,16 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
     // (the handler fails) is retried by Lambda, then recorded in the dead-letter queue with
     // its error, instead of existing only as a log line.
     t.add(
-        "producerInvokeConfig",
+        logical::PRODUCER_INVOKE_CONFIG,
         Resource::aws("aws:lambda:FunctionEventInvokeConfig", PROVIDER)
-            .prop("functionName", output_of("producerFunction", "name"))
+            .prop("functionName", output_of(logical::PRODUCER.function, "name"))
             .prop("maximumRetryAttempts", 2)
             .prop("maximumEventAgeInSeconds", 240)
             .prop(
                 "destinationConfig",
-                json!({ "onFailure": { "destination": output_of("deadLetterQueue", "arn") } }),
+                json!({ "onFailure": { "destination": output_of(logical::DEAD_LETTER_QUEUE, "arn") } }),
             )
-            .depends_on(&["producerRolePolicy"]),
+            .depends_on(&[logical::PRODUCER.policy]),
     );
 }
 
@@ -254,7 +251,7 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
     let common = &config.common;
     let group = iam::schedule_group_arn(&common.region, &common.source_account_id, SCHEDULE_GROUP);
     t.add(
-        "schedulerRole",
+        logical::SCHEDULER_ROLE,
         Resource::aws("aws:iam:Role", PROVIDER)
             .prop(
                 "name",
@@ -277,9 +274,9 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
             ),
     );
     t.add(
-        "schedulerRolePolicy",
+        logical::SCHEDULER_ROLE_POLICY,
         Resource::aws("aws:iam:RolePolicy", PROVIDER)
-            .prop("role", output_of("schedulerRole", "id"))
+            .prop("role", output_of(logical::SCHEDULER_ROLE, "id"))
             .prop(
                 "policy",
                 to_json(
@@ -287,12 +284,12 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
                         Statement::allow(
                             "InvokeProducerOnly",
                             &["lambda:InvokeFunction"],
-                            &[&output_of("producerFunction", "arn")],
+                            &[&output_of(logical::PRODUCER.function, "arn")],
                         ),
                         Statement::allow(
                             "SendUndeliveredTicksToScheduleDeadLetterQueue",
                             &["sqs:SendMessage"],
-                            &[&output_of("scheduleDeadLetterQueue", "arn")],
+                            &[&output_of(logical::SCHEDULE_DEAD_LETTER_QUEUE, "arn")],
                         ),
                     ])
                     .to_value(),
@@ -300,7 +297,7 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
             ),
     );
     t.add(
-        "schedule",
+        logical::SCHEDULE,
         Resource::aws("aws:scheduler:Schedule", PROVIDER)
             .prop("name", common.name_prefix.name("producer"))
             .prop("description", "Ticks the producer")
@@ -309,17 +306,17 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
             .prop(
                 "target",
                 json!({
-                    "arn": output_of("producerFunction", "arn"),
-                    "roleArn": output_of("schedulerRole", "arn"),
+                    "arn": output_of(logical::PRODUCER.function, "arn"),
+                    "roleArn": output_of(logical::SCHEDULER_ROLE, "arn"),
                     // Covers handing the tick to Lambda (the asynchronous Invoke call); a failing
                     // handler is retried by Lambda per producerInvokeConfig. Given up after 4
                     // minutes so it never overlaps the next tick of the default 5-minute rate,
                     // and then kept in the schedule's dead-letter queue instead of dropped.
                     "retryPolicy": { "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 240 },
-                    "deadLetterConfig": { "arn": output_of("scheduleDeadLetterQueue", "arn") }
+                    "deadLetterConfig": { "arn": output_of(logical::SCHEDULE_DEAD_LETTER_QUEUE, "arn") }
                 }),
             )
-            .depends_on(&["schedulerRolePolicy"]),
+            .depends_on(&[logical::SCHEDULER_ROLE_POLICY]),
     );
 }
 
@@ -338,7 +335,7 @@ fn relay_environment(
         ),
         (
             env::DEAD_LETTER_QUEUE_URL,
-            json!(output_of("deadLetterQueue", "url")),
+            json!(output_of(logical::DEAD_LETTER_QUEUE, "url")),
         ),
         (
             env::RELAY_MAX_CONCURRENT_INVOCATIONS,
@@ -357,11 +354,7 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
         t,
         &config.common,
         FunctionSpec {
-            function: "relay",
-            logical: "relayFunction",
-            role_logical: "relayRole",
-            policy_logical: "relayRolePolicy",
-            log_group_logical: "relayLogGroup",
+            resources: logical::RELAY,
             provider: PROVIDER,
             description: "Relays Kinesis batches to the target account's function",
             memory_mb: config.memory_mb,
@@ -372,12 +365,12 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
                 Statement::allow(
                     "ReadThisStream",
                     iam::KINESIS_READ_ACTIONS,
-                    &[&output_of("stream", "arn")],
+                    &[&output_of(logical::STREAM, "arn")],
                 ),
                 Statement::allow(
                     "DecryptRecordsWithStreamKey",
                     &["kms:Decrypt"],
-                    &[&output_of("streamKey", "arn")],
+                    &[&output_of(logical::STREAM_KEY, "arn")],
                 ),
                 Statement::allow(
                     "AssumeTargetRoleOnly",
@@ -390,17 +383,17 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
                 Statement::allow(
                     "SendToDeadLetterQueue",
                     &["sqs:SendMessage"],
-                    &[&output_of("deadLetterQueue", "arn")],
+                    &[&output_of(logical::DEAD_LETTER_QUEUE, "arn")],
                 ),
             ],
         },
     );
 
     t.add(
-        "relayEventSourceMapping",
+        logical::RELAY_EVENT_SOURCE_MAPPING,
         Resource::aws("aws:lambda:EventSourceMapping", PROVIDER)
-            .prop("eventSourceArn", output_of("stream", "arn"))
-            .prop("functionName", output_of("relayFunction", "arn"))
+            .prop("eventSourceArn", output_of(logical::STREAM, "arn"))
+            .prop("functionName", output_of(logical::RELAY.function, "arn"))
             .prop("startingPosition", config.starting_position.clone())
             .prop("batchSize", config.batch_size)
             .prop(
@@ -423,34 +416,43 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
             )
             .prop(
                 "destinationConfig",
-                json!({ "onFailure": { "destinationArn": output_of("deadLetterQueue", "arn") } }),
+                json!({ "onFailure": { "destinationArn": output_of(logical::DEAD_LETTER_QUEUE, "arn") } }),
             )
             // A mapping has no name, and Lambda refuses a second one for the same stream and
             // function ("provided mapping already exists"): replacing it (startingPosition
             // forces that) must delete the old one first.
             .delete_before_replace()
-            .depends_on(&["relayRolePolicy"]),
+            .depends_on(&[logical::RELAY.policy]),
     );
 }
 
 fn add_outputs(t: &mut Template) {
-    t.output("streamName", output_of("stream", "name"));
-    t.output("streamArn", output_of("stream", "arn"));
-    t.output("deadLetterQueueUrl", output_of("deadLetterQueue", "url"));
+    t.output("streamName", output_of(logical::STREAM, "name"));
+    t.output("streamArn", output_of(logical::STREAM, "arn"));
+    t.output(
+        "deadLetterQueueUrl",
+        output_of(logical::DEAD_LETTER_QUEUE, "url"),
+    );
     t.output(
         "scheduleDeadLetterQueueUrl",
-        output_of("scheduleDeadLetterQueue", "url"),
+        output_of(logical::SCHEDULE_DEAD_LETTER_QUEUE, "url"),
     );
     t.output(
         "producerFunctionName",
-        output_of("producerFunction", "name"),
+        output_of(logical::PRODUCER.function, "name"),
     );
-    t.output("relayFunctionName", output_of("relayFunction", "name"));
-    t.output("relayRoleArn", output_of("relayRole", "arn"));
-    t.output("scheduleName", output_of("schedule", "name"));
+    t.output(
+        "relayFunctionName",
+        output_of(logical::RELAY.function, "name"),
+    );
+    t.output("relayRoleArn", output_of(logical::RELAY.role, "arn"));
+    t.output("scheduleName", output_of(logical::SCHEDULE, "name"));
     t.output(
         "producerLogGroupName",
-        output_of("producerLogGroup", "name"),
+        output_of(logical::PRODUCER.log_group, "name"),
     );
-    t.output("relayLogGroupName", output_of("relayLogGroup", "name"));
+    t.output(
+        "relayLogGroupName",
+        output_of(logical::RELAY.log_group, "name"),
+    );
 }

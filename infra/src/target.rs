@@ -13,11 +13,12 @@ use serde_json::{json, Value};
 use crate::config::TargetConfig;
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
+use crate::logical;
 use crate::model::{output_of, secret, to_json, Resource, Template};
 use crate::provider::provider;
 use shared::config as env;
 
-pub const PROVIDER: &str = "targetProvider";
+pub const PROVIDER: &str = logical::TARGET_PROVIDER;
 
 /// The trust policy of the cross-account role. The principal is the source *account*, so the
 /// policy is valid before the relay role exists (IAM rejects a trust policy naming a role ARN
@@ -43,7 +44,7 @@ pub fn trusted_relay_role(config: &TargetConfig) -> String {
     let common = &config.common;
     iam::role_arn(
         &common.source_account_id,
-        &function::role_name(&common.name_prefix, "relay"),
+        &function::role_name(&common.name_prefix, logical::RELAY.binary),
     )
 }
 
@@ -57,7 +58,14 @@ pub fn template(config: &TargetConfig) -> Template {
         PROVIDER,
         provider(common, &common.target_account_id, "target"),
     );
+    add_target_function(&mut t, config);
+    add_cross_account_role(&mut t, config);
+    add_outputs(&mut t, config);
+    t
+}
 
+fn add_target_function(t: &mut Template, config: &TargetConfig) {
+    let common = &config.common;
     let environment: BTreeMap<&'static str, Value> = BTreeMap::from([
         (
             env::TARGET_DEDUP_CAPACITY,
@@ -70,14 +78,10 @@ pub fn template(config: &TargetConfig) -> Template {
         (env::LOG_LEVEL, json!(common.log_level)),
     ]);
     add_function(
-        &mut t,
+        t,
         common,
         FunctionSpec {
-            function: "target",
-            logical: "targetFunction",
-            role_logical: "targetRole",
-            policy_logical: "targetRolePolicy",
-            log_group_logical: "targetLogGroup",
+            resources: logical::TARGET,
             provider: PROVIDER,
             description: "Validates relayed envelopes and answers per record",
             memory_mb: config.memory_mb,
@@ -87,9 +91,12 @@ pub fn template(config: &TargetConfig) -> Template {
             statements: Vec::new(),
         },
     );
+}
 
+fn add_cross_account_role(t: &mut Template, config: &TargetConfig) {
+    let common = &config.common;
     t.add(
-        "crossAccountRole",
+        logical::CROSS_ACCOUNT_ROLE,
         Resource::aws("aws:iam:Role", PROVIDER)
             .prop("name", common.cross_account_role_name.clone())
             .prop(
@@ -103,32 +110,48 @@ pub fn template(config: &TargetConfig) -> Template {
             ),
     );
     t.add(
-        "crossAccountRolePolicy",
+        logical::CROSS_ACCOUNT_ROLE_POLICY,
         Resource::aws("aws:iam:RolePolicy", PROVIDER)
-            .prop("role", output_of("crossAccountRole", "id"))
+            .prop("role", output_of(logical::CROSS_ACCOUNT_ROLE, "id"))
             .prop(
                 "policy",
                 to_json(
                     PolicyDocument::new(vec![Statement::allow(
                         "InvokeTargetFunctionOnly",
                         &["lambda:InvokeFunction"],
-                        &[&output_of("targetFunction", "arn")],
+                        &[&output_of(logical::TARGET.function, "arn")],
                     )])
                     .to_value(),
                 ),
             ),
     );
+}
 
-    t.output("crossAccountRoleArn", output_of("crossAccountRole", "arn"));
+/// What the source stack needs (read by its config or its StackReference), and names for
+/// an operator.
+fn add_outputs(t: &mut Template, config: &TargetConfig) {
+    let common = &config.common;
+    t.output(
+        "crossAccountRoleArn",
+        output_of(logical::CROSS_ACCOUNT_ROLE, "arn"),
+    );
     t.output(
         "crossAccountRoleMaxSessionSeconds",
         config.max_session_seconds,
     );
-    t.output("targetFunctionName", output_of("targetFunction", "name"));
-    t.output("targetFunctionArn", output_of("targetFunction", "arn"));
+    t.output(
+        "targetFunctionName",
+        output_of(logical::TARGET.function, "name"),
+    );
+    t.output(
+        "targetFunctionArn",
+        output_of(logical::TARGET.function, "arn"),
+    );
     t.output("targetRegion", common.region.clone());
-    t.output("targetLogGroupName", output_of("targetLogGroup", "name"));
+    t.output(
+        "targetLogGroupName",
+        output_of(logical::TARGET.log_group, "name"),
+    );
     t.output("trustedRelayRoleArn", trusted_relay_role(config));
     t.output("namePrefix", common.name_prefix.as_str());
-    t
 }

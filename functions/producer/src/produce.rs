@@ -139,38 +139,13 @@ impl<S: RecordSink> Producer<S> {
         let mut codes: BTreeMap<String, usize> = BTreeMap::new();
         for attempt in 1..=self.settings.max_put_attempts {
             if attempt > 1 {
-                let factor = 2u32.saturating_pow(attempt - 2);
-                tokio::time::sleep((self.settings.retry_base_delay * factor).min(MAX_BACKOFF))
-                    .await;
+                tokio::time::sleep(self.backoff(attempt)).await;
             }
             codes.clear();
             let mut failed = Vec::new();
             for call in split_into_calls(pending) {
                 report.put_calls += 1;
-                let results = match self.sink.put_records(&call).await {
-                    Ok(results) if results.len() == call.len() => results,
-                    Ok(results) => {
-                        let message = format!(
-                            "PutRecords answered {} results for {} entries",
-                            results.len(),
-                            call.len()
-                        );
-                        vec![
-                            EntryResult::Failed {
-                                code: "MalformedResponse".into(),
-                                message
-                            };
-                            call.len()
-                        ]
-                    }
-                    Err(message) => vec![
-                        EntryResult::Failed {
-                            code: "CallFailed".into(),
-                            message
-                        };
-                        call.len()
-                    ],
-                };
+                let results = self.put_call(&call).await;
                 for (entry, result) in call.into_iter().zip(results) {
                     match result {
                         EntryResult::Written => {
@@ -207,6 +182,38 @@ impl<S: RecordSink> Producer<S> {
             codes,
             last_message,
         })
+    }
+
+    /// The wait before `attempt` (from 2 on): the base delay, doubling, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(2));
+        (self.settings.retry_base_delay * factor).min(MAX_BACKOFF)
+    }
+
+    /// One PutRecords call's result per entry, in order. A failed call, or an answer that does
+    /// not have one result per entry, fails every entry of the call (they are retried).
+    async fn put_call(&self, call: &[PutEntry]) -> Vec<EntryResult> {
+        let failed = |code: &str, message: String| {
+            vec![
+                EntryResult::Failed {
+                    code: code.into(),
+                    message
+                };
+                call.len()
+            ]
+        };
+        match self.sink.put_records(call).await {
+            Ok(results) if results.len() == call.len() => results,
+            Ok(results) => failed(
+                "MalformedResponse",
+                format!(
+                    "PutRecords answered {} results for {} entries",
+                    results.len(),
+                    call.len()
+                ),
+            ),
+            Err(message) => failed("CallFailed", message),
+        }
     }
 }
 

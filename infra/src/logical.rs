@@ -1,0 +1,60 @@
+//! Logical names of the resources in the templates: the keys of `resources`, what
+//! `${name.attribute}` interpolations refer to, and what the tests, the checks and the local run
+//! look resources up by. Renaming one renames a resource in every deployed stack (Pulumi
+//! replaces it), so they are fixed here once.
+
+/// The source stack's explicit `aws` provider.
+pub const SOURCE_PROVIDER: &str = "sourceProvider";
+/// The target stack's explicit `aws` provider.
+pub const TARGET_PROVIDER: &str = "targetProvider";
+/// The StackReference to the target stack (`targetStack` mode). It must differ from every
+/// config key: the YAML runtime puts config keys and resources in one namespace.
+pub const TARGET_STACK_REFERENCE: &str = "targetStackReference";
+
+pub const STREAM_KEY: &str = "streamKey";
+pub const STREAM: &str = "stream";
+pub const DEAD_LETTER_QUEUE: &str = "deadLetterQueue";
+pub const SCHEDULE_DEAD_LETTER_QUEUE: &str = "scheduleDeadLetterQueue";
+pub const PRODUCER_INVOKE_CONFIG: &str = "producerInvokeConfig";
+pub const SCHEDULER_ROLE: &str = "schedulerRole";
+pub const SCHEDULER_ROLE_POLICY: &str = "schedulerRolePolicy";
+pub const SCHEDULE: &str = "schedule";
+pub const RELAY_EVENT_SOURCE_MAPPING: &str = "relayEventSourceMapping";
+pub const CROSS_ACCOUNT_ROLE: &str = "crossAccountRole";
+pub const CROSS_ACCOUNT_ROLE_POLICY: &str = "crossAccountRolePolicy";
+
+/// What every function brings: the function, its execution role and inline policy, and its
+/// log group.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionResources {
+    /// `producer`, `relay` or `target`: the binary, its artifact folder and its physical name.
+    pub binary: &'static str,
+    pub function: &'static str,
+    pub role: &'static str,
+    pub policy: &'static str,
+    pub log_group: &'static str,
+}
+
+pub const PRODUCER: FunctionResources = FunctionResources {
+    binary: "producer",
+    function: "producerFunction",
+    role: "producerRole",
+    policy: "producerRolePolicy",
+    log_group: "producerLogGroup",
+};
+
+pub const RELAY: FunctionResources = FunctionResources {
+    binary: "relay",
+    function: "relayFunction",
+    role: "relayRole",
+    policy: "relayRolePolicy",
+    log_group: "relayLogGroup",
+};
+
+pub const TARGET: FunctionResources = FunctionResources {
+    binary: "target",
+    function: "targetFunction",
+    role: "targetRole",
+    policy: "targetRolePolicy",
+    log_group: "targetLogGroup",
+};
