@@ -10,9 +10,9 @@ use std::fmt;
 use crate::model::PROJECT;
 use shared::config as env;
 
-/// What a stack deploys. Comes from config (`role`), never from the stack's name.
+/// What a stack deploys. Comes from config (`side`), never from the stack's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StackRole {
+pub enum StackSide {
     Source,
     Target,
 }
@@ -241,7 +241,7 @@ use Scope::{Both, Source, Target};
 /// variant's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
-    Role,
+    Side,
     SourceAccountId,
     TargetAccountId,
     ExternalId,
@@ -278,11 +278,13 @@ pub enum Key {
     RelayMaxConcurrentInvocations,
     RelayMemoryMb,
     RelayTimeoutSeconds,
+    /// The old name of [`Key::Side`], declared so a stack that still sets it is told how to move.
+    Role,
 }
 
 impl Key {
     /// How many keys there are: the length of [`KEYS`].
-    pub const COUNT: usize = 37;
+    pub const COUNT: usize = 38;
 
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]
@@ -295,7 +297,7 @@ impl Key {
 
 /// The spec of every [`Key`], in the enum's order (a test checks it).
 pub const KEYS: [KeySpec; Key::COUNT] = [
-    key(Key::Role, "role", Str, Both, None, "target", "What this stack deploys: `source` (schedule, producer, stream, relay) or `target` (target function, cross-account role)."),
+    key(Key::Side, "side", Str, Both, None, "target", "What this stack deploys: `source` (schedule, producer, stream, relay) or `target` (target function, cross-account role)."),
     key(Key::SourceAccountId, "sourceAccountId", Str, Both, None, "111111111111", "12-digit id of the source account (the stream and the relay live there)."),
     key(Key::TargetAccountId, "targetAccountId", Str, Both, None, "222222222222", "12-digit id of the target account (the target function lives there)."),
     KeySpec { secret: true, ..key(Key::ExternalId, "externalId", Str, Both, None, "<random string, 2-1224 chars>", "Secret shared by the two stacks: the cross-account role's trust policy requires it as sts:ExternalId and the relay sends it. Set with --secret.") },
@@ -332,11 +334,12 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::RelayMaxConcurrentInvocations, "relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch, 1..64."),
     key(Key::RelayMemoryMb, "relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
     key(Key::RelayTimeoutSeconds, "relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
+    key(Key::Role, "role", Str, Both, None, "side", "Renamed to `side` (the word role is kept for IAM roles): leave it unset; a stack that sets it is stopped with the two commands that move it."),
 ];
 
 /// Keys every stack must set: they have no default, and nothing can be derived for them.
 pub const REQUIRED_KEYS: &[Key] = &[
-    Key::Role,
+    Key::Side,
     Key::SourceAccountId,
     Key::TargetAccountId,
     Key::ExternalId,
@@ -632,10 +635,20 @@ impl RawConfig {
         }
     }
 
-    fn role(&self) -> Result<StackRole, ConfigError> {
-        match self.one_of(Key::Role, &["source", "target"])?.as_str() {
-            "source" => Ok(StackRole::Source),
-            _ => Ok(StackRole::Target),
+    fn side(&self) -> Result<StackSide, ConfigError> {
+        if let Some(old) = self.raw(Key::Role) {
+            let stack = &self.stack;
+            return Err(ConfigError::Invalid {
+                key: full_key(Key::Role.name()),
+                value: old.to_string(),
+                stack: stack.clone(),
+                reason: "`role` was renamed to `side`".into(),
+                fix: format!("pulumi config rm --stack {stack} role && pulumi config set --stack {stack} side {old}"),
+            });
+        }
+        match self.one_of(Key::Side, &["source", "target"])?.as_str() {
+            "source" => Ok(StackSide::Source),
+            _ => Ok(StackSide::Target),
         }
     }
 
@@ -879,9 +892,9 @@ impl RawConfig {
 
     /// The typed configuration of this stack; the first bad key stops it.
     pub fn stack_config(&self) -> Result<StackConfig, ConfigError> {
-        match self.role()? {
-            StackRole::Source => self.source().map(StackConfig::Source),
-            StackRole::Target => self.target().map(StackConfig::Target),
+        match self.side()? {
+            StackSide::Source => self.source().map(StackConfig::Source),
+            StackSide::Target => self.target().map(StackConfig::Target),
         }
     }
 }
@@ -1044,7 +1057,7 @@ mod tests {
 
     pub(crate) const TARGET: &[(&str, &str)] = &[
         ("aws:region", "eu-west-1"),
-        ("role", "target"),
+        ("side", "target"),
         ("sourceAccountId", "111111111111"),
         ("targetAccountId", "222222222222"),
         ("externalId", "example-external-id"),
@@ -1079,13 +1092,26 @@ mod tests {
 
     #[test]
     fn missing_role_names_the_key_and_the_fix() {
-        let err = with(TARGET, &[("role", "")])
+        let err = with(TARGET, &[("side", "")])
             .stack_config()
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`cross-account-relay:role`"), "{err}");
+        assert!(err.contains("`cross-account-relay:side`"), "{err}");
         assert!(
-            err.contains("pulumi config set --stack dev-target role target"),
+            err.contains("pulumi config set --stack dev-target side target"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_old_role_key_says_how_to_move_to_side() {
+        let err = with(TARGET, &[("role", "target")])
+            .stack_config()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`role` was renamed to `side`"), "{err}");
+        assert!(
+            err.contains("pulumi config rm --stack dev-target role && pulumi config set --stack dev-target side target"),
             "{err}"
         );
     }
@@ -1105,7 +1131,7 @@ mod tests {
     #[test]
     fn invalid_values_are_refused_with_the_reason() {
         let cases = [
-            ("role", "both", "must be one of source, target"),
+            ("side", "both", "must be one of source, target"),
             ("sourceAccountId", "1234", "exactly 12 digits"),
             ("architecture", "aarch64", "x86_64, arm64"),
             ("logRetentionDays", "10", "CloudWatch accepts"),
@@ -1139,7 +1165,7 @@ mod tests {
     }
 
     const SOURCE: &[(&str, &str)] = &[
-        ("role", "source"),
+        ("side", "source"),
         ("targetRoleArn", "arn:aws:iam::222222222222:role/x"),
         ("targetFunctionName", "f"),
     ];
@@ -1343,7 +1369,7 @@ mod tests {
 
     #[test]
     fn source_needs_the_target_outputs_or_a_stack_reference() {
-        let err = with(TARGET, &[("role", "source")])
+        let err = with(TARGET, &[("side", "source")])
             .stack_config()
             .unwrap_err()
             .to_string();
@@ -1351,7 +1377,7 @@ mod tests {
         let cfg = with(
             TARGET,
             &[
-                ("role", "source"),
+                ("side", "source"),
                 ("targetStack", "org/cross-account-relay/target"),
             ],
         );
@@ -1372,7 +1398,7 @@ mod tests {
         let cfg = with(
             TARGET,
             &[
-                ("role", "source"),
+                ("side", "source"),
                 ("targetRoleArn", "arn:aws:iam::333333333333:role/x"),
                 ("targetFunctionName", "f"),
             ],
@@ -1386,7 +1412,7 @@ mod tests {
         let cfg = with(
             TARGET,
             &[
-                ("role", "source"),
+                ("side", "source"),
                 ("targetRoleArn", "arn:aws:iam::222222222222:role/x"),
                 ("targetFunctionName", "f"),
                 ("maximumRecordAgeSeconds", "30"),

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-/// The `config:` map of a stack file: full key (`aws:region`, `cross-account-relay:role`) to
+/// The `config:` map of a stack file: full key (`aws:region`, `cross-account-relay:side`) to
 /// its value as `PULUMI_CONFIG` carries it (a string).
 pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut config = BTreeMap::new();

@@ -662,12 +662,12 @@ fn no_resource_is_named_like_a_config_key() {
 #[test]
 fn each_required_key_missing_is_named_with_its_fix() {
     let cases = [
-        ("target", "role"),
+        ("target", "side"),
         ("target", "sourceAccountId"),
         ("target", "targetAccountId"),
         ("target", "externalId"),
         ("target", "aws:region"),
-        ("source", "role"),
+        ("source", "side"),
         ("source", "sourceAccountId"),
         ("source", "targetAccountId"),
         ("source", "externalId"),
