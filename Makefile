@@ -31,13 +31,14 @@ help:
 	@echo "make bench  start-up time and peak memory of the release binaries"
 	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
 
-$(VENV)/.installed: tools/requirements.txt
+$(VENV)/.installed: tools/requirements.txt pyproject.toml
 	@{ cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1 || \
 	  rustup component add rustfmt clippy || \
 	  { echo "make: rustfmt and clippy are needed: rustup component add rustfmt clippy"; exit 1; }
 	@python3 -m venv --help >/dev/null 2>&1 || { echo "make: python3 venv is needed (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	mkdir -p $(TOOLS)/bin
 	printf '#!/bin/sh\nexec "%s" -m ziglang "$$@"\n' "$(PY)" > $(TOOLS)/bin/zig
 	chmod +x $(TOOLS)/bin/zig
@@ -57,6 +58,10 @@ lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(TOOLS)/bin/actionlint .github/workflows/*.yml
+	@$(MAKE) --no-print-directory $(VENV)/.installed
+	$(VENV)/bin/ruff check local tests/e2e bench infra/checks tools/pulumi
+	$(VENV)/bin/ruff format --check local tests/e2e bench infra/checks tools/pulumi
+	$(VENV)/bin/mypy
 
 $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
 	@command -v go >/dev/null || { echo "make: Go is needed to build actionlint (https://go.dev/dl/)"; exit 1; }
@@ -158,7 +163,9 @@ check-pulumi: tools build pulumi-tools $(AWS_SCHEMA)
 .PHONY: e2e
 # TICKS, INTERVAL (s), RECORDS (per tick) override the defaults: make demo TICKS=200 RECORDS=5
 demo: build
+	cargo build --quiet --locked -p infra
 	cd $(ROOT) && TICKS="$(TICKS)" INTERVAL="$(INTERVAL)" RECORDS="$(RECORDS)" $(PY) -m local.demo
 
 e2e: build
+	cargo build --quiet --locked -p infra
 	cd $(ROOT) && $(PY) -m pytest tests/e2e -q -p no:cacheprovider

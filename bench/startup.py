@@ -14,10 +14,11 @@ Usage: python bench/startup.py [--runs 5]   (the Makefile target `bench` runs it
 """
 
 import argparse
+import datetime
 import http.server
+import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,11 @@ import threading
 import time
 import urllib.request
 import zipfile
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from local import envelope
+from local.aws import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,16 +41,16 @@ class RuntimeApi(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, event):
+    def __init__(self, event: Mapping[str, Any]) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         self.event = json.dumps(event).encode()
         self.served = False
         self.responded = threading.Event()
-        self.response_at = None
-        self.response_body = None
+        self.response_at: float | None = None
+        self.response_body: tuple[str, bytes] | None = None  # (response or error, body)
         self.stop = threading.Event()
 
-    def handle_error(self, request, client_address):
+    def handle_error(self, request: Any, client_address: Any) -> None:
         # The measured process is killed while its next /invocation/next is pending.
         pass
 
@@ -53,46 +59,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # awslambdaric's native client needs HTTP/1.1 (it crashes on HTTP/1.0 replies).
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *args):
+    @property
+    def api(self) -> RuntimeApi:
+        return cast(RuntimeApi, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         if not self.path.endswith("/invocation/next"):
             self.send_error(404)
             return
-        if self.server.served:
+        if self.api.served:
             # The runtime waits here for its next event; the measurement ends before one comes.
-            self.server.stop.wait(30)
+            self.api.stop.wait(30)
             self.close_connection = True
             return
-        self.server.served = True
+        self.api.served = True
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
         self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
         self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:eu-west-1:111111111111:function:bench")
         self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.server.event)))
+        self.send_header("Content-Length", str(len(self.api.event)))
         self.end_headers()
-        self.wfile.write(self.server.event)
+        self.wfile.write(self.api.event)
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.response_at = time.perf_counter()
-        self.server.response_body = (self.path.rsplit("/", 1)[-1], body)
+        self.api.response_at = time.perf_counter()
+        self.api.response_body = (self.path.rsplit("/", 1)[-1], body)
         self.send_response(202)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self.server.responded.set()
+        self.api.responded.set()
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def peak_rss_kib(pid):
+def peak_rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
@@ -100,7 +104,9 @@ def peak_rss_kib(pid):
     return -1
 
 
-def measure(command, env, event, cwd=None):
+def measure(
+    command: Sequence[str], env: Mapping[str, str], event: Mapping[str, Any], cwd: str | None = None
+) -> tuple[float, int]:
     api = RuntimeApi(event)
     threading.Thread(target=api.serve_forever, daemon=True).start()
     full_env = {
@@ -121,8 +127,9 @@ def measure(command, env, event, cwd=None):
     started = time.perf_counter()
     process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        if not api.responded.wait(60):
-            raise RuntimeError(f"{command}: no response within 60 s: {process.stderr.read1(4096)!r}")
+        if not api.responded.wait(60) or api.response_at is None or api.response_body is None:
+            stderr = cast(io.BufferedReader, process.stderr).read1(4096)
+            raise RuntimeError(f"{command}: no response within 60 s: {stderr!r}")
         elapsed_ms = (api.response_at - started) * 1000
         rss = peak_rss_kib(process.pid)
         kind, body = api.response_body
@@ -136,18 +143,39 @@ def measure(command, env, event, cwd=None):
         api.shutdown()
 
 
-def report(name, command, env, event, runs, size, cwd=None):
+def target_event() -> dict[str, Any]:
+    """One envelope with one produced record, as the relay would send it."""
+    created = datetime.datetime(2026, 11, 25, 5, 0, tzinfo=datetime.UTC)
+    record_id, data = envelope.produced_record("k", message="hi", sequence=1, producer="p", created_at=created)
+    record = envelope.relayed_record(
+        sequence_number="1", partition_key=record_id, event_id="shardId-000000000000:1", data=data
+    )
+    return envelope.delivery_request([record], "bench")
+
+
+def report(
+    name: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    event: Mapping[str, Any],
+    runs: int,
+    size: int | None,
+    cwd: str | None = None,
+) -> tuple[float, int]:
     """Measures `runs` cold starts and prints one row; returns (median ms, peak RSS KiB)."""
     measured = [measure(command, env, event, cwd) for _ in range(runs)]
     times = [m[0] for m in measured]
     rss = max(m[1] for m in measured)
-    size = "-" if size is None else size
-    print(f"{name:<16} {size:>10} {statistics.median(times):>21.1f} {min(times):>7.1f} {max(times):>7.1f} {rss / 1024:>13.1f}", flush=True)
+    shown = "-" if size is None else str(size)
+    print(
+        f"{name:<16} {shown:>10} {statistics.median(times):>21.1f} {min(times):>7.1f} {max(times):>7.1f} {rss / 1024:>13.1f}",
+        flush=True,
+    )
     return statistics.median(times), rss
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--lambda-dir", default=os.path.join(ROOT, "target", "lambda"))
     args = parser.parse_args()
@@ -164,7 +192,8 @@ def main():
     port = free_port()
     moto = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         # moto picks the account from each request's keys; MOTO_ACCOUNT_ID would override that.
         env={**{k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"}, "AWS_EC2_METADATA_DISABLED": "true"},
     )
@@ -178,34 +207,56 @@ def main():
                 time.sleep(0.1)
         import boto3  # from the project's venv
 
-        kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="eu-west-1",
-                               aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench")
+        kinesis = boto3.client(
+            "kinesis",
+            endpoint_url=endpoint,
+            region_name="eu-west-1",
+            aws_access_key_id="AKIDBENCH",
+            aws_secret_access_key="bench",
+        )
         kinesis.create_stream(StreamName="bench", ShardCount=1)
         common = {"AWS_ENDPOINT_URL": endpoint}
-        cases = {
+        cases: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
             "producer": ({"STREAM_NAME": "bench"}, {"source": "aws.scheduler"}),
-            "relay": ({
-                "TARGET_ROLE_ARN": "arn:aws:iam::222222222222:role/cross-account-relay-invoker",
-                "TARGET_EXTERNAL_ID": "bench",
-                "TARGET_FUNCTION_NAME": "cross-account-relay-target",
-                "DEAD_LETTER_QUEUE_URL": f"{endpoint}/111111111111/dlq",
-            }, {"Records": []}),
-            "target": ({}, {"version": 1, "delivery_id": "bench", "records": [{
-                "sequence_number": "1", "partition_key": "k", "event_id": "shardId-000000000000:1",
-                "data": "eyJpZCI6ImsiLCJjcmVhdGVkX2F0IjoiMjAyNi0xMS0yNVQwNTowMDowMFoiLCJzZXF1ZW5jZSI6MSwicHJvZHVjZXIiOiJwIiwiYm9keSI6eyJtZXNzYWdlIjoiaGkifX0=",
-            }]}),
+            "relay": (
+                {
+                    "TARGET_ROLE_ARN": "arn:aws:iam::222222222222:role/cross-account-relay-invoker",
+                    "TARGET_EXTERNAL_ID": "bench",
+                    "TARGET_FUNCTION_NAME": "cross-account-relay-target",
+                    "DEAD_LETTER_QUEUE_URL": f"{endpoint}/111111111111/dlq",
+                },
+                {"Records": []},
+            ),
+            "target": ({}, target_event()),
         }
-        print(f"{'function':<16} {'zip bytes':>10} {'start-up ms (median)':>21} {'min':>7} {'max':>7} {'peak RSS MiB':>13}")
+        print(
+            f"{'function':<16} {'zip bytes':>10} {'start-up ms (median)':>21} {'min':>7} {'max':>7} {'peak RSS MiB':>13}"
+        )
         results = {}
         for name, (env, event) in cases.items():
-            results[name] = report(name, [binaries[name]], {**common, **env}, event, args.runs,
-                                   os.path.getsize(os.path.join(args.lambda_dir, name, "bootstrap.zip")))
+            results[name] = report(
+                name,
+                [binaries[name]],
+                {**common, **env},
+                event,
+                args.runs,
+                os.path.getsize(os.path.join(args.lambda_dir, name, "bootstrap.zip")),
+            )
         # The same relay in Python (boto3 under awslambdaric), same variables, same event.
         env, event = cases["relay"]
-        python = report("relay (Python)", [sys.executable, "-m", "awslambdaric", "relay.handler"],
-                        {**common, **env}, event, args.runs, None, cwd=os.path.join(ROOT, "bench", "python_relay"))
+        python = report(
+            "relay (Python)",
+            [sys.executable, "-m", "awslambdaric", "relay.handler"],
+            {**common, **env},
+            event,
+            args.runs,
+            None,
+            cwd=os.path.join(ROOT, "bench", "python_relay"),
+        )
         rust = results["relay"]
-        print(f"relay Rust vs Python: start-up {python[0] / rust[0]:.1f}x faster, peak RSS {python[1] / rust[1]:.1f}x smaller")
+        print(
+            f"relay Rust vs Python: start-up {python[0] / rust[0]:.1f}x faster, peak RSS {python[1] / rust[1]:.1f}x smaller"
+        )
     finally:
         moto.kill()
         moto.wait()

@@ -13,135 +13,173 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from types import FrameType
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from local.functions import release_binaries
+from local.harness import CrossAccountProof, LocalRun, RunSpec
+from local.ledger import Accounting, result_line
+from local.program import ROOT, InfraError
+from local.template import TemplateError
 
-from local.harness import ROOT, LocalRun, RunOptions, release_binaries, result_line  # noqa: E402
-from local.template import TemplateError  # noqa: E402
+Say = Callable[[str], None]
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ
     p = argparse.ArgumentParser(description="Run producer -> Kinesis -> relay -> AssumeRole -> target locally.")
-    p.add_argument("--ticks", type=int, default=int(env.get("TICKS") or 200),
-                   help="scheduled producer invocations (default 200)")
-    p.add_argument("--interval", type=float, default=float(env.get("INTERVAL") or 0.05),
-                   help="seconds between ticks; stands for the schedule's rate (default 0.05)")
-    p.add_argument("--records", type=int, default=int(env.get("RECORDS") or 5),
-                   help="records per producer invocation: the stack's producerRecordsPerInvocation (default 5)")
-    p.add_argument("--drain-timeout", type=float, default=float(env.get("DRAIN_TIMEOUT") or 120),
-                   help="seconds to wait for the last records after the last tick")
-    p.add_argument("--echo-logs", action="store_true", default=bool(env.get("ECHO_LOGS")),
-                   help="print every function log line")
+    p.add_argument(
+        "--ticks", type=int, default=int(env.get("TICKS") or 200), help="scheduled producer invocations (default 200)"
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=float(env.get("INTERVAL") or 0.05),
+        help="seconds between ticks; stands for the schedule's rate (default 0.05)",
+    )
+    p.add_argument(
+        "--records",
+        type=int,
+        default=int(env.get("RECORDS") or 5),
+        help="records per producer invocation: the stack's producerRecordsPerInvocation (default 5)",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=float(env.get("DRAIN_TIMEOUT") or 120),
+        help="seconds to wait for the last records after the last tick",
+    )
+    p.add_argument(
+        "--echo-logs", action="store_true", default=bool(env.get("ECHO_LOGS")), help="print every function log line"
+    )
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     work = ROOT / ".demo"
     started = time.monotonic()
-    say = lambda msg: print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+    def say(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
     try:
         binaries = release_binaries(work)
     except FileNotFoundError as err:
         print(f"demo: {err}", file=sys.stderr)
         return 2
-    options = RunOptions(
-        binaries=binaries, work_dir=work,
+    spec = RunSpec(
+        binaries=binaries,
+        work_dir=work,
         # Stack config, exactly as a user would set it with `pulumi config set`: the template the
         # program renders from it is what the functions' environment comes from.
-        source_overrides={"producerRecordsPerInvocation": str(args.records)},
-        target_overrides={"faultInjection": "true"},
+        source_settings={"producerRecordsPerInvocation": str(args.records)},
+        target_settings={"faultInjection": "true"},
         echo_logs=args.echo_logs,
     )
-    run = LocalRun(options, progress=say)
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
         say(f"signal {signum}: stopping every process this run started")
-        run.stop()
+        # Unwinds a start in progress too: whatever it had started is stopped on the way out.
         sys.exit(130 if signum == signal.SIGINT else 143)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        try:
-            run.start()
-        except TemplateError as err:
-            print(f"demo: cannot render the Pulumi program: {err}", file=sys.stderr)
-            return 2
-        for f, env in run.function_env.items():
-            say(f"{f} environment from the template: {', '.join(sorted(env))}")
-        proof = run.prove_cross_account()
-        say(f"cross-account proof: Invoke of the target with source-account credentials -> "
-            f"{proof['source_credentials_invoke'] or 'ACCEPTED (wrong!)'}; AssumeRole without the external id -> "
-            f"{proof['assume_without_external_id'] or 'ACCEPTED (wrong!)'}")
-
-        say(f"schedule: {args.ticks} ticks every {args.interval}s, {args.records} records each")
-        next_tick = time.monotonic()
-        last_report = 0.0
-        for i in range(1, args.ticks + 1):
-            run.tick()
-            next_tick += args.interval
-            now = time.monotonic()
-            if now - last_report >= 1.0 or i == args.ticks:
-                last_report = now
-                report_progress(run, say, f"tick {i}/{args.ticks}")
-            if next_tick > now:
-                time.sleep(next_tick - now)
-        deadline = time.monotonic() + args.drain_timeout
-        while time.monotonic() < deadline:
-            if run.ledger.settled() and run.esm.idle_since() is not None:
-                break
-            if time.monotonic() - last_report >= 1.0:
-                last_report = time.monotonic()
-                report_progress(run, say, "draining")
-            time.sleep(0.1)
-        # Let late duplicates or dead letters arrive before counting.
-        run.esm.wait_idle(quiet_s=1.5, timeout=10)
-        time.sleep(1.2)
-        acc = run.ledger.account()
-        assume_calls = run.relay_assume_role_calls()
-        proof = run.prove_cross_account()
-        print_summary(run, acc, assume_calls, proof, time.monotonic() - started)
-        line = result_line(acc, assume_calls)
-        print(line, flush=True)
-        healthy = (acc["lost"] == 0 and not acc["unaccounted_ids"] and acc["produced"] > 0
-                   and not run.ledger.producer_errors
-                   and proof["source_credentials_invoke"] == "ResourceNotFoundException"
-                   and proof.get("assume_without_external_id") not in (None, "allowed"))
-        return 0 if healthy else 1
+        run = LocalRun.start(spec, progress=say)
+    except TemplateError as err:
+        print(f"demo: cannot render the Pulumi program: {err}", file=sys.stderr)
+        return 2
+    except InfraError as err:  # the infra binary is missing and could not be built
+        print(f"demo: {err}", file=sys.stderr)
+        return 2
+    try:
+        return drive(run, args, say, started)
     finally:
         run.stop()
 
 
-def report_progress(run: LocalRun, say, label: str) -> None:
+def drive(run: LocalRun, args: argparse.Namespace, say: Say, started: float) -> int:
+    """The schedule, the drain, the summary: 0 only when nothing was lost."""
+    for f, env in run.functions.template_env.items():
+        say(f"{f} environment from the template: {', '.join(sorted(env))}")
+    proof = run.prove_cross_account()
+    say(
+        f"cross-account proof: Invoke of the target with source-account credentials -> "
+        f"{proof.source_credentials_invoke or 'ACCEPTED (wrong!)'}; AssumeRole without the external id -> "
+        f"{proof.assume_without_external_id or 'ACCEPTED (wrong!)'}"
+    )
+
+    say(f"schedule: {args.ticks} ticks every {args.interval}s, {args.records} records each")
+    next_tick = time.monotonic()
+    last_report = 0.0
+    for i in range(1, args.ticks + 1):
+        run.tick()
+        next_tick += args.interval
+        now = time.monotonic()
+        if now - last_report >= 1.0 or i == args.ticks:
+            last_report = now
+            report_progress(run, say, f"tick {i}/{args.ticks}")
+        if next_tick > now:
+            time.sleep(next_tick - now)
+    deadline = time.monotonic() + args.drain_timeout
+    while time.monotonic() < deadline:
+        if run.ledger.settled() and run.esm.idle_since() is not None:
+            break
+        if time.monotonic() - last_report >= 1.0:
+            last_report = time.monotonic()
+            report_progress(run, say, "draining")
+        time.sleep(0.1)
+    # Let late duplicates or dead letters arrive before counting.
+    run.esm.wait_idle(quiet_s=1.5, timeout=10)
+    time.sleep(1.2)
+    acc = run.ledger.account()
+    assume_calls = run.relay_assume_role_calls()
+    proof = run.prove_cross_account()
+    print_summary(run, acc, assume_calls, proof, time.monotonic() - started)
+    print(result_line(acc, assume_calls), flush=True)
+    healthy = (
+        acc.lost == 0
+        and not acc.unaccounted_ids
+        and acc.produced > 0
+        and not run.ledger.producer_errors
+        and proof.source_credentials_invoke == "ResourceNotFoundException"
+        and proof.assume_without_external_id is not None
+    )
+    return 0 if healthy else 1
+
+
+def report_progress(run: LocalRun, say: Say, label: str) -> None:
     acc = run.ledger.account()
     s = run.esm.stats
-    say(f"{label}: produced {acc['produced']}, delivered {acc['delivered']}, dead-lettered {acc['dead_lettered']}, "
-        f"relay invocations {s.invocations}, target invocations {run.hosts['target'].invocations}")
+    say(
+        f"{label}: produced {acc.produced}, delivered {acc.delivered}, dead-lettered {acc.dead_lettered}, "
+        f"relay invocations {s.invocations}, target invocations {run.hosts['target'].invocations}"
+    )
 
 
-def print_summary(run: LocalRun, acc: dict, assume_calls: int, proof: dict, elapsed: float) -> None:
+def print_summary(run: LocalRun, acc: Accounting, assume_calls: int, proof: CrossAccountProof, elapsed: float) -> None:
     s = run.esm.stats
     h = run.hosts
     rows = [
-        ("records produced (producer's record_ids)", acc["produced"]),
-        ("delivered (distinct ids the target answered ok)", acc["delivered"]),
-        ("rejected by the target -> dead-letter queue", acc["rejected"]),
-        ("on-failure batches (event source mapping)", acc["on_failure_batches"]),
-        ("dead-lettered records", acc["dead_lettered"]),
-        ("lost (produced - delivered - dead-lettered)", acc["lost"]),
+        ("records produced (producer's record_ids)", acc.produced),
+        ("delivered (distinct ids the target answered ok)", acc.delivered),
+        ("rejected by the target -> dead-letter queue", acc.rejected),
+        ("on-failure batches (event source mapping)", acc.on_failure_batches),
+        ("dead-lettered records", acc.dead_lettered),
+        ("lost (produced - delivered - dead-lettered)", acc.lost),
         ("producer invocations / errors", f"{h['producer'].invocations} / {len(run.ledger.producer_errors)}"),
         ("relay invocations / function errors", f"{s.invocations} / {s.function_errors}"),
         ("batch retries / bisections", f"{s.retries} / {s.bisections}"),
-        ("target invocations through moto (assumed-role creds)",
-         f"{proof['target_invokes']} ({proof['target_invokes_by_target_account_assumed_role']} signed in {run.target_account})"),
+        (
+            "target invocations through moto (assumed-role creds)",
+            f"{proof.target_invokes} ({proof.target_invokes_by_target_account_assumed_role} "
+            f"signed in {run.stacks.target_account})",
+        ),
         ("relay AssumeRole calls (counted by moto)", assume_calls),
-        ("Invoke with source-account credentials", proof["source_credentials_invoke"] or "accepted (WRONG)"),
+        ("Invoke with source-account credentials", proof.source_credentials_invoke or "accepted (WRONG)"),
         ("function processes started (cold starts)", ", ".join(f"{f} {h[f].starts}" for f in h)),
-        ("end-to-end latency p50 / p99 (ms)", f"{acc['p50_ms']} / {acc['p99_ms']}"),
+        ("end-to-end latency p50 / p99 (ms)", f"{acc.p50_ms} / {acc.p99_ms}"),
         ("wall time (s)", f"{elapsed:.1f}"),
     ]
     width = max(len(r[0]) for r in rows)
@@ -150,11 +188,11 @@ def print_summary(run: LocalRun, acc: dict, assume_calls: int, proof: dict, elap
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     print("-" * (width + 20))
-    if acc["unaccounted_ids"]:
-        print(f"unaccounted record ids ({len(acc['unaccounted_ids'])}): {', '.join(acc['unaccounted_ids'][:10])}")
+    if acc.unaccounted_ids:
+        print(f"unaccounted record ids ({len(acc.unaccounted_ids)}): {', '.join(acc.unaccounted_ids[:10])}")
     for err in run.ledger.producer_errors[:3]:
         print(f"producer error: {err[:300]}")
-    print(f"logs: {run.options.work_dir}/logs/ (one file per function, moto.log, moto-audit.jsonl)")
+    print(f"logs: {run.spec.work_dir}/logs/ (one file per function, moto.log, moto-audit.jsonl)")
 
 
 if __name__ == "__main__":

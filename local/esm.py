@@ -3,7 +3,7 @@
 Per shard, like Lambda's poller:
 - reads from the starting position with GetRecords, gathers a batch until it holds `batch_size`
   records, or the batching window has passed since its first record, or the next record would
-  take the event over the 6 MB invocation payload limit;
+  take the event to the synchronous invocation payload limit (6 MB, `max_batch_bytes`);
 - invokes the function synchronously with real Kinesis event JSON and waits for the result
   (one batch in flight per shard: records of a shard are processed in order);
 - ReportBatchItemFailures: a response naming failed sequence numbers moves the checkpoint to the
@@ -20,21 +20,31 @@ Retries back off exponentially, with the time compressed (`retry_base_delay`).
 from __future__ import annotations
 
 import base64
+import contextlib
+import dataclasses
 import datetime
 import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-# Lambda's limit on a synchronous invocation payload, which bounds a batch.
-MAX_BATCH_BYTES = 6 * 1024 * 1024
+from local.runtime_api import InvokeResult
+
 # The event is sent compact, so the size counted per record is the size sent.
 COMPACT = (",", ":")
 
+# (shard, [sequence numbers], event bytes, outcome) of each invocation
+MappingEvent = tuple[str, list[str], int, str]
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class MappingSettings:
+    # Lambda's limit on a synchronous invocation payload, which bounds a batch (a batch must
+    # be smaller).
+    max_batch_bytes: int
     batch_size: int = 100
     batching_window_s: float = 0.0
     maximum_retry_attempts: int = -1  # -1 = until the record expires
@@ -43,7 +53,6 @@ class MappingSettings:
     report_batch_item_failures: bool = False
     on_failure_queue_url: str | None = None
     starting_position: str = "TRIM_HORIZON"
-    max_batch_bytes: int = MAX_BATCH_BYTES
     poll_interval_s: float = 0.05  # Lambda polls a shard about once per second; compressed
     retry_base_delay_s: float = 0.02
     retry_max_delay_s: float = 0.5
@@ -60,10 +69,13 @@ class MappingStats:
     on_failure_records: int = 0
     records_read: int = 0
     largest_event_bytes: int = 0
-    events: list = field(default_factory=list)  # (shard, [sequence numbers], bytes, outcome)
+    events: list[MappingEvent] = field(default_factory=list)
 
 
-def kinesis_event_record(record: dict, shard_id: str, stream_arn: str, region: str, function_role_arn: str) -> dict:
+def kinesis_event_record(
+    record: dict[str, Any], shard_id: str, stream_arn: str, region: str, function_role_arn: str
+) -> dict[str, Any]:
+    """One record of a Kinesis event as Lambda hands it to a function (AWS's format)."""
     arrival = record["ApproximateArrivalTimestamp"]
     if isinstance(arrival, datetime.datetime):
         arrival = arrival.timestamp()
@@ -85,19 +97,31 @@ def kinesis_event_record(record: dict, shard_id: str, stream_arn: str, region: s
     }
 
 
-def _event_bytes(records: list[dict]) -> int:
+def _event_bytes(records: list[dict[str, Any]]) -> int:
     return len(json.dumps({"Records": records}, separators=COMPACT)) if records else 0
 
 
 def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class EventSourceMapping:
     """Polls every shard of one stream and invokes `invoke(payload_bytes) -> InvokeResult`."""
 
-    def __init__(self, *, kinesis_factory, sqs_factory, stream_name: str, stream_arn: str, region: str,
-                 function_arn: str, function_role_arn: str, invoke, settings: MappingSettings, log=print):
+    def __init__(
+        self,
+        *,
+        kinesis_factory: Callable[[], Any],
+        sqs_factory: Callable[[], Any],
+        stream_name: str,
+        stream_arn: str,
+        region: str,
+        function_arn: str,
+        function_role_arn: str,
+        invoke: Callable[[bytes], InvokeResult],
+        settings: MappingSettings,
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.kinesis_factory = kinesis_factory
         self.sqs_factory = sqs_factory
         self.stream_name = stream_name
@@ -133,6 +157,25 @@ class EventSourceMapping:
         for t in self._threads:
             t.join(5)
 
+    @contextlib.contextmanager
+    def paused_polling(self) -> Iterator[None]:
+        """Holds every shard's poller, so records written meanwhile arrive in one batch."""
+        self.paused.set()
+        try:
+            yield
+        finally:
+            self.paused.clear()
+
+    @contextlib.contextmanager
+    def settings_changed(self, **changes: Any) -> Iterator[MappingSettings]:
+        """Runs the mapping with some settings changed, and restores the previous ones after."""
+        previous = self.settings
+        self.settings = dataclasses.replace(previous, **changes)
+        try:
+            yield self.settings
+        finally:
+            self.settings = previous
+
     def idle_since(self) -> float | None:
         """Seconds since the last record was read or batch finished, or None while a shard
         holds records or has not polled yet."""
@@ -152,19 +195,27 @@ class EventSourceMapping:
 
     # ---- polling ----
     def _poll_shard(self, shard_id: str) -> None:
-        kinesis = self.kinesis_factory()
-        iterator = kinesis.get_shard_iterator(StreamName=self.stream_name, ShardId=shard_id,
-                                              ShardIteratorType=self.settings.starting_position)["ShardIterator"]
-        buffer: list[dict] = []  # event records read but not yet handed to a batch
-        first_seen = None
+        try:
+            kinesis = self.kinesis_factory()
+            iterator = kinesis.get_shard_iterator(
+                StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=self.settings.starting_position
+            )["ShardIterator"]
+        except Exception:
+            if self._stop.is_set():  # stopped while starting: moto may be gone already
+                return
+            raise
+        buffer: list[dict[str, Any]] = []  # event records read but not yet handed to a batch
+        first_seen: float | None = None
         while not self._stop.is_set():
             if self.paused.is_set():
                 time.sleep(0.02)
                 continue
-            got = []
+            got: list[dict[str, Any]] = []
             if len(buffer) < self.settings.batch_size:
                 try:
-                    resp = kinesis.get_records(ShardIterator=iterator, Limit=min(10000, self.settings.batch_size - len(buffer)))
+                    resp = kinesis.get_records(
+                        ShardIterator=iterator, Limit=min(10000, self.settings.batch_size - len(buffer))
+                    )
                 except Exception as error:  # a passing fault must not end this shard's poller
                     if self._stop.is_set():
                         return
@@ -172,8 +223,10 @@ class EventSourceMapping:
                     time.sleep(0.2)
                     continue
                 iterator = resp["NextShardIterator"]
-                got = [kinesis_event_record(r, shard_id, self.stream_arn, self.region, self.function_role_arn)
-                       for r in resp["Records"]]
+                got = [
+                    kinesis_event_record(r, shard_id, self.stream_arn, self.region, self.function_role_arn)
+                    for r in resp["Records"]
+                ]
                 buffer.extend(got)
                 with self._lock:
                     self.stats.records_read += len(got)
@@ -195,7 +248,8 @@ class EventSourceMapping:
                 if not got:
                     time.sleep(self.settings.poll_interval_s)
                 continue
-            batch, size = [], len('{"Records":[]}')
+            batch: list[dict[str, Any]] = []
+            size = len('{"Records":[]}')
             for rec in buffer[: self.settings.batch_size]:
                 rec_bytes = len(json.dumps(rec, separators=COMPACT)) + 1
                 # The invoke payload must stay under the cap (Lambda: "smaller than").
@@ -210,8 +264,10 @@ class EventSourceMapping:
                 self._last_activity = time.monotonic()
 
     # ---- one batch, with retries, bisection and the on-failure destination ----
-    def _deliver(self, shard_id: str, batch: list[dict]) -> None:
-        work = [(batch, 0)]  # (records, retries used); front first keeps the shard's order
+    def _deliver(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
+        work: list[tuple[list[dict[str, Any]], int]] = [
+            (batch, 0)
+        ]  # (records, retries used); front first keeps the shard's order
         while work and not self._stop.is_set():
             records, retries = work.pop(0)
             if self._too_old(records):
@@ -244,16 +300,21 @@ class EventSourceMapping:
                 continue  # checkpoint after the batch
             remaining = records[failed_from:]
             if self.settings.maximum_retry_attempts != -1 and retries >= self.settings.maximum_retry_attempts:
-                self._on_failure(shard_id, remaining, "RetryAttemptsExhausted", retries + 1,
-                                 "Unhandled" if result.function_error else None)
+                self._on_failure(
+                    shard_id,
+                    remaining,
+                    "RetryAttemptsExhausted",
+                    retries + 1,
+                    "Unhandled" if result.function_error else None,
+                )
                 continue
             with self._lock:
                 self.stats.retries += 1
-            delay = min(self.settings.retry_max_delay_s, self.settings.retry_base_delay_s * (2 ** retries))
+            delay = min(self.settings.retry_max_delay_s, self.settings.retry_base_delay_s * (2**retries))
             time.sleep(delay)
             work.insert(0, (remaining, retries + 1))
 
-    def _first_failure(self, records: list[dict], body: bytes) -> tuple[int | None, str]:
+    def _first_failure(self, records: list[dict[str, Any]], body: bytes) -> tuple[int | None, str]:
         """Index of the checkpoint after a successful invocation, or None when all succeeded."""
         if not self.settings.report_batch_item_failures:
             return None, "ok"
@@ -277,15 +338,21 @@ class EventSourceMapping:
             self.stats.partial_failures += 1
         return min(positions), "partial_failure"
 
-    def _too_old(self, records: list[dict]) -> bool:
+    def _too_old(self, records: list[dict[str, Any]]) -> bool:
         max_age = self.settings.maximum_record_age_s
         if max_age is None or max_age < 0:
             return False
         oldest = min(r["kinesis"]["approximateArrivalTimestamp"] for r in records)
         return time.time() - oldest > max_age
 
-    def _on_failure(self, shard_id: str, records: list[dict], condition: str, invoke_count: int,
-                    function_error: str | None) -> None:
+    def _on_failure(
+        self,
+        shard_id: str,
+        records: list[dict[str, Any]],
+        condition: str,
+        invoke_count: int,
+        function_error: str | None,
+    ) -> None:
         with self._lock:
             self.stats.on_failure_batches += 1
             self.stats.on_failure_records += len(records)
@@ -297,8 +364,11 @@ class EventSourceMapping:
                 "condition": condition,
                 "approximateInvokeCount": invoke_count,
             },
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
-                                **({"functionError": function_error} if function_error else {})},
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                **({"functionError": function_error} if function_error else {}),
+            },
             "version": "1.0",
             "timestamp": _iso(time.time()),
             "KinesisBatchInfo": {

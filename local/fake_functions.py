@@ -1,11 +1,11 @@
 """Stand-ins for the Rust functions, speaking the same Lambda runtime API and contracts.
 
-Used only by the harness's own tests (tests/e2e/test_harness_*.py), so the event source mapping
+Used only by the harness's own tests (tests/e2e/test_harness.py), so the event source mapping
 emulator and the runtime emulator can be exercised quickly and with behaviour the real
 functions do not offer (a relay that crashes, returns garbage, ...). The end-to-end tests of the
 system use the release binaries, never these.
 
-Usage: python fake_functions.py producer|relay|target|scripted
+Usage: python -m local.fake_functions producer|relay|target|scripted
 """
 
 from __future__ import annotations
@@ -18,16 +18,21 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
+from typing import Any
 
-API = os.environ.get("AWS_LAMBDA_RUNTIME_API", "")
+from local import envelope
+from local.envelope import Status
+
+Handler = Callable[[Any], Any]
 
 
-def log(**fields):
+def log(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def runtime_loop(handler):
-    base = f"http://{API}/2018-06-01/runtime"
+def runtime_loop(handler: Handler) -> None:
+    base = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime"
     while True:
         try:
             with urllib.request.urlopen(f"{base}/invocation/next", timeout=None) as r:
@@ -45,82 +50,88 @@ def runtime_loop(handler):
         urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST")).read()
 
 
-def producer():
+def producer() -> Handler:
     import boto3
 
     kinesis = boto3.client("kinesis")
     n = int(os.environ.get("PRODUCER_RECORDS_PER_INVOCATION", "1"))
     container = uuid.uuid4().hex[:8]
-    state = {"seq": 0}
+    sequence = 0
 
-    def handle(event):
-        entries, ids = [], []
+    def handle(event: Any) -> dict[str, Any]:
+        nonlocal sequence
+        records = []
         for _ in range(n):
-            state["seq"] += 1
-            rid = str(uuid.uuid4())
-            doc = {"id": rid, "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                   "sequence": state["seq"], "producer": container, "body": {"message": "hello"}}
-            entries.append({"Data": json.dumps(doc).encode(), "PartitionKey": rid})
-            ids.append(rid)
+            sequence += 1
+            records.append(envelope.produced_record(message="hello", sequence=sequence, producer=container))
+        entries = [{"Data": data, "PartitionKey": rid} for rid, data in records]
         resp = kinesis.put_records(StreamName=os.environ["STREAM_NAME"], Records=entries)
         if resp.get("FailedRecordCount"):
             raise RuntimeError(f"{resp['FailedRecordCount']} records failed")
         log(message="invocation summary", records_written=n)
-        return {"records_written": n, "record_ids": ids, "put_calls": 1, "retried_entries": 0}
+        return {"records_written": n, "record_ids": [rid for rid, _ in records], "put_calls": 1, "retried_entries": 0}
 
     return handle
 
 
-def relay():
+def relay() -> Handler:
     import boto3
 
     sts = boto3.client("sts")
-    creds = sts.assume_role(RoleArn=os.environ["TARGET_ROLE_ARN"], RoleSessionName="fake-relay",
-                            ExternalId=os.environ["TARGET_EXTERNAL_ID"])["Credentials"]
-    lam = boto3.client("lambda", aws_access_key_id=creds["AccessKeyId"],
-                       aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    creds = sts.assume_role(
+        RoleArn=os.environ["TARGET_ROLE_ARN"],
+        RoleSessionName="fake-relay",
+        ExternalId=os.environ["TARGET_EXTERNAL_ID"],
+    )["Credentials"]
+    lam = boto3.client(
+        "lambda",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     sqs = boto3.client("sqs")
 
-    def handle(event):
+    def handle(event: Any) -> dict[str, Any]:
         records = event["Records"]
-        envelope = {"version": 1, "delivery_id": str(uuid.uuid4()), "records": [
-            {"sequence_number": r["kinesis"]["sequenceNumber"], "partition_key": r["kinesis"]["partitionKey"],
-             "event_id": r["eventID"], "data": r["kinesis"]["data"]} for r in records]}
-        resp = lam.invoke(FunctionName=os.environ["TARGET_FUNCTION_NAME"], Payload=json.dumps(envelope).encode())
+        request = envelope.delivery_request(envelope.relayed_record_from_kinesis(r) for r in records)
+        resp = lam.invoke(FunctionName=os.environ["TARGET_FUNCTION_NAME"], Payload=json.dumps(request).encode())
         body = resp["Payload"].read()
         if resp.get("FunctionError"):
             return {"batchItemFailures": [{"itemIdentifier": r["kinesis"]["sequenceNumber"]} for r in records]}
         failures = []
         by_seq = {r["kinesis"]["sequenceNumber"]: r for r in records}
         for result in json.loads(body)["results"]:
-            if result["status"] == "retry":
+            if result["status"] == Status.RETRY:
                 failures.append({"itemIdentifier": result["sequence_number"]})
-            elif result["status"] == "rejected":
-                r = by_seq[result["sequence_number"]]
-                sqs.send_message(QueueUrl=os.environ["DEAD_LETTER_QUEUE_URL"], MessageBody=json.dumps({
-                    "kind": "rejected_by_target", "reason": result["reason"],
-                    "partition_key": r["kinesis"]["partitionKey"], "sequence_number": result["sequence_number"],
-                    "event_id": r["eventID"], "event_source_arn": r["eventSourceARN"],
-                    "data_base64": r["kinesis"]["data"], "data_bytes": len(base64.b64decode(r["kinesis"]["data"]))}))
+            elif result["status"] == Status.REJECTED:
+                letter = envelope.rejected_dead_letter(
+                    by_seq[result["sequence_number"]], result["reason"], request["delivery_id"]
+                )
+                sqs.send_message(QueueUrl=os.environ["DEAD_LETTER_QUEUE_URL"], MessageBody=json.dumps(letter))
         return {"batchItemFailures": failures}
 
     return handle
 
 
-def target():
+def target() -> Handler:
     seen: dict[str, int] = {}
 
-    def handle(event):
+    def handle(event: Any) -> dict[str, Any]:
         results = []
         for rec in event["records"]:
             seq = rec["sequence_number"]
             try:
-                doc = json.loads(base64.b64decode(rec["data"]))
+                doc = json.loads(envelope.record_data(rec))
                 rid = doc["id"]
             except Exception as err:
-                log(message="record processed", record_id=rec["partition_key"], sequence_number=seq,
-                    outcome="rejected", duplicate=False)
-                results.append({"sequence_number": seq, "status": "rejected", "reason": f"not a produced record: {err}"})
+                log(
+                    message="record processed",
+                    record_id=rec["partition_key"],
+                    sequence_number=seq,
+                    outcome="rejected",
+                    duplicate=False,
+                )
+                results.append(envelope.record_result(seq, Status.REJECTED, f"not a produced record: {err}"))
                 continue
             simulate = doc.get("body", {}).get("simulate") or {}
             if simulate.get("function_error"):
@@ -128,35 +139,38 @@ def target():
             seen[rid] = seen.get(rid, 0) + 1
             if seen[rid] <= simulate.get("retry_times", 0):
                 log(message="record processed", record_id=rid, sequence_number=seq, outcome="retry", duplicate=False)
-                results.append({"sequence_number": seq, "status": "retry", "reason": "simulated"})
+                results.append(envelope.record_result(seq, Status.RETRY, "simulated"))
                 continue
             created = datetime.datetime.fromisoformat(doc["created_at"].replace("Z", "+00:00"))
-            latency = (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds() * 1000
-            log(message="record processed", record_id=rid, sequence_number=seq, outcome="ok",
-                latency_ms=latency, duplicate=False)
-            results.append({"sequence_number": seq, "status": "ok"})
-        return {"version": 1, "results": results}
+            latency = (datetime.datetime.now(datetime.UTC) - created).total_seconds() * 1000
+            log(
+                message="record processed",
+                record_id=rid,
+                sequence_number=seq,
+                outcome="ok",
+                latency_ms=latency,
+                duplicate=False,
+            )
+            results.append(envelope.record_result(seq, Status.OK))
+        return envelope.delivery_response(results)
 
     return handle
 
 
-def scripted():
-    """Answers from a script file (JSON list of actions, one per invocation) for ESM tests.
+def scripted() -> Handler:
+    """A relay that fails records by their content, for the event source mapping's tests.
 
-    Each action: {"fail": [seq, ...]} -> batchItemFailures; {"error": true} -> function error;
-    {"fail_seq_of": "<marker>"}: fail every record whose data contains the marker. Every event is
-    appended to SCRIPT_LOG.
+    A record whose data contains ERROR fails the invocation (a function error); one that
+    contains FAIL is reported in batchItemFailures. Every event is appended to SCRIPT_LOG.
     """
-    path = os.environ["SCRIPT"]
 
-    def handle(event):
+    def handle(event: Any) -> dict[str, Any]:
         with open(os.environ["SCRIPT_LOG"], "a") as f:
             f.write(json.dumps(event) + "\n")
-        rules = json.load(open(path))
         failures = []
         for r in event["Records"]:
             data = base64.b64decode(r["kinesis"]["data"]).decode()
-            if "ERROR" in data and rules.get("error_marker_is_function_error", True):
+            if "ERROR" in data:
                 raise RuntimeError("record asks for a function error")
             if "FAIL" in data:
                 failures.append({"itemIdentifier": r["kinesis"]["sequenceNumber"]})

@@ -4,8 +4,8 @@
    `LambdaFunction.invoke` is replaced by a POST of the payload to the local runtime emulator
    that hosts the real release binary (routes: function ARN -> emulator URL). The answer keeps
    Lambda's semantics: a handler error is HTTP 200 with `X-Amz-Function-Error: Unhandled` and
-   the error JSON as body, and a request over 6 MB is refused with 413
-   RequestEntityTooLargeException. moto still resolves the function in the account of the
+   the error JSON as body, and a request of LOCAL_SYNC_PAYLOAD_LIMIT bytes or more (Lambda's
+   6 MB) is refused with 413 RequestEntityTooLargeException. moto still resolves the function in the account of the
    signing credentials, so a function registered only in the target account is found only
    with that account's (assumed-role) credentials.
 2. An audit of STS AssumeRole and Lambda Invoke calls (one JSON line each, with the calling
@@ -16,11 +16,13 @@
 This patches moto internals, so moto is pinned (tools/requirements.txt) and the launcher has
 its own tests (tests/e2e/test_harness.py).
 
-Environment:
+Environment (set by `local.moto_server`):
+  LOCAL_SYNC_PAYLOAD_LIMIT  Lambda's synchronous payload limit in bytes (`infra --limits`; passed
+                        in, so this process does not run the infra binary)
   LOCAL_LAMBDA_ROUTES   JSON {"<function arn>": "http://127.0.0.1:<port>"}
   LOCAL_AUDIT_LOG       path of the JSON-lines audit file
   LOCAL_TRUST_RULES     JSON {"<role arn>": {"external_id": "...", "principal_account": "..."}}
-Arguments are moto.server's (`-H 127.0.0.1 -p <port>`).
+Arguments are moto.server's (`python -m local.moto_launcher -H 127.0.0.1 -p <port>`).
 """
 
 from __future__ import annotations
@@ -33,21 +35,34 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from typing import Any
 
 import moto
 
 EXPECTED_MOTO = "5.2.5"
 if moto.__version__ != EXPECTED_MOTO:  # the patched internals below are version-specific
-    sys.exit(f"moto_launcher: moto {moto.__version__} found, {EXPECTED_MOTO} expected (pin it in tools/requirements.txt)")
+    sys.exit(
+        f"moto_launcher: moto {moto.__version__} found, {EXPECTED_MOTO} expected (pin it in tools/requirements.txt)"
+    )
 
 from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda.exceptions import LambdaClientError  # noqa: E402
+from moto.core.responses import ActionResult  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
 from moto.sts import responses as sts_responses  # noqa: E402
 from moto.sts.exceptions import STSClientError  # noqa: E402
 
-# Lambda's limit on a synchronous request payload.
-SYNC_REQUEST_LIMIT = 6 * 1024 * 1024
+
+def _sync_payload_limit() -> int:
+    value = os.environ.get("LOCAL_SYNC_PAYLOAD_LIMIT", "")
+    if not value.isdigit():
+        sys.exit(f"moto_launcher: LOCAL_SYNC_PAYLOAD_LIMIT={value!r} is not a number of bytes (the harness sets it)")
+    return int(value)
+
+
+# Lambda's limit on a synchronous request payload: a request must be smaller.
+SYNC_PAYLOAD_LIMIT = _sync_payload_limit()
 
 _audit_lock = threading.Lock()
 _CREDENTIAL_RE = re.compile(r"Credential=([A-Z0-9]+)/")
@@ -61,7 +76,7 @@ def _trust_rules() -> dict[str, dict[str, str]]:
     return json.loads(os.environ.get("LOCAL_TRUST_RULES", "{}"))
 
 
-def audit(event: dict) -> None:
+def audit(event: Mapping[str, Any]) -> None:
     path = os.environ.get("LOCAL_AUDIT_LOG")
     if not path:
         return
@@ -71,7 +86,7 @@ def audit(event: dict) -> None:
         f.write(line)
 
 
-def caller_access_key(headers) -> str | None:
+def caller_access_key(headers: Mapping[str, str]) -> str | None:
     auth = headers.get("Authorization") or headers.get("authorization") or ""
     match = _CREDENTIAL_RE.search(auth)
     return match.group(1) if match else None
@@ -80,14 +95,19 @@ def caller_access_key(headers) -> str | None:
 class RequestTooLarge(LambdaClientError):
     code = 413
 
-    def __init__(self, size: int):
+    def __init__(self, size: int) -> None:
         super().__init__(
             "RequestEntityTooLargeException",
-            f"Request must be smaller than {SYNC_REQUEST_LIMIT} bytes for the InvokeFunction operation (got {size})",
+            f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation (got {size})",
         )
 
 
-def invoke_through_runtime_emulator(self, body, request_headers, response_headers):
+def invoke_through_runtime_emulator(
+    self: lambda_models.LambdaFunction,
+    body: str | bytes | None,
+    request_headers: Mapping[str, str],
+    response_headers: dict[str, str],
+) -> bytes:
     """Replacement for moto's LambdaFunction.invoke (moto 5.2.5)."""
     if isinstance(body, str):
         payload = body.encode("utf-8")
@@ -106,7 +126,7 @@ def invoke_through_runtime_emulator(self, body, request_headers, response_header
         "caller_account": get_account_id_from(key) if key else None,
         "request_bytes": len(payload),
     }
-    if len(payload) >= SYNC_REQUEST_LIMIT:  # Lambda: "must be smaller than"
+    if len(payload) >= SYNC_PAYLOAD_LIMIT:  # Lambda: "must be smaller than"
         audit({**entry, "outcome": "request_too_large"})
         raise RequestTooLarge(len(payload))
     url = _routes().get(self.function_arn)
@@ -128,7 +148,9 @@ def invoke_through_runtime_emulator(self, body, request_headers, response_header
             function_error = response.headers.get("X-Amz-Function-Error")
     except urllib.error.HTTPError as err:  # the emulator refused (413) or broke: a service error
         audit({**entry, "outcome": f"http_{err.code}"})
-        raise LambdaClientError("ServiceException", f"local runtime emulator answered {err.code}: {err.read()[:200]!r}")
+        raise LambdaClientError(
+            "ServiceException", f"local runtime emulator answered {err.code}: {err.read()[:200]!r}"
+        ) from err
     if function_error:
         response_headers["x-amz-function-error"] = function_error
     response_headers["x-amz-executed-version"] = "$LATEST"
@@ -139,7 +161,7 @@ def invoke_through_runtime_emulator(self, body, request_headers, response_header
 _original_assume_role = sts_responses.TokenResponse.assume_role
 
 
-def audited_assume_role(self):
+def audited_assume_role(self: sts_responses.TokenResponse) -> ActionResult:
     role_arn = self._get_param("RoleArn")
     external_id = self._get_param("ExternalId")
     session = self._get_param("RoleSessionName")
@@ -167,8 +189,8 @@ def audited_assume_role(self):
 
 
 def install() -> None:
-    lambda_models.LambdaFunction.invoke = invoke_through_runtime_emulator
-    sts_responses.TokenResponse.assume_role = audited_assume_role
+    lambda_models.LambdaFunction.invoke = invoke_through_runtime_emulator  # type: ignore[method-assign]
+    sts_responses.TokenResponse.assume_role = audited_assume_role  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import uuid
+from typing import Any
 
 import boto3
 
@@ -24,29 +25,39 @@ MAX_PAYLOAD = int(os.environ.get("RELAY_MAX_PAYLOAD_BYTES", str(6 * 1024 * 1024 
 
 sts = boto3.client("sts")
 sqs = boto3.client("sqs")
-_target = {"client": None, "expires": None}
+_target: dict[str, Any] = {"client": None, "expires": None}
 
 
 def target_client():
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     if _target["client"] is None or _target["expires"] - now < datetime.timedelta(minutes=5):
         creds = sts.assume_role(
-            RoleArn=ROLE_ARN, ExternalId=EXTERNAL_ID, DurationSeconds=SESSION_SECONDS,
+            RoleArn=ROLE_ARN,
+            ExternalId=EXTERNAL_ID,
+            DurationSeconds=SESSION_SECONDS,
             RoleSessionName=f"{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'relay')}-{uuid.uuid4().hex[:8]}",
         )["Credentials"]
         _target["client"] = boto3.client(
-            "lambda", region_name=os.environ.get("TARGET_REGION") or None,
-            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"])
+            "lambda",
+            region_name=os.environ.get("TARGET_REGION") or None,
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
         _target["expires"] = creds["Expiration"]
     return _target["client"]
 
 
 def envelopes(records):
-    chunk, size = [], 0
+    chunk: list[dict[str, str]] = []
+    size = 0
     for r in records:
-        item = {"sequence_number": r["kinesis"]["sequenceNumber"], "partition_key": r["kinesis"]["partitionKey"],
-                "event_id": r.get("eventID", ""), "data": r["kinesis"]["data"]}
+        item = {
+            "sequence_number": r["kinesis"]["sequenceNumber"],
+            "partition_key": r["kinesis"]["partitionKey"],
+            "event_id": r.get("eventID", ""),
+            "data": r["kinesis"]["data"],
+        }
         n = len(json.dumps(item)) + 1
         if chunk and size + n + 64 > MAX_PAYLOAD:
             yield chunk
@@ -63,8 +74,10 @@ def handler(event, _context):
     for chunk in envelopes(records):
         seqs = [r["sequence_number"] for r in chunk]
         try:
-            reply = target_client().invoke(FunctionName=FUNCTION, Payload=json.dumps(
-                {"version": 1, "delivery_id": uuid.uuid4().hex[:12], "records": chunk}).encode())
+            reply = target_client().invoke(
+                FunctionName=FUNCTION,
+                Payload=json.dumps({"version": 1, "delivery_id": uuid.uuid4().hex[:12], "records": chunk}).encode(),
+            )
             body = json.loads(reply["Payload"].read())
             if reply.get("FunctionError") or body.get("version") != 1:
                 failures += seqs
@@ -78,10 +91,18 @@ def handler(event, _context):
             result = results.get(record["sequence_number"], {"status": "retry"})
             if result["status"] == "rejected":
                 try:
-                    sqs.send_message(QueueUrl=QUEUE_URL, MessageBody=json.dumps({
-                        "kind": "rejected_by_target", "reason": result.get("reason", ""),
-                        "partition_key": record["partition_key"], "sequence_number": record["sequence_number"],
-                        "data_bytes": len(base64.b64decode(record["data"]))}))
+                    sqs.send_message(
+                        QueueUrl=QUEUE_URL,
+                        MessageBody=json.dumps(
+                            {
+                                "kind": "rejected_by_target",
+                                "reason": result.get("reason", ""),
+                                "partition_key": record["partition_key"],
+                                "sequence_number": record["sequence_number"],
+                                "data_bytes": len(base64.b64decode(record["data"])),
+                            }
+                        ),
+                    )
                 except Exception:
                     failures.append(record["sequence_number"])
             elif result["status"] != "ok":

@@ -24,8 +24,11 @@ import re
 import sys
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
-TOKEN_RE = re.compile(r'@pulumi\.type_token\("([^"]+)"\)\s*\nclass (\w+)\(pulumi\.(?:CustomResource|ProviderResource)\)')
+TOKEN_RE = re.compile(
+    r'@pulumi\.type_token\("([^"]+)"\)\s*\nclass (\w+)\(pulumi\.(?:CustomResource|ProviderResource)\)'
+)
 NESTED_RE = re.compile(r"'(\w+Args)'")
 # Resources of Pulumi's built-in package are not in the aws SDK; their inputs are fixed.
 BUILTIN_INPUTS = {"pulumi:pulumi:StackReference": ({"name"}, {"name"})}
@@ -40,7 +43,10 @@ class Input:
 
     @property
     def nested(self) -> str | None:
-        if self.annotation.startswith("pulumi.Input[Optional[Mapping[") or "Mapping[str" in self.annotation.split("'")[0]:
+        if (
+            self.annotation.startswith("pulumi.Input[Optional[Mapping[")
+            or "Mapping[str" in self.annotation.split("'")[0]
+        ):
             return None
         m = NESTED_RE.search(self.annotation)
         return m.group(1) if m else None
@@ -85,7 +91,11 @@ class Sdk:
         if len(parts) != 3:
             return None
         pkg, mod, name = parts
-        matches = [t for t in self.tokens if t.split(":")[0] == pkg and t.split(":")[1].split("/")[0] == mod and t.split(":")[2] == name]
+        matches = [
+            t
+            for t in self.tokens
+            if t.split(":")[0] == pkg and t.split(":")[1].split("/")[0] == mod and t.split(":")[2] == name
+        ]
         return matches[0] if len(matches) == 1 else None
 
     def module(self, path: str) -> ast.Module:
@@ -113,7 +123,7 @@ class Sdk:
                     m = re.search(r"name='([^']+)'", src)
                     wire[fn.name] = m.group(1) if m else fn.name
         result = ArgsType(cls)
-        for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults):
+        for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults, strict=True):
             python_name = arg.arg
             annotation = ast.unparse(arg.annotation) if arg.annotation else ""
             wire_name = wire.get(python_name, python_name)
@@ -137,7 +147,7 @@ class Sdk:
         return None
 
 
-def is_expression(value) -> bool:
+def is_expression(value: object) -> bool:
     return isinstance(value, dict) and any(k.startswith("fn::") for k in value)
 
 
@@ -159,14 +169,14 @@ class Checker:
             if inp.required and inp.wire_name not in props:
                 self.errors.append(f"{where}: required input `{inp.wire_name}` of {args.name} is missing")
         for wire_name, value in props.items():
-            inp = args.inputs.get(wire_name)
-            if inp is None:
+            declared = args.inputs.get(wire_name)
+            if declared is None:
                 continue
             if depth:
                 self.nested += 1
             else:
                 self.properties += 1
-            nested = inp.nested
+            nested = declared.nested
             if not nested or is_expression(value) or isinstance(value, str):
                 continue
             nested_args = self.sdk.nested_type(near, nested)
@@ -217,14 +227,36 @@ def self_test(sdk: Sdk, version: str, templates: dict[str, dict]) -> list[str]:
     """Each break must produce at least one error mentioning `expect`."""
     source = next(t for t in templates.values() if "relayEventSourceMapping" in t["resources"])
     breaks = [
-        ("misspelt top-level property", lambda t: t["resources"]["stream"]["properties"].update(retentionPeriodHours=24), "retentionPeriodHours"),
-        ("snake_case property", lambda t: t["resources"]["relayFunction"]["properties"].update(memory_size=128), "memory_size"),
+        (
+            "misspelt top-level property",
+            lambda t: t["resources"]["stream"]["properties"].update(retentionPeriodHours=24),
+            "retentionPeriodHours",
+        ),
+        (
+            "snake_case property",
+            lambda t: t["resources"]["relayFunction"]["properties"].update(memory_size=128),
+            "memory_size",
+        ),
         ("required input removed", lambda t: t["resources"]["relayFunction"]["properties"].pop("role"), "`role`"),
-        ("misspelt nested property", lambda t: t["resources"]["relayEventSourceMapping"]["properties"]["destinationConfig"]["onFailure"].update(destination="x"), "destination"),
-        ("required nested input removed", lambda t: t["resources"]["schedule"]["properties"]["target"].pop("roleArn"), "roleArn"),
+        (
+            "misspelt nested property",
+            lambda t: t["resources"]["relayEventSourceMapping"]["properties"]["destinationConfig"]["onFailure"].update(
+                destination="x"
+            ),
+            "destination",
+        ),
+        (
+            "required nested input removed",
+            lambda t: t["resources"]["schedule"]["properties"]["target"].pop("roleArn"),
+            "roleArn",
+        ),
         ("unknown type", lambda t: t["resources"]["stream"].update(type="aws:kinesis:Streams"), "aws:kinesis:Streams"),
         ("wrong version", lambda t: t["resources"]["stream"]["options"].update(version="6.0.0"), "6.0.0"),
-        ("provider input misspelt", lambda t: t["resources"]["sourceProvider"]["properties"].update(allowedAccountId=["1"]), "allowedAccountId"),
+        (
+            "provider input misspelt",
+            lambda t: t["resources"]["sourceProvider"]["properties"].update(allowedAccountId=["1"]),
+            "allowedAccountId",
+        ),
     ]
     failures = []
     for label, mutate, expect in breaks:
@@ -247,7 +279,9 @@ def main() -> int:
     if sdk.version() != args.version:
         print(f"conformance: wheel is pulumi-aws {sdk.version()}, the pin is {args.version}", file=sys.stderr)
         return 1
-    templates = {path.rsplit("/", 1)[-1].removesuffix(".json"): json.load(open(path)) for path in args.templates}
+    templates = {
+        path.rsplit("/", 1)[-1].removesuffix(".json"): json.loads(Path(path).read_text()) for path in args.templates
+    }
     checker = run(sdk, args.version, templates)
     for e in checker.errors:
         print(f"conformance: {e}", file=sys.stderr)
@@ -258,7 +292,8 @@ def main() -> int:
     print(
         f"conformance: pulumi-aws {args.version}: {checker.resources} resources of {len(checker.types)} types, "
         f"{checker.properties} properties and {checker.nested} nested properties checked, "
-        f"{len(checker.errors)} errors" + (", self-test: 8 breaks all detected" if args.self_test and not failures else "")
+        f"{len(checker.errors)} errors"
+        + (", self-test: 8 breaks all detected" if args.self_test and not failures else "")
         + f" — {status}"
     )
     return 0 if status == "OK" else 1

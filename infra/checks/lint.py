@@ -23,7 +23,8 @@ def findings(files: list[pathlib.Path]) -> list[dict]:
         return []
     out = subprocess.run(
         [PARLIAMENT, "--json", "--files", ",".join(str(f) for f in files)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if out.returncode not in (0, 1) or (out.returncode == 1 and not out.stdout.strip()):
         raise SystemExit(f"lint: parliament failed: {out.stderr}")
@@ -50,20 +51,37 @@ def main() -> int:
             else:
                 problems.append(f)
     for p in problems:
-        print(f"lint: {p['issue']} ({p['severity']}) in {p['location'].get('filepath')}: {p.get('detail')}", file=sys.stderr)
+        print(
+            f"lint: {p['issue']} ({p['severity']}) in {p['location'].get('filepath')}: {p.get('detail')}",
+            file=sys.stderr,
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         bad = pathlib.Path(tmp) / "misspelt.json"
-        bad.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["kinesis:GetRecord"], "Resource": ["arn:aws:kinesis:eu-west-1:111111111111:stream/s"]}]}))
+        bad.write_text(
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["kinesis:GetRecord"],
+                            "Resource": ["arn:aws:kinesis:eu-west-1:111111111111:stream/s"],
+                        }
+                    ],
+                }
+            )
+        )
         self_test_ok = any(f["issue"] == "UNKNOWN_ACTION" for f in findings([bad]))
     if not self_test_ok:
         print("lint: self-test FAILED: parliament did not report a misspelt action", file=sys.stderr)
     if count == 0:
         print(f"lint: no policy documents under {root}: nothing was checked", file=sys.stderr)
     status = "OK" if not problems and self_test_ok and count > 0 else "FAILED"
-    print(f"lint: parliament: {count} policy documents, {len(problems)} findings, {waivers} waived "
-          f"(trust policies have no Resource; a key policy's Resource is *), self-test {'ok' if self_test_ok else 'FAILED'} — {status}")
+    print(
+        f"lint: parliament: {count} policy documents, {len(problems)} findings, {waivers} waived "
+        f"(trust policies have no Resource; a key policy's Resource is *), self-test {'ok' if self_test_ok else 'FAILED'} — {status}"
+    )
     return 0 if status == "OK" else 1
 
 

@@ -157,9 +157,7 @@ def program_resources(ws: Workspace, stack: Stack) -> set[str]:
         PULUMI_ROOT_DIRECTORY=str(ws.project),
         PULUMI_CONFIG=json.dumps({k: v["value"] for k, v in config.items()}),
     )
-    proc = subprocess.run(
-        [str(ROOT / "target/debug/infra")], env=env, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([str(ROOT / "target/debug/infra")], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise CheckFailed(f"the program failed for {stack.name}:\n{proc.stderr}")
     return set(json.loads(proc.stdout)["resources"])
@@ -294,7 +292,10 @@ def refusals(ws: Workspace) -> str:
         (
             "missing targetRoleArn",
             [["config", "set", "--secret", "externalId", ws.external_id], ["config", "rm", "targetRoleArn"]],
-            ["missing config `cross-account-relay:targetRoleArn`", "pulumi config set --stack dev-broken targetRoleArn"],
+            [
+                "missing config `cross-account-relay:targetRoleArn`",
+                "pulumi config set --stack dev-broken targetRoleArn",
+            ],
         ),
         (
             "invalid scheduleExpression",
@@ -302,11 +303,17 @@ def refusals(ws: Workspace) -> str:
                 ["config", "set", "targetRoleArn", f"arn:aws:iam::{TARGET_ACCOUNT}:role/x"],
                 ["config", "set", "scheduleExpression", "every 5 minutes"],
             ],
-            ["invalid config `cross-account-relay:scheduleExpression`", "pulumi config set --stack dev-broken scheduleExpression"],
+            [
+                "invalid config `cross-account-relay:scheduleExpression`",
+                "pulumi config set --stack dev-broken scheduleExpression",
+            ],
         ),
         (
             "assumeRoleSessionSeconds above the role-chaining hour",
-            [["config", "set", "scheduleExpression", "rate(5 minutes)"], ["config", "set", "assumeRoleSessionSeconds", "7200"]],
+            [
+                ["config", "set", "scheduleExpression", "rate(5 minutes)"],
+                ["config", "set", "assumeRoleSessionSeconds", "7200"],
+            ],
             ["invalid config `cross-account-relay:assumeRoleSessionSeconds`", "between 900 and 3600"],
         ),
     ]
@@ -352,8 +359,12 @@ STEPS = [
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pulumi-home", type=Path, required=True, help="PULUMI_HOME with the stand-in aws plugin installed")
-    parser.add_argument("--work", type=Path, required=True, help="folder for the project copy, backend and world (wiped)")
+    parser.add_argument(
+        "--pulumi-home", type=Path, required=True, help="PULUMI_HOME with the stand-in aws plugin installed"
+    )
+    parser.add_argument(
+        "--work", type=Path, required=True, help="folder for the project copy, backend and world (wiped)"
+    )
     args = parser.parse_args()
     ws = Workspace(
         work=args.work.resolve(),

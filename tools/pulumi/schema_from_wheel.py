@@ -218,8 +218,12 @@ def getter_wire_name(fn: ast.FunctionDef) -> str | None:
     """The wire name of a `@pulumi.getter` / `@pulumi.getter(name=...)` method, None if it is not one."""
     for dec in fn.decorator_list:
         if isinstance(dec, ast.Call) and dotted(dec.func) == "pulumi.getter":
-            names = [k.value.value for k in dec.keywords if k.arg == "name" and isinstance(k.value, ast.Constant)]
-            positional = [a.value for a in dec.args if isinstance(a, ast.Constant)]
+            names = [
+                k.value.value
+                for k in dec.keywords
+                if k.arg == "name" and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)
+            ]
+            positional = [a.value for a in dec.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
             return (names or positional or [fn.name])[0]
         if dotted(dec) == "pulumi.getter":
             return fn.name
@@ -291,6 +295,7 @@ def config_props(cls: ast.ClassDef, module: str) -> list[Prop]:
                 and call.func.attr.startswith("get")
                 and call.args
                 and isinstance(call.args[0], ast.Constant)
+                and isinstance(call.args[0].value, str)
             ):
                 props.append(Prop(fn.name, call.args[0].value, False, texpr_of(fn.returns, module)))
                 break
@@ -320,7 +325,7 @@ _ZIP_PATH: str | None = None
 
 def read_member(wheel: str, path: str) -> bytes:
     global _ZIP, _ZIP_PATH
-    if _ZIP is None or _ZIP_PATH != wheel:
+    if _ZIP is None or wheel != _ZIP_PATH:
         _ZIP, _ZIP_PATH = zipfile.ZipFile(wheel), wheel
     return _ZIP.read(path)
 
@@ -631,8 +636,8 @@ def main(argv: list[str] | None = None) -> int:
         errors = sanity_errors(json.load(fh))
     if errors:
         os.remove(partial)
-        for e in errors:
-            print(f"schema_from_wheel: sanity check failed: {e}", file=sys.stderr)
+        for error in errors:
+            print(f"schema_from_wheel: sanity check failed: {error}", file=sys.stderr)
         return 1
     os.replace(partial, args.out)
 

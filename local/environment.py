@@ -1,0 +1,157 @@
+"""The two accounts in moto, with the resources the stacks declare that the data path touches.
+
+Source account: the stream, the dead-letter queue, the producer's and the relay's execution
+roles. Target account: the target's execution role, the cross-account role and the target
+function (registered only there, so only that account's credentials find it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from local.aws import Credentials, LocalAws
+from local.stacks import FUNCTIONS, Stacks
+
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    arn: str
+    shards: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    url: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Environment:
+    admins: Mapping[str, Credentials]  # account -> its admin user's keys
+    stream: Stream
+    dead_letter_queue: Queue
+    role_arns: Mapping[str, str]  # logical name (producerRole, ...) -> ARN
+    # What the templates' `${logical.attribute}` interpolations resolve to here.
+    refs: Mapping[str, str]
+
+    @classmethod
+    def create(cls, aws: LocalAws, stacks: Stacks, progress: Callable[[str], None]) -> Environment:
+        admins = {account: aws.create_admin(account) for account in (stacks.source_account, stacks.target_account)}
+        progress(
+            f"accounts: source {stacks.source_account}, target {stacks.target_account} "
+            "(admin users with their own keys)"
+        )
+        source_admin, target_admin = admins[stacks.source_account], admins[stacks.target_account]
+        stream = _create_stream(aws, source_admin, stacks)
+        queue = _create_queue(aws, source_admin, stacks)
+        role_arns = {}
+        for function in FUNCTIONS:
+            logical = f"{function}Role"
+            name = stacks.template_of(function).literal(logical, "name")
+            iam = aws.client("iam", admins[stacks.account_of(function)])
+            role_arns[logical] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+        cross_account_role = _create_cross_account_role(aws, target_admin, stacks, role_arns["relayRole"])
+        _register_target_function(aws, target_admin, stacks, role_arns["targetRole"])
+        progress(
+            f"source {stacks.source_account}: stream {stream.name} ({len(stream.shards)} shards), "
+            f"queue {queue.name}, roles {', '.join(role_arns)}"
+        )
+        progress(
+            f"target {stacks.target_account}: role {cross_account_role} (trusts the relay role + external id), "
+            f"function {stacks.function_names['target']}"
+        )
+        refs = {
+            "stream.name": stream.name,
+            "stream.id": stream.name,
+            "stream.arn": stream.arn,
+            "deadLetterQueue.name": queue.name,
+            "deadLetterQueue.id": queue.url,
+            "deadLetterQueue.url": queue.url,
+            "deadLetterQueue.arn": queue.arn,
+            "crossAccountRole.arn": stacks.cross_account_role_arn,
+        }
+        for function in FUNCTIONS:
+            refs[f"{function}Function.arn"] = stacks.function_arns[function]
+            refs[f"{function}Function.name"] = stacks.function_names[function]
+        for logical, arn in role_arns.items():
+            refs[f"{logical}.arn"] = arn
+        return cls(admins, stream, queue, role_arns, refs)
+
+
+def _create_stream(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Stream:
+    kinesis = aws.client("kinesis", admin)
+    name = stacks.source.literal("stream", "name")
+    props = stacks.source.properties("stream")
+    if (props.get("streamModeDetails") or {}).get("streamMode", "PROVISIONED") == "ON_DEMAND":
+        kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    else:
+        kinesis.create_stream(StreamName=name, ShardCount=int(props.get("shardCount") or 1))
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    shards = tuple(s["ShardId"] for s in kinesis.list_shards(StreamName=name)["Shards"])
+    return Stream(name, arn, shards)
+
+
+def _create_queue(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Queue:
+    sqs = aws.client("sqs", admin)
+    name = stacks.source.literal("deadLetterQueue", "name")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return Queue(name, url, arn)
+
+
+def _create_cross_account_role(aws: LocalAws, admin: Credentials, stacks: Stacks, relay_role_arn: str) -> str:
+    name = stacks.target.literal("crossAccountRole", "name")
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{stacks.source_account}:root"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {
+                        "StringEquals": {"sts:ExternalId": stacks.external_id},
+                        "ArnEquals": {"aws:PrincipalArn": relay_role_arn},
+                    },
+                }
+            ],
+        }
+    )
+    arn = aws.client("iam", admin).create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    if arn != stacks.cross_account_role_arn:
+        raise RuntimeError(
+            f"moto created the cross-account role as {arn}, the stacks expect {stacks.cross_account_role_arn}"
+        )
+    return str(name)
+
+
+def _register_target_function(aws: LocalAws, admin: Credentials, stacks: Stacks, role_arn: str) -> None:
+    """Registers the target in moto so Invoke resolves it by account; the code runs elsewhere
+    (the launcher hands each Invoke to the runtime emulator that hosts the release binary)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n# runs locally under local/runtime_api.py\n")
+    aws.client("lambda", admin).create_function(
+        FunctionName=stacks.function_names["target"],
+        Runtime="provided.al2023",
+        Handler="bootstrap",
+        Role=role_arn,
+        Code={"ZipFile": buf.getvalue()},
+        Timeout=int(stacks.target.literal("targetFunction", "timeout", 30)),
+    )

@@ -1,0 +1,68 @@
+"""The Python side's copy of the contracts against their source of truth, the Rust shared crate:
+the envelope builders of `local.envelope` must produce exactly the shape `infra
+--envelope-example` prints, and the limits come from `infra --limits`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from local import envelope
+from local.envelope import Status
+from local.limits import limits
+from local.program import run_infra
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, Any]:
+    printed: dict[str, Any] = json.loads(run_infra("--envelope-example"))
+    return printed
+
+
+def test_a_request_has_the_shared_crates_shape(example: dict[str, Any]) -> None:
+    rust_request = example["request"]
+    rust_record = rust_request["records"][0]
+    record = envelope.relayed_record(
+        sequence_number=rust_record["sequence_number"],
+        partition_key=rust_record["partition_key"],
+        event_id=rust_record["event_id"],
+        data=envelope.record_data(rust_record),
+        approximate_arrival_ms=rust_record["approximate_arrival_ms"],
+    )
+    request = envelope.delivery_request([record], rust_request["delivery_id"])
+    assert set(request) == set(rust_request)
+    assert set(record) == set(rust_record)
+    # Same values too: the data is base64 of the same bytes, the version the same number.
+    assert request == rust_request
+
+
+def test_a_response_has_the_shared_crates_shape_for_each_status(example: dict[str, Any]) -> None:
+    rust_response = example["response"]
+    rust_results = {r["status"]: r for r in rust_response["results"]}
+    assert set(rust_results) == {str(s) for s in Status}, "a status was added or renamed in the shared crate"
+    results = [
+        envelope.record_result(r["sequence_number"], Status(r["status"]), r.get("reason"))
+        for r in rust_results.values()
+    ]
+    for ours, theirs in zip(results, rust_results.values(), strict=True):
+        assert set(ours) == set(theirs), (ours, theirs)
+        assert ours == theirs
+    response = envelope.delivery_response(results)
+    assert set(response) == set(rust_response)
+    assert response["version"] == rust_response["version"] == envelope.ENVELOPE_VERSION
+
+
+def test_a_result_other_than_ok_says_why() -> None:
+    with pytest.raises(ValueError):
+        envelope.record_result("1", Status.REJECTED)
+    with pytest.raises(ValueError):
+        envelope.record_result("1", Status.OK, "no reason to give")
+
+
+def test_the_limits_are_the_shared_crates() -> None:
+    printed = json.loads(run_infra("--limits"))
+    ours = dataclasses.asdict(limits())
+    assert ours == {name: printed[name] for name in ours}
