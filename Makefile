@@ -169,3 +169,53 @@ demo: build
 e2e: build
 	cargo build --quiet --locked -p infra
 	cd $(ROOT) && $(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+# ---- mutation testing (owned by .cargo/mutants.toml: the files, and each excluded mutant's reason) ----
+.PHONY: mutants
+# cargo-mutants, pinned, installed into .tools/cargo; a new pin installs the new version.
+CARGO_MUTANTS_VERSION := 27.1.0
+CARGO_MUTANTS := $(TOOLS)/cargo/bin/cargo-mutants
+MUTANTS_DIR   := $(ROOT)/.cache/mutants
+# Mutants tested at once, each job in its own copy of the tree (one per core here).
+MUTANTS_JOBS  ?= 2
+
+$(TOOLS)/cargo/.cargo-mutants-$(CARGO_MUTANTS_VERSION):
+	cargo install --locked --quiet cargo-mutants@$(CARGO_MUTANTS_VERSION) --root $(TOOLS)/cargo
+	touch $@
+
+# Every mutant of the files in .cargo/mutants.toml must fail a test: exits non-zero when one
+# is missed (2) or times out (3), after a summary per file. Job k mutates, in place, its own
+# scratch copy of this tree (.cache/mutants/tree-k), never this tree, so an interrupted run
+# cannot leave a mutated file here. Each run copies in the files git would commit that differ
+# from the copy (with a new mtime, so cargo rebuilds what an interrupted run left mutated) and
+# removes the ones gone from here. A copy keeps its own target/, seeded once from this tree's
+# target/debug, so only the workspace's own crates are built the first time.
+mutants: $(TOOLS)/cargo/.cargo-mutants-$(CARGO_MUTANTS_VERSION)
+	@set -euo pipefail; mkdir -p $(MUTANTS_DIR); \
+	git ls-files -z --cached --others --exclude-standard > $(MUTANTS_DIR)/files; \
+	for k in $$(seq 0 $$(($(MUTANTS_JOBS) - 1))); do \
+	  tree=$(MUTANTS_DIR)/tree-$$k; mkdir -p $$tree; \
+	  while IFS= read -r -d '' f; do \
+	    [ -f "$$f" ] || continue; printf '%s\n' "$$f"; \
+	    cmp -s "$$f" "$$tree/$$f" || install -D -m "$$(stat -c %a "$$f")" "$$f" "$$tree/$$f"; \
+	  done < $(MUTANTS_DIR)/files | LC_ALL=C sort > $(MUTANTS_DIR)/kept; \
+	  (cd $$tree && find . -path ./target -prune -o -type f -printf '%P\n' | LC_ALL=C sort) \
+	    | LC_ALL=C comm -23 - $(MUTANTS_DIR)/kept | (cd $$tree && xargs -r -d '\n' rm -f --); \
+	  if [ ! -d $$tree/target/debug ] && [ -d target/debug/deps ]; then \
+	    mkdir -p $$tree/target/debug; \
+	    cp -a target/debug/deps target/debug/build target/debug/.fingerprint $$tree/target/debug/; \
+	  fi; \
+	done
+	@set -uo pipefail; jobs=(); \
+	for k in $$(seq 0 $$(($(MUTANTS_JOBS) - 1))); do \
+	  (cd $(MUTANTS_DIR)/tree-$$k && $(CARGO_MUTANTS) mutants --in-place \
+	    --shard $$k/$(MUTANTS_JOBS) --sharding round-robin --output $(MUTANTS_DIR)/shard-$$k 2>&1 \
+	    | sed -u "s/^/[$$k] /") & jobs+=($$!); \
+	done; \
+	status=0; for job in "$${jobs[@]}"; do wait $$job || status=$$?; done; \
+	printf '%-36s %7s %7s %8s %9s\n' file caught missed timeout unviable; \
+	for k in $$(seq 0 $$(($(MUTANTS_JOBS) - 1))); do for outcome in caught missed timeout unviable; do \
+	  sed "s/:.*//; s/^/$$outcome /" $(MUTANTS_DIR)/shard-$$k/mutants.out/$$outcome.txt 2>/dev/null || true; \
+	done; done | awk '{ n[$$2]++; c[$$2 " " $$1]++ } END { for (f in n) printf "%-36s %7d %7d %8d %9d\n", \
+	  f, c[f " caught"], c[f " missed"], c[f " timeout"], c[f " unviable"] }' | LC_ALL=C sort; \
+	exit $$status

@@ -1352,8 +1352,276 @@ mod tests {
             "relay=debug,info",
             "WARN",
             "aws_config=off,info",
+            "relay::batch=debug",
         ] {
             assert!(check_log_filter(good).is_ok(), "{good}");
+        }
+        for bad in ["relay-x=debug", "relay.batch=info", "info,verbose"] {
+            let err = check_log_filter(bad).unwrap_err();
+            assert!(err.contains("module=level"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn region_names_are_words_and_a_number_in_lower_case() {
+        for good in ["eu-west-1", "us-gov-west-1", "ap-southeast-4"] {
+            assert!(looks_like_region(good), "{good}");
+        }
+        for bad in [
+            "eu-west",
+            "eu--1",
+            "-west-1",
+            "EU-west-1",
+            "eu-west-x",
+            "eu-west-1a",
+            "eu_west-1",
+        ] {
+            assert!(!looks_like_region(bad), "{bad}");
+            let err = with(TARGET, &[("aws:region", bad)])
+                .stack_config()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("not an AWS region name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn cross_account_role_names_are_at_most_64_iam_characters() {
+        let role_name = |name: &'static str| match with(TARGET, &[("crossAccountRoleName", name)])
+            .stack_config()
+        {
+            Ok(StackConfig::Target(t)) => Ok(t.common.cross_account_role_name),
+            Ok(StackConfig::Source(_)) => panic!("target"),
+            Err(e) => Err(e.to_string()),
+        };
+        let longest: &'static str = "r".repeat(64).leak();
+        assert_eq!(role_name(longest).unwrap(), longest);
+        assert_eq!(role_name("a+=,.@_-z").unwrap(), "a+=,.@_-z");
+        let too_long: &'static str = "r".repeat(65).leak();
+        for bad in [too_long, "relay invoker", "relay/invoker"] {
+            let err = role_name(bad).unwrap_err();
+            assert!(err.contains("at most 64 characters"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn target_role_arn_must_be_an_iam_role_arn() {
+        for bad in [
+            "arn:aws:iam::222222222222:user/x",
+            "222222222222:role/x",
+            "aws:iam::222222222222:role/x",
+        ] {
+            let err = source(&[("targetRoleArn", bad)]).unwrap_err().to_string();
+            assert!(err.contains("must be a role ARN"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn function_references_are_checked_part_by_part() {
+        for good in [
+            "my_function-2",
+            "arn:aws:lambda:eu-west-1:222222222222:function:my_function-2",
+            "arn:aws-us-gov:lambda:us-gov-west-1:222222222222:function:f",
+        ] {
+            assert!(check_function_reference(good).is_ok(), "{good}");
+        }
+        let longest = "f".repeat(64);
+        assert!(check_function_reference(&longest).is_ok());
+        for bad in [
+            "my.function".to_string(),
+            "f".repeat(65),
+            "arn:gcp:lambda:eu-west-1:222222222222:function:f".into(),
+            "arn:aws:lambda:Ireland:222222222222:function:f".into(),
+            "arn:aws:lambda:eu-west-1:22222222222:function:f".into(),
+            "arn:aws:lambda:eu-west-1:22222222222x:function:f".into(),
+            "arn:aws:lambda:eu-west-1:222222222222:function:my.function".into(),
+        ] {
+            let err = check_function_reference(&bad).unwrap_err();
+            assert!(
+                err.contains("function name or an unqualified ARN"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn cron_fields_are_never_empty_and_use_scheduler_characters() {
+        for bad in ["cron(0 12  * ? *)", "cron(0 12 * * ? 2027!)"] {
+            let err = check_schedule_expression(bad).unwrap_err();
+            assert!(err.contains("a cron field has a character"), "{bad}: {err}");
+        }
+        for bad in ["at(2027-01-31T08:00)", "at(2027-01-31T08:00:00Z)"] {
+            let err = check_schedule_expression(bad).unwrap_err();
+            assert!(err.contains("at(2027-01-31T08:00:00)"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_fix_line_quotes_a_value_the_shell_would_split_or_redirect() {
+        let line = |example| set_line("k", example, false, "s");
+        assert_eq!(line("plain"), "pulumi config set --stack s k plain");
+        assert_eq!(line("a b"), "pulumi config set --stack s k 'a b'");
+        assert_eq!(line("rate(5)"), "pulumi config set --stack s k 'rate(5)'");
+        assert_eq!(line("<id>"), "pulumi config set --stack s k '<id>'");
+        assert_eq!(
+            set_line("externalId", "x", true, "s"),
+            "pulumi config set --secret --stack s externalId x"
+        );
+    }
+
+    #[test]
+    fn minus_one_means_forever_for_retries_and_record_age() {
+        let s = source(&[
+            ("maximumRetryAttempts", "-1"),
+            ("maximumRecordAgeSeconds", "-1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.maximum_retry_attempts, s.maximum_record_age_seconds),
+            (-1, -1)
+        );
+        for (key, bad, reason) in [
+            ("maximumRetryAttempts", "-2", "between -1 and 10000"),
+            ("maximumRecordAgeSeconds", "-2", "between -1 and 604800"),
+            (
+                "maximumRecordAgeSeconds",
+                "0",
+                "-1 or between 60 and 604800",
+            ),
+            (
+                "maximumRecordAgeSeconds",
+                "59",
+                "-1 or between 60 and 604800",
+            ),
+        ] {
+            let err = source(&[(key, bad)]).unwrap_err().to_string();
+            assert!(err.contains(reason), "{key}={bad}: {err}");
+        }
+        assert_eq!(
+            source(&[("maximumRecordAgeSeconds", "60")])
+                .unwrap()
+                .maximum_record_age_seconds,
+            60
+        );
+    }
+
+    /// A file of the project, read as the tests run.
+    fn project_file(path: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::fs::read_to_string(root.join(path)).unwrap()
+    }
+
+    /// Pulumi.yaml declares every key the program reads, with the same type and default: its
+    /// `config:` block is exactly the one generated from the program's key table.
+    #[test]
+    fn pulumi_yaml_declares_exactly_the_program_keys() {
+        let text = project_file("Pulumi.yaml");
+        assert!(text.contains("\nname: cross-account-relay\n"));
+        assert!(text.contains("compiler: cargo run --quiet --locked -p infra"));
+        let block = pulumi_yaml_config_block();
+        assert!(
+            text.ends_with(&format!("\n{block}")),
+            "Pulumi.yaml's config block differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --pulumi-yaml-config\nand replace everything from `config:` on"
+        );
+        for k in KEYS {
+            assert!(
+                block.contains(&format!(
+                    "\n  {}:\n    type: {}\n",
+                    k.name,
+                    k.key_type.as_str()
+                )),
+                "{}",
+                k.name
+            );
+            let required = REQUIRED_KEYS.contains(&k.key);
+            let entry: String = block
+                .split(&format!("\n  {}:\n", k.name))
+                .nth(1)
+                .unwrap()
+                .lines()
+                .take_while(|l| l.starts_with("    "))
+                .collect();
+            assert_eq!(entry.contains("default:"), !required, "{}", k.name);
+            if let Some(default) = k.default {
+                assert!(
+                    entry.contains(&format!("default: {default}"))
+                        || entry.contains(&format!("default: \"{default}\"")),
+                    "{}",
+                    k.name
+                );
+            }
+        }
+    }
+
+    /// The README's table of keys is the one generated from the program's key table.
+    #[test]
+    fn readme_lists_exactly_the_program_keys() {
+        assert!(
+            project_file("README.md").contains(&readme_config_table()),
+            "README.md's table of configuration keys differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --readme-config-table"
+        );
+    }
+
+    #[test]
+    fn the_architecture_set_is_the_one_lambda_gets_and_picks_its_artifact() {
+        let architecture = |value: &'static str| match with(TARGET, &[("architecture", value)])
+            .stack_config()
+            .unwrap()
+        {
+            StackConfig::Target(t) => t.common.architecture,
+            StackConfig::Source(_) => panic!("target"),
+        };
+        for value in ["x86_64", "arm64"] {
+            assert_eq!(architecture(value).lambda_name(), value);
+        }
+        // Where `make build` (cargo-lambda) writes each architecture's zip.
+        assert_eq!(
+            architecture("x86_64").artifact("relay"),
+            "target/lambda/relay/bootstrap.zip"
+        );
+        assert_eq!(
+            architecture("arm64").artifact("relay"),
+            "target/lambda-arm64/relay/bootstrap.zip"
+        );
+    }
+
+    #[test]
+    fn fault_injection_and_a_provisioned_stream_are_read_as_set() {
+        let StackConfig::Target(t) = with(TARGET, &[("faultInjection", "true")])
+            .stack_config()
+            .unwrap()
+        else {
+            panic!("target")
+        };
+        assert!(t.fault_injection);
+        let provisioned = source(&[("streamMode", "PROVISIONED"), ("shardCount", "3")]).unwrap();
+        assert_eq!(
+            provisioned.stream_capacity,
+            StreamCapacity::Provisioned { shards: 3 }
+        );
+        assert_eq!(
+            source(&[]).unwrap().stream_capacity,
+            StreamCapacity::OnDemand
+        );
+    }
+
+    #[test]
+    fn another_project_name_is_refused() {
+        assert_eq!(check_project("cross-account-relay"), Ok(()));
+        let err = check_project("other").unwrap_err();
+        assert_eq!(err, ConfigError::WrongProject("other".into()));
+        assert!(
+            err.to_string().contains("PULUMI_PROJECT is `other`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_readme_table_has_a_row_per_key() {
+        let table = readme_config_table();
+        assert_eq!(table.lines().count(), 3 + Key::COUNT, "{table}");
+        for k in KEYS {
+            assert!(table.contains(&format!("| `{}` |", k.name)), "{}", k.name);
         }
     }
 

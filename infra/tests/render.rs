@@ -719,48 +719,6 @@ fn wrong_input_fails_cleanly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("PULUMI_PROJECT is `other`"));
 }
 
-/// Pulumi.yaml declares every key the program reads, with the same type and default: its
-/// `config:` block is exactly the one generated from the program's key table.
-#[test]
-fn pulumi_yaml_declares_exactly_the_program_keys() {
-    let text = std::fs::read_to_string(root().join("Pulumi.yaml")).unwrap();
-    assert!(text.contains("\nname: cross-account-relay\n"));
-    assert!(text.contains("compiler: cargo run --quiet --locked -p infra"));
-    let block = infra::config::pulumi_yaml_config_block();
-    assert!(
-        text.ends_with(&format!("\n{block}")),
-        "Pulumi.yaml's config block differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --pulumi-yaml-config\nand replace everything from `config:` on"
-    );
-    for k in infra::config::KEYS {
-        assert!(
-            block.contains(&format!(
-                "\n  {}:\n    type: {}\n",
-                k.name,
-                k.key_type.as_str()
-            )),
-            "{}",
-            k.name
-        );
-        let required = infra::config::REQUIRED_KEYS.contains(&k.key);
-        let entry: String = block
-            .split(&format!("\n  {}:\n", k.name))
-            .nth(1)
-            .unwrap()
-            .lines()
-            .take_while(|l| l.starts_with("    "))
-            .collect();
-        assert_eq!(entry.contains("default:"), !required, "{}", k.name);
-        if let Some(default) = k.default {
-            assert!(
-                entry.contains(&format!("default: {default}"))
-                    || entry.contains(&format!("default: \"{default}\"")),
-                "{}",
-                k.name
-            );
-        }
-    }
-}
-
 /// `requiredPulumiVersion` is the CLI version the tests run (tools/pulumi/go.mod): an older
 /// CLI (pulumi-yaml before 1.8.0 passes no PULUMI_CONFIG to the compiler) would render the
 /// package-only template and plan to delete every resource.
@@ -788,16 +746,6 @@ fn pulumi_yaml_requires_the_tested_cli() {
     assert!(
         workflow.contains(&format!("pulumi-version: {pin}\n")),
         ".github/workflows/preview.yml must install pulumi-version: {pin}"
-    );
-}
-
-/// The README's table of keys is the one generated from the program's key table.
-#[test]
-fn readme_lists_exactly_the_program_keys() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    assert!(
-        readme.contains(&infra::config::readme_config_table()),
-        "README.md's table of configuration keys differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --readme-config-table"
     );
 }
 

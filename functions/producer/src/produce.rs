@@ -139,6 +139,7 @@ impl<S: RecordSink> Producer<S> {
         let mut codes: BTreeMap<String, usize> = BTreeMap::new();
         for attempt in 1..=self.settings.max_put_attempts {
             if attempt > 1 {
+                report.retried_entries += pending.len();
                 tokio::time::sleep(self.backoff(attempt)).await;
             }
             codes.clear();
@@ -163,9 +164,6 @@ impl<S: RecordSink> Producer<S> {
             }
             if failed.is_empty() {
                 return Ok(report);
-            }
-            if attempt < self.settings.max_put_attempts {
-                report.retried_entries += failed.len();
             }
             pending = failed;
         }
@@ -419,6 +417,117 @@ mod tests {
             lambda_runtime::Diagnostic::from(err).error_type,
             "RecordTooLarge"
         );
+    }
+
+    #[tokio::test]
+    async fn a_record_of_exactly_one_mebibyte_is_written_and_one_byte_more_is_refused() {
+        // Kinesis counts the partition key ("r0", "r1": 2 bytes) against the record limit.
+        let producer = Producer::new(FlakySink::default(), settings(1));
+        let report = producer
+            .write(vec![entry(0, MAX_RECORD_BYTES - 2)])
+            .await
+            .unwrap();
+        assert_eq!(report.record_ids, vec!["r0"]);
+        let err = producer
+            .write(vec![entry(1, MAX_RECORD_BYTES - 1)])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ProduceError::RecordTooLarge {
+                record_id: "r1".into(),
+                bytes: MAX_RECORD_BYTES + 1,
+                limit: MAX_RECORD_BYTES,
+            }
+        );
+        assert!(
+            err.to_string()
+                .starts_with("record r1 is 1048577 bytes (data + partition key), over Kinesis's 1048576-byte record limit"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_attempt_is_not_delayed_and_each_retry_waits_its_backoff() {
+        // With a ten-second base delay, a wait before the first attempt trips the timeout.
+        let mut slow = settings(1);
+        slow.retry_base_delay = Duration::from_secs(10);
+        let producer = Producer::new(FlakySink::default(), slow);
+        tokio::time::timeout(Duration::from_secs(5), producer.write(vec![entry(0, 10)]))
+            .await
+            .expect("the first attempt is not delayed")
+            .unwrap();
+
+        let sink = FlakySink::default();
+        sink.refusals.lock().unwrap().insert("r0".into(), 2);
+        let mut s = settings(1);
+        s.retry_base_delay = Duration::from_millis(40);
+        let producer = Producer::new(sink, s);
+        let started = std::time::Instant::now();
+        let report = producer.write(vec![entry(0, 10)]).await.unwrap();
+        assert_eq!(report.retried_entries, 2);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(40 + 80),
+            "waited {waited:?} over two retries"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_delay_and_stops_at_five_seconds() {
+        let mut s = settings(1);
+        s.retry_base_delay = Duration::from_millis(300);
+        let producer = Producer::new(FlakySink::default(), s);
+        let waits: Vec<u128> = (2..=7).map(|a| producer.backoff(a).as_millis()).collect();
+        assert_eq!(waits, vec![300, 600, 1200, 2400, 4800, 5000]);
+        assert_eq!(producer.backoff(20), Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_one_result_per_entry_fails_the_whole_call() {
+        /// Answers one result fewer than it was sent, then nothing more.
+        struct Short;
+        #[async_trait]
+        impl RecordSink for Short {
+            async fn put_records(&self, entries: &[PutEntry]) -> Result<Vec<EntryResult>, String> {
+                Ok(vec![EntryResult::Written; entries.len() - 1])
+            }
+        }
+        let mut s = settings(1);
+        s.max_put_attempts = 1;
+        let err = Producer::new(Short, s)
+            .write((0..3).map(|i| entry(i, 10)).collect())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ProduceError::Unwritten {
+                failed: 3,
+                total: 3,
+                written: 0,
+                attempts: 1,
+                codes: "MalformedResponse: 3".into(),
+                last_message: "PutRecords answered 2 results for 3 entries".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_call_holds_exactly_five_mebibytes_and_one_byte_more_starts_the_next() {
+        // Five entries billed 1 MiB - 1 each (data and a 2-byte key), then one of `last` bytes.
+        let entries = |last: usize| {
+            let mut entries: Vec<_> = (0..5).map(|i| entry(i, MAX_RECORD_BYTES - 3)).collect();
+            entries.push(entry(5, last - 2));
+            entries
+        };
+        let exact = split_into_calls(entries(5));
+        assert_eq!(exact.len(), 1);
+        assert_eq!(
+            exact[0].iter().map(PutEntry::billed_bytes).sum::<usize>(),
+            MAX_BYTES_PER_CALL
+        );
+        let over = split_into_calls(entries(6));
+        assert_eq!(over.iter().map(Vec::len).collect::<Vec<_>>(), vec![5, 1]);
     }
 
     #[test]

@@ -81,3 +81,92 @@ impl RecordSink for KinesisSink {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_credential_types::Credentials;
+    use aws_sdk_kinesis::config::{BehaviorVersion, Region};
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// A Kinesis client whose HTTP layer answers every request with `status` and `body`, and
+    /// keeps the requests' bodies.
+    fn kinesis_answering(
+        status: u16,
+        body: &'static str,
+        sent: Arc<Mutex<Vec<serde_json::Value>>>,
+    ) -> aws_sdk_kinesis::Client {
+        let http = infallible_client_fn(move |request: http::Request<SdkBody>| {
+            let request_body = request.body().bytes().unwrap_or_default();
+            sent.lock()
+                .unwrap()
+                .push(serde_json::from_slice(request_body).unwrap());
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.1")
+                .body(SdkBody::from(body))
+                .unwrap()
+        });
+        let config = aws_sdk_kinesis::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .http_client(http)
+            .build();
+        aws_sdk_kinesis::Client::from_conf(config)
+    }
+
+    fn entry(id: &str) -> PutEntry {
+        PutEntry {
+            record_id: id.into(),
+            partition_key: id.into(),
+            data: id.as_bytes().to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_entry_gets_its_own_result_in_order() {
+        let answer = r#"{"FailedRecordCount":1,"Records":[
+            {"SequenceNumber":"1","ShardId":"shardId-000000000000"},
+            {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded"}]}"#;
+        let sent = Arc::default();
+        let stream = "arn:aws:kinesis:eu-west-1:111111111111:stream/s";
+        let sink = KinesisSink::new(
+            kinesis_answering(200, answer, Arc::clone(&sent)),
+            stream.into(),
+        );
+        let results = sink.put_records(&[entry("a"), entry("b")]).await.unwrap();
+        assert_eq!(
+            results,
+            vec![
+                EntryResult::Written,
+                EntryResult::Failed {
+                    code: "ProvisionedThroughputExceededException".into(),
+                    message: "Rate exceeded".into(),
+                }
+            ]
+        );
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent[0]["StreamARN"], stream);
+        assert_eq!(sent[0]["Records"][1]["PartitionKey"], "b");
+        assert_eq!(sent[0]["Records"][1]["Data"], "Yg==");
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_names_the_stream_and_the_error() {
+        let missing = r#"{"__type":"ResourceNotFoundException","message":"Stream s not found"}"#;
+        let sent = Arc::default();
+        let sink = KinesisSink::new(
+            kinesis_answering(400, missing, Arc::clone(&sent)),
+            "s".into(),
+        );
+        let err = sink.put_records(&[entry("a")]).await.unwrap_err();
+        assert!(err.starts_with("PutRecords on s failed: "), "{err}");
+        assert!(err.contains("ResourceNotFoundException"), "{err}");
+        assert_eq!(sent.lock().unwrap()[0]["StreamName"], "s");
+    }
+}

@@ -148,33 +148,125 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_credential_types::Credentials;
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+    use aws_smithy_types::body::SdkBody;
+
     use super::*;
     use crate::ports::DeadLetterKind;
 
-    #[test]
-    fn large_dead_letter_drops_its_bytes_but_keeps_the_pointer() {
-        let letter = DeadLetter {
+    const QUEUE_URL: &str = "http://127.0.0.1:1/111111111111/dlq";
+
+    fn letter(data_base64: Option<String>) -> DeadLetter {
+        DeadLetter {
             kind: DeadLetterKind::RejectedByTarget,
             reason: "too big to be useful".into(),
             partition_key: "id-1".into(),
             sequence_number: "42".into(),
             event_id: "shardId-000000000000:42".into(),
             event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
-            data_base64: Some("A".repeat(300_000)),
+            data_base64,
             data_bytes: 225_000,
             delivery_id: "d-0".into(),
-        };
-        let body = dead_letter_body(&letter);
+        }
+    }
+
+    #[test]
+    fn large_dead_letter_drops_its_bytes_but_keeps_the_pointer() {
+        let body = dead_letter_body(&letter(Some("A".repeat(300_000))));
         assert!(body.len() <= SQS_MAX_MESSAGE_BYTES);
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(value["data_base64"].is_null());
         assert_eq!(value["sequence_number"], "42");
         assert_eq!(value["kind"], "rejected_by_target");
         assert_eq!(value["data_bytes"], 225_000);
-        let small = DeadLetter {
-            data_base64: Some("AAAA".into()),
-            ..letter
-        };
+        let small = letter(Some("AAAA".into()));
         assert!(dead_letter_body(&small).contains("\"data_base64\":\"AAAA\""));
+    }
+
+    #[test]
+    fn a_dead_letter_of_exactly_256_kib_keeps_its_bytes_and_one_byte_more_drops_them() {
+        let with_data = |chars: usize| letter(Some("A".repeat(chars)));
+        let overhead = dead_letter_body(&with_data(0)).len();
+        let exact = dead_letter_body(&with_data(SQS_MAX_MESSAGE_BYTES - overhead));
+        assert_eq!(exact.len(), SQS_MAX_MESSAGE_BYTES);
+        assert!(exact.contains("\"data_base64\":\"AAAA"));
+        let over = dead_letter_body(&with_data(SQS_MAX_MESSAGE_BYTES - overhead + 1));
+        let value: serde_json::Value = serde_json::from_str(&over).unwrap();
+        assert!(value["data_base64"].is_null(), "{over}");
+    }
+
+    /// What the chain of an SDK error looks like: the SDK's error, its cause, and so on.
+    #[derive(Debug, thiserror::Error)]
+    #[error("dispatch failure")]
+    struct Dispatch(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+    #[test]
+    fn a_credentials_error_anywhere_in_the_chain_is_an_assume_role_failure() {
+        let denied = || CredentialsError::provider_error("AccessDenied: not authorized");
+        assert_eq!(failure_kind(&denied()), InvokeFailureKind::AssumeRole);
+        let wrapped = Dispatch(Box::new(Dispatch(Box::new(denied()))));
+        assert_eq!(failure_kind(&wrapped), InvokeFailureKind::AssumeRole);
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(
+            failure_kind(&Dispatch(Box::new(refused))),
+            InvokeFailureKind::Invoke
+        );
+    }
+
+    /// An SQS client whose HTTP layer answers every request with `status` and `body`, and
+    /// keeps the requests' bodies.
+    fn sqs_answering(
+        status: u16,
+        body: &'static str,
+        sent: Arc<Mutex<Vec<serde_json::Value>>>,
+    ) -> aws_sdk_sqs::Client {
+        let http = infallible_client_fn(move |request: http::Request<SdkBody>| {
+            let request_body = request.body().bytes().unwrap_or_default();
+            sent.lock()
+                .unwrap()
+                .push(serde_json::from_slice(request_body).unwrap());
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(SdkBody::from(body))
+                .unwrap()
+        });
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .http_client(http)
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_is_sent_as_its_body_and_a_refusal_is_an_error() {
+        let letter = letter(Some("AAAA".into()));
+        let sent = Arc::default();
+        let queue = SqsDeadLetterQueue::new(
+            sqs_answering(200, r#"{"MessageId":"m-1"}"#, Arc::clone(&sent)),
+            QUEUE_URL.into(),
+        );
+        queue.send(&letter).await.unwrap();
+        let requests = sent.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0]["QueueUrl"], QUEUE_URL);
+        assert_eq!(requests[0]["MessageBody"], dead_letter_body(&letter));
+
+        let missing = r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#;
+        let queue = SqsDeadLetterQueue::new(
+            sqs_answering(400, missing, Arc::default()),
+            QUEUE_URL.into(),
+        );
+        let err = queue.send(&letter).await.unwrap_err();
+        assert!(
+            err.starts_with(&format!("SendMessage to {QUEUE_URL} failed: ")),
+            "{err}"
+        );
+        assert!(err.contains("QueueDoesNotExist"), "{err}");
     }
 }

@@ -139,11 +139,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         settled.sort_unstable_by_key(|s| s.position);
         let unsettled = unsettled(&batch_id, &settled, &sequence_numbers);
         self.dead_letter(&batch_id, &streams, &mut settled).await;
-        let (mut response, mut tally) = respond(settled);
-        tally.failed += unsettled.len();
-        for sequence_number in unsettled {
-            response.add_failure(sequence_number);
-        }
+        let (response, tally) = respond(settled, unsettled);
 
         let report = BatchReport {
             records: streams.len(),
@@ -400,8 +396,6 @@ impl Settled {
     }
 }
 
-/// The answer to the event source mapping: the records to deliver again, in the batch's order,
-/// and the counts of where every record ended.
 /// Sequence numbers of the records that no step settled. Every record is planned into exactly
 /// one envelope or set aside, so this is empty; should a change ever break that, the records
 /// are reported as failed (retried by the event source mapping) instead of silently dropped.
@@ -426,7 +420,9 @@ fn unsettled(batch_id: &str, settled: &[Settled], sequence_numbers: &[String]) -
     missing
 }
 
-fn respond(settled: Vec<Settled>) -> (KinesisEventResponse, BatchReport) {
+/// The answer to the event source mapping: the records to deliver again, in the batch's order
+/// (the `unsettled` ones last), and the counts of where every record ended.
+fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventResponse, BatchReport) {
     let mut response = KinesisEventResponse::default();
     let mut tally = BatchReport::default();
     for (record, outcome) in settled.into_iter().map(|s| (s.record, s.outcome)) {
@@ -444,6 +440,10 @@ fn respond(settled: Vec<Settled>) -> (KinesisEventResponse, BatchReport) {
                 response.add_failure(record.sequence_number);
             }
         }
+    }
+    tally.failed += unsettled.len();
+    for sequence_number in unsettled {
+        response.add_failure(sequence_number);
     }
     (response, tally)
 }
@@ -467,6 +467,7 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use shared::envelope::RecordResult;
+    use shared::telemetry::CapturedLogs;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
 
@@ -770,12 +771,14 @@ mod tests {
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay.handle(event).await;
         assert_eq!(response.batch_item_failures.len(), 2);
-        assert_eq!(report.failed, 2);
+        assert_eq!((report.records, report.failed), (2, 2));
+        assert_accounted(&report);
         assert!(queue.letters.lock().unwrap().is_empty());
     }
 
     #[test]
     fn a_record_no_step_settled_is_reported_as_failed() {
+        let (logs, _guard) = CapturedLogs::start();
         let record = |n: &str| RelayedRecord {
             sequence_number: n.into(),
             partition_key: "k".into(),
@@ -789,7 +792,96 @@ mod tests {
             outcome: DeliveryOutcome::Delivered,
         }];
         let numbers = vec!["1".to_string(), "2".to_string(), "3".to_string()];
-        assert_eq!(unsettled("b", &settled, &numbers), vec!["1", "3"]);
+        let missing = unsettled("b", &settled, &numbers);
+        assert_eq!(missing, vec!["1", "3"]);
+        let lines = logs.with_message(UNSETTLED);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["batch_id"], "b");
+        assert_eq!(lines[0]["records"], 2);
+        let (response, report) = respond(settled, missing);
+        assert_eq!(failures(&response), vec!["1", "3"]);
+        assert_eq!((report.delivered, report.failed), (1, 2));
+    }
+
+    const UNSETTLED: &str = "records without an outcome (a bug in the relay); reported as failed";
+
+    #[tokio::test]
+    async fn each_batch_ends_with_one_summary_line_of_its_counts() {
+        let (logs, _guard) = CapturedLogs::start();
+        let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
+        relay.handle(event(&[b"ok", b"bad", b"later"])).await;
+        let summary = logs.with_message("invocation summary");
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        for (field, value) in [
+            ("records", 3),
+            ("delivered", 1),
+            ("dead_lettered", 1),
+            ("failed", 1),
+            ("invocations", 1),
+            ("assume_role_failures", 0),
+        ] {
+            assert_eq!(summary[0][field], value, "{field}");
+        }
+        assert!(logs.with_message(UNSETTLED).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_envelope_is_logged_once_with_its_cause() {
+        let (logs, _guard) = CapturedLogs::start();
+        let denied = FakeTarget::new(|_| {
+            Err(InvokeFailure {
+                kind: InvokeFailureKind::AssumeRole,
+                message: "AssumeRole of arn:aws:iam::222222222222:role/x failed: AccessDenied"
+                    .into(),
+            })
+        });
+        Relay::new(denied, FakeQueue::default(), 4, 6 << 20)
+            .handle(event(&[b"ok", b"ok"]))
+            .await;
+        let lines = logs.with_message("target invocation failed");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["assume_role_failed"], true);
+        assert_eq!(lines[0]["records"], 2);
+        assert_eq!(
+            lines[0]["error"],
+            "AssumeRole of arn:aws:iam::222222222222:role/x failed: AccessDenied"
+        );
+
+        // A function error quotes what the target said, up to 512 characters.
+        let long = format!(r#"{{"errorMessage":"{}"}}"#, "x".repeat(600));
+        let quoted: String = long.chars().take(512).collect();
+        let failing = FakeTarget::new(move |_| {
+            Ok(InvokeReply {
+                function_error: Some("Unhandled".into()),
+                payload: long.clone().into_bytes(),
+            })
+        });
+        Relay::new(failing, FakeQueue::default(), 4, 6 << 20)
+            .handle(event(&[b"ok"]))
+            .await;
+        let lines = logs.with_message("target failed");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(
+            lines[0]["error"],
+            format!("target function error (Unhandled): {quoted}")
+        );
+
+        let unreadable = FakeTarget::new(|_| {
+            Ok(InvokeReply {
+                function_error: None,
+                payload: b"not json".to_vec(),
+            })
+        });
+        Relay::new(unreadable, FakeQueue::default(), 4, 6 << 20)
+            .handle(event(&[b"ok"]))
+            .await;
+        let lines = logs.with_message("target answer unreadable");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let error = lines[0]["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("target answer unreadable: envelope is not valid JSON"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

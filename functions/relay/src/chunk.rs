@@ -167,6 +167,47 @@ mod tests {
     }
 
     #[test]
+    fn two_records_that_fit_exactly_share_one_envelope_and_one_byte_less_splits_them() {
+        let records = || vec![record(0, 3000), record(1, 4000)];
+        let exact = DeliveryRequest::new("b-0", records()).encode().len();
+        let plan = plan("b", records(), exact);
+        assert_eq!(plan.envelopes.len(), 1);
+        assert_eq!(plan.envelopes[0].request.encode().len(), exact);
+        let plan = super::plan("b", records(), exact - 1);
+        assert_eq!(plan.envelopes.len(), 2);
+        assert!(plan.oversized.is_empty());
+    }
+
+    #[test]
+    fn a_request_of_6_291_455_bytes_is_sent_and_one_byte_more_is_set_aside() {
+        // Lambda takes a synchronous request *smaller than* 6,291,456 bytes. The partition key
+        // (a JSON string, one byte a character) sizes the request to the byte.
+        let sized = |key_len: usize| RelayedRecord {
+            partition_key: "k".repeat(key_len),
+            ..record(0, 4_700_000)
+        };
+        let one_key_byte = DeliveryRequest::new("b-0", vec![sized(1)]).encode().len();
+        let key_len = 1 + MAX_INVOKE_REQUEST_BYTES - one_key_byte;
+        let fits = plan("b", vec![sized(key_len)], MAX_INVOKE_REQUEST_BYTES);
+        assert_eq!(
+            fits.envelopes[0].request.encode().len(),
+            LAMBDA_SYNC_PAYLOAD_LIMIT - 1
+        );
+        let over = plan("b", vec![sized(key_len + 1)], MAX_INVOKE_REQUEST_BYTES);
+        assert!(over.envelopes.is_empty());
+        assert_eq!(over.oversized[0].size, LAMBDA_SYNC_PAYLOAD_LIMIT);
+    }
+
+    #[test]
+    fn an_oversized_record_carries_the_size_of_the_request_it_would_need() {
+        let needed = DeliveryRequest::new("b-0", vec![record(0, 5000)])
+            .encode()
+            .len();
+        let plan = plan("b", vec![record(0, 5000)], needed - 1);
+        assert_eq!(plan.oversized[0].size, needed);
+    }
+
+    #[test]
     fn oversized_record_is_set_aside_and_neighbours_still_go() {
         let plan = plan(
             "b",

@@ -146,12 +146,19 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_variable_name() {
-        let mut env = full_env();
-        env.insert(config::TARGET_ROLE_ARN, "cross-account-relay-invoker");
-        assert!(RelaySettings::from_source(&env)
-            .unwrap_err()
-            .to_string()
-            .contains("TARGET_ROLE_ARN"));
+        for not_a_role in [
+            "cross-account-relay-invoker",
+            "arn:aws:iam::222222222222:user/cross-account-relay-invoker",
+            "iam::222222222222:role/cross-account-relay-invoker",
+        ] {
+            let mut env = full_env();
+            env.insert(config::TARGET_ROLE_ARN, not_a_role);
+            let err = RelaySettings::from_source(&env).unwrap_err().to_string();
+            assert!(
+                err.contains("TARGET_ROLE_ARN") && err.contains("must be an IAM role ARN"),
+                "{not_a_role}: {err}"
+            );
+        }
         let mut env = full_env();
         env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "60");
         let err = RelaySettings::from_source(&env).unwrap_err().to_string();
@@ -178,9 +185,28 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_payload_is_one_byte_under_lambdas_limit() {
+        let payload = |bytes: &'static str| {
+            let mut env = full_env();
+            env.insert(config::RELAY_MAX_PAYLOAD_BYTES, bytes);
+            RelaySettings::from_source(&env).map(|s| s.max_payload_bytes)
+        };
+        assert_eq!(payload("6291455"), Ok(6_291_455));
+        let err = payload("6291456").unwrap_err().to_string();
+        assert!(err.contains("must be between 4096 and 6291455"), "{err}");
+    }
+
+    #[test]
     fn external_id_never_shows_in_debug_output() {
         let settings = RelaySettings::from_source(&full_env()).unwrap();
-        assert!(!format!("{settings:?}").contains("s3cr3t"));
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(
+            debug.contains("external_id: ExternalId(<redacted>)"),
+            "{debug}"
+        );
+        // What AssumeRole sends as sts:ExternalId.
+        assert_eq!(settings.external_id.expose(), "s3cr3t-external-id");
     }
 
     #[test]
@@ -197,5 +223,31 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || "=,.@-_".contains(c)),
             "{name}"
         );
+        assert!(
+            name.starts_with("my-relay-with-odd-chars-and-a-very-long-name-that-goes--"),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn session_name_is_the_function_name_and_eight_hex_digits() {
+        let session_name = |function: Option<&'static str>| {
+            let mut env = full_env();
+            env.extend(function.map(|f| ("AWS_LAMBDA_FUNCTION_NAME", f)));
+            RelaySettings::from_source(&env).unwrap().session_name()
+        };
+        for (function, prefix) in [
+            (Some("relay_fn.v2@x=y,z"), "relay_fn.v2@x=y,z"),
+            (None, "relay"),
+            (Some(""), "relay"),
+        ] {
+            let name = session_name(function);
+            let (start, suffix) = name.rsplit_once('-').unwrap();
+            assert_eq!(start, prefix, "{name}");
+            assert!(
+                suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+                "{name}"
+            );
+        }
     }
 }

@@ -128,12 +128,6 @@ impl Source for ProcessEnv {
     }
 }
 
-impl Source for HashMap<String, String> {
-    fn get(&self, name: &str) -> Option<String> {
-        HashMap::get(self, name).cloned()
-    }
-}
-
 impl Source for HashMap<&str, &str> {
     fn get(&self, name: &str) -> Option<String> {
         HashMap::get(self, name).map(|v| v.to_string())
@@ -253,6 +247,31 @@ mod tests {
     }
 
     #[test]
+    fn a_required_variable_is_read_without_surrounding_blanks() {
+        let source = env(&[(STREAM_NAME, " orders \n")]);
+        assert_eq!(
+            Reader::new(&source).required(STREAM_NAME).unwrap(),
+            "orders"
+        );
+    }
+
+    #[test]
+    fn the_process_environment_is_read_as_it_is() {
+        // PATH is set for every test run; the other name is set for none.
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(ProcessEnv.get("PATH"), Some(path));
+        assert_eq!(ProcessEnv.get("SHARED_CONFIG_TEST_NEVER_SET"), None);
+    }
+
+    #[test]
+    fn the_largest_invoke_request_is_the_largest_lambda_accepts() {
+        // Lambda: a synchronous request "must be smaller than" its limit.
+        let lambda_accepts = |bytes: usize| bytes < crate::limits::LAMBDA_SYNC_PAYLOAD_LIMIT;
+        assert!(lambda_accepts(MAX_INVOKE_REQUEST_BYTES));
+        assert!(!lambda_accepts(MAX_INVOKE_REQUEST_BYTES + 1));
+    }
+
+    #[test]
     fn numbers_use_default_and_check_range() {
         let source = env(&[
             (PRODUCER_MAX_PUT_ATTEMPTS, "0"),
@@ -283,8 +302,25 @@ mod tests {
         let source = env(&[(TARGET_FAULT_INJECTION, "Yes"), (LOG_LEVEL, "maybe")]);
         let reader = Reader::new(&source);
         assert!(reader.flag(TARGET_FAULT_INJECTION, false).unwrap());
-        assert!(reader.flag(LOG_LEVEL, false).is_err());
+        let err = reader.flag(LOG_LEVEL, false).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("LOG_LEVEL=\"maybe\" is invalid: must be true or false"),
+            "{err}"
+        );
         assert!(!reader.flag(TARGET_DEDUP_CAPACITY, false).unwrap());
+        for (set, expected) in [
+            ("true", true),
+            ("1", true),
+            ("false", false),
+            ("0", false),
+            ("no", false),
+            ("NO", false),
+        ] {
+            let source = env(&[(TARGET_FAULT_INJECTION, set)]);
+            let read = Reader::new(&source).flag(TARGET_FAULT_INJECTION, !expected);
+            assert_eq!(read, Ok(expected), "{set}");
+        }
     }
 
     #[test]

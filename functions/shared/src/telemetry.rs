@@ -2,8 +2,12 @@
 //! query (or the local harness) can read `record_id`, `latency_ms`, ... directly.
 
 use std::fmt::Display;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
 
 /// The summary line of an invocation that failed as a whole (the function error Lambda
@@ -16,19 +20,86 @@ pub fn invocation_failed(error: &dyn Display, started: Instant) {
     );
 }
 
-/// Installs the JSON subscriber. `filter` is the value of `LOG_LEVEL` (default `info`).
+/// Installs the JSON subscriber on stdout. `filter` is the value of `LOG_LEVEL` (default `info`).
 pub fn init(filter: Option<&str>) {
+    let _ = subscriber(filter, std::io::stdout).try_init();
+}
+
+/// The JSON subscriber, writing one object per line to `writer`.
+pub fn subscriber<W>(filter: Option<&str>, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|e| {
         eprintln!("LOG_LEVEL is not a valid filter ({e}); using info");
         EnvFilter::new("info")
     });
-    let _ = tracing_subscriber::fmt()
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .with_env_filter(filter)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(writer)
+        .finish()
+}
+
+/// The log lines of the current thread, kept in memory: what a test reads instead of stdout.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Captures what this thread logs at `info` and above until the guard is dropped.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let sink = logs.clone();
+        let guard = tracing::subscriber::set_default(subscriber(None, move || sink.clone()));
+        (logs, guard)
+    }
+
+    /// Each line so far, parsed.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every log line is a JSON object"))
+            .collect()
+    }
+
+    /// The lines whose message is `message`.
+    pub fn with_message(&self, message: &str) -> Vec<serde_json::Value> {
+        let lines = self.lines().into_iter();
+        lines.filter(|l| l["message"] == message).collect()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_one_json_object_with_the_event_fields_at_the_top() {
+        let (logs, _guard) = CapturedLogs::start();
+        tracing::info!(record_id = "r-1", latency_ms = 12u64, "record processed");
+        tracing::debug!("below the default level");
+        let lines = logs.lines();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["message"], "record processed");
+        assert_eq!(lines[0]["record_id"], "r-1");
+        assert_eq!(lines[0]["latency_ms"], 12);
+        assert_eq!(lines[0]["level"], "INFO");
+    }
 }

@@ -86,7 +86,8 @@ impl<V> Recent<V> {
         }
         self.values.insert(id.to_string(), value);
         self.order.push_back(id.to_string());
-        while self.order.len() > self.capacity {
+        // One id in, so at most one out: the oldest.
+        if self.order.len() > self.capacity {
             if let Some(oldest) = self.order.pop_front() {
                 self.values.remove(&oldest);
             }
@@ -122,6 +123,35 @@ mod tests {
             assert!(!memory.was_answered(&id));
         }
         assert_eq!(memory.ids(), 0);
+    }
+
+    #[test]
+    fn the_oldest_id_is_forgotten_first_and_a_lookup_does_not_make_it_younger() {
+        let mut recent = Recent::new(2);
+        assert!(recent.insert("a", 1));
+        assert!(recent.insert("b", 2));
+        *recent.get_mut("a").unwrap() += 1;
+        assert!(
+            recent.insert("a", 9),
+            "already there: kept, value unchanged"
+        );
+        assert_eq!(recent.get_mut("a").copied(), Some(2));
+        assert!(recent.insert("c", 3));
+        assert_eq!(recent.len(), 2);
+        assert!(!recent.contains("a") && recent.contains("b") && recent.contains("c"));
+    }
+
+    #[test]
+    fn a_removed_id_leaves_the_order_of_the_others_intact() {
+        let mut recent = Recent::new(2);
+        recent.insert("a", ());
+        recent.insert("b", ());
+        recent.remove("a");
+        recent.remove("never-there");
+        recent.insert("c", ());
+        recent.insert("d", ());
+        assert_eq!(recent.len(), 2, "still bounded");
+        assert!(!recent.contains("b") && recent.contains("c") && recent.contains("d"));
     }
 
     #[test]

@@ -498,16 +498,72 @@ mod tests {
                 function_error: false,
             }),
         )]);
-        let answers: Vec<String> = (0..3)
-            .map(|_| statuses(&p.handle(&payload, now()).unwrap().0).remove(0))
+        let answers: Vec<(String, Tally)> = (0..3)
+            .map(|_| {
+                let (response, tally) = p.handle(&payload, now()).unwrap();
+                (statuses(&response).remove(0), tally)
+            })
             .collect();
+        let tally = |ok, retry| Tally {
+            ok,
+            retry,
+            ..Default::default()
+        };
         assert_eq!(
             answers,
             vec![
-                "retry: simulated transient failure 1 of 2",
-                "retry: simulated transient failure 2 of 2",
-                "ok"
+                (
+                    "retry: simulated transient failure 1 of 2".into(),
+                    tally(0, 1)
+                ),
+                (
+                    "retry: simulated transient failure 2 of 2".into(),
+                    tally(0, 1)
+                ),
+                ("ok".into(), tally(1, 0)),
             ]
+        );
+    }
+
+    #[test]
+    fn a_record_asking_for_no_failure_leaves_other_records_counts_alone() {
+        // One delivery count fits: a record that asks for no retry must not take its place.
+        let p = Processor::new(TargetSettings {
+            dedup_capacity: 1,
+            fault_injection: true,
+            log_level: None,
+        });
+        let fault = |retry_times| {
+            Some(SimulatedFault {
+                retry_times,
+                function_error: false,
+            })
+        };
+        let failing = request(vec![produced("a", fault(2))]);
+        let answer = |payload: &[u8]| statuses(&p.handle(payload, now()).unwrap().0).remove(0);
+        assert_eq!(
+            answer(&failing),
+            "retry: simulated transient failure 1 of 2"
+        );
+        assert_eq!(answer(&request(vec![produced("b", fault(0))])), "ok");
+        assert_eq!(
+            answer(&failing),
+            "retry: simulated transient failure 2 of 2"
+        );
+    }
+
+    #[test]
+    fn created_at_up_to_five_minutes_ahead_is_accepted_and_one_second_more_is_refused() {
+        let at = |seconds_ahead: i64| {
+            let mut record: ProducedRecord = serde_json::from_slice(&produced("a", None)).unwrap();
+            record.created_at = now() + chrono::Duration::seconds(seconds_ahead);
+            let payload = request(vec![serde_json::to_vec(&record).unwrap()]);
+            statuses(&processor(false).handle(&payload, now()).unwrap().0).remove(0)
+        };
+        assert_eq!(at(300), "ok");
+        assert_eq!(
+            at(301),
+            "rejected: created_at 2026-11-25T05:05:01+00:00 is more than 300 s in the future"
         );
     }
 
