@@ -9,6 +9,12 @@ VENV     := $(TOOLS)/venv
 PY       := $(VENV)/bin/python
 # cargo-lambda finds zig on PATH; zig keeps its cache inside the project.
 export PATH := $(TOOLS)/bin:$(VENV)/bin:$(PATH)
+# Go keeps its build cache where it always does (asked before XDG_CACHE_HOME moves it below),
+# so every clone and worktree on a machine shares one cache.
+GO_BUILD_CACHE := $(shell go env GOCACHE 2>/dev/null)
+ifneq ($(GO_BUILD_CACHE),)
+export GOCACHE := $(GO_BUILD_CACHE)
+endif
 export XDG_CACHE_HOME := $(ROOT)/.cache
 # Nothing may leave loopback: no EC2 metadata probe, a region set for every SDK.
 export AWS_EC2_METADATA_DISABLED := true
@@ -26,7 +32,7 @@ ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
 help:
 	@echo "make demo   run producer -> Kinesis -> relay -> (AssumeRole) -> target locally, two accounts"
-	@echo "make test   run every test (unit, infra checks, end to end)"
+	@echo "make test   run every test (lint, unit, mutants, infra checks, Pulumi engine, end to end)"
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
 	@echo "make bench  start-up time and peak memory of the release binaries"
 	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
@@ -73,7 +79,8 @@ $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
 bench: build
 	$(PY) bench/startup.py --runs 10
 
-test: tools lint unit check-infra check-pulumi e2e
+# mutants after unit: a mutant is only worth testing once the unmutated tests pass.
+test: tools lint unit mutants check-infra check-pulumi e2e
 
 # ---- infra checks (owned by infra/): conformance with pulumi-aws, IAM lint + evaluation ----
 .PHONY: check-infra
