@@ -186,6 +186,8 @@ CARGO_MUTANTS := $(TOOLS)/cargo/bin/cargo-mutants
 MUTANTS_DIR   := $(ROOT)/.cache/mutants
 # Mutants tested at once, each job in its own copy of the tree (one per core here).
 MUTANTS_JOBS  ?= 2
+# More cargo-mutants options, e.g. one file's mutants only: make mutants MUTANTS_ARGS="--re ^functions/relay/src/batch.rs"
+MUTANTS_ARGS  ?=
 
 $(TOOLS)/cargo/.cargo-mutants-$(CARGO_MUTANTS_VERSION):
 	cargo install --locked --quiet --debug cargo-mutants@$(CARGO_MUTANTS_VERSION) --root $(TOOLS)/cargo
@@ -217,7 +219,7 @@ mutants: $(TOOLS)/cargo/.cargo-mutants-$(CARGO_MUTANTS_VERSION)
 	@set -uo pipefail; jobs=(); \
 	for k in $$(seq 0 $$(($(MUTANTS_JOBS) - 1))); do \
 	  (cd $(MUTANTS_DIR)/tree-$$k && $(CARGO_MUTANTS) mutants --in-place \
-	    --shard $$k/$(MUTANTS_JOBS) --sharding round-robin --output $(MUTANTS_DIR)/shard-$$k 2>&1 \
+	    --shard $$k/$(MUTANTS_JOBS) --sharding round-robin $(MUTANTS_ARGS) --output $(MUTANTS_DIR)/shard-$$k 2>&1 \
 	    | sed -u "s/^/[$$k] /") & jobs+=($$!); \
 	done; \
 	status=0; for job in "$${jobs[@]}"; do wait $$job || status=$$?; done; \
