@@ -25,32 +25,28 @@ from local.template import TemplateError
 Say = Callable[[str], None]
 
 
+def env_option(
+    p: argparse.ArgumentParser, flag: str, kind: type[int] | type[float], default: float, about: str
+) -> None:
+    """`--flag N`, defaulting to the environment variable FLAG (as `make demo FLAG=N` passes it on).
+    The default is given as text so that argparse checks it like a typed value and names a bad one."""
+    var = flag.removeprefix("--").replace("-", "_").upper()
+    p.add_argument(
+        flag, type=kind, default=os.environ.get(var) or str(default), help=f"{about} (default {default}; env {var})"
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ
     p = argparse.ArgumentParser(description="Run producer -> Kinesis -> relay -> AssumeRole -> target locally.")
+    env_option(p, "--ticks", int, 200, "scheduled producer invocations")
+    env_option(p, "--interval", float, 0.05, "seconds between ticks; stands for the schedule's rate")
+    env_option(p, "--records", int, 5, "records per producer invocation: the stack's producerRecordsPerInvocation")
+    env_option(p, "--drain-timeout", float, 120, "seconds to wait for the last records after the last tick")
     p.add_argument(
-        "--ticks", type=int, default=int(env.get("TICKS") or 200), help="scheduled producer invocations (default 200)"
-    )
-    p.add_argument(
-        "--interval",
-        type=float,
-        default=float(env.get("INTERVAL") or 0.05),
-        help="seconds between ticks; stands for the schedule's rate (default 0.05)",
-    )
-    p.add_argument(
-        "--records",
-        type=int,
-        default=int(env.get("RECORDS") or 5),
-        help="records per producer invocation: the stack's producerRecordsPerInvocation (default 5)",
-    )
-    p.add_argument(
-        "--drain-timeout",
-        type=float,
-        default=float(env.get("DRAIN_TIMEOUT") or 120),
-        help="seconds to wait for the last records after the last tick",
-    )
-    p.add_argument(
-        "--echo-logs", action="store_true", default=bool(env.get("ECHO_LOGS")), help="print every function log line"
+        "--echo-logs",
+        action="store_true",
+        default=bool(os.environ.get("ECHO_LOGS")),
+        help="print every function log line",
     )
     return p.parse_args(argv)
 

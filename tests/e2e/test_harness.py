@@ -121,15 +121,23 @@ def test_assume_role_is_counted_and_trust_rules_hold(fake_run: FakeRun) -> None:
     assert count() == before + 1
 
 
-def test_runtime_emulator_times_out_and_restarts_a_hung_function(tmp_path: Path) -> None:
-    hang = tmp_path / "hang.py"
-    hang.write_text(
-        "import os, time, urllib.request\n"
-        "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n"
-        "urllib.request.urlopen(base + '/invocation/next').read()\n"
-        "time.sleep(60)\n"
+def script_host(tmp_path: Path, name: str, body: str, timeout_s: float) -> FunctionHost:
+    """A function host running `body` as a Python script, after a prelude that imports what the
+    scripts use and sets `base` to the runtime API's URL."""
+    script = tmp_path / f"{name}.py"
+    script.write_text(
+        "import json, os, sys, time, urllib.request\n"
+        "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n" + body
     )
-    host = FunctionHost("hang", [sys.executable, str(hang)], env={"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=1)
+    return FunctionHost(
+        name, [sys.executable, str(script)], env={"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=timeout_s
+    )
+
+
+def test_runtime_emulator_times_out_and_restarts_a_hung_function(tmp_path: Path) -> None:
+    host = script_host(
+        tmp_path, "hang", "urllib.request.urlopen(base + '/invocation/next').read()\ntime.sleep(60)\n", 1
+    )
     try:
         result = host.invoke({})
         assert result.function_error == "Unhandled"
@@ -189,10 +197,7 @@ def test_mapping_bisects_on_function_error_without_using_retries(fake_run: FakeR
 def test_a_crashed_function_is_restarted_from_an_invoke_request_thread(tmp_path: Path) -> None:
     """Invoke over HTTP (a short-lived server thread): the replacement process must survive it."""
     marker = tmp_path / "crashed"
-    script = tmp_path / "crash_once.py"
-    script.write_text(
-        "import os, sys, urllib.request\n"
-        "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n"
+    script = (
         f"marker = {str(marker)!r}\n"
         "while True:\n"
         "    r = urllib.request.urlopen(base + '/invocation/next')\n"
@@ -202,9 +207,7 @@ def test_a_crashed_function_is_restarted_from_an_invoke_request_thread(tmp_path:
         "    answer = urllib.request.Request(base + f'/invocation/{rid}/response', data=b'{\"ok\":1}', method='POST')\n"
         "    urllib.request.urlopen(answer).read()\n"
     )
-    host = FunctionHost(
-        "crash", [sys.executable, str(script)], env={"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=10
-    )
+    host = script_host(tmp_path, "crash", script, 10)
     url = f"{host.url}/2015-03-31/functions/crash/invocations"
 
     def post() -> Any:
@@ -227,10 +230,7 @@ def test_a_crashed_function_is_restarted_from_an_invoke_request_thread(tmp_path:
 def test_a_recycled_function_answers_the_next_invocation(tmp_path: Path) -> None:
     """The replaced process was waiting for its next invocation: that wait must not take the
     invocation meant for the fresh process."""
-    script = tmp_path / "echo_pid.py"
-    script.write_text(
-        "import json, os, urllib.request\n"
-        "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n"
+    script = (
         "while True:\n"
         "    r = urllib.request.urlopen(base + '/invocation/next')\n"
         "    rid = r.headers['Lambda-Runtime-Aws-Request-Id']; r.read()\n"
@@ -238,7 +238,7 @@ def test_a_recycled_function_answers_the_next_invocation(tmp_path: Path) -> None
         "    answer = urllib.request.Request(base + f'/invocation/{rid}/response', data=body, method='POST')\n"
         "    urllib.request.urlopen(answer).read()\n"
     )
-    host = FunctionHost("echo", [sys.executable, str(script)], env={"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=5)
+    host = script_host(tmp_path, "echo", script, 5)
     try:
         first = host.invoke({}).json()["pid"]
         time.sleep(0.3)  # the process is back in its long poll for the next invocation

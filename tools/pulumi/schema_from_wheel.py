@@ -230,19 +230,23 @@ def getter_wire_name(fn: ast.FunctionDef) -> str | None:
     return None
 
 
+def methods(cls: ast.ClassDef) -> Iterator[ast.FunctionDef]:
+    """The class's own `def`s, in order."""
+    return (fn for fn in cls.body if isinstance(fn, ast.FunctionDef))
+
+
 def getter_wire_names(cls: ast.ClassDef) -> dict[str, str]:
     """Python attribute name -> wire name."""
     wire: dict[str, str] = {}
-    for fn in cls.body:
-        if isinstance(fn, ast.FunctionDef):
-            name = getter_wire_name(fn)
-            if name is not None:
-                wire.setdefault(fn.name, name)
+    for fn in methods(cls):
+        name = getter_wire_name(fn)
+        if name is not None:
+            wire.setdefault(fn.name, name)
     return wire
 
 
 def find_init(cls: ast.ClassDef) -> ast.FunctionDef | None:
-    inits = [fn for fn in cls.body if isinstance(fn, ast.FunctionDef) and fn.name == "__init__"]
+    inits = [fn for fn in methods(cls) if fn.name == "__init__"]
     return inits[0] if len(inits) == 1 else None
 
 
@@ -262,9 +266,7 @@ def init_props(cls: ast.ClassDef, module: str) -> list[Prop]:
 def getter_props(cls: ast.ClassDef, module: str) -> list[Prop]:
     """`@property @pulumi.getter` methods; required = the annotation is not `Optional`."""
     props = []
-    for fn in cls.body:
-        if not isinstance(fn, ast.FunctionDef):
-            continue
+    for fn in methods(cls):
         wire = getter_wire_name(fn)
         if wire is None or not any(d in ("property", "_builtins.property") for d in decorator_names(fn)):
             continue
@@ -284,9 +286,7 @@ def type_token_of(cls: ast.ClassDef) -> str | None:
 def config_props(cls: ast.ClassDef, module: str) -> list[Prop]:
     """Properties of config/vars.py's `_ExportableConfig`, keyed by the `__config__.get*('key')` key."""
     props = []
-    for fn in cls.body:
-        if not isinstance(fn, ast.FunctionDef):
-            continue
+    for fn in methods(cls):
         for call in ast.walk(fn):
             if (
                 isinstance(call, ast.Call)

@@ -11,11 +11,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from schema_from_wheel import iter_refs  # the script's own walker: what it yields is not under test here
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().with_name("schema_from_wheel.py")
@@ -50,18 +50,6 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = derive(out)
     assert result.returncode == 0, result.stderr
     return json.loads(out.read_text())
-
-
-def refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref":
-                yield value
-            else:
-                yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
 
 
 def resolve(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +138,7 @@ def test_provider(schema: dict[str, Any]) -> None:
 
 
 def test_no_dangling_type_refs(schema: dict[str, Any]) -> None:
-    all_refs = set(refs(schema))
+    all_refs = set(iter_refs(schema))
     dangling = sorted(
         r for r in all_refs if r.startswith("#/types/") and r.removeprefix("#/types/") not in schema["types"]
     )

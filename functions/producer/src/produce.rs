@@ -351,15 +351,20 @@ mod tests {
         );
     }
 
+    /// Writes `n` small entries, which must fail: the error.
+    async fn unwritten<S: RecordSink>(producer: &Producer<S>, n: usize) -> ProduceError {
+        producer
+            .write((0..n).map(|i| entry(i, 10)).collect())
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn entries_that_keep_failing_fail_the_invocation_loudly() {
         let sink = FlakySink::default();
         sink.refusals.lock().unwrap().insert("r2".into(), 100);
         let producer = Producer::new(sink, settings(1));
-        let err = producer
-            .write((0..4).map(|i| entry(i, 10)).collect())
-            .await
-            .unwrap_err();
+        let err = unwritten(&producer, 4).await;
         assert_eq!(
             err,
             ProduceError::Unwritten {
@@ -495,10 +500,7 @@ mod tests {
         }
         let mut s = settings(1);
         s.max_put_attempts = 1;
-        let err = Producer::new(Short, s)
-            .write((0..3).map(|i| entry(i, 10)).collect())
-            .await
-            .unwrap_err();
+        let err = unwritten(&Producer::new(Short, s), 3).await;
         assert_eq!(
             err,
             ProduceError::Unwritten {

@@ -68,21 +68,20 @@ async fn partial_put_records_failure_is_retried_entry_by_entry() {
 
     let requests = requests.lock().unwrap();
     assert_eq!(requests[0]["StreamName"], "cross-account-relay-stream");
-    let first: Vec<&str> = requests[0]["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["PartitionKey"].as_str().unwrap())
-        .collect();
-    let retried: Vec<&str> = requests[1]["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["PartitionKey"].as_str().unwrap())
-        .collect();
+    let (first, retried) = (partition_keys(&requests[0]), partition_keys(&requests[1]));
     assert_eq!(
         retried,
         vec![first[1]],
         "only the throttled entry is sent again"
     );
+}
+
+/// The partition keys of a PutRecords request body, in order.
+fn partition_keys(request: &serde_json::Value) -> Vec<&str> {
+    request["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["PartitionKey"].as_str().unwrap())
+        .collect()
 }
