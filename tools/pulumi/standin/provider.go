@@ -68,32 +68,54 @@ func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) {
 
 // plain drops secret wrappers (for comparisons and for computing physical names).
 func plain(m resource.PropertyMap) resource.PropertyMap {
+	return rewriteMap(m, unsecret)
+}
+
+// unsecret is plain for one value.
+func unsecret(v resource.PropertyValue) resource.PropertyValue {
+	return rewrite(v, unsecret)
+}
+
+// redactSecrets replaces every secret value with the string "[secret]".
+func redactSecrets(m resource.PropertyMap) resource.PropertyMap {
+	return rewriteMap(m, func(resource.PropertyValue) resource.PropertyValue {
+		return resource.NewStringProperty("[secret]")
+	})
+}
+
+// rewriteMap copies m with every secret value, at any depth, replaced by secret(the value inside).
+// An output is replaced by its element when known (a secret output's element counts as a
+// secret), by a computed string when not.
+func rewriteMap(m resource.PropertyMap, secret func(resource.PropertyValue) resource.PropertyValue) resource.PropertyMap {
 	out := resource.PropertyMap{}
 	for k, v := range m {
-		out[k] = unsecret(v)
+		out[k] = rewrite(v, secret)
 	}
 	return out
 }
 
-func unsecret(v resource.PropertyValue) resource.PropertyValue {
+func rewrite(v resource.PropertyValue, secret func(resource.PropertyValue) resource.PropertyValue) resource.PropertyValue {
 	switch {
 	case v.IsSecret():
-		return unsecret(v.SecretValue().Element)
+		return secret(v.SecretValue().Element)
 	case v.IsArray():
 		arr := v.ArrayValue()
 		out := make([]resource.PropertyValue, len(arr))
 		for i, e := range arr {
-			out[i] = unsecret(e)
+			out[i] = rewrite(e, secret)
 		}
 		return resource.NewArrayProperty(out)
 	case v.IsObject():
-		return resource.NewObjectProperty(plain(v.ObjectValue()))
+		return resource.NewObjectProperty(rewriteMap(v.ObjectValue(), secret))
 	case v.IsOutput():
 		o := v.OutputValue()
 		if !o.Known {
 			return resource.MakeComputed(resource.NewStringProperty(""))
 		}
-		return unsecret(o.Element)
+		if o.Secret {
+			return secret(o.Element)
+		}
+		return rewrite(o.Element, secret)
 	}
 	return v
 }
@@ -115,31 +137,6 @@ func encodeOutputs(m resource.PropertyMap) json.RawMessage {
 		return nil
 	}
 	return b
-}
-
-func redactSecrets(m resource.PropertyMap) resource.PropertyMap {
-	out := resource.PropertyMap{}
-	for k, v := range m {
-		out[k] = redactValue(v)
-	}
-	return out
-}
-
-func redactValue(v resource.PropertyValue) resource.PropertyValue {
-	switch {
-	case v.IsSecret():
-		return resource.NewStringProperty("[secret]")
-	case v.IsArray():
-		arr := v.ArrayValue()
-		out := make([]resource.PropertyValue, len(arr))
-		for i, e := range arr {
-			out[i] = redactValue(e)
-		}
-		return resource.NewArrayProperty(out)
-	case v.IsObject():
-		return resource.NewObjectProperty(redactSecrets(v.ObjectValue()))
-	}
-	return v
 }
 
 func decodeOutputs(raw json.RawMessage) (resource.PropertyMap, error) {

@@ -132,40 +132,31 @@ func ParseSchema(data []byte, origin string) (*Schema, error) {
 
 // Resource returns the spec of a resource token, or nil if the schema does not define it.
 func (s *Schema) Resource(token string) (*ResourceSpec, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.resCache[token]; ok {
-		return r, nil
-	}
-	raw, ok := s.resources[token]
-	if !ok {
-		return nil, nil
-	}
-	var r ResourceSpec
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("schema resource %s: %w", token, err)
-	}
-	s.resCache[token] = &r
-	return &r, nil
+	return decodeOnce(s, s.resCache, s.resources, "resource", token)
 }
 
 // Type returns the spec of a type token (already unescaped), or nil if it is not defined.
 func (s *Schema) Type(token string) (*ObjectTypeSpec, error) {
+	return decodeOnce(s, s.typeCache, s.types, "type", token)
+}
+
+// decodeOnce decodes raw[token] into a T on first use and keeps it in cache; nil if undefined.
+func decodeOnce[T any](s *Schema, cache map[string]*T, raw map[string]json.RawMessage, kind, token string) (*T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t, ok := s.typeCache[token]; ok {
-		return t, nil
+	if v, ok := cache[token]; ok {
+		return v, nil
 	}
-	raw, ok := s.types[token]
+	b, ok := raw[token]
 	if !ok {
 		return nil, nil
 	}
-	var t ObjectTypeSpec
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return nil, fmt.Errorf("schema type %s: %w", token, err)
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("schema %s %s: %w", kind, token, err)
 	}
-	s.typeCache[token] = &t
-	return &t, nil
+	cache[token] = &v
+	return &v, nil
 }
 
 // refKind classifies a `$ref`.

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -408,6 +410,13 @@ func mustCreate(t *testing.T, p *awsProvider, token, name string, in map[string]
 	return id, out
 }
 
+func mustDelete(t *testing.T, p *awsProvider, token, name, id string) {
+	t.Helper()
+	if _, err := p.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(token, name), Id: id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func wantOut(t *testing.T, out resource.PropertyMap, key, want string) {
 	t.Helper()
 	v := unsecret(out[resource.PropertyKey(key)])
@@ -570,9 +579,7 @@ func TestWorldRoleNamesAreGlobalPerAccount(t *testing.T) {
 	t.Setenv(envCallerAccount, "")
 
 	// Delete frees the name.
-	if _, err := euWest.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(tRole, "a"), Id: id}); err != nil {
-		t.Fatal(err)
-	}
+	mustDelete(t, euWest, tRole, "a", id)
 	mustCreate(t, usEast, tRole, "b", map[string]any{"name": "relay", "assumeRolePolicy": policy})
 }
 
@@ -594,9 +601,7 @@ func TestWorldOneMappingPerStreamAndFunction(t *testing.T) {
 	// Another function on the same stream is fine.
 	mustCreate(t, p, tESM, "other", map[string]any{"functionName": "audit", "eventSourceArn": stream})
 	// After the delete, the mapping can be created.
-	if _, err := p.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(tESM, "old"), Id: id}); err != nil {
-		t.Fatal(err)
-	}
+	mustDelete(t, p, tESM, "old", id)
 	mustCreate(t, p, tESM, "new", map[string]any{"functionName": "relay", "eventSourceArn": stream})
 }
 
@@ -641,9 +646,7 @@ func TestWorldReadAfterDeleteAndUpdate(t *testing.T) {
 		t.Fatalf("update outputs %v", uo)
 	}
 
-	if _, err := p.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(tQueue, "dlq"), Id: id}); err != nil {
-		t.Fatal(err)
-	}
+	mustDelete(t, p, tQueue, "dlq", id)
 	rd, err = p.Read(ctx, &pulumirpc.ReadRequest{Urn: urn(tQueue, "dlq"), Id: id, Properties: mustStruct(t, uo)})
 	if err != nil || rd.GetId() != "" {
 		t.Fatalf("read after delete should report it gone: %v %v", rd, err)
@@ -730,3 +733,32 @@ func TestSchemaRefusals(t *testing.T) {
 }
 
 func nil0() *World { return NewWorld("") }
+
+func TestPlainAndRedactSecretsAtAnyDepth(t *testing.T) {
+	secret := resource.MakeSecret(resource.NewStringProperty("s3cr3t"))
+	in := resource.PropertyMap{
+		"top":    secret,
+		"list":   resource.NewArrayProperty([]resource.PropertyValue{resource.NewStringProperty("a"), secret}),
+		"obj":    resource.NewObjectProperty(resource.PropertyMap{"inner": secret}),
+		"out":    resource.NewOutputProperty(resource.Output{Element: resource.NewStringProperty("o"), Known: true, Secret: true}),
+		"known":  resource.NewOutputProperty(resource.Output{Element: resource.NewStringProperty("k"), Known: true}),
+		"later":  resource.NewOutputProperty(resource.Output{Known: false}),
+		"number": resource.NewNumberProperty(1),
+	}
+	got := plain(in).Mappable()
+	want := map[string]any{"top": "s3cr3t", "list": []any{"a", "s3cr3t"}, "obj": map[string]any{"inner": "s3cr3t"},
+		"out": "o", "known": "k", "later": resource.MakeComputed(resource.NewStringProperty("")).Mappable(), "number": 1.0}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("plain:\n got %#v\nwant %#v", got, want)
+	}
+	var world map[string]any
+	if err := json.Unmarshal(encodeOutputs(in), &world); err != nil {
+		t.Fatal(err)
+	}
+	if s := string(encodeOutputs(in)); strings.Contains(s, "s3cr3t") || strings.Contains(s, `"o"`) {
+		t.Fatalf("a secret reached the world file: %s", s)
+	}
+	if world["top"] != "[secret]" || world["out"] != "[secret]" || world["known"] != "k" {
+		t.Fatalf("world: %v", world)
+	}
+}

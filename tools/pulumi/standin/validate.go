@@ -191,25 +191,13 @@ func (c *checker) checkPrimitiveOrContainer(path string, v resource.PropertyValu
 			v = pv
 		}
 	}
+	if has, ok := primitiveKinds[typ]; ok {
+		if !has(v) || typ == "integer" && !isWhole(v.NumberValue()) {
+			c.fail(path, "property %q: expected %s, got %s", path, typ, describe(v))
+		}
+		return
+	}
 	switch typ {
-	case "string":
-		if !v.IsString() {
-			c.fail(path, "property %q: expected string, got %s", path, describe(v))
-		}
-	case "boolean":
-		if !v.IsBool() {
-			c.fail(path, "property %q: expected boolean, got %s", path, describe(v))
-		}
-	case "number":
-		if !v.IsNumber() {
-			c.fail(path, "property %q: expected number, got %s", path, describe(v))
-		}
-	case "integer":
-		if !v.IsNumber() {
-			c.fail(path, "property %q: expected integer, got %s", path, describe(v))
-		} else if f := v.NumberValue(); math.IsInf(f, 0) || math.IsNaN(f) || f != math.Trunc(f) {
-			c.fail(path, "property %q: expected integer, got %s", path, describe(v))
-		}
 	case "array":
 		if !v.IsArray() {
 			c.fail(path, "property %q: expected array, got %s", path, describe(v))
@@ -244,6 +232,17 @@ func (c *checker) checkPrimitiveOrContainer(path string, v resource.PropertyValu
 	default:
 		c.fail(path, "property %q: unsupported schema type %q", path, typ)
 	}
+}
+
+func isWhole(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) && f == math.Trunc(f) }
+
+// primitiveKinds: the schema's primitive types and the property values of each kind (an integer
+// is a number, then checked to be whole).
+var primitiveKinds = map[string]func(resource.PropertyValue) bool{
+	"string":  resource.PropertyValue.IsString,
+	"boolean": resource.PropertyValue.IsBool,
+	"number":  resource.PropertyValue.IsNumber,
+	"integer": resource.PropertyValue.IsNumber,
 }
 
 func parseJSONString(s string) (resource.PropertyValue, bool) {
