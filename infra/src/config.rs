@@ -1076,11 +1076,37 @@ mod tests {
         RawConfig::from_pairs("dev-target", &pairs)
     }
 
+    /// The target stack's configuration with `extra`, which must be accepted.
+    fn target(extra: &[(&'static str, &'static str)]) -> TargetConfig {
+        match with(TARGET, extra).stack_config().unwrap() {
+            StackConfig::Target(t) => t,
+            StackConfig::Source(_) => panic!("a target stack read as a source"),
+        }
+    }
+
+    /// Asserts that `base` with `extra` is refused with an error that contains every needle.
+    fn assert_refused(
+        base: &[(&'static str, &'static str)],
+        extra: &[(&'static str, &'static str)],
+        needles: &[&str],
+    ) {
+        let err = refusal(base, extra);
+        for needle in needles {
+            assert!(err.contains(needle), "{needle:?} not in: {err}");
+        }
+    }
+
+    /// The error `stack_config` gives for `base` with `extra`, which must be refused.
+    fn refusal(
+        base: &[(&'static str, &'static str)],
+        extra: &[(&'static str, &'static str)],
+    ) -> String {
+        with(base, extra).stack_config().unwrap_err().to_string()
+    }
+
     #[test]
     fn defaults_fill_every_optional_key() {
-        let StackConfig::Target(t) = with(TARGET, &[]).stack_config().unwrap() else {
-            panic!("target")
-        };
+        let t = target(&[]);
         assert_eq!(
             t.common.cross_account_role_name,
             "cross-account-relay-invoker"
@@ -1092,39 +1118,27 @@ mod tests {
 
     #[test]
     fn missing_role_names_the_key_and_the_fix() {
-        let err = with(TARGET, &[("side", "")])
-            .stack_config()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`cross-account-relay:side`"), "{err}");
-        assert!(
-            err.contains("pulumi config set --stack dev-target side target"),
-            "{err}"
+        assert_refused(
+            TARGET,
+            &[("side", "")],
+            &[
+                "`cross-account-relay:side`",
+                "pulumi config set --stack dev-target side target",
+            ],
         );
     }
 
     #[test]
     fn the_old_role_key_says_how_to_move_to_side() {
-        let err = with(TARGET, &[("role", "target")])
-            .stack_config()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`role` was renamed to `side`"), "{err}");
-        assert!(
-            err.contains("pulumi config rm --stack dev-target role && pulumi config set --stack dev-target side target"),
-            "{err}"
-        );
+        assert_refused(TARGET, &[("role", "target")], &["`role` was renamed to `side`", "pulumi config rm --stack dev-target role && pulumi config set --stack dev-target side target"]);
     }
 
     #[test]
     fn missing_external_id_suggests_a_secret() {
-        let err = with(TARGET, &[("externalId", "")])
-            .stack_config()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("pulumi config set --secret --stack dev-target externalId"),
-            "{err}"
+        assert_refused(
+            TARGET,
+            &[("externalId", "")],
+            &["pulumi config set --secret --stack dev-target externalId"],
         );
     }
 
@@ -1155,10 +1169,7 @@ mod tests {
             ("targetReservedConcurrency", "-2", "between -1 and 1000000"),
         ];
         for (k, v, reason) in cases {
-            let err = with(TARGET, &[(k, v)])
-                .stack_config()
-                .unwrap_err()
-                .to_string();
+            let err = refusal(TARGET, &[(k, v)]);
             assert!(err.contains(reason), "{k}={v}: {err}");
             assert!(err.contains("pulumi config set"), "{err}");
         }
@@ -1181,25 +1192,13 @@ mod tests {
 
     #[test]
     fn name_prefix_starts_every_derived_name() {
-        let StackConfig::Target(t) = with(TARGET, &[("namePrefix", "relay-eu-2")])
-            .stack_config()
-            .unwrap()
-        else {
-            panic!("target")
-        };
+        let t = target(&[("namePrefix", "relay-eu-2")]);
         assert_eq!(t.common.name_prefix.as_str(), "relay-eu-2");
         assert_eq!(t.common.cross_account_role_name, "relay-eu-2-invoker");
-        let StackConfig::Target(t) = with(
-            TARGET,
-            &[
-                ("namePrefix", "relay-eu-2"),
-                ("crossAccountRoleName", "mine"),
-            ],
-        )
-        .stack_config()
-        .unwrap() else {
-            panic!("target")
-        };
+        let t = target(&[
+            ("namePrefix", "relay-eu-2"),
+            ("crossAccountRoleName", "mine"),
+        ]);
         assert_eq!(t.common.cross_account_role_name, "mine");
         assert!(NamePrefix::parse(&"a".repeat(NamePrefix::MAX_LEN)).is_ok());
         assert!(NamePrefix::parse(&"a".repeat(NamePrefix::MAX_LEN + 1)).is_err());
@@ -1332,16 +1331,10 @@ mod tests {
 
     #[test]
     fn reserved_concurrency_is_unset_by_default() {
-        let target = |extra: &[(&'static str, &'static str)]| match with(TARGET, extra)
-            .stack_config()
-            .unwrap()
-        {
-            StackConfig::Target(t) => t.reserved_concurrency,
-            StackConfig::Source(_) => panic!("target"),
-        };
-        assert_eq!(target(&[]), None);
-        assert_eq!(target(&[("targetReservedConcurrency", "0")]), Some(0));
-        assert_eq!(target(&[("targetReservedConcurrency", "50")]), Some(50));
+        let reserved = |extra: &[(&'static str, &'static str)]| target(extra).reserved_concurrency;
+        assert_eq!(reserved(&[]), None);
+        assert_eq!(reserved(&[("targetReservedConcurrency", "0")]), Some(0));
+        assert_eq!(reserved(&[("targetReservedConcurrency", "50")]), Some(50));
     }
 
     #[test]
@@ -1377,10 +1370,7 @@ mod tests {
             "eu_west-1",
         ] {
             assert!(!looks_like_region(bad), "{bad}");
-            let err = with(TARGET, &[("aws:region", bad)])
-                .stack_config()
-                .unwrap_err()
-                .to_string();
+            let err = refusal(TARGET, &[("aws:region", bad)]);
             assert!(err.contains("not an AWS region name"), "{bad}: {err}");
         }
     }
@@ -1564,13 +1554,8 @@ mod tests {
 
     #[test]
     fn the_architecture_set_is_the_one_lambda_gets_and_picks_its_artifact() {
-        let architecture = |value: &'static str| match with(TARGET, &[("architecture", value)])
-            .stack_config()
-            .unwrap()
-        {
-            StackConfig::Target(t) => t.common.architecture,
-            StackConfig::Source(_) => panic!("target"),
-        };
+        let architecture =
+            |value: &'static str| target(&[("architecture", value)]).common.architecture;
         for value in ["x86_64", "arm64"] {
             assert_eq!(architecture(value).lambda_name(), value);
         }
@@ -1587,12 +1572,7 @@ mod tests {
 
     #[test]
     fn fault_injection_and_a_provisioned_stream_are_read_as_set() {
-        let StackConfig::Target(t) = with(TARGET, &[("faultInjection", "true")])
-            .stack_config()
-            .unwrap()
-        else {
-            panic!("target")
-        };
+        let t = target(&[("faultInjection", "true")]);
         assert!(t.fault_injection);
         let provisioned = source(&[("streamMode", "PROVISIONED"), ("shardCount", "3")]).unwrap();
         assert_eq!(
@@ -1627,21 +1607,18 @@ mod tests {
 
     #[test]
     fn secret_values_never_appear_in_errors() {
-        let err = with(TARGET, &[("externalId", "x y secret")])
-            .stack_config()
-            .unwrap_err()
-            .to_string();
+        let err = refusal(TARGET, &[("externalId", "x y secret")]);
         assert!(!err.contains("secret\""), "{err}");
         assert!(!err.contains("x y"), "{err}");
     }
 
     #[test]
     fn source_needs_the_target_outputs_or_a_stack_reference() {
-        let err = with(TARGET, &[("side", "source")])
-            .stack_config()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`cross-account-relay:targetRoleArn`"), "{err}");
+        assert_refused(
+            TARGET,
+            &[("side", "source")],
+            &["`cross-account-relay:targetRoleArn`"],
+        );
         let cfg = with(
             TARGET,
             &[

@@ -296,8 +296,13 @@ mod tests {
     }
 
     fn processor(fault_injection: bool) -> Processor {
+        remembering(100, fault_injection)
+    }
+
+    /// A processor that remembers `dedup_capacity` record ids.
+    fn remembering(dedup_capacity: usize, fault_injection: bool) -> Processor {
         Processor::new(TargetSettings {
-            dedup_capacity: 100,
+            dedup_capacity,
             fault_injection,
             log_level: None,
         })
@@ -396,11 +401,7 @@ mod tests {
 
     #[test]
     fn memory_is_bounded() {
-        let p = Processor::new(TargetSettings {
-            dedup_capacity: 2,
-            fault_injection: false,
-            log_level: None,
-        });
+        let p = remembering(2, false);
         for id in ["a", "b", "c"] {
             p.handle(&request(vec![produced(id, None)]), now()).unwrap();
         }
@@ -416,11 +417,7 @@ mod tests {
 
     #[test]
     fn capacity_zero_remembers_nothing_per_record() {
-        let p = Processor::new(TargetSettings {
-            dedup_capacity: 0,
-            fault_injection: false,
-            log_level: None,
-        });
+        let p = remembering(0, false);
         for i in 0..50 {
             p.handle(&request(vec![produced(&format!("id-{i}"), None)]), now())
                 .unwrap();
@@ -430,11 +427,7 @@ mod tests {
 
     #[test]
     fn delivery_counts_of_records_still_failing_are_bounded() {
-        let p = Processor::new(TargetSettings {
-            dedup_capacity: 2,
-            fault_injection: true,
-            log_level: None,
-        });
+        let p = remembering(2, true);
         let failing = Some(SimulatedFault {
             retry_times: 5,
             function_error: false,
@@ -448,11 +441,7 @@ mod tests {
 
     #[test]
     fn capacity_zero_answers_simulated_transient_failures_ok() {
-        let p = Processor::new(TargetSettings {
-            dedup_capacity: 0,
-            fault_injection: true,
-            log_level: None,
-        });
+        let p = remembering(0, true);
         let payload = request(vec![produced(
             "a",
             Some(SimulatedFault {
@@ -466,11 +455,7 @@ mod tests {
 
     #[test]
     fn oldest_answered_id_is_forgotten_first_and_a_redelivery_does_not_refresh_it() {
-        let p = Processor::new(TargetSettings {
-            dedup_capacity: 2,
-            fault_injection: false,
-            log_level: None,
-        });
+        let p = remembering(2, false);
         for id in ["a", "b", "a", "c"] {
             p.handle(&request(vec![produced(id, None)]), now()).unwrap();
         }
@@ -528,11 +513,7 @@ mod tests {
     #[test]
     fn a_record_asking_for_no_failure_leaves_other_records_counts_alone() {
         // One delivery count fits: a record that asks for no retry must not take its place.
-        let p = Processor::new(TargetSettings {
-            dedup_capacity: 1,
-            fault_injection: true,
-            log_level: None,
-        });
+        let p = remembering(1, true);
         let fault = |retry_times| {
             Some(SimulatedFault {
                 retry_times,
