@@ -724,12 +724,26 @@ func (p *awsProvider) preview(c change, olds resource.PropertyMap) (*structpb.St
 	return p.marshal(outputsOf(c.spec, c.inputs, pendingOutputs(c.spec, olds)))
 }
 
+// commit records a created or updated resource in the world (with store, which may refuse it)
+// and returns its outputs (inputs and computed values; tagsAll secret when a tag is).
+func (p *awsProvider) commit(c change, urn, id string, computed resource.PropertyMap, env awsEnv,
+	store func(*WorldEntry) error,
+) (*structpb.Struct, error) {
+	outputs := p.protectTagsAll(outputsOf(c.spec, c.inputs, computed), c.inputs)
+	entry := &WorldEntry{Type: c.token, ID: id, Account: env.account, Region: worldRegion(c.token, env),
+		URN: urn, Outputs: encodeOutputs(outputs)}
+	if err := store(entry); err != nil {
+		return nil, err
+	}
+	return p.marshal(outputs)
+}
+
 func (p *awsProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
 	c, err := p.begin(req.GetUrn(), req.GetType(), req.GetName(), req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	token, spec, inputs := c.token, c.spec, c.inputs
+	token, inputs := c.token, c.inputs
 	if req.GetPreview() {
 		out, err := p.preview(c, nil)
 		return &pulumirpc.CreateResponse{Properties: out}, err
@@ -741,13 +755,9 @@ func (p *awsProvider) Create(_ context.Context, req *pulumirpc.CreateRequest) (*
 	plainIn := plain(inputs)
 	env := p.env(plainIn)
 	ph := materialize(token, plainIn, nil, "", env)
-	outputs := p.protectTagsAll(outputsOf(spec, inputs, ph.computed), inputs)
-	entry := &WorldEntry{Type: token, ID: ph.id, Account: env.account, Region: worldRegion(token, env),
-		URN: req.GetUrn(), Outputs: encodeOutputs(outputs)}
-	if err := p.world.Create(ph.key, entry, ph.conflict); err != nil {
-		return nil, err
-	}
-	out, err := p.marshal(outputs)
+	out, err := p.commit(c, req.GetUrn(), ph.id, ph.computed, env, func(entry *WorldEntry) error {
+		return p.world.Create(ph.key, entry, ph.conflict)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -782,13 +792,9 @@ func (p *awsProvider) Update(_ context.Context, req *pulumirpc.UpdateRequest) (*
 	for k, v := range ph.computed {
 		computed[k] = v
 	}
-	outputs := p.protectTagsAll(outputsOf(spec, news, computed), news)
-	entry := &WorldEntry{Type: token, ID: req.GetId(), Account: env.account, Region: worldRegion(token, env),
-		URN: req.GetUrn(), Outputs: encodeOutputs(outputs)}
-	if err := p.world.Replace(token, req.GetId(), env.account, ph.key, entry, ph.conflict); err != nil {
-		return nil, err
-	}
-	out, err := p.marshal(outputs)
+	out, err := p.commit(c, req.GetUrn(), req.GetId(), computed, env, func(entry *WorldEntry) error {
+		return p.world.Replace(token, req.GetId(), env.account, ph.key, entry, ph.conflict)
+	})
 	if err != nil {
 		return nil, err
 	}

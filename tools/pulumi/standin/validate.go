@@ -234,6 +234,19 @@ func (c *checker) checkPrimitiveOrContainer(path string, v resource.PropertyValu
 	}
 }
 
+// containerKinds: how describe names the values that have no printable content.
+var containerKinds = []struct {
+	is   func(resource.PropertyValue) bool
+	name string
+}{
+	{resource.PropertyValue.IsArray, "array"},
+	{resource.PropertyValue.IsObject, "object"},
+	{resource.PropertyValue.IsAsset, "asset"},
+	{resource.PropertyValue.IsArchive, "archive"},
+	{resource.PropertyValue.IsResourceReference, "resource reference"},
+	{resource.PropertyValue.IsNull, "null"},
+}
+
 func isWhole(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) && f == math.Trunc(f) }
 
 // primitiveKinds: the schema's primitive types and the property values of each kind (an integer
@@ -266,18 +279,11 @@ func describe(v resource.PropertyValue) string {
 		return "number " + strconv.FormatFloat(v.NumberValue(), 'g', -1, 64)
 	case v.IsBool():
 		return "boolean " + strconv.FormatBool(v.BoolValue())
-	case v.IsArray():
-		return "array"
-	case v.IsObject():
-		return "object"
-	case v.IsAsset():
-		return "asset"
-	case v.IsArchive():
-		return "archive"
-	case v.IsResourceReference():
-		return "resource reference"
-	case v.IsNull():
-		return "null"
+	}
+	for _, k := range containerKinds {
+		if k.is(v) {
+			return k.name
+		}
 	}
 	return v.TypeString()
 }
