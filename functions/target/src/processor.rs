@@ -299,6 +299,14 @@ mod tests {
         remembering(100, fault_injection)
     }
 
+    /// A simulated fault: `retry_times` answers of `retry`, or a function error.
+    fn fault(retry_times: u32, function_error: bool) -> Option<SimulatedFault> {
+        Some(SimulatedFault {
+            retry_times,
+            function_error,
+        })
+    }
+
     /// A processor that remembers `dedup_capacity` record ids.
     fn remembering(dedup_capacity: usize, fault_injection: bool) -> Processor {
         Processor::new(TargetSettings {
@@ -428,10 +436,7 @@ mod tests {
     #[test]
     fn delivery_counts_of_records_still_failing_are_bounded() {
         let p = remembering(2, true);
-        let failing = Some(SimulatedFault {
-            retry_times: 5,
-            function_error: false,
-        });
+        let failing = fault(5, false);
         for id in ["a", "b", "c"] {
             p.handle(&request(vec![produced(id, failing.clone())]), now())
                 .unwrap();
@@ -442,13 +447,7 @@ mod tests {
     #[test]
     fn capacity_zero_answers_simulated_transient_failures_ok() {
         let p = remembering(0, true);
-        let payload = request(vec![produced(
-            "a",
-            Some(SimulatedFault {
-                retry_times: 2,
-                function_error: false,
-            }),
-        )]);
+        let payload = request(vec![produced("a", fault(2, false))]);
         assert_eq!(statuses(&p.handle(&payload, now()).unwrap().0), vec!["ok"]);
         assert_eq!(p.memory.lock().unwrap().ids(), 0);
     }
@@ -476,13 +475,7 @@ mod tests {
     #[test]
     fn simulated_transient_failure_retries_then_succeeds() {
         let p = processor(true);
-        let payload = request(vec![produced(
-            "a",
-            Some(SimulatedFault {
-                retry_times: 2,
-                function_error: false,
-            }),
-        )]);
+        let payload = request(vec![produced("a", fault(2, false))]);
         let answers: Vec<(String, Tally)> = (0..3)
             .map(|_| {
                 let (response, tally) = p.handle(&payload, now()).unwrap();
@@ -514,12 +507,7 @@ mod tests {
     fn a_record_asking_for_no_failure_leaves_other_records_counts_alone() {
         // One delivery count fits: a record that asks for no retry must not take its place.
         let p = remembering(1, true);
-        let fault = |retry_times| {
-            Some(SimulatedFault {
-                retry_times,
-                function_error: false,
-            })
-        };
+        let fault = |retry_times| fault(retry_times, false);
         let failing = request(vec![produced("a", fault(2))]);
         let answer = |payload: &[u8]| statuses(&p.handle(payload, now()).unwrap().0).remove(0);
         assert_eq!(
@@ -579,16 +567,7 @@ mod tests {
     #[test]
     fn simulated_function_error_fails_the_invocation() {
         let p = processor(true);
-        let payload = request(vec![
-            produced("a", None),
-            produced(
-                "b",
-                Some(SimulatedFault {
-                    retry_times: 0,
-                    function_error: true,
-                }),
-            ),
-        ]);
+        let payload = request(vec![produced("a", None), produced("b", fault(0, true))]);
         let err = p.handle(&payload, now()).unwrap_err();
         assert!(err.to_string().contains("record b"), "{err}");
         assert_eq!(err.error_type(), "SimulatedFunctionError");
@@ -601,13 +580,7 @@ mod tests {
     #[test]
     fn faults_are_ignored_unless_enabled() {
         let p = processor(false);
-        let payload = request(vec![produced(
-            "b",
-            Some(SimulatedFault {
-                retry_times: 3,
-                function_error: true,
-            }),
-        )]);
+        let payload = request(vec![produced("b", fault(3, true))]);
         assert_eq!(statuses(&p.handle(&payload, now()).unwrap().0), vec!["ok"]);
     }
 }
