@@ -4,8 +4,10 @@ Per shard, like Lambda's poller:
 - reads from the starting position with GetRecords, gathers a batch until it holds `batch_size`
   records, or the batching window has passed since its first record, or the next record would
   take the event to the synchronous invocation payload limit (6 MB, `max_batch_bytes`);
-- invokes the function synchronously with real Kinesis event JSON and waits for the result
-  (one batch in flight per shard: records of a shard are processed in order);
+- invokes the function synchronously with real Kinesis event JSON and waits for the result;
+  `parallelization_factor` (ParallelizationFactor, 1..10) batches of a shard are in flight at
+  once, each from its own lane: a partition key always hashes to the same lane, so the records
+  of one key are processed in order (with a factor of 1, the whole shard is in order);
 - ReportBatchItemFailures: a response naming failed sequence numbers moves the checkpoint to the
   lowest of them and the batch is retried from there (an unknown or empty identifier counts as a
   failure of the whole batch, as Lambda treats it);
@@ -27,6 +29,7 @@ import json
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +59,17 @@ class MappingSettings:
     poll_interval_s: float = 0.05  # Lambda polls a shard about once per second; compressed
     retry_base_delay_s: float = 0.02
     retry_max_delay_s: float = 0.5
+    parallelization_factor: int = 1  # concurrent batches per shard, each key in one lane
+
+
+@dataclass
+class _Lane:
+    """Records of one shard whose partition keys hash to one lane, read but not yet delivered."""
+
+    shard_id: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    delivering: bool = False  # a batch of this lane is being delivered
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -67,6 +81,7 @@ class MappingStats:
     retries: int = 0
     on_failure_batches: int = 0
     on_failure_records: int = 0
+    on_failure_send_retries: int = 0
     records_read: int = 0
     largest_event_bytes: int = 0
     events: list[MappingEvent] = field(default_factory=list)
@@ -137,7 +152,8 @@ class EventSourceMapping:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._busy: dict[str, bool] = {}  # shard -> holds records not yet checkpointed
+        self._lanes: list[_Lane] = []  # every shard's lanes (parallelization_factor each)
+        self._shards = 0
         self._polled_empty: set[str] = set()  # shards that have polled empty at least once
         self._last_activity = time.monotonic()  # last record read or batch finished
 
@@ -147,7 +163,7 @@ class EventSourceMapping:
         shards = kinesis.list_shards(StreamName=self.stream_name)["Shards"]
         for shard in shards:
             shard_id = shard["ShardId"]
-            self._busy[shard_id] = False
+            self._shards += 1
             t = threading.Thread(target=self._poll_shard, args=(shard_id,), name=f"esm-{shard_id}", daemon=True)
             self._threads.append(t)
             t.start()
@@ -177,10 +193,10 @@ class EventSourceMapping:
             self.settings = previous
 
     def idle_since(self) -> float | None:
-        """Seconds since the last record was read or batch finished, or None while a shard
-        holds records or has not polled yet."""
+        """Seconds since the last record was read or batch finished, or None while a lane
+        holds records or a shard has not polled yet."""
         with self._lock:
-            if any(self._busy.values()) or len(self._polled_empty) < len(self._busy):
+            if any(lane.records or lane.delivering for lane in self._lanes) or len(self._polled_empty) < self._shards:
                 return None
             return time.monotonic() - self._last_activity
 
@@ -195,6 +211,8 @@ class EventSourceMapping:
 
     # ---- polling ----
     def _poll_shard(self, shard_id: str) -> None:
+        """Reads the shard and deals its records to `parallelization_factor` lanes by partition
+        key, each delivering its own batches in order (`_run_lane`)."""
         try:
             kinesis = self.kinesis_factory()
             iterator = kinesis.get_shard_iterator(
@@ -204,64 +222,78 @@ class EventSourceMapping:
             if self._stop.is_set():  # stopped while starting: moto may be gone already
                 return
             raise
-        buffer: list[dict[str, Any]] = []  # event records read but not yet handed to a batch
-        first_seen: float | None = None
+        n = max(1, self.settings.parallelization_factor)
+        lanes = [_Lane(shard_id) for _ in range(n)]
+        with self._lock:
+            self._lanes.extend(lanes)
+        for i, lane in enumerate(lanes):
+            threading.Thread(target=self._run_lane, args=(lane,), name=f"esm-{shard_id}-{i}", daemon=True).start()
         while not self._stop.is_set():
-            if self.paused.is_set():
+            held = sum(len(lane.records) for lane in lanes)
+            room = self.settings.batch_size * n - held  # read ahead at most a batch per lane
+            if self.paused.is_set() or room <= 0:
                 time.sleep(0.02)
                 continue
-            got: list[dict[str, Any]] = []
-            if len(buffer) < self.settings.batch_size:
-                try:
-                    resp = kinesis.get_records(
-                        ShardIterator=iterator, Limit=min(10000, self.settings.batch_size - len(buffer))
-                    )
-                except Exception as error:  # a passing fault must not end this shard's poller
-                    if self._stop.is_set():
-                        return
-                    self.log(f"{shard_id}: GetRecords failed ({error}); polling again")
-                    time.sleep(0.2)
-                    continue
-                iterator = resp["NextShardIterator"]
-                got = [
-                    kinesis_event_record(r, shard_id, self.stream_arn, self.region, self.function_role_arn)
-                    for r in resp["Records"]
-                ]
-                buffer.extend(got)
-                with self._lock:
-                    self.stats.records_read += len(got)
-                    if got:
-                        self._last_activity = time.monotonic()
+            try:
+                resp = kinesis.get_records(ShardIterator=iterator, Limit=min(10000, room))
+            except Exception as error:  # a passing fault must not end this shard's poller
+                if self._stop.is_set():
+                    return
+                self.log(f"{shard_id}: GetRecords failed ({error}); polling again")
+                time.sleep(0.2)
+                continue
+            iterator = resp["NextShardIterator"]
+            for r in resp["Records"]:
+                # Lambda keeps the records of one partition key in one lane, in order.
+                lane = lanes[zlib.crc32(r["PartitionKey"].encode()) % n]
+                event_record = kinesis_event_record(r, shard_id, self.stream_arn, self.region, self.function_role_arn)
+                with lane.lock:
+                    lane.records.append(event_record)
             with self._lock:
-                self._busy[shard_id] = bool(buffer)
-                if not buffer:
+                self.stats.records_read += len(resp["Records"])
+                if resp["Records"]:
+                    self._last_activity = time.monotonic()
+                else:
                     self._polled_empty.add(shard_id)
-            if not buffer:
-                first_seen = None
+            if not resp["Records"]:
+                time.sleep(self.settings.poll_interval_s)
+
+    def _run_lane(self, lane: _Lane) -> None:
+        """Gathers a lane's records into batches (size, bytes, batching window) and delivers
+        them one after another."""
+        first_seen: float | None = None
+        while not self._stop.is_set():
+            with lane.lock:
+                held = list(lane.records)
+            if self.paused.is_set() or not held:
+                first_seen = None if not held else first_seen
                 time.sleep(self.settings.poll_interval_s)
                 continue
             if first_seen is None:
                 first_seen = time.monotonic()
-            full = len(buffer) >= self.settings.batch_size or _event_bytes(buffer) >= self.settings.max_batch_bytes
-            window_over = time.monotonic() - first_seen >= self.settings.batching_window_s
-            if not (full or window_over):
-                if not got:
-                    time.sleep(self.settings.poll_interval_s)
+            full = len(held) >= self.settings.batch_size or _event_bytes(held) >= self.settings.max_batch_bytes
+            if not (full or time.monotonic() - first_seen >= self.settings.batching_window_s):
+                time.sleep(self.settings.poll_interval_s)
                 continue
             batch: list[dict[str, Any]] = []
             size = len('{"Records":[]}')
-            for rec in buffer[: self.settings.batch_size]:
+            for rec in held[: self.settings.batch_size]:
                 rec_bytes = len(json.dumps(rec, separators=COMPACT)) + 1
                 # The invoke payload must stay under the cap (Lambda: "smaller than").
                 if batch and size + rec_bytes >= self.settings.max_batch_bytes:
                     break
                 batch.append(rec)
                 size += rec_bytes
-            del buffer[: len(batch)]
-            first_seen = time.monotonic() if buffer else None
-            self._deliver(shard_id, batch)
-            with self._lock:
-                self._last_activity = time.monotonic()
+            with lane.lock:
+                del lane.records[: len(batch)]
+                lane.delivering = True
+                first_seen = time.monotonic() if lane.records else None
+            try:
+                self._deliver(lane.shard_id, batch)
+            finally:
+                with self._lock:
+                    lane.delivering = False
+                    self._last_activity = time.monotonic()
 
     # ---- one batch, with retries, bisection and the on-failure destination ----
     def _deliver(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
@@ -384,4 +416,17 @@ class EventSourceMapping:
         if not self.settings.on_failure_queue_url:
             self.log(f"esm: {len(records)} records of {shard_id} discarded ({condition}); no on-failure destination")
             return
-        self.sqs_factory().send_message(QueueUrl=self.settings.on_failure_queue_url, MessageBody=json.dumps(message))
+        # The shard does not move on until the destination took the record: a refused send
+        # (`make soak` injects them) is tried again, never dropped.
+        sqs = self.sqs_factory()
+        while True:
+            try:
+                sqs.send_message(QueueUrl=self.settings.on_failure_queue_url, MessageBody=json.dumps(message))
+                return
+            except Exception as error:
+                if self._stop.is_set():
+                    raise
+                with self._lock:
+                    self.stats.on_failure_send_retries += 1
+                self.log(f"esm: on-failure record of {shard_id} refused ({error}); sending again")
+                time.sleep(0.2)

@@ -1,4 +1,5 @@
-"""The three functions as Lambda runs them: one warm container each (a `FunctionHost`), started
+"""The three functions as Lambda runs them: one warm container each (a `FunctionHost`), or
+several (a `local.containers.FunctionPool`, for `make soak`), started
 with the environment their rendered resource declares plus what Lambda itself adds (the
 execution role's credentials, the function's name and memory, the region)."""
 
@@ -11,11 +12,14 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from local.aws import Credentials, LocalAws
+from local.containers import FunctionPool
 from local.environment import Environment
+from local.faults import FaultInjector
 from local.program import ROOT
-from local.runtime_api import EchoLine, FunctionHost
+from local.runtime_api import EchoLine, FunctionHost, HostFaults
 from local.stacks import FUNCTIONS, Stacks
 
 
@@ -26,33 +30,55 @@ def create_hosts(
     logs_dir: Path,
     sync_payload_limit: int,
     echo: EchoLine | None,
-) -> dict[str, FunctionHost]:
-    """A runtime emulator per function, listening but with no process yet: moto needs the
-    target's address before any function can get its credentials."""
-    hosts = {}
+    containers: Mapping[str, int] | None = None,
+    faults: FaultInjector | None = None,
+) -> dict[str, FunctionHost | FunctionPool]:
+    """A runtime emulator per container of each function (`containers`: function -> count,
+    default 1), listening but with no process yet: moto needs the target's address before any
+    function can get its credentials. With `faults`, the relay's and the target's containers
+    inject the soak's runtime faults (`local.faults`)."""
+    timeouts = {f: float(stacks.template_of(f).literal(f"{f}Function", "timeout", 30)) for f in FUNCTIONS}
+    host_faults = (
+        {
+            # A slow target answers after the relay's whole timeout: the relay times out mid-batch.
+            "target": HostFaults(faults, kill="target_kill", slow="target_slow", slow_s=timeouts["relay"] + 1.0),
+            "relay": HostFaults(faults, kill="relay_kill"),
+        }
+        if faults
+        else {}
+    )
+    hosts: dict[str, FunctionHost | FunctionPool] = {}
     for f in FUNCTIONS:
-        hosts[f] = FunctionHost(
-            stacks.function_names[f],
-            binaries[f],
-            arn=stacks.function_arns[f],
-            timeout_s=float(stacks.template_of(f).literal(f"{f}Function", "timeout", 30)),
-            max_request_bytes=sync_payload_limit,
-            log_path=str(logs_dir / f"{f}.log"),
-            echo=echo,
-        )
+        count = (containers or {}).get(f, 1)
+        logs: list[dict[str, Any]] = []
+        made = [
+            FunctionHost(
+                stacks.function_names[f],
+                binaries[f],
+                arn=stacks.function_arns[f],
+                timeout_s=timeouts[f],
+                max_request_bytes=sync_payload_limit,
+                log_path=str(logs_dir / (f"{f}.log" if i == 0 else f"{f}-{i}.log")),
+                echo=echo,
+                logs=logs,
+                faults=host_faults.get(f),
+            )
+            for i in range(count)
+        ]
+        hosts[f] = made[0] if count == 1 else FunctionPool(made)
     return hosts
 
 
 @dataclass(frozen=True)
 class RunningFunctions:
-    hosts: Mapping[str, FunctionHost]
+    hosts: Mapping[str, FunctionHost | FunctionPool]
     template_env: Mapping[str, Mapping[str, str]]  # what each function's rendered resource sets
     execution_credentials: Mapping[str, Credentials]  # what Lambda hands each function
 
     @classmethod
     def start(
         cls,
-        hosts: Mapping[str, FunctionHost],
+        hosts: Mapping[str, FunctionHost | FunctionPool],
         stacks: Stacks,
         environment: Environment,
         aws: LocalAws,

@@ -25,8 +25,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.aws import Credentials, LocalAws
+from local.containers import FunctionPool
 from local.environment import Environment
 from local.esm import EventSourceMapping, MappingSettings
+from local.faults import FaultInjector
 from local.functions import RunningFunctions, create_hosts
 from local.ledger import Accounting, DeadLetterCollector, Ledger
 from local.limits import Limits, limits
@@ -34,7 +36,7 @@ from local.moto_server import MotoServer, TrustRule
 from local.program import ROOT
 from local.runtime_api import FunctionHost
 from local.stacks import Stacks
-from local.stream import StreamOperator
+from local.stream import StreamOperator, record_id
 from local.template import TemplateError, resolve
 
 # What the local run supplies in place of the secret the example stack files cannot hold.
@@ -58,6 +60,9 @@ class RunSpec:
     extra_function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     echo_logs: bool = False
     retry_base_delay_s: float = 0.02  # the mapping's retry back-off, time compressed
+    # Warm containers per function (default 1 each), and the soak's faults (`local.faults`).
+    containers: Mapping[str, int] = field(default_factory=dict)
+    faults: FaultInjector | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,8 @@ class LocalRun:
                 logs_dir=logs_dir,
                 sync_payload_limit=run_limits.lambda_sync_payload_limit,
                 echo=echo,
+                containers=spec.containers,
+                faults=spec.faults,
             )
             for host in hosts.values():
                 started.callback(host.stop)
@@ -127,6 +134,7 @@ class LocalRun:
                 # enforced by the launcher so a wrong external id or account fails here too.
                 trust_rules={stacks.cross_account_role_arn: TrustRule(spec.external_id, stacks.source_account)},
                 sync_payload_limit=run_limits.lambda_sync_payload_limit,
+                faults=spec.faults.to_json() if spec.faults else None,
             )
             started.callback(moto.stop)
             progress(f"moto {moto.endpoint} (IAM, STS, Kinesis, SQS, Lambda for two accounts)")
@@ -164,7 +172,7 @@ class LocalRun:
 
     # ---- shortcuts to the parts ----
     @property
-    def hosts(self) -> Mapping[str, FunctionHost]:
+    def hosts(self) -> Mapping[str, FunctionHost | FunctionPool]:
         return self.functions.hosts
 
     def execution_credentials(self, function: str) -> Credentials:
@@ -205,10 +213,11 @@ class LocalRun:
         return answer
 
     def put_records(self, records: Sequence[tuple[str, bytes]], explicit_hash_key: str | None = None) -> list[str]:
-        """Writes (record id, data) records straight into the stream with the source account's
-        credentials; the ids join the ledger. Returns the sequence numbers."""
+        """Writes (partition key, data) records straight into the stream with the source
+        account's credentials; their record ids (`local.stream.record_id`: the produced record's
+        id, else the partition key) join the ledger. Returns the sequence numbers."""
         sequence_numbers = self.stream.put_records(records, explicit_hash_key)
-        self.ledger.add_produced(pk for pk, _ in records)
+        self.ledger.add_produced(record_id(pk, data) for pk, data in records)
         return sequence_numbers
 
     def settle(self, ids: Sequence[str], timeout: float = 60) -> Accounting:
@@ -295,6 +304,7 @@ def _event_source_mapping(
         maximum_record_age_s=int(props.get("maximumRecordAgeInSeconds", -1)),
         bisect_on_function_error=bool(props.get("bisectBatchOnFunctionError", False)),
         report_batch_item_failures="ReportBatchItemFailures" in (props.get("functionResponseTypes") or []),
+        parallelization_factor=int(props.get("parallelizationFactor", 1)),
         on_failure_queue_url=queue.url if destination else None,
         starting_position=props.get("startingPosition", "TRIM_HORIZON"),
         max_batch_bytes=run_limits.lambda_sync_payload_limit,

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from local.containers import FunctionPool
 from local.envelope import DeadLetterKind
 from local.runtime_api import FunctionHost
 from local.stream import StreamOperator
@@ -34,7 +35,7 @@ class Accounting:
 
 
 class Ledger:
-    def __init__(self, target: FunctionHost, stream: StreamOperator) -> None:
+    def __init__(self, target: FunctionHost | FunctionPool, stream: StreamOperator) -> None:
         self._target = target
         self._stream = stream
         self._lock = threading.Lock()
@@ -64,11 +65,12 @@ class Ledger:
         return [e for e in list(self._target.logs) if e.get("message") == "record processed"]
 
     def ids_in_range(self, batch_info: dict[str, Any]) -> list[str]:
-        """Record ids (partition keys) an on-failure record's `KinesisBatchInfo` points at, read
+        """Record ids an on-failure record's `KinesisBatchInfo` points at (see
+        `StreamOperator.record_ids_between`), read
         back from the stream as an operator would: startSequenceNumber to endSequenceNumber."""
         key = (batch_info["shardId"], batch_info["startSequenceNumber"], batch_info["endSequenceNumber"])
         if key not in self._range_cache:
-            self._range_cache[key] = self._stream.partition_keys_between(*key)
+            self._range_cache[key] = self._stream.record_ids_between(*key)
         return self._range_cache[key]
 
     def account(self, ids: Sequence[str] | None = None) -> Accounting:

@@ -22,6 +22,9 @@ Environment (set by `local.moto_server`):
   LOCAL_LAMBDA_ROUTES   JSON {"<function arn>": "http://127.0.0.1:<port>"}
   LOCAL_AUDIT_LOG       path of the JSON-lines audit file
   LOCAL_TRUST_RULES     JSON {"<role arn>": {"external_id": "...", "principal_account": "..."}}
+  LOCAL_FAULTS          optional: the fault matrix of `make soak` (`local.faults`); its moto
+                        classes are injected here and each injection is an audit line
+                        {"event": "fault", "class": ...}
 Arguments are moto.server's (`python -m local.moto_launcher -H 127.0.0.1 -p <port>`).
 """
 
@@ -48,10 +51,17 @@ if moto.__version__ != EXPECTED_MOTO:  # the patched internals below are version
 
 from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda.exceptions import LambdaClientError  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
+from moto.kinesis import models as kinesis_models  # noqa: E402
+from moto.sqs import models as sqs_models  # noqa: E402
+from moto.sqs.exceptions import SQSException  # noqa: E402
+from moto.sts import models as sts_models  # noqa: E402
 from moto.sts import responses as sts_responses  # noqa: E402
 from moto.sts.exceptions import STSClientError  # noqa: E402
+
+from local.faults import SHORT_CREDENTIALS_S, FaultInjector  # noqa: E402
 
 
 def _sync_payload_limit() -> int:
@@ -92,6 +102,13 @@ def caller_access_key(headers: Mapping[str, str]) -> str | None:
     return match.group(1) if match else None
 
 
+class Throttled(LambdaClientError):
+    code = 429
+
+    def __init__(self) -> None:
+        super().__init__("TooManyRequestsException", "Rate exceeded (fault injected by the soak)")
+
+
 class RequestTooLarge(LambdaClientError):
     code = 413
 
@@ -126,6 +143,9 @@ def invoke_through_runtime_emulator(
         "caller_account": get_account_id_from(key) if key else None,
         "request_bytes": len(payload),
     }
+    if _fault("target_throttle"):
+        audit({**entry, "outcome": "throttled"})
+        raise Throttled()
     if len(payload) >= SYNC_PAYLOAD_LIMIT:  # Lambda: "must be smaller than"
         audit({**entry, "outcome": "request_too_large"})
         raise RequestTooLarge(len(payload))
@@ -175,6 +195,14 @@ def audited_assume_role(self: sts_responses.TokenResponse) -> ActionResult:
         "caller_account": caller_account,
         "external_id_given": bool(external_id),
     }
+    # STS faults hit the cross-account role only (the harness assumes the execution roles too).
+    faulty = role_arn in _trust_rules()
+    if faulty and _fault("sts_throttle"):
+        audit({**entry, "outcome": "throttled"})
+        raise STSClientError("Throttling", "Rate exceeded (fault injected by the soak)")
+    if faulty and _fault("sts_deny"):
+        audit({**entry, "outcome": "denied_by_fault"})
+        raise STSClientError("AccessDenied", f"not authorized to perform sts:AssumeRole on {role_arn} (fault injected)")
     rule = _trust_rules().get(role_arn)
     if rule is not None:
         if rule.get("principal_account") and caller_account != rule["principal_account"]:
@@ -188,9 +216,73 @@ def audited_assume_role(self: sts_responses.TokenResponse) -> ActionResult:
     return result
 
 
+# ---- the soak's faults (local.faults): injected only when LOCAL_FAULTS is set ----
+_faults: FaultInjector | None = None
+
+
+def _fault(name: str) -> bool:
+    if _faults is None or not _faults.fire(name):
+        return False
+    audit({"event": "fault", "class": name})
+    return True
+
+
+_original_put_records = kinesis_models.KinesisBackend.put_records
+_original_get_records = kinesis_models.KinesisBackend.get_records
+_original_sts_assume_role = sts_models.STSBackend.assume_role
+_original_send_message = sqs_models.SQSBackend.send_message
+
+
+def put_records_partly_refused(
+    self: kinesis_models.KinesisBackend, stream_arn: str, stream_name: str, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """PutRecords with some entries refused as Kinesis refuses them under load; the others are written."""
+    refused = [_fault("kinesis_put_refused") for _ in records]
+    accepted = [r for r, no in zip(records, refused, strict=True) if not no]
+    written = iter(_original_put_records(self, stream_arn, stream_name, accepted)["Records"] if accepted else [])
+    entries = [
+        {
+            "ErrorCode": "ProvisionedThroughputExceededException",
+            "ErrorMessage": "Rate exceeded for shard (fault injected by the soak)",
+        }
+        if no
+        else next(written)
+        for no in refused
+    ]
+    return {"FailedRecordCount": sum(refused), "Records": entries}
+
+
+def get_records_failing(self: kinesis_models.KinesisBackend, *args: Any, **kwargs: Any) -> Any:
+    if _fault("kinesis_get_failed"):
+        raise JsonRESTError(
+            "ProvisionedThroughputExceededException", "Rate exceeded for shard (fault injected by the soak)"
+        )
+    return _original_get_records(self, *args, **kwargs)
+
+
+def assume_role_short_lived(self: sts_models.STSBackend, **kwargs: Any) -> Any:
+    if kwargs.get("role_arn") in _trust_rules() and _fault("sts_short_credentials"):
+        kwargs["duration"] = SHORT_CREDENTIALS_S
+    return _original_sts_assume_role(self, **kwargs)
+
+
+def send_message_refused(self: sqs_models.SQSBackend, *args: Any, **kwargs: Any) -> Any:
+    if _fault("sqs_refused"):
+        raise SQSException("RequestThrottled", "SendMessage refused (fault injected by the soak)")
+    return _original_send_message(self, *args, **kwargs)
+
+
 def install() -> None:
+    global _faults
     lambda_models.LambdaFunction.invoke = invoke_through_runtime_emulator  # type: ignore[method-assign]
     sts_responses.TokenResponse.assume_role = audited_assume_role  # type: ignore[method-assign]
+    matrix = os.environ.get("LOCAL_FAULTS")
+    if matrix:
+        _faults = FaultInjector.from_json(matrix)
+        kinesis_models.KinesisBackend.put_records = put_records_partly_refused  # type: ignore[method-assign]
+        kinesis_models.KinesisBackend.get_records = get_records_failing  # type: ignore[method-assign]
+        sts_models.STSBackend.assume_role = assume_role_short_lived  # type: ignore[method-assign,assignment]
+        sqs_models.SQSBackend.send_message = send_message_refused  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,8 +44,10 @@ class MotoServer:
         routes: Mapping[str, str],
         trust_rules: Mapping[str, TrustRule],
         sync_payload_limit: int,
+        faults: str | None = None,
     ) -> MotoServer:
-        """`routes`: function ARN -> URL of the runtime emulator that runs it."""
+        """`routes`: function ARN -> URL of the runtime emulator that runs it; `faults`: the
+        soak's fault matrix (`FaultInjector.to_json`), whose moto classes the launcher injects."""
         port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         audit_path = logs_dir / "moto-audit.jsonl"
@@ -65,6 +67,7 @@ class MotoServer:
                         for arn, r in trust_rules.items()
                     }
                 ),
+                **({"LOCAL_FAULTS": faults} if faults else {}),
             }
         )
         command = [sys.executable, "-m", "local.moto_launcher", "-H", "127.0.0.1", "-p", str(port)]

@@ -20,7 +20,9 @@ so the harness reads `record processed` lines the way one would query CloudWatch
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
+from local.faults import FaultInjector
 from local.limits import limits
 from local.processes import spawn, terminate
 
@@ -61,6 +64,16 @@ class _Invocation:
     taken_by: int | None = None  # generation of the process that took it
 
 
+@dataclass(frozen=True)
+class HostFaults:
+    """Faults of `make soak` this container injects (`local.faults`), each counted by `injector`."""
+
+    injector: FaultInjector
+    kill: str | None = None  # class whose hit SIGKILLs the process as it answers (no answer given)
+    slow: str | None = None  # class whose hit holds the process's answer for `slow_s` seconds
+    slow_s: float = 0.0
+
+
 class FunctionHost:
     """One function as one warm container: its runtime API server, its process, its logs.
 
@@ -79,6 +92,8 @@ class FunctionHost:
         max_request_bytes: int | None = None,
         log_path: str | None = None,
         echo: EchoLine | None = None,
+        logs: list[dict[str, Any]] | None = None,
+        faults: HostFaults | None = None,
     ) -> None:
         self.name = name
         self.arn = arn
@@ -89,7 +104,8 @@ class FunctionHost:
         self.max_request_bytes = max_request_bytes or limits().lambda_sync_payload_limit
         self.log_path = log_path
         self.echo = echo
-        self.logs: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = logs if logs is not None else []  # shared by a pool's containers
+        self.faults = faults
         self.raw_lines: list[str] = []
         self.invocations = 0
         self.function_errors = 0
@@ -181,6 +197,31 @@ class FunctionHost:
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def _answer_with_faults(self) -> bool:
+        """Applies the soak's faults to an answer about to be given: False when the process was
+        killed instead (its exit then fails the invocation with Runtime.ExitError)."""
+        faults = self.faults
+        if faults is None:
+            return True
+        if faults.kill and faults.injector.fire(faults.kill):
+            with self._lock:
+                proc = self._proc
+            if proc is not None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            return False
+        if faults.slow and faults.injector.fire(faults.slow):
+            time.sleep(faults.slow_s)
+        return True
 
     # ---- invoke ----
     def invoke(self, payload: bytes | str | Mapping[str, Any]) -> InvokeResult:
@@ -308,6 +349,8 @@ class FunctionHost:
                         inv = host._by_id.get(request_id)
                     if inv is None or inv.done.is_set():
                         return self._reply(400, b'{"errorMessage":"unknown or finished invocation"}')
+                    if kind in ("response", "error") and not host._answer_with_faults():
+                        return None  # killed: no answer, the connection closes
                     if kind == "response":
                         inv.body = body
                     elif kind == "error":
@@ -321,21 +364,26 @@ class FunctionHost:
                     host.init_errors.append(body)
                     return self._reply(202, b'{"status":"OK"}')
                 if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
-                    if len(body) >= host.max_request_bytes:  # Lambda: "must be smaller than"
-                        message = (
-                            f"Request must be smaller than {host.max_request_bytes} bytes "
-                            "for the InvokeFunction operation"
-                        )
-                        return self._reply(
-                            413,
-                            json.dumps({"Type": "User", "message": message}).encode(),
-                            {"X-Amzn-ErrorType": "RequestEntityTooLargeException"},
-                        )
-                    result = host.invoke(body)
-                    headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
-                    if result.function_error:
-                        headers["X-Amz-Function-Error"] = result.function_error
-                    return self._reply(200, result.body, headers)
+                    return self._reply(*invoke_reply(host.invoke, host.max_request_bytes, body))
                 return self._reply(404, b'{"errorMessage":"not found"}')
 
         return Handler
+
+
+def invoke_reply(
+    invoke: Callable[[bytes], InvokeResult], max_request_bytes: int, body: bytes
+) -> tuple[int, bytes, dict[str, str]]:
+    """The Invoke API's answer (status, body, headers) to a request of `body`, with Lambda's
+    semantics: 413 at the synchronous payload limit, 200 + X-Amz-Function-Error on a function error."""
+    if len(body) >= max_request_bytes:  # Lambda: "must be smaller than"
+        message = f"Request must be smaller than {max_request_bytes} bytes for the InvokeFunction operation"
+        return (
+            413,
+            json.dumps({"Type": "User", "message": message}).encode(),
+            {"X-Amzn-ErrorType": "RequestEntityTooLargeException"},
+        )
+    result = invoke(body)
+    headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+    if result.function_error:
+        headers["X-Amz-Function-Error"] = result.function_error
+    return 200, result.body, headers

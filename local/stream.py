@@ -4,14 +4,43 @@ record of the event source mapping points at)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from local.environment import Stream
 from local.limits import Limits
 
 # Kinesis maps hash key 0 to the first shard: records a test wants in one batch go there.
 FIRST_SHARD_HASH_KEY = "0"
+# Refused PutRecords entries and failed GetRecords calls (throughput exceeded: `make soak`
+# injects both) are tried again this many times, with a short back-off.
+ATTEMPTS = 10
+
+T = TypeVar("T")
+
+
+def _retrying(call: Callable[[], T]) -> T:
+    for attempt in range(ATTEMPTS - 1):
+        try:
+            return call()
+        except Exception as error:  # botocore's ClientError; anything else fails on the last try
+            if "ProvisionedThroughputExceeded" not in str(error):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return call()
+
+
+def record_id(partition_key: str, data: bytes) -> str:
+    """The id the target gives a record: a produced record's `id`, else its partition key."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return partition_key
+    rid = document.get("id") if isinstance(document, dict) else None
+    return rid if isinstance(rid, str) and rid else partition_key
 
 
 class StreamOperator:
@@ -46,17 +75,35 @@ class StreamOperator:
             size += entry_size
         sequence_numbers: list[str] = []
         for entries in calls:
-            if not entries:
-                continue
-            resp = self._kinesis.put_records(StreamName=self.stream.name, Records=entries)
-            if resp.get("FailedRecordCount"):
-                raise RuntimeError(f"PutRecords refused {resp['FailedRecordCount']} entries")
-            sequence_numbers.extend(r["SequenceNumber"] for r in resp["Records"])
+            if entries:
+                sequence_numbers.extend(self._put_all(entries))
         return sequence_numbers
 
-    def partition_keys_between(self, shard_id: str, start: str, end: str) -> list[str]:
-        """Partition keys of the records of `shard_id` from sequence number `start` to `end`,
-        read as an operator would replay them."""
+    def _put_all(self, entries: list[dict[str, Any]]) -> list[str]:
+        """One PutRecords call, and again for the entries it refused (PutRecords is not atomic)."""
+        numbers: list[str | None] = [None] * len(entries)
+        pending = list(range(len(entries)))
+        for attempt in range(ATTEMPTS):
+            resp = self._kinesis.put_records(StreamName=self.stream.name, Records=[entries[i] for i in pending])
+            refused = []
+            for i, result in zip(pending, resp["Records"], strict=True):
+                if "SequenceNumber" in result:
+                    numbers[i] = result["SequenceNumber"]
+                else:
+                    refused.append(i)
+            pending = refused
+            if not pending:
+                return [n for n in numbers if n is not None]
+            time.sleep(0.05 * (attempt + 1))
+        keys = ", ".join(entries[i]["PartitionKey"] for i in pending[:5])
+        raise RuntimeError(f"PutRecords refused {len(pending)} entries {ATTEMPTS} times (first: {keys})")
+
+    def record_ids_between(self, shard_id: str, start: str, end: str) -> list[str]:
+        """Record ids (`record_id`) of the records of `shard_id` from sequence number `start` to
+        `end`, read as an operator would replay them."""
+        return [record_id(pk, data) for pk, data in self._records_between(shard_id, start, end)]
+
+    def _records_between(self, shard_id: str, start: str, end: str) -> list[tuple[str, bytes]]:
         iterator = self._kinesis.get_shard_iterator(
             StreamName=self.stream.name,
             ShardId=shard_id,
@@ -64,12 +111,12 @@ class StreamOperator:
             StartingSequenceNumber=start,
         )["ShardIterator"]
         last = int(end)
-        keys: list[str] = []
+        records: list[tuple[str, bytes]] = []
         while iterator:
-            resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
+            resp = _retrying(functools.partial(self._kinesis.get_records, ShardIterator=iterator, Limit=1000))
             for r in resp["Records"]:
                 if int(r["SequenceNumber"]) > last:
-                    return keys
-                keys.append(r["PartitionKey"])
+                    return records
+                records.append((r["PartitionKey"], r["Data"]))
             iterator = resp["NextShardIterator"] if resp["Records"] else None
-        return keys
+        return records

@@ -1,0 +1,402 @@
+"""`make soak`: the local two-account run under a fault matrix, and a ledger checked record by record.
+
+    python -m local.soak [--total 100000] [--faults default] [--seed 1] ...
+
+(or TOTAL / FAULTS / SEED in the environment, which `make soak TOTAL=... FAULTS=...` passes on).
+
+The producer Lambda writes most records (one scheduled tick after another); the soak writes the
+rest itself, straight into the stream: records that share partition keys (so the order per key
+means something: most producer records have a key of their own) and the records that carry the
+record-level faults (`local.faults`). Everything else is injected where it happens: moto
+(throttled Invokes and AssumeRoles, denied AssumeRoles, short-lived credentials, refused
+PutRecords entries, failing GetRecords, a refusing dead-letter queue) and the runtime emulator
+(SIGKILLed relay and target processes, a target slower than the relay's timeout). The event
+source mapping runs with `parallelizationFactor` above 1 and the relay and the target with
+several warm containers each.
+
+It prints progress every second, then the report and one RESULT line, and exits 1 when a
+record is lost or unaccounted for (or the producer failed, or fewer records were produced than
+asked), 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.containers import FunctionPool
+from local.envelope import DeadLetterKind, produced_record
+from local.faults import CLASSES, FaultInjector, FaultMatrixError, describe_matrix, parse_matrix
+from local.functions import release_binaries
+from local.harness import LocalRun, RunSpec
+from local.ledger import Accounting
+from local.program import ROOT
+
+Say = Callable[[str], None]
+NEAR_1_MIB = 1024 * 1024 - 4096  # a near-1 MiB record: data plus partition key under Kinesis's 1 MiB
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    p = argparse.ArgumentParser(description="Soak the local two-account run under a fault matrix.")
+    p.add_argument("--total", type=int, default=int(env.get("TOTAL") or 100_000), help="records to produce")
+    p.add_argument(
+        "--faults",
+        default=env.get("FAULTS") or "default",
+        help="default | none | class:rate,... (a list may start with `default,`); classes: " + ", ".join(CLASSES),
+    )
+    p.add_argument("--seed", type=int, default=int(env.get("SEED") or 1), help="seed of every fault decision")
+    p.add_argument("--records-per-tick", type=int, default=500, help="records per producer invocation")
+    p.add_argument("--soak-share", type=float, default=0.1, help="share of the records the soak writes itself")
+    p.add_argument("--keys", type=int, default=64, help="partition keys shared by the records the soak writes")
+    p.add_argument("--parallelization-factor", type=int, default=4, help="the stack's parallelizationFactor")
+    p.add_argument("--relay-containers", type=int, default=3)
+    p.add_argument("--target-containers", type=int, default=3)
+    p.add_argument("--relay-timeout", type=int, default=3, help="the stack's relayTimeoutSeconds (s)")
+    p.add_argument("--max-retries", type=int, default=10, help="the stack's maximumRetryAttempts")
+    p.add_argument("--drain-timeout", type=float, default=float(env.get("DRAIN_TIMEOUT") or 600))
+    args = p.parse_args(argv)
+    if args.total < 1 or args.records_per_tick < 1 or args.keys < 1 or not 0 <= args.soak_share < 1:
+        p.error("--total, --records-per-tick and --keys must be at least 1, --soak-share from 0 to below 1")
+    try:
+        args.rates = parse_matrix(args.faults)
+    except FaultMatrixError as err:
+        p.error(str(err))
+    return args
+
+
+# ---- the records the soak writes ----
+@dataclass
+class Writer:
+    """Writes the soak's own records, marking some with the record-level faults."""
+
+    injector: FaultInjector
+    keys: int
+    key_of: dict[str, str] = field(default_factory=dict)  # record id -> partition key, when they differ
+    written: int = 0
+
+    def batch(self, count: int) -> list[tuple[str, bytes]]:
+        return [self._one() for _ in range(count)]
+
+    def _one(self) -> tuple[str, bytes]:
+        self.written += 1
+        fire = self.injector.fire
+        if fire("malformed"):
+            pk = f"malformed-{uuid.uuid4()}"
+            kind = self.injector.choose(3)
+            if kind == 0:
+                return pk, b"this is not JSON {"
+            if kind == 1:
+                return pk, json.dumps({"note": "a JSON document without the record's fields"}).encode()
+            return pk, b"x" * (NEAR_1_MIB - len(pk))
+        if fire("target_rejected"):
+            return produced_record(message="")  # an empty message: the target rejects it
+        simulate: dict[str, Any] | None = None
+        if fire("target_function_error"):
+            simulate = {"function_error": True}
+        elif fire("target_retry"):
+            simulate = {"retry_times": 1 + self.injector.choose(2)}
+        rid, data = produced_record(simulate=simulate, sequence=self.written, producer="soak")
+        key = f"key-{self.injector.choose(self.keys)}"
+        self.key_of[rid] = key
+        return key, data
+
+
+# ---- what the target saw ----
+@dataclass(frozen=True)
+class Deliveries:
+    delivered_more_than_once: int  # ids the target answered ok twice or more
+    recognised_by_dedup: int  # ... of which the target flagged a later delivery as a duplicate
+    order_violations: int
+    violations_sample: list[str]
+
+
+def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, str]) -> Deliveries:
+    """Duplicates and the order per partition key, from the target's `record processed` lines in
+    the order they were logged. A key's sequence numbers must rise, apart from redeliveries: a
+    sequence number below the highest one seen for its key that was never seen before is a
+    violation (a later record of the key overtook it)."""
+    ok_count: Counter[str] = Counter()
+    flagged: set[str] = set()
+    highest: dict[str, int] = {}
+    seen: dict[str, set[int]] = {}
+    violations: list[str] = []
+    for line in lines:
+        rid = str(line.get("record_id"))
+        try:
+            seq = int(line.get("sequence_number", ""))
+        except ValueError:
+            continue
+        key = key_of.get(rid, rid)
+        if line.get("outcome") == "ok":
+            ok_count[rid] += 1
+            if ok_count[rid] > 1 and line.get("duplicate") is True:
+                flagged.add(rid)
+        key_seen = seen.setdefault(key, set())
+        if seq < highest.get(key, -1) and seq not in key_seen:
+            violations.append(f"{key}: {seq} after {highest[key]}")
+        key_seen.add(seq)
+        highest[key] = max(highest.get(key, -1), seq)
+    twice = {rid for rid, n in ok_count.items() if n > 1}
+    return Deliveries(len(twice), len(twice & flagged), len(violations), violations[:5])
+
+
+def dead_letters_by_reason(run: LocalRun, wanted: set[str]) -> Counter[str]:
+    """Distinct record ids per reason they were dead-lettered for (a record can have several)."""
+    ids: dict[str, set[str]] = {}
+    for m in run.ledger.dead_letters():
+        kind = m.get("kind")
+        if kind in (DeadLetterKind.REJECTED_BY_TARGET, DeadLetterKind.UNDELIVERABLE):
+            reason, batch = str(kind), {str(m.get("partition_key"))} & wanted
+        elif "KinesisBatchInfo" in m:
+            condition = (m.get("requestContext") or {}).get("condition", "unknown")
+            reason, batch = f"on_failure_{condition}", set(run.ledger.ids_in_range(m["KinesisBatchInfo"])) & wanted
+        else:
+            reason, batch = "unknown_message", set()
+        ids.setdefault(reason, set()).update(str(i) for i in batch)
+    return Counter({reason: len(v) for reason, v in ids.items()})
+
+
+# ---- memory ----
+class PeakRss:
+    """Peak resident memory (VmHWM) of each function's processes, sampled twice a second: a
+    process killed between two samples contributes what it had reached at the last one."""
+
+    def __init__(self, run: LocalRun) -> None:
+        self._run = run
+        self.peak_kib: Counter[str] = Counter()
+        self._stop = threading.Event()
+        threading.Thread(target=self._loop, name="rss", daemon=True).start()
+
+    def _pids(self) -> dict[str, list[int]]:
+        pids: dict[str, list[int]] = {"moto": [self._run.moto.proc.pid]}
+        for name, host in self._run.hosts.items():
+            found = host.pids() if isinstance(host, FunctionPool) else [host.pid]
+            pids[name] = [p for p in found if p is not None]
+        return pids
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            for name, pids in self._pids().items():
+                for pid in pids:
+                    self.peak_kib[name] = max(self.peak_kib[name], vm_hwm_kib(pid))
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        harness = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        return {**self.peak_kib, "harness": harness}
+
+
+def vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:  # the process ended
+        pass
+    return 0
+
+
+# ---- the run ----
+@dataclass
+class Report:
+    acc: Accounting
+    deliveries: Deliveries
+    by_reason: Counter[str]
+    injected: Counter[str]
+    assume_role_calls: int
+    assume_role_refused: int
+    wall_s: float
+    peak_rss_kib: dict[str, int]
+    producer_errors: list[str]
+    stats: dict[str, int]
+    asked: int
+
+    @property
+    def healthy(self) -> bool:
+        a = self.acc
+        return (
+            a.lost == 0
+            and not a.unaccounted_ids
+            and a.produced >= self.asked
+            and not self.producer_errors
+            and a.unknown_dead_letters == 0
+        )
+
+    def result_line(self) -> str:
+        a, d = self.acc, self.deliveries
+        faults = " ".join(f"fault_{name}={self.injected.get(name, 0)}" for name in CLASSES)
+        return (
+            f"RESULT produced={a.produced} delivered={a.delivered} duplicates={d.delivered_more_than_once} "
+            f"dedup_recognised={d.recognised_by_dedup} dead_lettered={a.dead_lettered} "
+            f"delivered_and_dead_lettered={len(a.delivered_and_dead_lettered)} lost={a.lost} "
+            f"order_violations={d.order_violations} assume_role_calls={self.assume_role_calls} "
+            f"records_per_s={a.produced / self.wall_s:.0f} {faults}"
+        )
+
+
+def start_run(args: argparse.Namespace, say: Say) -> tuple[LocalRun, FaultInjector]:
+    work = ROOT / ".demo" / "soak"
+    injector = FaultInjector(args.rates, seed=args.seed, started_at=time.time())
+    spec = RunSpec(
+        binaries=release_binaries(work),
+        work_dir=work,
+        source_settings={
+            "producerRecordsPerInvocation": str(args.records_per_tick),
+            "parallelizationFactor": str(args.parallelization_factor),
+            "relayTimeoutSeconds": str(args.relay_timeout),
+            "maximumRetryAttempts": str(args.max_retries),
+        },
+        target_settings={"faultInjection": "true"},
+        containers={"relay": args.relay_containers, "target": args.target_containers},
+        faults=injector,
+    )
+    return LocalRun.start(spec, progress=say), injector
+
+
+def drive(run: LocalRun, injector: FaultInjector, args: argparse.Namespace, say: Say, started: float) -> Report:
+    writer = Writer(injector, args.keys)
+    rss = PeakRss(run)
+    last = 0.0
+    per_round = max(1, round(args.records_per_tick * args.soak_share / (1 - args.soak_share)))
+    while len(run.ledger.produced()) < args.total:
+        left = args.total - len(run.ledger.produced())
+        if left >= args.records_per_tick:
+            run.tick()
+        run.put_records(writer.batch(min(per_round, left) if left >= args.records_per_tick else left))
+        if time.monotonic() - last >= 1.0:
+            last = time.monotonic()
+            progress(run, injector, say, "producing")
+    deadline = time.monotonic() + args.drain_timeout
+    while time.monotonic() < deadline and not (run.ledger.settled() and run.esm.idle_since() is not None):
+        if time.monotonic() - last >= 1.0:
+            last = time.monotonic()
+            progress(run, injector, say, "draining")
+        time.sleep(0.2)
+    run.esm.wait_idle(quiet_s=2.0, timeout=30)  # late redeliveries and dead letters
+    time.sleep(1.5)  # the dead-letter collector long-polls once a second
+    wall = time.monotonic() - started
+    acc = run.ledger.account()
+    wanted = set(run.ledger.produced())
+    audit = run.moto.audit()
+    relay_key = run.execution_credentials("relay").access_key_id
+    assumes = [e for e in audit if e["event"] == "assume_role" and e["caller_access_key"] == relay_key]
+    return Report(
+        acc=acc,
+        deliveries=analyse_deliveries(run.ledger.target_lines(), writer.key_of),
+        by_reason=dead_letters_by_reason(run, wanted),
+        injected=injected(injector, audit),
+        assume_role_calls=sum(1 for e in assumes if e["outcome"] == "ok"),
+        assume_role_refused=sum(1 for e in assumes if e["outcome"] != "ok"),
+        wall_s=wall,
+        peak_rss_kib=rss.stop(),
+        producer_errors=list(run.ledger.producer_errors),
+        stats={
+            "relay invocations": run.esm.stats.invocations,
+            "relay function errors (incl. timeouts, kills)": run.esm.stats.function_errors,
+            "batch retries": run.esm.stats.retries,
+            "bisections": run.esm.stats.bisections,
+            "on-failure records sent": run.esm.stats.on_failure_batches,
+            "on-failure sends retried": run.esm.stats.on_failure_send_retries,
+            "target invocations": run.hosts["target"].invocations,
+            "relay processes started": run.hosts["relay"].starts,
+            "target processes started": run.hosts["target"].starts,
+            "records written by the soak itself": writer.written,
+        },
+        asked=args.total,
+    )
+
+
+def injected(injector: FaultInjector, audit: list[dict[str, Any]]) -> Counter[str]:
+    """Faults injected in this process (records, runtime) and in moto (its audit's fault lines)."""
+    counts = Counter(injector.injected)
+    counts.update(e["class"] for e in audit if e.get("event") == "fault")
+    return counts
+
+
+def progress(run: LocalRun, injector: FaultInjector, say: Say, label: str) -> None:
+    acc = run.ledger.account()
+    say(
+        f"{label}: produced {acc.produced}, delivered {acc.delivered}, dead-lettered {acc.dead_lettered}, "
+        f"unaccounted {len(acc.unaccounted_ids)}, relay invocations {run.esm.stats.invocations}, "
+        f"faults injected here {sum(injector.injected.values())}"
+    )
+
+
+def print_report(report: Report, args: argparse.Namespace) -> None:
+    a, d = report.acc, report.deliveries
+    rows: list[tuple[str, object]] = [
+        ("fault matrix", describe_matrix(args.rates)),
+        ("records produced (distinct ids)", a.produced),
+        ("delivered (distinct ids the target answered ok)", a.delivered),
+        (
+            "delivered more than once / recognised by the target's dedup",
+            f"{d.delivered_more_than_once} / {d.recognised_by_dedup}",
+        ),
+        ("dead-lettered (never delivered)", a.dead_lettered),
+        *((f"  dead-lettered for {reason} (distinct ids)", n) for reason, n in sorted(report.by_reason.items())),
+        ("on-failure batches holding produced records", a.on_failure_batches),
+        ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", len(a.delivered_and_dead_lettered)),
+        ("lost (checked record by record)", a.lost),
+        ("per-key order violations", d.order_violations),
+        ("relay AssumeRole calls ok / refused", f"{report.assume_role_calls} / {report.assume_role_refused}"),
+        ("end-to-end latency p50 / p99 (ms)", f"{a.p50_ms} / {a.p99_ms}"),
+        ("wall time (s) / records per second", f"{report.wall_s:.1f} / {a.produced / report.wall_s:.0f}"),
+        *report.stats.items(),
+        *((f"fault {name} injected", report.injected.get(name, 0)) for name in CLASSES),
+        *((f"peak RSS {name} (MiB)", f"{kib / 1024:.1f}") for name, kib in sorted(report.peak_rss_kib.items())),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print("\n" + "-" * (width + 24))
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    print("-" * (width + 24))
+    if a.unaccounted_ids:
+        print(f"unaccounted record ids ({len(a.unaccounted_ids)}): {', '.join(a.unaccounted_ids[:10])}")
+    for v in d.violations_sample:
+        print(f"order violation: {v}")
+    for err in report.producer_errors[:3]:
+        print(f"producer error: {err[:300]}")
+    print(f"logs: {ROOT / '.demo' / 'soak' / 'logs'}")
+
+
+def soak(args: argparse.Namespace, say: Say) -> Report:
+    started = time.monotonic()
+    run, injector = start_run(args, say)
+    try:
+        say(f"soak: {args.total} records, faults: {describe_matrix(args.rates)}")
+        return drive(run, injector, args, say, started)
+    finally:
+        run.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+
+    def say(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+    try:
+        report = soak(args, say)
+    except FileNotFoundError as err:
+        print(f"soak: {err}", file=sys.stderr)
+        return 2
+    print_report(report, args)
+    print(report.result_line(), flush=True)
+    return 0 if report.healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
