@@ -13,8 +13,9 @@ the default matrix). Every class has one injector, in one place, and every injec
   and the windows `sts_throttle`, `sts_deny`, `sqs_refused`.
 
 A rate is a probability per record, invocation, request or PutRecords entry, except for a
-window class, where it is the share of wall time the fault is on: the fault is on for the last
-`rate * WINDOW_CYCLE_S` seconds of every `WINDOW_CYCLE_S` seconds from the start of the run.
+window class, where it is the share of wall time the fault is on: the fault is on for
+`rate * WINDOW_CYCLE_S` seconds of every `WINDOW_CYCLE_S` seconds (each window class at its own
+phase of the cycle, `WINDOW_PHASES`), from the start of the run.
 
 This module is imported by the moto launcher (another process): it only needs the standard library.
 """
@@ -30,6 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 WINDOW_CYCLE_S = 10.0
+# Where in the cycle each window class sits, so the windows do not all open at once (an
+# AssumeRole refused as throttled would never be seen refused as denied).
+WINDOW_PHASES = {"sts_throttle": 0.0, "sts_deny": 1 / 3, "sqs_refused": 2 / 3}
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,8 @@ class FaultInjector:
         rate = self.rates.get(name, 0.0)
         if rate <= 0:
             return False
-        into_cycle = ((now if now is not None else time.time()) - self.started_at) % WINDOW_CYCLE_S
+        since = (now if now is not None else time.time()) - self.started_at
+        into_cycle = (since - WINDOW_PHASES.get(name, 0.0) * WINDOW_CYCLE_S) % WINDOW_CYCLE_S
         return into_cycle >= WINDOW_CYCLE_S * (1 - rate)
 
     def fire(self, name: str) -> bool:
