@@ -36,6 +36,7 @@ help:
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
 	@echo "make bench  start-up time and peak memory of the release binaries"
 	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
+	@echo "make soak   TOTAL records (100000) through the local run under a fault matrix (FAULTS=default|none|class:rate,...); fails if one is lost"
 
 $(VENV)/.installed: tools/requirements.txt pyproject.toml
 	@{ cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1 || \
@@ -167,7 +168,7 @@ check-pulumi: tools build pulumi-tools $(AWS_SCHEMA)
 	$(PY) tools/pulumi/check_pulumi.py --pulumi-home $(PULUMI_HOME_DIR) --work $(ROOT)/.cache/check-pulumi
 
 # ---- local two-account run (owned by local/ and tests/e2e/) ----
-.PHONY: e2e
+.PHONY: e2e soak
 # TICKS, INTERVAL (s), RECORDS (per tick) override the defaults: make demo TICKS=200 RECORDS=5
 demo: build
 	cargo build --quiet --locked -p infra
@@ -176,6 +177,12 @@ demo: build
 e2e: build
 	cargo build --quiet --locked -p infra
 	cd $(ROOT) && $(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+# Not part of make test (minutes, not seconds). TOTAL (default 100000), FAULTS (default, none, or
+# class:rate,... — the classes: python -m local.soak --help), SEED: make soak TOTAL=20000 FAULTS=none
+soak: build
+	cargo build --quiet --locked -p infra
+	cd $(ROOT) && TOTAL="$(TOTAL)" FAULTS="$(FAULTS)" SEED="$(SEED)" $(PY) -m local.soak
 
 # ---- mutation testing (owned by .cargo/mutants.toml: the files, and each excluded mutant's reason) ----
 .PHONY: mutants

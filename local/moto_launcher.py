@@ -228,7 +228,13 @@ def _fault(name: str) -> bool:
 
 
 _original_put_records = kinesis_models.KinesisBackend.put_records
+_original_put_record = kinesis_models.KinesisBackend.put_record
 _original_get_records = kinesis_models.KinesisBackend.get_records
+# moto 5.2.5's shard keeps its records in an OrderedDict that GetRecords iterates while a
+# PutRecords appends to it ("OrderedDict mutated during iteration": HTTP 500, found by the soak
+# under concurrent polling), and numbers records as the highest number + 1: one lock serialises
+# the reads and writes of every stream.
+_kinesis_lock = threading.Lock()
 _original_sts_assume_role = sts_models.STSBackend.assume_role
 _original_send_message = sqs_models.SQSBackend.send_message
 
@@ -237,9 +243,13 @@ def put_records_partly_refused(
     self: kinesis_models.KinesisBackend, stream_arn: str, stream_name: str, records: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """PutRecords with some entries refused as Kinesis refuses them under load; the others are written."""
+    if _faults is None:  # moto's own checks (500 records, 5 MiB, 1 MiB per record) on the whole call
+        with _kinesis_lock:
+            return _original_put_records(self, stream_arn, stream_name, records)
     refused = [_fault("kinesis_put_refused") for _ in records]
     accepted = [r for r, no in zip(records, refused, strict=True) if not no]
-    written = iter(_original_put_records(self, stream_arn, stream_name, accepted)["Records"] if accepted else [])
+    with _kinesis_lock:
+        written = iter(_original_put_records(self, stream_arn, stream_name, accepted)["Records"] if accepted else [])
     entries = [
         {
             "ErrorCode": "ProvisionedThroughputExceededException",
@@ -257,7 +267,13 @@ def get_records_failing(self: kinesis_models.KinesisBackend, *args: Any, **kwarg
         raise JsonRESTError(
             "ProvisionedThroughputExceededException", "Rate exceeded for shard (fault injected by the soak)"
         )
-    return _original_get_records(self, *args, **kwargs)
+    with _kinesis_lock:
+        return _original_get_records(self, *args, **kwargs)
+
+
+def put_record_serialised(self: kinesis_models.KinesisBackend, *args: Any, **kwargs: Any) -> Any:
+    with _kinesis_lock:
+        return _original_put_record(self, *args, **kwargs)
 
 
 def assume_role_short_lived(self: sts_models.STSBackend, **kwargs: Any) -> Any:
@@ -276,11 +292,13 @@ def install() -> None:
     global _faults
     lambda_models.LambdaFunction.invoke = invoke_through_runtime_emulator  # type: ignore[method-assign]
     sts_responses.TokenResponse.assume_role = audited_assume_role  # type: ignore[method-assign]
+    # Serialised Kinesis reads and writes (see _kinesis_lock); faults only with a fault matrix.
+    kinesis_models.KinesisBackend.put_records = put_records_partly_refused  # type: ignore[method-assign]
+    kinesis_models.KinesisBackend.put_record = put_record_serialised  # type: ignore[method-assign]
+    kinesis_models.KinesisBackend.get_records = get_records_failing  # type: ignore[method-assign]
     matrix = os.environ.get("LOCAL_FAULTS")
     if matrix:
         _faults = FaultInjector.from_json(matrix)
-        kinesis_models.KinesisBackend.put_records = put_records_partly_refused  # type: ignore[method-assign]
-        kinesis_models.KinesisBackend.get_records = get_records_failing  # type: ignore[method-assign]
         sts_models.STSBackend.assume_role = assume_role_short_lived  # type: ignore[method-assign,assignment]
         sqs_models.SQSBackend.send_message = send_message_refused  # type: ignore[method-assign]
 

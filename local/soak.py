@@ -83,16 +83,21 @@ class Writer:
     injector: FaultInjector
     keys: int
     key_of: dict[str, str] = field(default_factory=dict)  # record id -> partition key, when they differ
+    marked: dict[str, list[str]] = field(default_factory=dict)  # fault class -> ids of the records it marked
     written: int = 0
 
     def batch(self, count: int) -> list[tuple[str, bytes]]:
         return [self._one() for _ in range(count)]
 
+    def _mark(self, fault: str, record_id: str) -> None:
+        self.marked.setdefault(fault, []).append(record_id)
+
     def _one(self) -> tuple[str, bytes]:
         self.written += 1
         fire = self.injector.fire
         if fire("malformed"):
-            pk = f"malformed-{uuid.uuid4()}"
+            pk = f"malformed-{uuid.uuid4()}"  # the target names a record it cannot read by its key
+            self._mark("malformed", pk)
             kind = self.injector.choose(3)
             if kind == 0:
                 return pk, b"this is not JSON {"
@@ -100,13 +105,17 @@ class Writer:
                 return pk, json.dumps({"note": "a JSON document without the record's fields"}).encode()
             return pk, b"x" * (NEAR_1_MIB - len(pk))
         if fire("target_rejected"):
-            return produced_record(message="")  # an empty message: the target rejects it
+            rid, data = produced_record(message="")  # an empty message: the target rejects it
+            self._mark("target_rejected", rid)
+            return rid, data
         simulate: dict[str, Any] | None = None
         if fire("target_function_error"):
             simulate = {"function_error": True}
         elif fire("target_retry"):
             simulate = {"retry_times": 1 + self.injector.choose(2)}
         rid, data = produced_record(simulate=simulate, sequence=self.written, producer="soak")
+        if simulate:
+            self._mark("target_function_error" if "function_error" in simulate else "target_retry", rid)
         key = f"key-{self.injector.choose(self.keys)}"
         self.key_of[rid] = key
         return key, data
@@ -119,6 +128,7 @@ class Deliveries:
     recognised_by_dedup: int  # ... of which the target flagged a later delivery as a duplicate
     order_violations: int
     violations_sample: list[str]
+    delivered: frozenset[str]  # ids the target answered ok at least once
 
 
 def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, str]) -> Deliveries:
@@ -148,11 +158,11 @@ def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, 
         key_seen.add(seq)
         highest[key] = max(highest.get(key, -1), seq)
     twice = {rid for rid, n in ok_count.items() if n > 1}
-    return Deliveries(len(twice), len(twice & flagged), len(violations), violations[:5])
+    return Deliveries(len(twice), len(twice & flagged), len(violations), violations[:5], frozenset(ok_count))
 
 
-def dead_letters_by_reason(run: LocalRun, wanted: set[str]) -> Counter[str]:
-    """Distinct record ids per reason they were dead-lettered for (a record can have several)."""
+def dead_letters_by_reason(run: LocalRun, wanted: set[str]) -> dict[str, set[str]]:
+    """Record ids per reason they were dead-lettered for (a record can have several)."""
     ids: dict[str, set[str]] = {}
     for m in run.ledger.dead_letters():
         kind = m.get("kind")
@@ -164,7 +174,7 @@ def dead_letters_by_reason(run: LocalRun, wanted: set[str]) -> Counter[str]:
         else:
             reason, batch = "unknown_message", set()
         ids.setdefault(reason, set()).update(str(i) for i in batch)
-    return Counter({reason: len(v) for reason, v in ids.items()})
+    return ids
 
 
 # ---- memory ----
@@ -213,7 +223,7 @@ def vm_hwm_kib(pid: int) -> int:
 class Report:
     acc: Accounting
     deliveries: Deliveries
-    by_reason: Counter[str]
+    by_reason: dict[str, set[str]]  # dead-letter reason -> record ids
     injected: Counter[str]
     assume_role_calls: int
     assume_role_refused: int
@@ -222,6 +232,7 @@ class Report:
     producer_errors: list[str]
     stats: dict[str, int]
     asked: int
+    writer: Writer
 
     @property
     def healthy(self) -> bool:
@@ -318,6 +329,7 @@ def drive(run: LocalRun, injector: FaultInjector, args: argparse.Namespace, say:
             "records written by the soak itself": writer.written,
         },
         asked=args.total,
+        writer=writer,
     )
 
 
@@ -348,7 +360,10 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
             f"{d.delivered_more_than_once} / {d.recognised_by_dedup}",
         ),
         ("dead-lettered (never delivered)", a.dead_lettered),
-        *((f"  dead-lettered for {reason} (distinct ids)", n) for reason, n in sorted(report.by_reason.items())),
+        *(
+            (f"  in the dead-letter queue for {reason} (distinct ids)", len(ids))
+            for reason, ids in sorted(report.by_reason.items())
+        ),
         ("on-failure batches holding produced records", a.on_failure_batches),
         ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", len(a.delivered_and_dead_lettered)),
         ("lost (checked record by record)", a.lost),

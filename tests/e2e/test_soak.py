@@ -1,0 +1,196 @@
+"""`make soak`'s parts and a short soak: the fault matrix, the ledger's per-key order and
+duplicate checks, each runtime injector against a stand-in process, and a few thousand records
+through the release binaries with every fault class at a high rate (its own local run: the
+faults reach moto, so it cannot share the session's)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.faults import CLASSES, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
+from local.runtime_api import FunctionHost, HostFaults
+from local.soak import Report, analyse_deliveries, parse_args, soak
+
+# Every class at a rate that makes it happen within a few thousand records and half a minute.
+HIGH_RATES = (
+    "target_retry:0.05,target_rejected:0.03,target_function_error:0.004,malformed:0.03,target_slow:0.05,"
+    "target_kill:0.05,relay_kill:0.05,target_throttle:0.1,sts_throttle:0.3,sts_deny:0.3,"
+    "sts_short_credentials:1,kinesis_put_refused:0.1,kinesis_get_failed:0.1,sqs_refused:0.3"
+)
+
+
+# ---- the fault matrix ----
+def test_the_fault_matrix_is_default_none_or_a_list_of_classes_with_rates() -> None:
+    assert parse_matrix("none") == {}
+    assert parse_matrix("default") == {name: c.default_rate for name, c in CLASSES.items() if c.default_rate > 0}
+    assert parse_matrix("target_kill:0.5, sqs_refused:1") == {"target_kill": 0.5, "sqs_refused": 1.0}
+    changed = parse_matrix("default,target_kill:0.5,sqs_refused:0")
+    assert changed["target_kill"] == 0.5 and "sqs_refused" not in changed and "relay_kill" in changed
+    assert set(parse_matrix(HIGH_RATES)) == set(CLASSES), "the short soak covers every class"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "FAULTS is empty"),
+        ("target_kil:0.1", "unknown fault class 'target_kil'; the classes are: target_retry"),
+        ("target_kill", "'target_kill' needs a rate from 0 to 1, as in target_kill:0.05"),
+        ("target_kill:2", "'target_kill:2' needs a rate from 0 to 1"),
+        ("target_kill:often", "'target_kill:often' needs a rate from 0 to 1"),
+        ("target_kill:nan", "needs a rate from 0 to 1"),
+    ],
+)
+def test_a_bad_fault_matrix_is_refused_naming_the_problem(text: str, message: str) -> None:
+    with pytest.raises(FaultMatrixError, match=message.replace("(", r"\(")):
+        parse_matrix(text)
+
+
+def test_the_soak_refuses_a_bad_matrix_as_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--faults", "sts_deny:x"])
+    assert exit_info.value.code == 2
+    assert "'sts_deny:x' needs a rate from 0 to 1" in capsys.readouterr().err
+
+
+def test_a_probability_class_fires_at_its_rate_and_counts_what_fired() -> None:
+    injector = FaultInjector({"target_kill": 0.25}, seed=7, started_at=0.0)
+    hits = sum(injector.fire("target_kill") for _ in range(4000))
+    assert 800 < hits < 1200 and injector.injected["target_kill"] == hits
+    assert not any(injector.fire("relay_kill") for _ in range(100)), "a class not in the matrix never fires"
+    assert injector.injected["relay_kill"] == 0
+
+
+def test_a_window_class_is_on_for_its_share_of_each_cycle_at_its_own_phase() -> None:
+    rates = {"sts_throttle": 0.3, "sts_deny": 0.3, "sqs_refused": 0.3}
+    injector = FaultInjector(rates, seed=1, started_at=1000.0)
+    steps = [1000.0 + i * WINDOW_CYCLE_S / 100 for i in range(300)]  # three cycles
+    on = {name: [t for t in steps if injector.window_on(name, t)] for name in rates}
+    for name, times in on.items():
+        assert len(times) == 90, (name, len(times))  # 30 % of the time
+    assert not set(on["sts_throttle"]) & set(on["sts_deny"]), "the STS windows must not overlap"
+    assert not set(on["sts_deny"]) & set(on["sqs_refused"])
+
+
+# ---- the ledger's checks ----
+def line(rid: str, seq: int, outcome: str = "ok", duplicate: bool = False) -> dict[str, Any]:
+    return {"record_id": rid, "sequence_number": str(seq), "outcome": outcome, "duplicate": duplicate}
+
+
+def test_order_per_key_counts_a_record_that_overtook_an_earlier_one_of_its_key() -> None:
+    keys = {"a": "k", "b": "k", "c": "k", "x": "other"}
+    in_order = [line("a", 1), line("x", 2), line("b", 3), line("c", 5)]
+    assert analyse_deliveries(in_order, keys).order_violations == 0
+    # b (3) delivered before a (1), first time a is seen: a violation; another key does not count.
+    overtaken = [line("b", 3), line("x", 2), line("a", 1), line("c", 5)]
+    result = analyse_deliveries(overtaken, keys)
+    assert result.order_violations == 1 and result.violations_sample == ["k: 1 after 3"]
+
+
+def test_a_redelivery_is_not_an_order_violation_and_duplicates_are_counted_with_dedup() -> None:
+    keys = {"a": "k", "b": "k"}
+    lines = [
+        line("a", 1, "retry"),
+        line("b", 2),
+        line("a", 1),  # redelivered from the checkpoint: seen before
+        line("b", 2, duplicate=True),  # delivered twice, recognised by the target
+        line("a", 1),  # delivered twice, not recognised (another container)
+    ]
+    result = analyse_deliveries(lines, keys)
+    assert result.order_violations == 0
+    assert (result.delivered_more_than_once, result.recognised_by_dedup) == (2, 1)
+
+
+# ---- the runtime injectors, against a stand-in process ----
+ANSWERING = (
+    "import json, os, urllib.request\n"
+    "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n"
+    "while True:\n"
+    "    r = urllib.request.urlopen(base + '/invocation/next')\n"
+    "    rid = r.headers['Lambda-Runtime-Aws-Request-Id']; r.read()\n"
+    "    body = json.dumps({'pid': os.getpid()}).encode()\n"
+    "    answer = urllib.request.Request(base + f'/invocation/{rid}/response', data=body, method='POST')\n"
+    "    urllib.request.urlopen(answer).read()\n"
+)
+
+
+def stand_in(tmp_path: Path, faults: HostFaults) -> FunctionHost:
+    script = tmp_path / "answer.py"
+    script.write_text(ANSWERING)
+    return FunctionHost(
+        "f", [sys.executable, str(script)], env={"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=10, faults=faults
+    )
+
+
+def test_a_killed_process_fails_its_invocation_and_the_next_one_gets_a_new_process(tmp_path: Path) -> None:
+    injector = FaultInjector({"target_kill": 1.0}, seed=1, started_at=time.time())
+    host = stand_in(tmp_path, HostFaults(injector, kill="target_kill"))
+    try:
+        first = host.invoke({})
+        assert first.function_error == "Unhandled" and first.json()["errorType"] == "Runtime.ExitError", first
+        assert "-9" in first.json()["errorMessage"], "SIGKILL, not a clean exit"
+        injector.rates["target_kill"] = 0.0
+        second = host.invoke({})
+        assert second.function_error is None and host.starts == 2
+        assert injector.injected["target_kill"] == 1
+    finally:
+        host.stop()
+
+
+def test_a_slow_answer_comes_after_its_delay(tmp_path: Path) -> None:
+    injector = FaultInjector({"target_slow": 1.0}, seed=1, started_at=time.time())
+    host = stand_in(tmp_path, HostFaults(injector, slow="target_slow", slow_s=1.5))
+    try:
+        host.invoke({})  # the process's start is not part of the delay measured below
+        started = time.monotonic()
+        result = host.invoke({})
+        assert result.function_error is None and time.monotonic() - started >= 1.5
+        assert injector.injected["target_slow"] == 2
+    finally:
+        host.stop()
+
+
+# ---- a short soak: every class, the release binaries ----
+@pytest.fixture(scope="module")
+def short_soak() -> Report:
+    args = parse_args(["--total", "3000", "--faults", HIGH_RATES, "--seed", "3", "--records-per-tick", "250"])
+    return soak(args, lambda msg: print(f"[soak] {msg}", flush=True))
+
+
+def test_the_short_soak_loses_nothing_with_every_fault_class_injected(short_soak: Report) -> None:
+    r = short_soak
+    assert r.healthy, r.result_line()
+    assert r.acc.lost == 0 and r.acc.unaccounted_ids == [] and r.acc.produced == 3000, r.result_line()
+    not_injected = [name for name in CLASSES if r.injected.get(name, 0) == 0]
+    assert not_injected == [], r.result_line()
+    assert r.deliveries.order_violations == 0, r.deliveries.violations_sample
+
+
+def test_the_short_soak_ledger_sees_what_was_injected(short_soak: Report) -> None:
+    r = short_soak
+    marked = r.writer.marked
+    for fault in ("target_rejected", "malformed", "target_function_error", "target_retry"):
+        assert len(marked.get(fault, [])) == r.injected[fault], fault
+    # Record by record: what the target must refuse is dead-lettered and never delivered; a
+    # poison record (a function error every time) ends in the on-failure destination.
+    dead = set().union(*r.by_reason.values())
+    for rid in [*marked["target_rejected"], *marked["malformed"]]:
+        assert rid in dead and rid not in r.deliveries.delivered, rid
+    assert r.by_reason["rejected_by_target"], r.by_reason.keys()
+    for rid in marked["target_function_error"]:
+        assert rid in r.by_reason["on_failure_RetryAttemptsExhausted"] and rid not in r.deliveries.delivered, rid
+    # A record answered `retry` once or twice is delivered in the end (or dead-lettered with its batch).
+    for rid in marked["target_retry"]:
+        assert rid in r.deliveries.delivered or rid in dead, rid
+    # Killed and slow containers make the mapping redeliver: duplicates.
+    assert r.stats["relay function errors (incl. timeouts, kills)"] >= r.injected["relay_kill"]
+    assert r.deliveries.delivered_more_than_once > 0, r.result_line()
+    assert r.stats["relay processes started"] > 3 and r.stats["target processes started"] > 3
+    # moto's audit: every AssumeRole of the relay was refused in a window or gave short-lived
+    # credentials, so the relay came back for more.
+    assert r.assume_role_refused == r.injected["sts_throttle"] + r.injected["sts_deny"], r.result_line()
+    assert r.assume_role_calls == r.injected["sts_short_credentials"] > 3, r.result_line()
