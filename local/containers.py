@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, invoke_reply
+from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, invoke_reply, send_reply
 
 
 class FunctionPool:
@@ -106,17 +106,8 @@ class FunctionPool:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith(INVOKE_PREFIX) and self.path.endswith("/invocations"):
-                    status, answer, headers = invoke_reply(pool.invoke, pool.max_request_bytes, body)
+                    send_reply(self, *invoke_reply(pool.invoke, pool.max_request_bytes, body))
                 else:
-                    status, answer, headers = 404, b'{"errorMessage":"not found"}', {}
-                try:
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(answer)))
-                    self.end_headers()
-                    self.wfile.write(answer)
-                except OSError:  # the caller went away
-                    pass
+                    send_reply(self, 404, b'{"errorMessage":"not found"}')
 
         return Handler

@@ -5,7 +5,7 @@ emulator and the runtime emulator can be exercised quickly and with behaviour th
 functions do not offer (a relay that crashes, returns garbage, ...). The end-to-end tests of the
 system use the release binaries, never these.
 
-Usage: python -m local.fake_functions producer|relay|target|scripted
+Usage: python -m local.fake_functions producer|relay|target|scripted|pid
 """
 
 from __future__ import annotations
@@ -179,5 +179,11 @@ def scripted() -> Handler:
     return handle
 
 
+def pid() -> Handler:
+    """Answers every event with its process id (a new process shows as a new id)."""
+    return lambda event: {"pid": os.getpid()}
+
+
 if __name__ == "__main__":
-    runtime_loop({"producer": producer, "relay": relay, "target": target, "scripted": scripted}[sys.argv[1]]())
+    handlers = {"producer": producer, "relay": relay, "target": target, "scripted": scripted, "pid": pid}
+    runtime_loop(handlers[sys.argv[1]]())

@@ -288,15 +288,7 @@ class FunctionHost:
                 pass
 
             def _reply(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
-                try:
-                    self.send_response(status)
-                    for k, v in (headers or {}).items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:  # the caller went away (a stopped function process)
-                    pass
+                send_reply(self, status, body, headers)
 
             def _body(self) -> bytes:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -368,6 +360,21 @@ class FunctionHost:
                 return self._reply(404, b'{"errorMessage":"not found"}')
 
         return Handler
+
+
+def send_reply(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> None:
+    """Writes one HTTP answer; a caller that went away (a stopped process) is no error."""
+    try:
+        handler.send_response(status)
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except OSError:
+        pass
 
 
 def invoke_reply(

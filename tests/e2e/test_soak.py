@@ -5,14 +5,15 @@ faults reach moto, so it cannot share the session's)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.faults import CLASSES, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
+from local.program import ROOT
 from local.runtime_api import FunctionHost, HostFaults
 from local.soak import Report, analyse_deliveries, parse_args, soak
 
@@ -106,29 +107,16 @@ def test_a_redelivery_is_not_an_order_violation_and_duplicates_are_counted_with_
 
 
 # ---- the runtime injectors, against a stand-in process ----
-ANSWERING = (
-    "import json, os, urllib.request\n"
-    "base = 'http://' + os.environ['AWS_LAMBDA_RUNTIME_API'] + '/2018-06-01/runtime'\n"
-    "while True:\n"
-    "    r = urllib.request.urlopen(base + '/invocation/next')\n"
-    "    rid = r.headers['Lambda-Runtime-Aws-Request-Id']; r.read()\n"
-    "    body = json.dumps({'pid': os.getpid()}).encode()\n"
-    "    answer = urllib.request.Request(base + f'/invocation/{rid}/response', data=body, method='POST')\n"
-    "    urllib.request.urlopen(answer).read()\n"
-)
+def stand_in(faults: HostFaults) -> FunctionHost:
+    """A stand-in function that answers with its process id (local.fake_functions pid)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "local.fake_functions", "pid"]
+    return FunctionHost("f", command, env=env, arn="arn:x", timeout_s=10, faults=faults)
 
 
-def stand_in(tmp_path: Path, faults: HostFaults) -> FunctionHost:
-    script = tmp_path / "answer.py"
-    script.write_text(ANSWERING)
-    return FunctionHost(
-        "f", [sys.executable, str(script)], env={"PATH": "/usr/bin:/bin"}, arn="arn:x", timeout_s=10, faults=faults
-    )
-
-
-def test_a_killed_process_fails_its_invocation_and_the_next_one_gets_a_new_process(tmp_path: Path) -> None:
+def test_a_killed_process_fails_its_invocation_and_the_next_one_gets_a_new_process() -> None:
     injector = FaultInjector({"target_kill": 1.0}, seed=1, started_at=time.time())
-    host = stand_in(tmp_path, HostFaults(injector, kill="target_kill"))
+    host = stand_in(HostFaults(injector, kill="target_kill"))
     try:
         first = host.invoke({})
         assert first.function_error == "Unhandled" and first.json()["errorType"] == "Runtime.ExitError", first
@@ -141,9 +129,9 @@ def test_a_killed_process_fails_its_invocation_and_the_next_one_gets_a_new_proce
         host.stop()
 
 
-def test_a_slow_answer_comes_after_its_delay(tmp_path: Path) -> None:
+def test_a_slow_answer_comes_after_its_delay() -> None:
     injector = FaultInjector({"target_slow": 1.0}, seed=1, started_at=time.time())
-    host = stand_in(tmp_path, HostFaults(injector, slow="target_slow", slow_s=1.5))
+    host = stand_in(HostFaults(injector, slow="target_slow", slow_s=1.5))
     try:
         host.invoke({})  # the process's start is not part of the delay measured below
         started = time.monotonic()
