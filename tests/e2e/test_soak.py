@@ -5,14 +5,21 @@ faults reach moto, so it cannot share the session's)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
+import moto
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from local.faults import CLASSES, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
+from local.faults import CLASSES, SHORT_CREDENTIALS_S, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
 from local.program import ROOT
 from local.runtime_api import FunctionHost, HostFaults
 from local.soak import Report, analyse_deliveries, parse_args, soak
@@ -182,3 +189,101 @@ def test_the_short_soak_ledger_sees_what_was_injected(short_soak: Report) -> Non
     # credentials, so the relay came back for more.
     assert r.assume_role_refused == r.injected["sts_throttle"] + r.injected["sts_deny"], r.result_line()
     assert r.assume_role_calls == r.injected["sts_short_credentials"] > 3, r.result_line()
+
+
+# ---- the moto injectors, in-process (moto's mock of the same backends the server runs) ----
+@pytest.fixture
+def launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[Callable[[str], Any], FaultInjector]]:
+    """The launcher's patches over an in-process moto, with a fault injector to set rates on, and
+    a maker of clients that do not retry (so each call is one request, one fault decision)."""
+    for name, value in {
+        "LOCAL_SYNC_PAYLOAD_LIMIT": "6291456",
+        "LOCAL_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+        "LOCAL_TRUST_RULES": json.dumps({ROLE_ARN: {}}),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    from moto.kinesis import models as kinesis_models
+    from moto.sqs import models as sqs_models
+    from moto.sts import models as sts_models
+    from moto.sts import responses as sts_responses
+
+    from local import moto_launcher
+
+    injector = FaultInjector({}, seed=5, started_at=time.time())
+    monkeypatch.setattr(moto_launcher, "_faults", injector)
+    monkeypatch.setattr(kinesis_models.KinesisBackend, "put_records", moto_launcher.put_records_partly_refused)
+    monkeypatch.setattr(kinesis_models.KinesisBackend, "get_records", moto_launcher.get_records_failing)
+    monkeypatch.setattr(sts_models.STSBackend, "assume_role", moto_launcher.assume_role_short_lived)
+    monkeypatch.setattr(sts_responses.TokenResponse, "assume_role", moto_launcher.audited_assume_role)
+    monkeypatch.setattr(sqs_models.SQSBackend, "send_message", moto_launcher.send_message_refused)
+    once = Config(retries={"mode": "standard", "total_max_attempts": 1})
+    with moto.mock_aws():
+        yield lambda service: boto3.client(service, region_name="eu-west-1", config=once), injector
+
+
+ROLE_ARN = "arn:aws:iam::222222222222:role/invoker"
+
+
+def error_code(call: Callable[[], Any]) -> str:
+    with pytest.raises(ClientError) as refused:
+        call()
+    return str(refused.value.response["Error"]["Code"])
+
+
+def test_moto_refuses_some_put_entries_writes_the_others_and_fails_get_records(
+    launcher: tuple[Callable[[str], Any], FaultInjector],
+) -> None:
+    client, injector = launcher
+    kinesis = client("kinesis")
+    kinesis.create_stream(StreamName="s", ShardCount=1)
+    injector.rates["kinesis_put_refused"] = 0.5
+    resp = kinesis.put_records(StreamName="s", Records=[{"Data": b"d", "PartitionKey": f"k{i}"} for i in range(40)])
+    refused = [i for i, r in enumerate(resp["Records"]) if "ErrorCode" in r]
+    assert (
+        0 < len(refused) < 40 and resp["FailedRecordCount"] == len(refused) == injector.injected["kinesis_put_refused"]
+    )
+    assert {resp["Records"][i]["ErrorCode"] for i in refused} == {"ProvisionedThroughputExceededException"}
+    shard = kinesis.list_shards(StreamName="s")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="s", ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    injector.rates["kinesis_get_failed"] = 1.0
+    assert error_code(lambda: kinesis.get_records(ShardIterator=iterator["ShardIterator"])) == (
+        "ProvisionedThroughputExceededException"
+    )
+    injector.rates["kinesis_get_failed"] = 0.0
+    written = kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    assert [r["PartitionKey"] for r in written] == [f"k{i}" for i in range(40) if i not in refused]
+
+
+def test_moto_throttles_denies_and_shortens_assume_role_of_the_cross_account_role_only(
+    launcher: tuple[Callable[[str], Any], FaultInjector],
+) -> None:
+    client, injector = launcher
+    sts = client("sts")
+    injector.rates.update({"sts_throttle": 1.0})
+    assert error_code(lambda: sts.assume_role(RoleArn=ROLE_ARN, RoleSessionName="soak")) == "Throttling"
+    other = "arn:aws:iam::222222222222:role/other"
+    assert sts.assume_role(RoleArn=other, RoleSessionName="soak")["Credentials"], "another role is never refused"
+    injector.rates.update({"sts_throttle": 0.0, "sts_deny": 1.0})
+    assert error_code(lambda: sts.assume_role(RoleArn=ROLE_ARN, RoleSessionName="soak")) == "AccessDenied"
+    injector.rates.update({"sts_deny": 0.0, "sts_short_credentials": 1.0})
+    creds = sts.assume_role(RoleArn=ROLE_ARN, RoleSessionName="soak", DurationSeconds=3600)["Credentials"]
+    lifetime = creds["Expiration"].timestamp() - time.time()
+    assert 0 < lifetime <= SHORT_CREDENTIALS_S + 1, lifetime
+    long_lived = sts.assume_role(RoleArn=other, RoleSessionName="soak", DurationSeconds=3600)["Credentials"]
+    assert long_lived["Expiration"].timestamp() - time.time() > 3000
+    assert injector.injected == {"sts_throttle": 1, "sts_deny": 1, "sts_short_credentials": 1}
+
+
+def test_moto_refuses_send_message_in_its_window(launcher: tuple[Callable[[str], Any], FaultInjector]) -> None:
+    client, injector = launcher
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    injector.rates["sqs_refused"] = 1.0
+    assert error_code(lambda: sqs.send_message(QueueUrl=url, MessageBody="x")) == "RequestThrottled"
+    injector.rates["sqs_refused"] = 0.0
+    sqs.send_message(QueueUrl=url, MessageBody="y")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert bodies == ["y"] and injector.injected["sqs_refused"] == 1
