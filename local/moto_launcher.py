@@ -233,7 +233,9 @@ _original_get_records = kinesis_models.KinesisBackend.get_records
 # moto 5.2.5's shard keeps its records in an OrderedDict that GetRecords iterates while a
 # PutRecords appends to it ("OrderedDict mutated during iteration": HTTP 500, found by the soak
 # under concurrent polling), and numbers records as the highest number + 1: one lock serialises
-# the reads and writes of every stream.
+# the reads and writes of every stream. Its GetRecords scans the shard from its first record and
+# PutRecords copies the shard's keys to find the highest: time growing with the shard, which
+# made a 100,000-record soak slow down as it went; the shard_* replacements look them up.
 _kinesis_lock = threading.Lock()
 _original_sts_assume_role = sts_models.STSBackend.assume_role
 _original_send_message = sqs_models.SQSBackend.send_message
@@ -271,6 +273,32 @@ def get_records_failing(self: kinesis_models.KinesisBackend, *args: Any, **kwarg
         return _original_get_records(self, *args, **kwargs)
 
 
+def shard_max_sequence_number(self: kinesis_models.Shard) -> int:
+    return next(reversed(self.records)) if self.records else 0
+
+
+def shard_min_sequence_number(self: kinesis_models.Shard) -> int:
+    return next(iter(self.records)) if self.records else 0
+
+
+def shard_get_records(
+    self: kinesis_models.Shard, last_sequence_id: str, limit: int | None
+) -> tuple[list[kinesis_models.Record], int, int]:
+    """moto's Shard.get_records without the scan from the shard's first record: sequence numbers
+    are consecutive integers (put_record numbers highest + 1), so the next ones are looked up."""
+    last = int(last_sequence_id)
+    if not self.records:
+        return [], last, 0
+    top = next(reversed(self.records))
+    start = max(last + 1, next(iter(self.records)))
+    stop = top if limit is None else min(top, start + limit - 1)
+    results = [self.records[n] for n in range(start, stop + 1) if n in self.records]
+    if not results:
+        return [], last, 0
+    behind_ms = int((self.records[top].created_at - results[-1].created_at) * 1000)
+    return results, results[-1].sequence_number, behind_ms
+
+
 def put_record_serialised(self: kinesis_models.KinesisBackend, *args: Any, **kwargs: Any) -> Any:
     with _kinesis_lock:
         return _original_put_record(self, *args, **kwargs)
@@ -296,6 +324,9 @@ def install() -> None:
     kinesis_models.KinesisBackend.put_records = put_records_partly_refused  # type: ignore[method-assign]
     kinesis_models.KinesisBackend.put_record = put_record_serialised  # type: ignore[method-assign]
     kinesis_models.KinesisBackend.get_records = get_records_failing  # type: ignore[method-assign]
+    kinesis_models.Shard.get_records = shard_get_records  # type: ignore[method-assign]
+    kinesis_models.Shard.get_max_sequence_number = shard_max_sequence_number  # type: ignore[method-assign]
+    kinesis_models.Shard.get_min_sequence_number = shard_min_sequence_number  # type: ignore[method-assign]
     matrix = os.environ.get("LOCAL_FAULTS")
     if matrix:
         _faults = FaultInjector.from_json(matrix)

@@ -216,6 +216,8 @@ def launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     monkeypatch.setattr(moto_launcher, "_faults", injector)
     monkeypatch.setattr(kinesis_models.KinesisBackend, "put_records", moto_launcher.put_records_partly_refused)
     monkeypatch.setattr(kinesis_models.KinesisBackend, "get_records", moto_launcher.get_records_failing)
+    monkeypatch.setattr(kinesis_models.Shard, "get_records", moto_launcher.shard_get_records)
+    monkeypatch.setattr(kinesis_models.Shard, "get_max_sequence_number", moto_launcher.shard_max_sequence_number)
     monkeypatch.setattr(sts_models.STSBackend, "assume_role", moto_launcher.assume_role_short_lived)
     monkeypatch.setattr(sts_responses.TokenResponse, "assume_role", moto_launcher.audited_assume_role)
     monkeypatch.setattr(sqs_models.SQSBackend, "send_message", moto_launcher.send_message_refused)
@@ -253,8 +255,14 @@ def test_moto_refuses_some_put_entries_writes_the_others_and_fails_get_records(
         "ProvisionedThroughputExceededException"
     )
     injector.rates["kinesis_get_failed"] = 0.0
-    written = kinesis.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    written = []
+    next_iterator = iterator["ShardIterator"]
+    for _ in range(40):  # pages of 7, as a poller with a small Limit reads them
+        page = kinesis.get_records(ShardIterator=next_iterator, Limit=7)
+        written += page["Records"]
+        next_iterator = page["NextShardIterator"]
     assert [r["PartitionKey"] for r in written] == [f"k{i}" for i in range(40) if i not in refused]
+    assert [int(r["SequenceNumber"]) for r in written] == list(range(1, len(written) + 1))
 
 
 def test_moto_throttles_denies_and_shortens_assume_role_of_the_cross_account_role_only(
