@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from local.runtime_api import InvokeResult
+from local.stream import record_id
 
 # The event is sent compact, so the size counted per record is the size sent.
 COMPACT = (",", ":")
@@ -82,6 +83,10 @@ class MappingStats:
     on_failure_batches: int = 0
     on_failure_records: int = 0
     on_failure_send_retries: int = 0
+    # Record ids of every record sent to the on-failure destination. Lambda's on-failure record
+    # holds only a sequence-number range, which with parallelization_factor > 1 also spans the
+    # records of other lanes: `make soak` checks its ledger against these exact ids.
+    on_failure_ids: list[str] = field(default_factory=list)
     records_read: int = 0
     largest_event_bytes: int = 0
     events: list[MappingEvent] = field(default_factory=list)
@@ -388,6 +393,9 @@ class EventSourceMapping:
         with self._lock:
             self.stats.on_failure_batches += 1
             self.stats.on_failure_records += len(records)
+            self.stats.on_failure_ids.extend(
+                record_id(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in records
+            )
         arrivals = [r["kinesis"]["approximateArrivalTimestamp"] for r in records]
         message = {
             "requestContext": {

@@ -65,7 +65,7 @@ CLASSES: dict[str, FaultClass] = {
             "malformed",
             "records",
             False,
-            0.001,
+            0.003,
             "a record that is not JSON, lacks the record's fields, or is near 1 MiB",
         ),
         FaultClass(

@@ -179,6 +179,36 @@ def dead_letters_by_reason(run: LocalRun, wanted: set[str]) -> dict[str, set[str
     return ids
 
 
+@dataclass(frozen=True)
+class Exact:
+    """The accounting record by record against what was really dead-lettered: the relay's own
+    dead letters name their record, and the mapping's on-failure batches are taken from the
+    mapping itself (`MappingStats.on_failure_ids`), not from the sequence-number range of Lambda's
+    on-failure record, which with parallelizationFactor > 1 also spans other lanes' records (so a
+    record lost in another lane would look dead-lettered)."""
+
+    dead_lettered: int  # never delivered, dead-lettered
+    on_failure: int  # ... of which by the mapping's on-failure destination
+    delivered_and_dead_lettered: int
+    lost_ids: list[str]
+    range_only: int  # never delivered, "dead-lettered" only by an on-failure range it was not in
+
+
+def exact_accounting(run: LocalRun, by_reason: Mapping[str, set[str]], delivered: frozenset[str]) -> Exact:
+    wanted = set(run.ledger.produced())
+    relay_letters = set().union(*(ids for reason, ids in by_reason.items() if not reason.startswith("on_failure_")))
+    on_failure = set(run.esm.stats.on_failure_ids) & wanted
+    dead = (relay_letters | on_failure) & wanted
+    by_range = set().union(*(ids for reason, ids in by_reason.items() if reason.startswith("on_failure_")))
+    return Exact(
+        dead_lettered=len(dead - delivered),
+        on_failure=len(on_failure - delivered),
+        delivered_and_dead_lettered=len(dead & delivered),
+        lost_ids=sorted(wanted - delivered - dead),
+        range_only=len(by_range - dead - delivered),
+    )
+
+
 # ---- memory ----
 class PeakRss:
     """Peak resident memory (VmHWM) of each function's processes, sampled twice a second: a
@@ -223,7 +253,8 @@ def vm_hwm_kib(pid: int) -> int:
 # ---- the run ----
 @dataclass
 class Report:
-    acc: Accounting
+    acc: Accounting  # the ledger's accounting, on-failure records read back as ranges (the operator's view)
+    exact: Exact
     deliveries: Deliveries
     by_reason: dict[str, set[str]]  # dead-letter reason -> record ids
     injected: Counter[str]
@@ -237,23 +268,29 @@ class Report:
     writer: Writer
 
     @property
+    def lost_ids(self) -> list[str]:
+        """Neither delivered nor dead-lettered, by the exact accounting or by the ledger's."""
+        return sorted(set(self.exact.lost_ids) | set(self.acc.unaccounted_ids))
+
+    @property
     def healthy(self) -> bool:
         a = self.acc
         return (
             a.lost == 0
             and not a.unaccounted_ids
+            and not self.exact.lost_ids
             and a.produced >= self.asked
             and not self.producer_errors
             and a.unknown_dead_letters == 0
         )
 
     def result_line(self) -> str:
-        a, d = self.acc, self.deliveries
+        a, e, d = self.acc, self.exact, self.deliveries
         faults = " ".join(f"fault_{name}={self.injected.get(name, 0)}" for name in CLASSES)
         return (
             f"RESULT produced={a.produced} delivered={a.delivered} duplicates={d.delivered_more_than_once} "
-            f"dedup_recognised={d.recognised_by_dedup} dead_lettered={a.dead_lettered} "
-            f"delivered_and_dead_lettered={len(a.delivered_and_dead_lettered)} lost={a.lost} "
+            f"dedup_recognised={d.recognised_by_dedup} dead_lettered={e.dead_lettered} "
+            f"delivered_and_dead_lettered={e.delivered_and_dead_lettered} lost={len(self.lost_ids)} "
             f"order_violations={d.order_violations} assume_role_calls={self.assume_role_calls} "
             f"records_per_s={a.produced / self.wall_s:.0f} {faults}"
         )
@@ -302,13 +339,16 @@ def drive(run: LocalRun, injector: FaultInjector, args: argparse.Namespace, say:
     wall = time.monotonic() - started
     acc = run.ledger.account()
     wanted = set(run.ledger.produced())
+    by_reason = dead_letters_by_reason(run, wanted)
+    deliveries = analyse_deliveries(run.ledger.target_lines(), writer.key_of)
     audit = run.moto.audit()
     relay_key = run.execution_credentials("relay").access_key_id
     assumes = [e for e in audit if e["event"] == "assume_role" and e["caller_access_key"] == relay_key]
     return Report(
         acc=acc,
-        deliveries=analyse_deliveries(run.ledger.target_lines(), writer.key_of),
-        by_reason=dead_letters_by_reason(run, wanted),
+        exact=exact_accounting(run, by_reason, deliveries.delivered),
+        deliveries=deliveries,
+        by_reason=by_reason,
         injected=injected(injector, audit),
         assume_role_calls=sum(1 for e in assumes if e["outcome"] == "ok"),
         assume_role_refused=sum(1 for e in assumes if e["outcome"] != "ok"),
@@ -368,7 +408,7 @@ class Progress:
 
 
 def print_report(report: Report, args: argparse.Namespace) -> None:
-    a, d = report.acc, report.deliveries
+    a, e, d = report.acc, report.exact, report.deliveries
     rows: list[tuple[str, object]] = [
         ("fault matrix", describe_matrix(args.rates)),
         ("records produced (distinct ids)", a.produced),
@@ -377,14 +417,17 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
             "delivered more than once / recognised by the target's dedup",
             f"{d.delivered_more_than_once} / {d.recognised_by_dedup}",
         ),
-        ("dead-lettered (never delivered)", a.dead_lettered),
+        ("dead-lettered (never delivered)", e.dead_lettered),
+        ("  of which in the mapping's on-failure batches", e.on_failure),
         *(
-            (f"  in the dead-letter queue for {reason} (distinct ids)", len(ids))
+            (f"  in the dead-letter queue for {reason} (distinct ids; on-failure: by its range)", len(ids))
             for reason, ids in sorted(report.by_reason.items())
         ),
-        ("on-failure batches holding produced records", a.on_failure_batches),
-        ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", len(a.delivered_and_dead_lettered)),
-        ("lost (checked record by record)", a.lost),
+        ("on-failure records holding produced records", a.on_failure_batches),
+        ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", e.delivered_and_dead_lettered),
+        ("lost (checked record by record)", len(report.lost_ids)),
+        ("  lost as the ledger reads on-failure ranges (the operator's view)", a.lost),
+        ("  never delivered, in an on-failure range but not in its batch", e.range_only),
         ("per-key order violations", d.order_violations),
         ("relay AssumeRole calls ok / refused", f"{report.assume_role_calls} / {report.assume_role_refused}"),
         ("end-to-end latency p50 / p99 (ms)", f"{a.p50_ms} / {a.p99_ms}"),
@@ -401,8 +444,8 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     print("-" * (width + 24))
-    if a.unaccounted_ids:
-        print(f"unaccounted record ids ({len(a.unaccounted_ids)}): {', '.join(a.unaccounted_ids[:10])}")
+    if report.lost_ids:
+        print(f"lost record ids ({len(report.lost_ids)}): {', '.join(report.lost_ids[:10])}")
     for v in d.violations_sample:
         print(f"order violation: {v}")
     for err in report.producer_errors[:3]:
