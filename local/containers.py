@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, invoke_reply, send_reply
+from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, QuietHandler, invoke_reply
 
 
 class FunctionPool:
@@ -96,18 +96,12 @@ class FunctionPool:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         pool = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 if self.path.startswith(INVOKE_PREFIX) and self.path.endswith("/invocations"):
-                    send_reply(self, *invoke_reply(pool.invoke, pool.max_request_bytes, body))
+                    self.reply(*invoke_reply(pool.invoke, pool.max_request_bytes, body))
                 else:
-                    send_reply(self, 404, b'{"errorMessage":"not found"}')
+                    self.reply(404, b'{"errorMessage":"not found"}')
 
         return Handler

@@ -281,22 +281,10 @@ class FunctionHost:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         host = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
-                pass
-
-            def _reply(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
-                send_reply(self, status, body, headers)
-
-            def _body(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path != f"{RUNTIME_PREFIX}/invocation/next":
-                    return self._reply(404, b'{"errorMessage":"not found"}')
+                    return self.reply(404, b'{"errorMessage":"not found"}')
                 # The process asking is the current one; once it is replaced (a recycle, a
                 # restart after a timeout) this long poll must not take an invocation meant
                 # for its successor and write it to a dead connection.
@@ -308,7 +296,7 @@ class FunctionHost:
                         inv = host._pending.get(timeout=0.5)
                     except queue.Empty:
                         if host._closing:
-                            return self._reply(503)
+                            return self.reply(503)
                         continue
                     if host._generation != generation:
                         host._pending.put(inv)  # one invocation at a time: nothing overtakes it
@@ -319,7 +307,7 @@ class FunctionHost:
                 trace = (
                     f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
                 )
-                return self._reply(
+                return self.reply(
                     200,
                     inv.payload,
                     {
@@ -332,7 +320,7 @@ class FunctionHost:
                 )
 
             def do_POST(self) -> None:
-                body = self._body()
+                body = self.read_body()
                 path = self.path
                 if path.startswith(f"{RUNTIME_PREFIX}/invocation/"):
                     rest = path[len(f"{RUNTIME_PREFIX}/invocation/") :]
@@ -340,7 +328,7 @@ class FunctionHost:
                     with host._lock:
                         inv = host._by_id.get(request_id)
                     if inv is None or inv.done.is_set():
-                        return self._reply(400, b'{"errorMessage":"unknown or finished invocation"}')
+                        return self.reply(400, b'{"errorMessage":"unknown or finished invocation"}')
                     if kind in ("response", "error") and not host._answer_with_faults():
                         return None  # killed: no answer, the connection closes
                     if kind == "response":
@@ -349,32 +337,42 @@ class FunctionHost:
                         inv.body = body or b'{"errorType":"Unknown","errorMessage":"error without body"}'
                         inv.function_error = "Unhandled"
                     else:
-                        return self._reply(404)
+                        return self.reply(404)
                     inv.done.set()
-                    return self._reply(202, b'{"status":"OK"}')
+                    return self.reply(202, b'{"status":"OK"}')
                 if path == f"{RUNTIME_PREFIX}/init/error":
                     host.init_errors.append(body)
-                    return self._reply(202, b'{"status":"OK"}')
+                    return self.reply(202, b'{"status":"OK"}')
                 if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
-                    return self._reply(*invoke_reply(host.invoke, host.max_request_bytes, body))
-                return self._reply(404, b'{"errorMessage":"not found"}')
+                    return self.reply(*invoke_reply(host.invoke, host.max_request_bytes, body))
+                return self.reply(404, b'{"errorMessage":"not found"}')
 
         return Handler
 
 
-def send_reply(
-    handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: Mapping[str, str] | None = None
-) -> None:
-    """Writes one HTTP answer; a caller that went away (a stopped process) is no error."""
-    try:
-        handler.send_response(status)
-        for k, v in (headers or {}).items():
-            handler.send_header(k, v)
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
-    except OSError:
+class QuietHandler(BaseHTTPRequestHandler):
+    """An HTTP/1.1 handler that logs nothing (the emulators' callers log what matters)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def reply(self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None) -> None:
+        """Writes one HTTP answer; a caller that went away (a stopped process) is no error."""
+        try:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass
 
 
 def invoke_reply(
