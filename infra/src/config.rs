@@ -150,6 +150,7 @@ pub struct SourceConfig {
     pub schedule_expression: String,
     pub stream_capacity: StreamCapacity,
     pub stream_retention_hours: u32,
+    pub dead_letter_retention_days: u32,
     pub records_per_invocation: u32,
     pub padding_bytes: u32,
     pub max_put_attempts: u32,
@@ -265,6 +266,7 @@ pub enum Key {
     StreamMode,
     ShardCount,
     StreamRetentionHours,
+    DeadLetterRetentionDays,
     ProducerRecordsPerInvocation,
     ProducerPaddingBytes,
     ProducerMaxPutAttempts,
@@ -284,7 +286,7 @@ pub enum Key {
 
 impl Key {
     /// How many keys there are: the length of [`KEYS`].
-    pub const COUNT: usize = 38;
+    pub const COUNT: usize = 39;
 
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]
@@ -301,7 +303,7 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::SourceAccountId, "sourceAccountId", Str, Both, None, "111111111111", "12-digit id of the source account (the stream and the relay live there)."),
     key(Key::TargetAccountId, "targetAccountId", Str, Both, None, "222222222222", "12-digit id of the target account (the target function lives there)."),
     KeySpec { secret: true, ..key(Key::ExternalId, "externalId", Str, Both, None, "<random string, 2-1224 chars>", "Secret shared by the two stacks: the cross-account role's trust policy requires it as sts:ExternalId and the relay sends it. Set with --secret.") },
-    key(Key::NamePrefix, "namePrefix", Str, Both, Some("cross-account-relay"), "relay-eu-prod", "Starts every physical name (functions, roles, stream, queues, schedule, log groups). Both stacks of a pair must use the same prefix; give each further pair in the same accounts its own (IAM role names are unique per account across regions)."),
+    key(Key::NamePrefix, "namePrefix", Str, Both, Some("cross-account-relay"), "relay-eu-prod", "Starts every physical name (functions, roles, stream, queues, dead-letter bucket, schedule, log groups). Both stacks of a pair must use the same prefix; give each further pair in the same accounts its own (IAM role names are unique per account across regions)."),
     key(Key::CrossAccountRoleName, "crossAccountRoleName", Str, Both, None, "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes; defaults to <namePrefix>-invoker."),
     key(Key::Architecture, "architecture", Str, Both, Some("x86_64"), "arm64", "Lambda architecture, x86_64 or arm64 (arm64 artifacts come from target/lambda-arm64/)."),
     key(Key::LogRetentionDays, "logRetentionDays", Integer, Both, Some("14"), "30", "Retention of the functions' CloudWatch log groups, in days (a value CloudWatch accepts)."),
@@ -320,7 +322,8 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::ScheduleExpression, "scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer: rate(<n> minute[s]|hour[s]|day[s]), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)."),
     key(Key::StreamMode, "streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
     key(Key::ShardCount, "shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
-    key(Key::StreamRetentionHours, "streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours; on-failure records in the dead-letter queue point into the stream, so keep it longer than you take to replay them."),
+    key(Key::StreamRetentionHours, "streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours. Dead letters keep their records' data in the dead-letter bucket, so redrive does not depend on it."),
+    key(Key::DeadLetterRetentionDays, "deadLetterRetentionDays", Integer, Source, Some("30"), "90", "Days an object stays in the dead-letter bucket before S3 expires it, 1..3650: long enough to notice a failure, fix its cause and redrive."),
     key(Key::ProducerRecordsPerInvocation, "producerRecordsPerInvocation", Integer, Source, Some("1"), "10", "Records the producer writes per scheduled invocation, 1..10000 (at most 500 per PutRecords call)."),
     key(Key::ProducerPaddingBytes, "producerPaddingBytes", Integer, Source, Some("0"), "1024", "Filler bytes in each produced record's body, 0..1000000."),
     key(Key::ProducerMaxPutAttempts, "producerMaxPutAttempts", Integer, Source, Some("5"), "8", "PutRecords attempts the producer makes for entries Kinesis refused (1 = no retry), 1..20."),
@@ -860,6 +863,7 @@ impl RawConfig {
             schedule_expression: self.schedule_expression()?,
             stream_capacity: self.stream_capacity()?,
             stream_retention_hours: self.number(Key::StreamRetentionHours, 24..=8760)?,
+            dead_letter_retention_days: self.number(Key::DeadLetterRetentionDays, 1..=3650)?,
             records_per_invocation: self.number(
                 Key::ProducerRecordsPerInvocation,
                 env::PRODUCER_RECORDS_PER_INVOCATION_RANGE,
@@ -1187,6 +1191,24 @@ mod tests {
         match with(TARGET, &pairs).stack_config()? {
             StackConfig::Source(s) => Ok(s),
             StackConfig::Target(_) => panic!("source"),
+        }
+    }
+
+    #[test]
+    fn dead_letters_are_kept_thirty_days_unless_set_within_ten_years() {
+        assert_eq!(source(&[]).unwrap().dead_letter_retention_days, 30);
+        for days in [1, 3650] {
+            let value = days.to_string();
+            let value: &'static str = Box::leak(value.into_boxed_str());
+            let config = source(&[("deadLetterRetentionDays", value)]).unwrap();
+            assert_eq!(config.dead_letter_retention_days, days);
+        }
+        for bad in ["0", "3651"] {
+            let err = source(&[("deadLetterRetentionDays", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("deadLetterRetentionDays"), "{err}");
+            assert!(err.contains("between 1 and 3650"), "{err}");
         }
     }
 

@@ -111,6 +111,15 @@ impl Statement {
         }
     }
 
+    /// An identity-policy statement that refuses these actions on these resources, whatever
+    /// another statement allows.
+    pub fn deny(sid: &str, actions: &[&str], resources: &[&str]) -> Self {
+        Self {
+            effect: "Deny",
+            ..Self::allow(sid, actions, resources)
+        }
+    }
+
     /// A trust-policy statement: `principal` may assume the role.
     pub fn trust(sid: &str, principal: Principal) -> Self {
         Self {
@@ -199,6 +208,15 @@ mod tests {
             json!({"Version": "2012-10-17", "Statement": [{
                 "Sid": "A", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": ["q"],
                 "Condition": {"StringEquals": {"aws:SourceAccount": "1"}}}]})
+        );
+    }
+
+    #[test]
+    fn deny_statements_keep_their_actions_and_resources() {
+        let v = serde_json::to_value(Statement::deny("D", &["s3:PutObject"], &["b/*"])).unwrap();
+        assert_eq!(
+            v,
+            json!({"Sid": "D", "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": ["b/*"]})
         );
     }
 

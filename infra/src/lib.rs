@@ -7,6 +7,7 @@
 //! the typed [`model`], with every IAM document in [`iam`].
 
 pub mod config;
+pub mod dead_letters;
 pub mod function;
 pub mod iam;
 pub mod logical;

@@ -13,7 +13,12 @@ pub const TARGET_STACK_REFERENCE: &str = "targetStackReference";
 
 pub const STREAM_KEY: &str = "streamKey";
 pub const STREAM: &str = "stream";
-pub const DEAD_LETTER_QUEUE: &str = "deadLetterQueue";
+/// The dead-letter bucket and its settings (each a resource of its own in pulumi-aws 7).
+pub const DEAD_LETTER_BUCKET: &str = "deadLetterBucket";
+pub const DEAD_LETTER_BUCKET_ENCRYPTION: &str = "deadLetterBucketEncryption";
+pub const DEAD_LETTER_BUCKET_PUBLIC_ACCESS: &str = "deadLetterBucketPublicAccess";
+pub const DEAD_LETTER_BUCKET_POLICY: &str = "deadLetterBucketPolicy";
+pub const DEAD_LETTER_BUCKET_LIFECYCLE: &str = "deadLetterBucketLifecycle";
 pub const SCHEDULE_DEAD_LETTER_QUEUE: &str = "scheduleDeadLetterQueue";
 pub const PRODUCER_INVOKE_CONFIG: &str = "producerInvokeConfig";
 pub const SCHEDULER_ROLE: &str = "schedulerRole";

@@ -1,11 +1,12 @@
 //! The source stack: schedule → producer → encrypted stream → event source mapping → relay,
-//! with the dead-letter queues for what could not be delivered.
+//! with the dead-letter bucket (and the schedule's queue) for what could not be delivered.
 //!
 //! ```text
 //! schedule --(schedulerRole)--> producerFunction --PutRecords--> stream (streamKey)
 //! schedule --tick that could not be handed over--> scheduleDeadLetterQueue
+//! producerFunction --tick that kept failing (async on-failure)--> deadLetterBucket
 //! stream --relayEventSourceMapping--> relayFunction --AssumeRole--> target account
-//! relayEventSourceMapping --on failure--> deadLetterQueue <--SendMessage-- relayFunction
+//! relayEventSourceMapping --on failure--> deadLetterBucket <--PutObject-- relayFunction
 //! ```
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::config::{SourceConfig, StreamCapacity, TargetOutputs, TargetRegion};
+use crate::dead_letters;
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
 use crate::logical;
@@ -109,7 +111,7 @@ fn target_values(t: &mut Template, config: &SourceConfig) -> TargetValues {
 pub fn template(config: &SourceConfig) -> Template {
     let common = &config.common;
     let mut t = Template::new(
-        "Source account: schedule, producer, Kinesis stream, relay and its dead-letter queues.",
+        "Source account: schedule, producer, Kinesis stream, relay, the dead-letter bucket and the schedule's dead-letter queue.",
     );
     t.add(
         PROVIDER,
@@ -117,7 +119,8 @@ pub fn template(config: &SourceConfig) -> Template {
     );
     let target = target_values(&mut t, config);
     add_stream(&mut t, config);
-    add_dead_letter_queues(&mut t, config);
+    dead_letters::add_bucket(&mut t, config);
+    add_schedule_dead_letter_queue(&mut t, config);
     add_producer(&mut t, config);
     add_schedule(&mut t, config);
     add_relay(&mut t, config, &target);
@@ -153,26 +156,17 @@ fn add_stream(t: &mut Template, config: &SourceConfig) {
     t.add(logical::STREAM, stream);
 }
 
-fn dead_letter_queue(name: String) -> Resource {
-    Resource::aws("aws:sqs:Queue", PROVIDER)
-        .prop("name", name)
-        // SSE-SQS: encrypted without a key policy for the AWS services' writes to meet.
-        .prop("sqsManagedSseEnabled", true)
-        // 14 days, SQS's maximum: time to look at and replay what failed.
-        .prop("messageRetentionSeconds", 1_209_600)
-}
-
-fn add_dead_letter_queues(t: &mut Template, config: &SourceConfig) {
-    let prefix = &config.common.name_prefix;
-    t.add(
-        logical::DEAD_LETTER_QUEUE,
-        dead_letter_queue(prefix.name("dead-letters")),
-    );
-    // Scheduler accepts only an SQS queue as a schedule's dead-letter queue, written with the
-    // schedule's role: a queue of its own keeps that role's permission to this one queue.
+/// Scheduler accepts only an SQS queue as a schedule's dead-letter queue, written with the
+/// schedule's role: a queue of its own keeps that role's permission to this one queue.
+fn add_schedule_dead_letter_queue(t: &mut Template, config: &SourceConfig) {
     t.add(
         logical::SCHEDULE_DEAD_LETTER_QUEUE,
-        dead_letter_queue(prefix.name("schedule-dead-letters")),
+        Resource::aws("aws:sqs:Queue", PROVIDER)
+            .prop("name", config.common.name_prefix.name("schedule-dead-letters"))
+            // SSE-SQS: encrypted without a key policy for Scheduler's writes to meet.
+            .prop("sqsManagedSseEnabled", true)
+            // 14 days, SQS's maximum: time to look at and replay what failed.
+            .prop("messageRetentionSeconds", 1_209_600),
     );
 }
 
@@ -220,19 +214,18 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
                     &["kms:GenerateDataKey"],
                     &[&output_of(logical::STREAM_KEY, "arn")],
                 ),
-                // Lambda writes the on-failure record of a tick that kept failing
-                // (producerInvokeConfig) with the function's own execution role.
-                Statement::allow(
-                    "SendFailedTicksToDeadLetterQueue",
-                    &["sqs:SendMessage"],
-                    &[&output_of(logical::DEAD_LETTER_QUEUE, "arn")],
-                ),
-            ],
+            ]
+            .into_iter()
+            // Lambda writes the on-failure record of a tick that kept failing
+            // (producerInvokeConfig) with the function's own execution role.
+            .chain(dead_letters::producer_statements(config))
+            .collect(),
         },
     );
     // The schedule invokes the producer asynchronously: a tick whose records cannot be written
     // (the handler fails) is retried by Lambda, then recorded in the dead-letter queue with
-    // its error, instead of existing only as a log line.
+    // its error and the tick's event in the dead-letter bucket, instead of existing only as a
+    // log line.
     t.add(
         logical::PRODUCER_INVOKE_CONFIG,
         Resource::aws("aws:lambda:FunctionEventInvokeConfig", PROVIDER)
@@ -241,9 +234,9 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
             .prop("maximumEventAgeInSeconds", 240)
             .prop(
                 "destinationConfig",
-                json!({ "onFailure": { "destination": output_of(logical::DEAD_LETTER_QUEUE, "arn") } }),
+                json!({ "onFailure": { "destination": dead_letters::destination() } }),
             )
-            .depends_on(&[logical::PRODUCER.policy]),
+            .depends_on(&[logical::PRODUCER.policy, logical::DEAD_LETTER_BUCKET_POLICY]),
     );
 }
 
@@ -334,8 +327,8 @@ fn relay_environment(
             json!(config.session_seconds.to_string()),
         ),
         (
-            env::DEAD_LETTER_QUEUE_URL,
-            json!(output_of(logical::DEAD_LETTER_QUEUE, "url")),
+            env::DEAD_LETTER_BUCKET,
+            json!(output_of(logical::DEAD_LETTER_BUCKET, "bucket")),
         ),
         (
             env::RELAY_MAX_CONCURRENT_INVOCATIONS,
@@ -377,15 +370,12 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
                     &["sts:AssumeRole"],
                     &[&target.role_arn],
                 ),
-                // One statement for both writers: the relay sends records the target rejected,
-                // and the event source mapping's on-failure destination is written with this
-                // same execution role.
-                Statement::allow(
-                    "SendToDeadLetterQueue",
-                    &["sqs:SendMessage"],
-                    &[&output_of(logical::DEAD_LETTER_QUEUE, "arn")],
-                ),
-            ],
+            ]
+            .into_iter()
+            // The relay writes the records it gives up on, and the event source mapping's
+            // on-failure records are written with this same execution role.
+            .chain(dead_letters::relay_statements())
+            .collect(),
         },
     );
 
@@ -416,13 +406,13 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
             )
             .prop(
                 "destinationConfig",
-                json!({ "onFailure": { "destinationArn": output_of(logical::DEAD_LETTER_QUEUE, "arn") } }),
+                json!({ "onFailure": { "destinationArn": dead_letters::destination() } }),
             )
             // A mapping has no name, and Lambda refuses a second one for the same stream and
             // function ("provided mapping already exists"): replacing it (startingPosition
             // forces that) must delete the old one first.
             .delete_before_replace()
-            .depends_on(&[logical::RELAY.policy]),
+            .depends_on(&[logical::RELAY.policy, logical::DEAD_LETTER_BUCKET_POLICY]),
     );
 }
 
@@ -430,8 +420,8 @@ fn add_outputs(t: &mut Template) {
     t.output("streamName", output_of(logical::STREAM, "name"));
     t.output("streamArn", output_of(logical::STREAM, "arn"));
     t.output(
-        "deadLetterQueueUrl",
-        output_of(logical::DEAD_LETTER_QUEUE, "url"),
+        "deadLetterBucketName",
+        output_of(logical::DEAD_LETTER_BUCKET, "bucket"),
     );
     t.output(
         "scheduleDeadLetterQueueUrl",

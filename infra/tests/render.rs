@@ -247,7 +247,14 @@ fn source_stack_has_exactly_its_resources() {
         ("sourceProvider", "pulumi:providers:aws"),
         ("streamKey", "aws:kms:Key"),
         ("stream", "aws:kinesis:Stream"),
-        ("deadLetterQueue", "aws:sqs:Queue"),
+        ("deadLetterBucket", "aws:s3:Bucket"),
+        (
+            "deadLetterBucketEncryption",
+            "aws:s3:BucketServerSideEncryptionConfiguration",
+        ),
+        ("deadLetterBucketPublicAccess", "aws:s3:BucketPublicAccessBlock"),
+        ("deadLetterBucketPolicy", "aws:s3:BucketPolicy"),
+        ("deadLetterBucketLifecycle", "aws:s3:BucketLifecycleConfiguration"),
         ("scheduleDeadLetterQueue", "aws:sqs:Queue"),
         ("producerLogGroup", "aws:cloudwatch:LogGroup"),
         ("producerRole", "aws:iam:Role"),
@@ -292,7 +299,7 @@ fn source_references_wire_the_pipeline() {
         json!({"streamMode": "ON_DEMAND"})
     );
     assert_eq!(
-        r["deadLetterQueue"]["properties"]["sqsManagedSseEnabled"],
+        r["scheduleDeadLetterQueue"]["properties"]["sqsManagedSseEnabled"],
         true
     );
     let schedule = &r["schedule"]["properties"];
@@ -313,11 +320,11 @@ fn source_references_wire_the_pipeline() {
     assert_eq!(esm["startingPosition"], "TRIM_HORIZON");
     assert_eq!(
         esm["destinationConfig"],
-        json!({"onFailure": {"destinationArn": "${deadLetterQueue.arn}"}})
+        json!({"onFailure": {"destinationArn": "${deadLetterBucket.arn}"}})
     );
     assert_eq!(
         r["relayEventSourceMapping"]["options"]["dependsOn"],
-        json!(["${relayRolePolicy}"])
+        json!(["${relayRolePolicy}", "${deadLetterBucketPolicy}"])
     );
     // Replacing the nameless mapping must delete the old one first (Lambda refuses a second
     // mapping for the same stream and function); no other resource needs it.
@@ -365,7 +372,7 @@ fn source_functions_get_exactly_the_variables_they_read() {
         relay["TARGET_ROLE_ARN"],
         "arn:aws:iam::222222222222:role/cross-account-relay-invoker"
     );
-    assert_eq!(relay["DEAD_LETTER_QUEUE_URL"], "${deadLetterQueue.url}");
+    assert_eq!(relay["DEAD_LETTER_BUCKET"], "${deadLetterBucket.bucket}");
     assert_eq!(relay["TARGET_REGION"], "eu-west-1");
     let producer = &t["resources"]["producerFunction"]["properties"]["environment"]["variables"];
     assert_eq!(producer["STREAM_NAME"], "${stream.name}");
@@ -408,9 +415,14 @@ fn source_iam_is_exact() {
                 &["${streamKey.arn}"]
             ),
             stmt(
-                "SendFailedTicksToDeadLetterQueue",
-                &["sqs:SendMessage"],
-                &["${deadLetterQueue.arn}"]
+                "WriteFailedTicks",
+                &["s3:PutObject"],
+                &["${deadLetterBucket.arn}/aws/lambda/async/cross-account-relay-producer/*"]
+            ),
+            stmt(
+                "ListDeadLetterBucket",
+                &["s3:ListBucket"],
+                &["${deadLetterBucket.arn}"]
             ),
         ]
     );
@@ -420,7 +432,7 @@ fn source_iam_is_exact() {
             "functionName": "${producerFunction.name}",
             "maximumRetryAttempts": 2,
             "maximumEventAgeInSeconds": 240,
-            "destinationConfig": {"onFailure": {"destination": "${deadLetterQueue.arn}"}}
+            "destinationConfig": {"onFailure": {"destination": "${deadLetterBucket.arn}"}}
         })
     );
     assert_eq!(
@@ -449,11 +461,36 @@ fn source_iam_is_exact() {
                 &["arn:aws:iam::222222222222:role/cross-account-relay-invoker"]
             ),
             stmt(
-                "SendToDeadLetterQueue",
-                &["sqs:SendMessage"],
-                &["${deadLetterQueue.arn}"]
+                "WriteRelayDeadLetters",
+                &["s3:PutObject"],
+                &["${deadLetterBucket.arn}/relay/*"]
+            ),
+            stmt(
+                "WriteMappingOnFailureRecords",
+                &["s3:PutObject"],
+                &["${deadLetterBucket.arn}/aws/lambda/*"]
+            ),
+            stmt(
+                "NotTheAsyncOnFailurePrefix",
+                &["s3:PutObject"],
+                &["${deadLetterBucket.arn}/aws/lambda/async/*"]
+            ),
+            stmt(
+                "ListDeadLetterBucket",
+                &["s3:ListBucket"],
+                &["${deadLetterBucket.arn}"]
             ),
         ]
+    );
+    let effects: Vec<_> = policy(&t, "relayRolePolicy")["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Effect"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        effects,
+        ["Allow", "Allow", "Allow", "Allow", "Allow", "Allow", "Deny", "Allow"]
     );
     assert_eq!(
         statements(&t, "schedulerRolePolicy"),
@@ -601,7 +638,21 @@ fn name_prefix_starts_every_physical_name() {
             }
         }
     }
+    for t in [&target, &source] {
+        for (logical, res) in t["resources"].as_object().unwrap() {
+            if let Some(bucket) = res["properties"]["bucket"].as_str() {
+                if !bucket.starts_with("${") {
+                    assert!(bucket.starts_with("relay-eu-2-"), "{logical}: {bucket}");
+                    named += 1;
+                }
+            }
+        }
+    }
     assert_eq!(named, 15, "every named resource of both stacks was checked");
+    assert_eq!(
+        source["resources"]["deadLetterBucket"]["properties"]["bucket"],
+        "relay-eu-2-dead-letters-111111111111"
+    );
     let trust = &target["resources"]["crossAccountRole"]["properties"]["assumeRolePolicy"]
         ["fn::toJSON"]["Statement"][0]["Condition"]["ArnEquals"]["aws:PrincipalArn"];
     assert_eq!(
@@ -818,4 +869,70 @@ fn limits_and_envelope_example_come_from_the_shared_crate() {
         shared::envelope::DeliveryResponse::decode(example["response"].to_string().as_bytes())
             .unwrap();
     assert_eq!(response.results.len(), 3);
+}
+
+/// The dead-letter bucket holds records' data: encrypted, never public, TLS only, and expired
+/// after `deadLetterRetentionDays`.
+#[test]
+fn dead_letter_bucket_is_private_encrypted_tls_only_and_expires() {
+    let t = render("source", &[("deadLetterRetentionDays", Some("45"))]);
+    let r = &t["resources"];
+    assert_eq!(
+        r["deadLetterBucket"]["properties"],
+        json!({"bucket": "cross-account-relay-dead-letters-111111111111"})
+    );
+    for setting in [
+        "deadLetterBucketEncryption",
+        "deadLetterBucketPublicAccess",
+        "deadLetterBucketPolicy",
+        "deadLetterBucketLifecycle",
+    ] {
+        assert_eq!(
+            r[setting]["properties"]["bucket"],
+            "${deadLetterBucket.id}",
+            "{setting}"
+        );
+    }
+    assert_eq!(
+        r["deadLetterBucketEncryption"]["properties"]["rules"],
+        json!([{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}])
+    );
+    for flag in [
+        "blockPublicAcls",
+        "blockPublicPolicy",
+        "ignorePublicAcls",
+        "restrictPublicBuckets",
+    ] {
+        assert_eq!(
+            r["deadLetterBucketPublicAccess"]["properties"][flag],
+            true,
+            "{flag}"
+        );
+    }
+    assert_eq!(
+        policy(&t, "deadLetterBucketPolicy"),
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "RefuseRequestsWithoutTls",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": ["s3:*"],
+            "Resource": ["${deadLetterBucket.arn}", "${deadLetterBucket.arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+        }]})
+    );
+    assert_eq!(
+        r["deadLetterBucketLifecycle"]["properties"]["rules"],
+        json!([{"id": "expire-dead-letters", "status": "Enabled", "filter": {},
+                "expiration": {"days": 45}}])
+    );
+    assert_eq!(
+        t["outputs"]["deadLetterBucketName"],
+        "${deadLetterBucket.bucket}"
+    );
+    let default = render("source", &[]);
+    assert_eq!(
+        default["resources"]["deadLetterBucketLifecycle"]["properties"]["rules"][0]["expiration"]
+            ["days"],
+        30
+    );
 }

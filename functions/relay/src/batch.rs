@@ -389,7 +389,7 @@ impl Settled {
             sequence_number: record.sequence_number.clone(),
             event_id: record.event_id.clone(),
             event_source_arn: event_source_arn.to_owned(),
-            data_base64: Some(base64::engine::general_purpose::STANDARD.encode(&record.data)),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&record.data),
             data_bytes: record.data.len(),
             delivery_id: batch_id.to_owned(),
         })
@@ -627,7 +627,7 @@ mod tests {
         assert_eq!(letters[0].partition_key, "id-1");
         assert_eq!(letters[0].kind.as_str(), "rejected_by_target");
         assert_eq!(letters[0].reason, "body is not JSON");
-        assert_eq!(letters[0].data_base64.as_deref(), Some("YmFk"));
+        assert_eq!(letters[0].data_base64, "YmFk");
         assert_eq!(
             letters[0].event_source_arn,
             "arn:aws:kinesis:eu-west-1:111111111111:stream/s"

@@ -5,13 +5,15 @@
 //! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request.
 //! - [`ports`]: what the relay needs from the world (invoke the target, dead-letter a record),
 //!   as traits, so the batch logic runs in tests without a network.
-//! - [`aws`]: the real adapters: the Lambda client with assumed-role credentials, and SQS.
+//! - [`aws`]: the real target adapter: the Lambda client with assumed-role credentials.
+//! - [`s3`]: the real dead-letter adapter: one object per record in the dead-letter bucket.
 //! - [`batch`]: the handler: records → envelopes → outcomes → `batchItemFailures`.
 
 pub mod aws;
 pub mod batch;
 pub mod chunk;
 pub mod ports;
+pub mod s3;
 pub mod settings;
 
 pub use batch::{BatchReport, Relay};

@@ -4,7 +4,8 @@
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use relay::aws::{target_lambda_client, LambdaTarget, SqsDeadLetterQueue};
+use relay::aws::{target_lambda_client, LambdaTarget};
+use relay::s3::S3DeadLetters;
 use relay::{Relay, RelaySettings};
 
 #[tokio::main]
@@ -13,9 +14,9 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init(settings.log_level.as_deref());
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
-    let dead_letters = SqsDeadLetterQueue::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        settings.dead_letter_queue_url.clone(),
+    let dead_letters = S3DeadLetters::new(
+        aws_sdk_s3::Client::new(&sdk),
+        settings.dead_letter_bucket.clone(),
     );
     let relay = Relay::new(
         target,

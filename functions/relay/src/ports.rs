@@ -34,7 +34,7 @@ pub trait TargetInvoker: Send + Sync {
     async fn invoke(&self, payload: Vec<u8>) -> Result<InvokeReply, InvokeFailure>;
 }
 
-/// A record the relay gives up on, sent to the dead-letter queue with its reason.
+/// A record the relay gives up on, written to the dead-letter bucket with its reason and data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeadLetter {
     pub kind: DeadLetterKind,
@@ -43,9 +43,9 @@ pub struct DeadLetter {
     pub sequence_number: String,
     pub event_id: String,
     pub event_source_arn: String,
-    /// The record's bytes, base64; `None` when they would not fit in an SQS message (the
-    /// sequence number still locates the record in the stream within its retention).
-    pub data_base64: Option<String>,
+    /// The record's bytes, base64: all of them, so the record can be redriven after the
+    /// stream has trimmed it.
+    pub data_base64: String,
     pub data_bytes: usize,
     pub delivery_id: String,
 }
@@ -75,6 +75,7 @@ impl Serialize for DeadLetterKind {
     }
 }
 
+/// Where dead letters go (the S3 dead-letter bucket in Lambda, see [`crate::s3`]).
 #[async_trait]
 pub trait DeadLetterQueue: Send + Sync {
     async fn send(&self, letter: &DeadLetter) -> Result<(), String>;

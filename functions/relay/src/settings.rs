@@ -29,7 +29,8 @@ pub struct RelaySettings {
     /// Region of the target function; `None` = the relay's own region.
     pub target_region: Option<String>,
     pub session_length: Duration,
-    pub dead_letter_queue_url: String,
+    /// The dead-letter bucket's name.
+    pub dead_letter_bucket: String,
     pub max_concurrent_invocations: usize,
     pub max_payload_bytes: usize,
     /// Prefix of the STS session name, so CloudTrail in the target account shows who called.
@@ -59,7 +60,7 @@ impl RelaySettings {
                 3600u32,
                 config::ASSUME_ROLE_SESSION_SECONDS_RANGE,
             )?)),
-            dead_letter_queue_url: read.required(config::DEAD_LETTER_QUEUE_URL)?,
+            dead_letter_bucket: read.required(config::DEAD_LETTER_BUCKET)?,
             max_concurrent_invocations: read.number(
                 config::RELAY_MAX_CONCURRENT_INVOCATIONS,
                 4u32,
@@ -111,8 +112,8 @@ mod tests {
             (config::TARGET_EXTERNAL_ID, "s3cr3t-external-id"),
             (config::TARGET_FUNCTION_NAME, "cross-account-relay-target"),
             (
-                config::DEAD_LETTER_QUEUE_URL,
-                "http://127.0.0.1:1/111111111111/dlq",
+                config::DEAD_LETTER_BUCKET,
+                "cross-account-relay-dead-letters-111111111111",
             ),
         ])
     }
@@ -132,7 +133,7 @@ mod tests {
             config::TARGET_ROLE_ARN,
             config::TARGET_EXTERNAL_ID,
             config::TARGET_FUNCTION_NAME,
-            config::DEAD_LETTER_QUEUE_URL,
+            config::DEAD_LETTER_BUCKET,
         ] {
             let mut env = full_env();
             env.remove(name);

@@ -150,8 +150,8 @@ fn settings() -> RelaySettings {
         ("TARGET_EXTERNAL_ID", "the-external-id"),
         ("TARGET_FUNCTION_NAME", "cross-account-relay-target"),
         (
-            "DEAD_LETTER_QUEUE_URL",
-            "http://127.0.0.1:1/111111111111/dlq",
+            shared::config::DEAD_LETTER_BUCKET,
+            "cross-account-relay-dead-letters-111111111111",
         ),
         ("ASSUME_ROLE_SESSION_SECONDS", "1800"),
         ("AWS_LAMBDA_FUNCTION_NAME", "cross-account-relay-relay"),

@@ -29,8 +29,8 @@ pub const TARGET_FUNCTION_NAME: &str = "TARGET_FUNCTION_NAME";
 pub const TARGET_REGION: &str = "TARGET_REGION";
 /// Lifetime of the assumed-role session, in seconds ([`ASSUME_ROLE_SESSION_SECONDS_RANGE`]).
 pub const ASSUME_ROLE_SESSION_SECONDS: &str = "ASSUME_ROLE_SESSION_SECONDS";
-/// URL of the SQS dead-letter queue for records the target rejected.
-pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+/// Name of the S3 bucket the relay writes the records it gives up on to (with their data).
+pub const DEAD_LETTER_BUCKET: &str = "DEAD_LETTER_BUCKET";
 /// Synchronous target invocations the relay runs at once for one batch.
 pub const RELAY_MAX_CONCURRENT_INVOCATIONS: &str = "RELAY_MAX_CONCURRENT_INVOCATIONS";
 /// Largest request payload the relay sends in one Invoke, in bytes (at most Lambda's 6 MB).
@@ -61,7 +61,7 @@ pub const RELAY_VARIABLES: &[&str] = &[
     TARGET_FUNCTION_NAME,
     TARGET_REGION,
     ASSUME_ROLE_SESSION_SECONDS,
-    DEAD_LETTER_QUEUE_URL,
+    DEAD_LETTER_BUCKET,
     RELAY_MAX_CONCURRENT_INVOCATIONS,
     RELAY_MAX_PAYLOAD_BYTES,
     LOG_LEVEL,

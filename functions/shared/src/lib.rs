@@ -3,12 +3,14 @@
 //! - [`config`]: the environment variable names every function reads (defined once, so the
 //!   Pulumi program in `infra/` sets exactly these names) and typed parsing with errors that
 //!   name the variable.
+//! - [`dead_letter`]: the dead-letter bucket's layout (which writer uses which key prefix).
 //! - [`envelope`]: the versioned JSON contract between the relay and the target.
 //! - [`limits`]: the AWS service limits the data path respects, written once.
 //! - [`payload`]: the record the producer writes to the stream and the target validates.
 //! - [`telemetry`]: structured JSON logs, set up in one place.
 
 pub mod config;
+pub mod dead_letter;
 pub mod envelope;
 pub mod limits;
 pub mod payload;

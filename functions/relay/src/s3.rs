@@ -1,0 +1,151 @@
+//! The dead-letter bucket's adapter: one S3 object per record the relay gives up on, with the
+//! record's data (S3 has no message-size cap that would force dropping it, unlike SQS).
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::ports::{DeadLetter, DeadLetterQueue};
+
+/// Writes dead letters under the relay's prefix of the dead-letter bucket.
+pub struct S3DeadLetters {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3DeadLetters {
+    pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
+        Self { client, bucket }
+    }
+}
+
+/// The object key and body of a dead letter.
+pub fn dead_letter_object(letter: &DeadLetter) -> (String, Vec<u8>) {
+    let key = shared::dead_letter::relay_key(letter.kind.as_str(), &letter.event_id);
+    let body = serde_json::to_vec(letter).expect("a DeadLetter always serializes");
+    (key, body)
+}
+
+#[async_trait]
+impl DeadLetterQueue for S3DeadLetters {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), String> {
+        let (key, body) = dead_letter_object(letter);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "PutObject of s3://{}/{key} failed: {}",
+                    self.bucket,
+                    DisplayErrorContext(&e)
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_credential_types::Credentials;
+    use aws_sdk_s3::config::Region;
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+    use crate::ports::DeadLetterKind;
+
+    const BUCKET: &str = "relay-dead-letters-111111111111";
+
+    fn letter(data_base64: String) -> DeadLetter {
+        DeadLetter {
+            kind: DeadLetterKind::RejectedByTarget,
+            reason: "body.message missing".into(),
+            partition_key: "id-1".into(),
+            sequence_number: "42".into(),
+            event_id: "shardId-000000000000:42".into(),
+            event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
+            data_bytes: 3 * data_base64.len() / 4,
+            data_base64,
+            delivery_id: "d-0".into(),
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_is_one_object_per_record_with_all_its_data() {
+        // Larger than SQS's 256 KiB: the data is kept whole now.
+        let data = "A".repeat(400_000);
+        let (key, body) = dead_letter_object(&letter(data.clone()));
+        assert_eq!(key, "relay/rejected_by_target/shardId-000000000000/42.json");
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["data_base64"], data);
+        assert_eq!(value["kind"], "rejected_by_target");
+        assert_eq!(value["partition_key"], "id-1");
+        assert_eq!(value["reason"], "body.message missing");
+    }
+
+    /// An S3 client whose HTTP layer answers every request with `status` and `body`, and keeps
+    /// each request's method, URI and body.
+    fn s3_answering(
+        status: u16,
+        body: &'static str,
+        sent: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    ) -> aws_sdk_s3::Client {
+        let http = infallible_client_fn(move |request: http::Request<SdkBody>| {
+            sent.lock().unwrap().push((
+                request.method().to_string(),
+                request.uri().to_string(),
+                request.body().bytes().unwrap_or_default().to_vec(),
+            ));
+            http::Response::builder()
+                .status(status)
+                .body(SdkBody::from(body))
+                .unwrap()
+        });
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:1")
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .http_client(http)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_dead_letter_is_put_at_its_key_and_a_refusal_is_an_error() {
+        let letter = letter("AAAA".into());
+        let sent = Arc::default();
+        let sink = S3DeadLetters::new(s3_answering(200, "", Arc::clone(&sent)), BUCKET.into());
+        sink.send(&letter).await.unwrap();
+        let requests = sent.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        let (method, uri, body) = &requests[0];
+        assert_eq!(method, "PUT");
+        // An IP endpoint is addressed path-style: /<bucket>/<key>.
+        assert!(
+            uri.starts_with(&format!(
+                "http://127.0.0.1:1/{BUCKET}/relay/rejected_by_target/shardId-000000000000/42.json"
+            )),
+            "{uri}"
+        );
+        assert_eq!(body, &dead_letter_object(&letter).1);
+
+        let denied = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"#;
+        let sink = S3DeadLetters::new(s3_answering(403, denied, Arc::default()), BUCKET.into());
+        let err = sink.send(&letter).await.unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "PutObject of s3://{BUCKET}/relay/rejected_by_target/shardId-000000000000/42.json failed: "
+            )),
+            "{err}"
+        );
+        assert!(err.contains("AccessDenied"), "{err}");
+    }
+}
