@@ -133,7 +133,9 @@ class Sdk:
 
     def resource_args(self, full_token: str) -> ArgsType:
         path, cls = self.tokens[full_token]
-        t = self.args_type(path, f"{cls}Args")
+        # The SDK names a resource's inputs `<Resource>InitArgs` when `<Resource>Args` is taken
+        # by one of its nested types (BucketServerSideEncryptionConfiguration).
+        t = self.args_type(path, f"{cls}Args") or self.args_type(path, f"{cls}InitArgs")
         assert t is not None, f"{cls}Args not found in {path}"
         return t
 

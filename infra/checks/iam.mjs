@@ -27,7 +27,7 @@ function attribute(template, logical, attr) {
   const res = template.resources[logical]
   if (!res) throw new Error(`unknown resource in interpolation: ${logical}`)
   const { account, region } = placement(template)
-  const name = res.properties?.name ?? logical
+  const name = res.properties?.name ?? res.properties?.bucket ?? logical
   const table = {
     'aws:kinesis:Stream': { arn: `arn:aws:kinesis:${region}:${account}:stream/${name}`, name },
     'aws:kms:Key': { arn: `arn:aws:kms:${region}:${account}:key/${EXAMPLE_KEY_ID}`, id: EXAMPLE_KEY_ID },
@@ -35,6 +35,7 @@ function attribute(template, logical, attr) {
     'aws:lambda:Function': { arn: `arn:aws:lambda:${region}:${account}:function:${name}`, name },
     'aws:iam:Role': { arn: `arn:aws:iam::${account}:role/${name}`, id: name, name },
     'aws:cloudwatch:LogGroup': { arn: `arn:aws:logs:${region}:${account}:log-group:${name}`, name },
+    'aws:s3:Bucket': { arn: `arn:aws:s3:::${name}`, id: name, bucket: name },
   }
   const value = table[res.type]?.[attr]
   if (value === undefined) throw new Error(`no example value for \${${logical}.${attr}} (${res.type})`)
@@ -68,6 +69,8 @@ function documents(label, template) {
       docs.push({ kind: 'identity', name: `${label}-${logical}`, role, document: resolve(template, res.properties.policy) })
     } else if (res.type === 'aws:kms:Key') {
       docs.push({ kind: 'key', name: `${label}-${logical}-policy`, key: logical, document: resolve(template, res.properties.policy) })
+    } else if (res.type === 'aws:s3:BucketPolicy') {
+      docs.push({ kind: 'bucket', name: `${label}-${logical}`, document: resolve(template, res.properties.policy) })
     }
   }
   return docs
@@ -132,6 +135,7 @@ async function simulate(templates, quiet = false) {
   const identity = (docs, role) => docs.filter((d) => d.kind === 'identity' && d.role === role).map((d) => ({ name: d.name, policy: d.document }))
   const trustOf = (docs, role) => docs.find((d) => d.kind === 'trust' && d.role === role).document
   const keyPolicy = srcDocs.find((d) => d.kind === 'key').document
+  const bucketPolicy = srcDocs.find((d) => d.kind === 'bucket').document
 
   const roleArn = (t, logical) => attribute(t, logical, 'arn')
   const session = (arn, sessionName) => arn.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/') + `/${sessionName}`
@@ -142,7 +146,13 @@ async function simulate(templates, quiet = false) {
   const targetFn = attribute(target, 'targetFunction', 'arn')
   const stream = attribute(source, 'stream', 'arn')
   const key = attribute(source, 'streamKey', 'arn')
-  const dlq = attribute(source, 'deadLetterQueue', 'arn')
+  const bucket = attribute(source, 'deadLetterBucket', 'arn')
+  const producerName = attribute(source, 'producerFunction', 'name')
+  // Objects as their writers name them (shared::dead_letter's layout; Lambda's documented keys).
+  const relayObject = `${bucket}/relay/rejected_by_target/shardId-000000000000/4959.json`
+  const mappingObject = `${bucket}/aws/lambda/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/shardId-000000000000/2026/11/25/2026-11-25T16.00.00-6d5c4b3a`
+  const asyncObject = (fn) => `${bucket}/aws/lambda/async/${fn}/2026/11/25/2026-11-25T16.00.00-6d5c4b3a`
+  const tls = { 'aws:SecureTransport': 'true' }
   const scheduleDlq = attribute(source, 'scheduleDeadLetterQueue', 'arn')
   const producerFn = attribute(source, 'producerFunction', 'arn')
   // The value the relay sends (its TARGET_EXTERNAL_ID), not the one the trust policy expects.
@@ -187,9 +197,19 @@ async function simulate(templates, quiet = false) {
     ['cross-account role may not change the target function', 'Denied', asRole(target, tgtDocs, 'crossAccountRole', 'lambda:UpdateFunctionCode', targetFn)],
     ['relay reads the stream', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kinesis:GetRecords', stream)],
     ['relay may not write the stream', 'Denied', asRole(source, srcDocs, 'relayRole', 'kinesis:PutRecords', stream)],
-    ['relay sends to the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'relayRole', 'sqs:SendMessage', dlq)],
-    ['producer records a failed tick in the dead-letter queue', 'Allowed', asRole(source, srcDocs, 'producerRole', 'sqs:SendMessage', dlq)],
-    ['producer may not read the dead-letter queue', 'Denied', asRole(source, srcDocs, 'producerRole', 'sqs:ReceiveMessage', dlq)],
+    ['relay writes a dead letter under relay/', 'Allowed', asRole(source, srcDocs, 'relayRole', 's3:PutObject', relayObject, bucketPolicy, tls)],
+    ['relay writes the mapping on-failure record under aws/lambda/<uuid>/', 'Allowed', asRole(source, srcDocs, 'relayRole', 's3:PutObject', mappingObject, bucketPolicy, tls)],
+    ['relay lists the dead-letter bucket', 'Allowed', asRole(source, srcDocs, 'relayRole', 's3:ListBucket', bucket, bucketPolicy, tls)],
+    ['relay may not write the producer async prefix', 'Denied', asRole(source, srcDocs, 'relayRole', 's3:PutObject', asyncObject(producerName), bucketPolicy, tls)],
+    ['relay may not write outside its prefixes', 'Denied', asRole(source, srcDocs, 'relayRole', 's3:PutObject', `${bucket}/redriven/x.json`, bucketPolicy, tls)],
+    ['relay may not read a dead letter', 'Denied', asRole(source, srcDocs, 'relayRole', 's3:GetObject', relayObject, bucketPolicy, tls)],
+    ['relay may not delete a dead letter', 'Denied', asRole(source, srcDocs, 'relayRole', 's3:DeleteObject', relayObject, bucketPolicy, tls)],
+    ['relay may not write without TLS', 'Denied', asRole(source, srcDocs, 'relayRole', 's3:PutObject', relayObject, bucketPolicy, { 'aws:SecureTransport': 'false' })],
+    ['producer records a failed tick under its async prefix', 'Allowed', asRole(source, srcDocs, 'producerRole', 's3:PutObject', asyncObject(producerName), bucketPolicy, tls)],
+    ['producer lists the dead-letter bucket', 'Allowed', asRole(source, srcDocs, 'producerRole', 's3:ListBucket', bucket, bucketPolicy, tls)],
+    ['producer may not write another function async prefix', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:PutObject', asyncObject('other'), bucketPolicy, tls)],
+    ['producer may not write the relay prefix', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:PutObject', relayObject, bucketPolicy, tls)],
+    ['producer may not read a dead letter', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:GetObject', asyncObject(producerName), bucketPolicy, tls)],
     ['relay decrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, viaKinesis(stream))],
     ['relay may not use the stream key outside Kinesis', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:CallerAccount': src.account, 'kms:EncryptionContext:aws:kinesis:arn': stream })],
     ['relay may not use the stream key for another stream', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, viaKinesis(stream.replace(/stream\/.*/, 'stream/other')))],
@@ -200,7 +220,7 @@ async function simulate(templates, quiet = false) {
     ['scheduler invokes the producer', 'Allowed', asRole(source, srcDocs, 'schedulerRole', 'lambda:InvokeFunction', producerFn)],
     ['scheduler may not invoke the relay', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'lambda:InvokeFunction', attribute(source, 'relayFunction', 'arn'))],
     ['scheduler keeps an undelivered tick in the schedule dead-letter queue', 'Allowed', asRole(source, srcDocs, 'schedulerRole', 'sqs:SendMessage', scheduleDlq)],
-    ['scheduler may not write the relay dead-letter queue', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'sqs:SendMessage', dlq)],
+    ['scheduler may not write the dead-letter bucket', 'Denied', asRole(source, srcDocs, 'schedulerRole', 's3:PutObject', asyncObject(producerName), bucketPolicy, tls)],
     ['scheduler may not read its dead-letter queue', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'sqs:ReceiveMessage', scheduleDlq)],
   ]
 
@@ -259,6 +279,18 @@ async function selfTest(templates) {
     ['stream key usable for any stream', (ts) => {
       const p = ts.find((t) => 'streamKey' in t.resources).resources.streamKey.properties.policy['fn::toJSON']
       delete p.Statement[1].Condition.StringEquals['kms:EncryptionContext:aws:kinesis:arn']
+    }],
+    ['relay may write anywhere in the dead-letter bucket', (ts) => {
+      const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']
+      p.Statement.find((st) => st.Sid === 'WriteRelayDeadLetters').Resource = ['${deadLetterBucket.arn}/*']
+    }],
+    ['relay without the deny on the async prefix', (ts) => {
+      const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']
+      p.Statement = p.Statement.filter((st) => st.Effect !== 'Deny')
+    }],
+    ['bucket policy without the TLS condition on objects', (ts) => {
+      const p = ts.find((t) => 'deadLetterBucketPolicy' in t.resources).resources.deadLetterBucketPolicy.properties.policy['fn::toJSON']
+      p.Statement[0].Resource = [p.Statement[0].Resource[0]]
     }],
     ['relay policy without the Kinesis read statement', (ts) => {
       const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']
