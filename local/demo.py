@@ -160,9 +160,10 @@ def print_summary(run: LocalRun, acc: Accounting, assume_calls: int, proof: Cros
     rows = [
         ("records produced (producer's record_ids)", acc.produced),
         ("delivered (distinct ids the target answered ok)", acc.delivered),
-        ("rejected by the target -> dead-letter queue", acc.rejected),
+        ("rejected by the target -> dead-letter bucket", acc.rejected),
         ("on-failure batches (event source mapping)", acc.on_failure_batches),
         ("dead-lettered records", acc.dead_lettered),
+        ("objects in the dead-letter bucket holding them", acc.dead_letter_objects),
         ("lost (produced - delivered - dead-lettered)", acc.lost),
         ("producer invocations / errors", f"{h['producer'].invocations} / {len(run.ledger.producer_errors)}"),
         ("relay invocations / function errors", f"{s.invocations} / {s.function_errors}"),

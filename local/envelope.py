@@ -31,7 +31,7 @@ class Status(enum.StrEnum):
 
 
 class DeadLetterKind(enum.StrEnum):
-    """`kind` of a message the relay writes to the dead-letter queue (`DeadLetterKind` in the
+    """`kind` of an object the relay writes to the dead-letter bucket (`DeadLetterKind` in the
     relay crate). Lambda's own on-failure records have no `kind`, but a `KinesisBatchInfo`."""
 
     REJECTED_BY_TARGET = "rejected_by_target"

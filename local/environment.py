@@ -1,6 +1,6 @@
 """The two accounts in moto, with the resources the stacks declare that the data path touches.
 
-Source account: the stream, the dead-letter queue, the producer's and the relay's execution
+Source account: the stream, the dead-letter bucket, the producer's and the relay's execution
 roles. Target account: the target's execution role, the cross-account role and the target
 function (registered only there, so only that account's credentials find it).
 """
@@ -34,9 +34,8 @@ class Stream:
 
 
 @dataclass(frozen=True)
-class Queue:
+class Bucket:
     name: str
-    url: str
     arn: str
 
 
@@ -44,7 +43,7 @@ class Queue:
 class Environment:
     admins: Mapping[str, Credentials]  # account -> its admin user's keys
     stream: Stream
-    dead_letter_queue: Queue
+    dead_letter_bucket: Bucket
     role_arns: Mapping[str, str]  # logical name (producerRole, ...) -> ARN
     # What the templates' `${logical.attribute}` interpolations resolve to here.
     refs: Mapping[str, str]
@@ -58,7 +57,7 @@ class Environment:
         )
         source_admin, target_admin = admins[stacks.source_account], admins[stacks.target_account]
         stream = _create_stream(aws, source_admin, stacks)
-        queue = _create_queue(aws, source_admin, stacks)
+        bucket = _create_bucket(aws, source_admin, stacks)
         role_arns = {}
         for function in FUNCTIONS:
             logical = f"{function}Role"
@@ -69,7 +68,7 @@ class Environment:
         _register_target_function(aws, target_admin, stacks, role_arns["targetRole"])
         progress(
             f"source {stacks.source_account}: stream {stream.name} ({len(stream.shards)} shards), "
-            f"queue {queue.name}, roles {', '.join(role_arns)}"
+            f"dead-letter bucket {bucket.name}, roles {', '.join(role_arns)}"
         )
         progress(
             f"target {stacks.target_account}: role {cross_account_role} (trusts the relay role + external id), "
@@ -79,10 +78,9 @@ class Environment:
             "stream.name": stream.name,
             "stream.id": stream.name,
             "stream.arn": stream.arn,
-            "deadLetterQueue.name": queue.name,
-            "deadLetterQueue.id": queue.url,
-            "deadLetterQueue.url": queue.url,
-            "deadLetterQueue.arn": queue.arn,
+            "deadLetterBucket.bucket": bucket.name,
+            "deadLetterBucket.id": bucket.name,
+            "deadLetterBucket.arn": bucket.arn,
             "crossAccountRole.arn": stacks.cross_account_role_arn,
         }
         for function in FUNCTIONS:
@@ -90,7 +88,7 @@ class Environment:
             refs[f"{function}Function.name"] = stacks.function_names[function]
         for logical, arn in role_arns.items():
             refs[f"{logical}.arn"] = arn
-        return cls(admins, stream, queue, role_arns, refs)
+        return cls(admins, stream, bucket, role_arns, refs)
 
 
 def _create_stream(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Stream:
@@ -107,12 +105,14 @@ def _create_stream(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Stream:
     return Stream(name, arn, shards)
 
 
-def _create_queue(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Queue:
-    sqs = aws.client("sqs", admin)
-    name = stacks.source.literal("deadLetterQueue", "name")
-    url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return Queue(name, url, arn)
+def _create_bucket(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Bucket:
+    name = str(stacks.source.literal("deadLetterBucket", "bucket"))
+    s3 = aws.client("s3", admin)
+    if stacks.region == "us-east-1":  # S3 refuses a location constraint naming its default region
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": stacks.region})
+    return Bucket(name, f"arn:aws:s3:::{name}")
 
 
 def _create_cross_account_role(aws: LocalAws, admin: Credentials, stacks: Stacks, relay_role_arn: str) -> str:

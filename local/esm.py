@@ -14,8 +14,12 @@ Per shard, like Lambda's poller:
 - a function error: with BisectBatchOnFunctionError the batch is split in two halves that are
   retried separately (a split does not consume the retry quota); otherwise retried whole;
 - after MaximumRetryAttempts retries (or when a record is older than MaximumRecordAgeInSeconds),
-  sends Lambda's on-failure invocation record (KinesisBatchInfo) to the on-failure destination
-  (SQS) and moves on.
+  writes Lambda's on-failure invocation record to the on-failure destination, an S3 bucket, and
+  moves on. As AWS documents it ("Retain discarded batch records for a Kinesis Data Streams
+  event source"): the record holds `requestContext`, `responseContext`, `version`, `timestamp`,
+  `KinesisBatchInfo` and, for an S3 destination only, `payload` (the whole event the function was
+  invoked with, as a JSON string), under the key
+  `aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<Random UUID>`.
 Retries back off exponentially, with the time compressed (`retry_base_delay`).
 """
 
@@ -34,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.dead_letters import layout
 from local.runtime_api import InvokeResult
 from local.stream import record_id
 
@@ -55,7 +60,7 @@ class MappingSettings:
     maximum_record_age_s: int = -1
     bisect_on_function_error: bool = False
     report_batch_item_failures: bool = False
-    on_failure_queue_url: str | None = None
+    on_failure_bucket: str | None = None  # the S3 on-failure destination's bucket name
     starting_position: str = "TRIM_HORIZON"
     poll_interval_s: float = 0.05  # Lambda polls a shard about once per second; compressed
     retry_base_delay_s: float = 0.02
@@ -132,7 +137,7 @@ class EventSourceMapping:
         self,
         *,
         kinesis_factory: Callable[[], Any],
-        sqs_factory: Callable[[], Any],
+        s3_factory: Callable[[], Any],
         stream_name: str,
         stream_arn: str,
         region: str,
@@ -143,7 +148,9 @@ class EventSourceMapping:
         log: Callable[[str], None] = print,
     ) -> None:
         self.kinesis_factory = kinesis_factory
-        self.sqs_factory = sqs_factory
+        self.s3_factory = s3_factory
+        # What AWS assigns a mapping when it is created; it starts its on-failure objects' keys.
+        self.uuid = str(uuid.uuid4())
         self.stream_name = stream_name
         self.stream_arn = stream_arn
         self.region = region
@@ -421,15 +428,18 @@ class EventSourceMapping:
                 "streamArn": self.stream_arn,
             },
         }
-        if not self.settings.on_failure_queue_url:
+        if not self.settings.on_failure_bucket:
             self.log(f"esm: {len(records)} records of {shard_id} discarded ({condition}); no on-failure destination")
             return
-        # The shard does not move on until the destination took the record: a refused send
+        # Only an S3 destination gets the records themselves.
+        message["payload"] = json.dumps({"Records": records}, separators=COMPACT)
+        key = self.on_failure_key(shard_id, datetime.datetime.now(datetime.UTC))
+        # The shard does not move on until the destination took the record: a refused write
         # (`make soak` injects them) is tried again, never dropped.
-        sqs = self.sqs_factory()
+        s3 = self.s3_factory()
         while True:
             try:
-                sqs.send_message(QueueUrl=self.settings.on_failure_queue_url, MessageBody=json.dumps(message))
+                s3.put_object(Bucket=self.settings.on_failure_bucket, Key=key, Body=json.dumps(message).encode())
                 return
             except Exception as error:
                 if self._stop.is_set():
@@ -438,3 +448,10 @@ class EventSourceMapping:
                     self.stats.on_failure_send_retries += 1
                 self.log(f"esm: on-failure record of {shard_id} refused ({error}); sending again")
                 time.sleep(0.2)
+
+    def on_failure_key(self, shard_id: str, when: datetime.datetime) -> str:
+        """`aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<Random UUID>`, AWS's
+        documented key of an on-failure object (its prefix read from `shared::dead_letter`)."""
+        return (
+            f"{layout().mapping_prefix}{self.uuid}/{shard_id}/{when:%Y/%m/%d}/{when:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+        )

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local import envelope
+from local.dead_letters import layout
 from local.envelope import Status
 
 Handler = Callable[[Any], Any]
@@ -89,7 +90,7 @@ def relay() -> Handler:
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     )
-    sqs = boto3.client("sqs")
+    s3 = boto3.client("s3")
 
     def handle(event: Any) -> dict[str, Any]:
         records = event["Records"]
@@ -107,7 +108,11 @@ def relay() -> Handler:
                 letter = envelope.rejected_dead_letter(
                     by_seq[result["sequence_number"]], result["reason"], request["delivery_id"]
                 )
-                sqs.send_message(QueueUrl=os.environ["DEAD_LETTER_QUEUE_URL"], MessageBody=json.dumps(letter))
+                s3.put_object(
+                    Bucket=os.environ["DEAD_LETTER_BUCKET"],
+                    Key=f"{layout().relay_prefix}stand-in/{uuid.uuid4()}.json",
+                    Body=json.dumps(letter).encode(),
+                )
         return {"batchItemFailures": failures}
 
     return handle

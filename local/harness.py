@@ -87,6 +87,7 @@ class LocalRun:
         stream: StreamOperator,
         ledger: Ledger,
         esm: EventSourceMapping,
+        dead_letters: DeadLetterCollector,
         stop_all: contextlib.ExitStack,
     ) -> None:
         self.spec = spec
@@ -99,6 +100,7 @@ class LocalRun:
         self.stream = stream
         self.ledger = ledger
         self.esm = esm
+        self.dead_letters = dead_letters
         self._stop_all = stop_all
 
     @classmethod
@@ -137,7 +139,7 @@ class LocalRun:
                 faults=spec.faults.to_json() if spec.faults else None,
             )
             started.callback(moto.stop)
-            progress(f"moto {moto.endpoint} (IAM, STS, Kinesis, SQS, Lambda for two accounts)")
+            progress(f"moto {moto.endpoint} (IAM, STS, Kinesis, S3, SQS, Lambda for two accounts)")
             aws = LocalAws(moto.endpoint, stacks.region)
             environment = Environment.create(aws, stacks, progress)
             functions = RunningFunctions.start(hosts, stacks, environment, aws, spec.extra_function_env, progress)
@@ -147,7 +149,7 @@ class LocalRun:
             esm = _event_source_mapping(spec, stacks, environment, aws, functions, run_limits, progress)
             started.callback(esm.stop)
             esm.start()
-            collector = DeadLetterCollector(aws.client("sqs", source_admin), environment.dead_letter_queue.url, ledger)
+            collector = DeadLetterCollector(aws.client("s3", source_admin), environment.dead_letter_bucket.name, ledger)
             started.callback(collector.stop)
             collector.start()
             run = cls(
@@ -161,6 +163,7 @@ class LocalRun:
                 stream=stream,
                 ledger=ledger,
                 esm=esm,
+                dead_letters=collector,
                 stop_all=started.pop_all(),
             )
         atexit.register(run.stop)
@@ -227,7 +230,7 @@ class LocalRun:
         while time.monotonic() < end and not self.ledger.settled(ids):
             time.sleep(0.1)
         self.esm.wait_idle(quiet_s=1.0, timeout=15)
-        time.sleep(1.2)  # the dead-letter collector long-polls once a second
+        self.dead_letters.refresh()  # what the bucket holds now, not at the collector's last look
         return self.ledger.account(ids)
 
     # ---- proofs, counted by moto's audit ----
@@ -291,12 +294,12 @@ def _event_source_mapping(
     """The Kinesis event source mapping, configured from the rendered `relayEventSourceMapping`,
     to poll with the relay role's credentials (as Lambda's poller does); not started yet."""
     props = stacks.source.properties("relayEventSourceMapping")
-    queue = environment.dead_letter_queue
+    bucket = environment.dead_letter_bucket
     where = "relayEventSourceMapping.destinationConfig.onFailure.destinationArn"
     destination_ref = ((props.get("destinationConfig") or {}).get("onFailure") or {}).get("destinationArn")
     destination = resolve(destination_ref, environment.refs, where) if destination_ref else None
-    if destination and destination != queue.arn:
-        raise TemplateError(f"on-failure destination {destination} is not the dead-letter queue {queue.arn}")
+    if destination and destination != bucket.arn:
+        raise TemplateError(f"on-failure destination {destination} is not the dead-letter bucket {bucket.arn}")
     settings = MappingSettings(
         batch_size=int(props.get("batchSize", 100)),
         batching_window_s=float(props.get("maximumBatchingWindowInSeconds", 0)),
@@ -305,7 +308,7 @@ def _event_source_mapping(
         bisect_on_function_error=bool(props.get("bisectBatchOnFunctionError", False)),
         report_batch_item_failures="ReportBatchItemFailures" in (props.get("functionResponseTypes") or []),
         parallelization_factor=int(props.get("parallelizationFactor", 1)),
-        on_failure_queue_url=queue.url if destination else None,
+        on_failure_bucket=bucket.name if destination else None,
         starting_position=props.get("startingPosition", "TRIM_HORIZON"),
         max_batch_bytes=run_limits.lambda_sync_payload_limit,
         retry_base_delay_s=spec.retry_base_delay_s,
@@ -313,7 +316,7 @@ def _event_source_mapping(
     relay_creds = functions.execution_credentials["relay"]
     esm = EventSourceMapping(
         kinesis_factory=lambda: aws.client("kinesis", relay_creds),
-        sqs_factory=lambda: aws.client("sqs", relay_creds),
+        s3_factory=lambda: aws.client("s3", relay_creds),
         stream_name=environment.stream.name,
         stream_arn=environment.stream.arn,
         region=stacks.region,
@@ -327,6 +330,6 @@ def _event_source_mapping(
         f"event source mapping: batch {settings.batch_size}, window {settings.batching_window_s}s, "
         f"retries {settings.maximum_retry_attempts}, bisect {settings.bisect_on_function_error}, "
         f"ReportBatchItemFailures {settings.report_batch_item_failures}, "
-        f"on-failure -> {queue.name if destination else 'none'}"
+        f"on-failure -> s3://{bucket.name if destination else 'none'}"
     )
     return esm

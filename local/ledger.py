@@ -1,19 +1,20 @@
 """The ledger that proves nothing was lost: record ids produced against what the target logged
-as processed and what reached the dead-letter queue, and the RESULT line of `make demo`."""
+as processed and what is in the dead-letter bucket, and the RESULT line of `make demo`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from local.containers import FunctionPool
+from local.dead_letters import layout
 from local.envelope import DeadLetterKind
 from local.runtime_api import FunctionHost
-from local.stream import StreamOperator
+from local.stream import StreamOperator, record_id
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,8 @@ class Accounting:
     produced: int
     delivered: int  # distinct ids the target answered ok
     rejected: int  # dead-lettered by the relay because the target rejected them
-    dead_lettered: int  # in the dead-letter queue, for any reason, and never delivered
+    dead_lettered: int  # in the dead-letter bucket, for any reason, and never delivered
+    dead_letter_objects: int  # objects in the dead-letter bucket holding any of them
     on_failure_batches: int  # the event source mapping's on-failure records holding any of them
     lost: int
     unaccounted_ids: list[str]  # neither delivered nor dead-lettered
@@ -34,13 +36,21 @@ class Accounting:
     p99_ms: float | None
 
 
+def on_failure_ids(letter: dict[str, Any]) -> list[str]:
+    """The record ids (`record_id`) of an on-failure record: the whole event Lambda invoked the
+    function with is in its `payload`, so the records are read from the object itself, not from
+    the stream (which may have trimmed them)."""
+    event = json.loads(letter["payload"])
+    return [record_id(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+
+
 class Ledger:
     def __init__(self, target: FunctionHost | FunctionPool, stream: StreamOperator) -> None:
         self._target = target
         self._stream = stream
         self._lock = threading.Lock()
         self._produced: list[str] = []
-        self._dead_letters: list[dict[str, Any]] = []
+        self._dead_letters: dict[str, dict[str, Any]] = {}  # object key -> its JSON
         self._range_cache: dict[tuple[str, str, str], list[str]] = {}
         self.producer_errors: list[str] = []
 
@@ -48,9 +58,10 @@ class Ledger:
         with self._lock:
             self._produced.extend(ids)
 
-    def add_dead_letter(self, message: dict[str, Any]) -> None:
+    def set_dead_letters(self, objects: dict[str, dict[str, Any]]) -> None:
+        """What the dead-letter bucket holds now (object key -> its JSON)."""
         with self._lock:
-            self._dead_letters.append(message)
+            self._dead_letters = dict(objects)
 
     def produced(self) -> list[str]:
         with self._lock:
@@ -58,7 +69,12 @@ class Ledger:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._dead_letters)
+            return list(self._dead_letters.values())
+
+    def dead_letter_objects(self) -> dict[str, dict[str, Any]]:
+        """Object key -> its JSON, as the bucket held them at the last look."""
+        with self._lock:
+            return dict(self._dead_letters)
 
     def target_lines(self) -> list[dict[str, Any]]:
         """The target's `record processed` log lines, as a Logs Insights query would find them."""
@@ -77,46 +93,50 @@ class Ledger:
         """The RESULT numbers for `ids` (default: everything produced in this run)."""
         with self._lock:
             produced = list(self._produced if ids is None else ids)
-            letters = list(self._dead_letters)
+            letters = list(self._dead_letters.values())
         wanted = set(produced)
         ok_latency: dict[str, Any] = {}
         for line in self.target_lines():
             rid = line.get("record_id")
             if line.get("outcome") == "ok" and rid in wanted and rid not in ok_latency:
                 ok_latency[rid] = line.get("latency_ms")
-        # Sets, not sums: the same record can reach the queue twice (a retried batch rejected
-        # again, SQS at-least-once) and an on-failure range can hold records delivered earlier.
+        # Sets, not sums: the same record can be in two objects (rejected once, then part of an
+        # on-failure batch) and an on-failure batch can hold records delivered earlier.
         delivered_ids = set(ok_latency)
         rejected_ids: set[str] = set()
         undeliverable_ids: set[str] = set()
-        on_failure_ids: set[str] = set()
-        on_failure_batches, other_letters = 0, 0
+        failed_batch_ids: set[str] = set()
+        on_failure_batches, other_letters, objects = 0, 0, 0
         for m in letters:
-            kind, record_id = m.get("kind"), m.get("partition_key")
+            kind, letter_id = m.get("kind"), m.get("partition_key")
             if kind == DeadLetterKind.REJECTED_BY_TARGET:
-                if record_id in wanted:
-                    rejected_ids.add(record_id)
+                if letter_id in wanted:
+                    rejected_ids.add(letter_id)
+                    objects += 1
             elif kind == DeadLetterKind.UNDELIVERABLE:
-                if record_id in wanted:
-                    undeliverable_ids.add(record_id)
-            elif "KinesisBatchInfo" in m:
-                batch = wanted.intersection(self.ids_in_range(m["KinesisBatchInfo"]))
+                if letter_id in wanted:
+                    undeliverable_ids.add(letter_id)
+                    objects += 1
+            elif "KinesisBatchInfo" in m and isinstance(m.get("payload"), str):
+                batch = wanted.intersection(on_failure_ids(m))
                 if batch:
                     on_failure_batches += 1
-                    on_failure_ids |= batch
+                    failed_batch_ids |= batch
+                    objects += 1
             else:
                 other_letters += 1
-        dead_ids = (rejected_ids | undeliverable_ids | on_failure_ids) - delivered_ids
+        dead_ids = (rejected_ids | undeliverable_ids | failed_batch_ids) - delivered_ids
         latencies = sorted(float(v) for v in ok_latency.values() if isinstance(v, int | float))
         return Accounting(
             produced=len(wanted),
             delivered=len(delivered_ids),
             rejected=len(rejected_ids - delivered_ids),
             dead_lettered=len(dead_ids),
+            dead_letter_objects=objects,
             on_failure_batches=on_failure_batches,
             lost=len(wanted) - len(delivered_ids) - len(dead_ids),
             unaccounted_ids=sorted(wanted - delivered_ids - dead_ids),
-            delivered_and_dead_lettered=sorted(delivered_ids & (rejected_ids | undeliverable_ids | on_failure_ids)),
+            delivered_and_dead_lettered=sorted(delivered_ids & (rejected_ids | undeliverable_ids | failed_batch_ids)),
             duplicate_produced_ids=len(produced) - len(wanted),
             unknown_dead_letters=other_letters,
             p50_ms=percentile(latencies, 50),
@@ -129,14 +149,19 @@ class Ledger:
 
 
 class DeadLetterCollector:
-    """Drains the dead-letter queue into the ledger (long polls, one thread)."""
+    """Keeps the ledger's view of the dead-letter bucket current: lists it (as an operator, with
+    the source account's admin keys) a few times a second and reads each new or changed object.
+    Objects a redrive moved under its `redriven/` prefix are no longer dead letters."""
 
-    def __init__(self, sqs: Any, queue_url: str, ledger: Ledger) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
+    def __init__(self, s3: Any, bucket: str, ledger: Ledger, interval_s: float = 0.3) -> None:
+        self._s3 = s3
+        self._bucket = bucket
         self._ledger = ledger
+        self._interval_s = interval_s
+        self._seen: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (ETag, JSON)
+        self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dlq", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="dead-letters", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -144,22 +169,36 @@ class DeadLetterCollector:
     def stop(self) -> None:
         self._stop.set()
 
+    def refresh(self) -> None:
+        """One look at the bucket, now."""
+        with self._refresh_lock:
+            current: dict[str, tuple[str, dict[str, Any]]] = {}
+            pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key, etag = obj["Key"], obj["ETag"]
+                    if key.startswith(layout().redriven_prefix):
+                        continue
+                    known = self._seen.get(key)
+                    current[key] = known if known and known[0] == etag else (etag, self._read(key))
+            self._seen = current
+            self._ledger.set_dead_letters({key: letter for key, (_, letter) in current.items()})
+
+    def _read(self, key: str) -> dict[str, Any]:
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        try:
+            letter = json.loads(body)
+        except ValueError:  # counted as an unknown dead letter, never dropped
+            return {"unparseable_body": body[:500].decode(errors="replace")}
+        return letter if isinstance(letter, dict) else {"body": letter}
+
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop.wait(self._interval_s):
             try:
-                resp = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-            except Exception:  # moto going away at shutdown
+                self.refresh()
+            except Exception:  # moto going away at shutdown; the next look tries again
                 if self._stop.is_set():
                     return
-                time.sleep(0.2)
-                continue
-            for m in resp.get("Messages", []):
-                try:
-                    letter = json.loads(m["Body"])
-                except ValueError:  # counted as an unknown dead letter, never dropped
-                    letter = {"unparseable_body": m["Body"][:500]}
-                self._ledger.add_dead_letter(letter if isinstance(letter, dict) else {"body": letter})
-                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=m["ReceiptHandle"])
 
 
 def percentile(values: Sequence[float], p: int) -> float | None:

@@ -21,7 +21,6 @@ class Limits:
     kinesis_max_record_bytes: int
     kinesis_max_records_per_put: int
     kinesis_max_bytes_per_put: int
-    sqs_max_message_bytes: int
 
 
 @functools.cache

@@ -5,7 +5,7 @@ the local run keeps no list of variables of its own: it renders each stack with 
 one renderer, `infra render --stack NAME --stack-file Pulumi.<stack>.yaml --set key=value...`
 (what Pulumi's YAML runtime would get from the program's compiler for that stack file and
 those `pulumi config set`s), and resolves the template's interpolations (`${stream.name}`,
-`${deadLetterQueue.url}`, `fn::secret`, `fn::toJSON`) against the local resources.
+`${deadLetterBucket.bucket}`, `fn::secret`, `fn::toJSON`) against the local resources.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Baseline for `make bench` only: it runs under awslambdaric against the same loca
 as the Rust relay, with the same configuration variables, so start-up time and memory can be
 compared side by side. Same behaviour as the Rust relay: assume the target role once per
 container (refreshed near expiry), envelopes under the 6 MB Invoke limit, rejected records to the
-dead-letter queue, everything else in batchItemFailures.
+dead-letter bucket, everything else in batchItemFailures.
 """
 
 import base64
@@ -19,12 +19,12 @@ import boto3
 ROLE_ARN = os.environ["TARGET_ROLE_ARN"]
 EXTERNAL_ID = os.environ["TARGET_EXTERNAL_ID"]
 FUNCTION = os.environ["TARGET_FUNCTION_NAME"]
-QUEUE_URL = os.environ["DEAD_LETTER_QUEUE_URL"]
+BUCKET = os.environ["DEAD_LETTER_BUCKET"]
 SESSION_SECONDS = int(os.environ.get("ASSUME_ROLE_SESSION_SECONDS", "3600"))
 MAX_PAYLOAD = int(os.environ.get("RELAY_MAX_PAYLOAD_BYTES", str(6 * 1024 * 1024 - 1)))
 
 sts = boto3.client("sts")
-sqs = boto3.client("sqs")
+s3 = boto3.client("s3")
 _target: dict[str, Any] = {"client": None, "expires": None}
 
 
@@ -91,9 +91,10 @@ def handler(event, _context):
             result = results.get(record["sequence_number"], {"status": "retry"})
             if result["status"] == "rejected":
                 try:
-                    sqs.send_message(
-                        QueueUrl=QUEUE_URL,
-                        MessageBody=json.dumps(
+                    s3.put_object(
+                        Bucket=BUCKET,
+                        Key=f"relay/rejected_by_target/{record['event_id'].replace(':', '/')}.json",
+                        Body=json.dumps(
                             {
                                 "kind": "rejected_by_target",
                                 "reason": result.get("reason", ""),

@@ -21,6 +21,8 @@ stack's template as JSON.
                          in with --set)
   --pulumi-aws-version   print the pinned pulumi-aws version
   --limits               print the AWS limits the data path respects, as JSON (shared::limits)
+  --dead-letter-layout   print the dead-letter bucket's key prefixes per writer, as JSON
+                         (shared::dead_letter)
   --envelope-example     print a relay->target request and the target's response, as the
                          shared crate serialises them (the contract's shape for other languages)
   --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         },
         Some("--pulumi-aws-version") => return print(infra::model::PULUMI_AWS_VERSION),
         Some("--limits") => return print(&limits_json()),
+        Some("--dead-letter-layout") => return print(&pairs_json(shared::dead_letter::LAYOUT)),
         Some("--envelope-example") => return print(&envelope_example()),
         Some("--pulumi-yaml-config") => return print(&infra::config::pulumi_yaml_config_block()),
         Some("--readme-config-table") => return print(&infra::config::readme_config_table()),
@@ -97,11 +100,16 @@ fn render_env(args: &[String]) -> Result<CompilerEnv, String> {
 
 /// `shared::limits` as one JSON object, for the Python side (the local run and its tests).
 fn limits_json() -> String {
-    let limits: serde_json::Map<String, serde_json::Value> = shared::limits::ALL
+    pairs_json(shared::limits::ALL)
+}
+
+/// `(name, value)` pairs as one JSON object.
+fn pairs_json<V: Clone + Into<serde_json::Value>>(pairs: &[(&str, V)]) -> String {
+    let object: serde_json::Map<String, serde_json::Value> = pairs
         .iter()
-        .map(|(name, value)| (name.to_string(), (*value).into()))
+        .map(|(name, value)| (name.to_string(), value.clone().into()))
         .collect();
-    serde_json::Value::Object(limits).to_string()
+    serde_json::Value::Object(object).to_string()
 }
 
 /// One request with a record and one response with each outcome, serialised by the shared

@@ -869,6 +869,12 @@ fn limits_and_envelope_example_come_from_the_shared_crate() {
         shared::envelope::DeliveryResponse::decode(example["response"].to_string().as_bytes())
             .unwrap();
     assert_eq!(response.results.len(), 3);
+    let layout = infra("--dead-letter-layout");
+    assert_eq!(layout["relay_prefix"], shared::dead_letter::RELAY_PREFIX);
+    assert_eq!(layout["mapping_prefix"], shared::dead_letter::MAPPING_PREFIX);
+    assert_eq!(layout["async_prefix"], shared::dead_letter::ASYNC_PREFIX);
+    assert_eq!(layout["redriven_prefix"], shared::dead_letter::REDRIVEN_PREFIX);
+    assert_eq!(layout.as_object().unwrap().len(), 4);
 }
 
 /// The dead-letter bucket holds records' data: encrypted, never public, TLS only, and expired

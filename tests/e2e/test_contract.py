@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local import envelope
+from local.dead_letters import layout
 from local.envelope import Status
 from local.limits import limits
 from local.program import run_infra
@@ -66,3 +67,11 @@ def test_the_limits_are_the_shared_crates() -> None:
     printed = json.loads(run_infra("--limits"))
     ours = dataclasses.asdict(limits())
     assert ours == {name: printed[name] for name in ours}
+
+
+def test_the_dead_letter_layout_is_the_shared_crates() -> None:
+    printed = json.loads(run_infra("--dead-letter-layout"))
+    assert dataclasses.asdict(layout()) == printed
+    # Lambda's asynchronous prefix lies inside its event source mapping prefix; the relay's does not.
+    assert layout().async_prefix.startswith(layout().mapping_prefix)
+    assert not layout().relay_prefix.startswith(layout().mapping_prefix)

@@ -7,12 +7,15 @@ record ids, measures counters as deltas within itself, and restores what it chan
 from __future__ import annotations
 
 import base64
+import json
+import re
 import time
 from typing import Any
 
+from local.dead_letters import layout
 from local.envelope import DeadLetterKind, produced_record
 from local.harness import LocalRun
-from local.ledger import Accounting
+from local.ledger import Accounting, on_failure_ids
 from local.stream import FIRST_SHARD_HASH_KEY
 
 
@@ -57,7 +60,7 @@ def test_happy_path_scheduled_producer_to_target_across_accounts(run: LocalRun) 
     assert proof.target_invokes_by_target_account_assumed_role == proof.target_invokes, proof
 
 
-def test_malformed_record_goes_to_dead_letter_queue_and_neighbours_are_delivered(run: LocalRun) -> None:
+def test_malformed_record_goes_to_dead_letter_bucket_and_neighbours_are_delivered(run: LocalRun) -> None:
     before = [produced_record() for _ in range(3)]
     bad_id = "malformed-" + str(time.time_ns())
     bad = (bad_id, b"this is not a produced record {")
@@ -77,6 +80,23 @@ def test_malformed_record_goes_to_dead_letter_queue_and_neighbours_are_delivered
     assert base64.b64decode(letter["data_base64"]) == bad[1]
     assert letter["data_bytes"] == len(bad[1])
     assert [line["outcome"] for line in target_lines_for(run, bad_id)] == ["rejected"]
+    keys = [k for k, m in run.ledger.dead_letter_objects().items() if m.get("partition_key") == bad_id]
+    assert len(keys) == 1 and keys[0].startswith(f"{layout().relay_prefix}rejected_by_target/"), keys
+    assert acc.dead_letter_objects == 1, acc
+
+
+def test_a_rejected_record_over_256_kib_keeps_all_its_data(run: LocalRun) -> None:
+    # SQS capped a dead letter at 256 KiB; the bucket keeps the whole record.
+    big_id = "big-malformed-" + str(time.time_ns())
+    data = b"not a produced record " + b"x" * 600_000
+    with run.esm.paused_polling():
+        run.put_records([(big_id, data)], explicit_hash_key=FIRST_SHARD_HASH_KEY)
+    acc = run.settle([big_id])
+    assert_nothing_lost(acc)
+    assert acc.rejected == 1 and acc.dead_lettered == 1, acc
+    (letter,) = dead_letters_of(run, big_id)
+    assert base64.b64decode(letter["data_base64"]) == data
+    assert letter["data_bytes"] == len(data)
 
 
 def test_transient_failures_are_retried_and_delivered(run: LocalRun) -> None:
@@ -103,12 +123,21 @@ def test_a_record_that_keeps_failing_ends_in_the_on_failure_destination(run: Loc
     acc = run.settle([poison_id])
     assert_nothing_lost(acc)
     assert acc.delivered == 0 and acc.rejected == 0 and acc.dead_lettered == 1, acc
-    records = [
-        m
-        for m in run.ledger.dead_letters()
-        if "KinesisBatchInfo" in m and poison_id in run.ledger.ids_in_range(m["KinesisBatchInfo"])
-    ]
-    assert len(records) == 1, records
+    found = {k: m for k, m in run.ledger.dead_letter_objects().items() if "KinesisBatchInfo" in m}
+    found = {k: m for k, m in found.items() if poison_id in on_failure_ids(m)}
+    assert len(found) == 1, found
+    ((key, record),) = found.items()
+    records = [record]
+    # AWS's documented key: aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<UUID>
+    shard = run.environment.stream.shards[0]
+    assert re.fullmatch(
+        re.escape(f"{layout().mapping_prefix}{run.esm.uuid}/{shard}/")
+        + r"\d{4}/\d{2}/\d{2}/\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}-[0-9a-f-]{36}",
+        key,
+    ), key
+    # The whole event is in the object: the record's data survives the stream's retention.
+    (event_record,) = json.loads(record["payload"])["Records"]
+    assert base64.b64decode(event_record["kinesis"]["data"]) == poison
     info = records[0]["KinesisBatchInfo"]
     assert info["batchSize"] == 1 and info["shardId"] == run.environment.stream.shards[0], info
     assert info["startSequenceNumber"] == info["endSequenceNumber"]
@@ -168,7 +197,7 @@ def test_a_warm_relay_calls_assume_role_once_across_many_batches(run: LocalRun) 
 def test_a_retried_batch_counts_a_record_rejected_twice_once(run: LocalRun) -> None:
     # The flaky record makes the mapping retry from its checkpoint, so the malformed record after
     # it is rejected (and dead-lettered) again, and its good neighbour delivered again: the
-    # ledger counts records, not messages.
+    # ledger counts records, not writes.
     flaky_id, flaky = produced_record(simulate={"retry_times": 1})
     bad_id, bad = produced_record(message="")  # empty body.message: the target rejects it
     good_id, good = produced_record()
@@ -177,5 +206,8 @@ def test_a_retried_batch_counts_a_record_rejected_twice_once(run: LocalRun) -> N
     acc = run.settle([flaky_id, bad_id, good_id])
     assert_nothing_lost(acc)
     assert (acc.delivered, acc.rejected, acc.dead_lettered) == (2, 1, 1), acc
-    assert len(dead_letters_of(run, bad_id)) == 2, "the retry from the checkpoint rejects the record a second time"
+    # The retry from the checkpoint rejects the record a second time; its dead letter's key is
+    # the record's own, so the second write replaces the first object instead of adding one.
+    assert len(dead_letters_of(run, bad_id)) == 1
+    assert [line["outcome"] for line in target_lines_for(run, bad_id)] == ["rejected", "rejected"]
     assert [line["outcome"] for line in target_lines_for(run, good_id)] == ["ok", "ok"]

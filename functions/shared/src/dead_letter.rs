@@ -25,6 +25,15 @@ pub const ASYNC_PREFIX: &str = "aws/lambda/async/";
 /// Where an operator's redrive moves an object once all its records are back on the stream.
 pub const REDRIVEN_PREFIX: &str = "redriven/";
 
+/// The prefixes as `name=value` pairs, for `infra --dead-letter-layout` (the local run reads
+/// them from there instead of typing them again).
+pub const LAYOUT: &[(&str, &str)] = &[
+    ("relay_prefix", RELAY_PREFIX),
+    ("mapping_prefix", MAPPING_PREFIX),
+    ("async_prefix", ASYNC_PREFIX),
+    ("redriven_prefix", REDRIVEN_PREFIX),
+];
+
 /// The key of the relay's dead letter for one record: `relay/<kind>/<shard>/<sequence>.json`.
 /// Deterministic, so writing the same record again (a retried batch rejected twice) replaces
 /// the object instead of adding a second one. `event_id` is Lambda's `<shard>:<sequence>`.

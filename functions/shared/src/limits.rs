@@ -19,10 +19,6 @@ pub const KINESIS_MAX_RECORDS_PER_PUT: usize = 500;
 /// 5 MiB for the entire request, including partition keys").
 pub const KINESIS_MAX_BYTES_PER_PUT: usize = 5_242_880;
 
-/// SQS: the classic maximum message size, 256 KiB ("The minimum message size is 1 byte. The
-/// maximum is 262,144 bytes (256 KiB)").
-pub const SQS_MAX_MESSAGE_BYTES: usize = 262_144;
-
 /// The limits as `name=value` pairs, for `infra --limits` (the local run and its tests read
 /// them from there instead of typing them again).
 pub const ALL: &[(&str, usize)] = &[
@@ -30,5 +26,4 @@ pub const ALL: &[(&str, usize)] = &[
     ("kinesis_max_record_bytes", KINESIS_MAX_RECORD_BYTES),
     ("kinesis_max_records_per_put", KINESIS_MAX_RECORDS_PER_PUT),
     ("kinesis_max_bytes_per_put", KINESIS_MAX_BYTES_PER_PUT),
-    ("sqs_max_message_bytes", SQS_MAX_MESSAGE_BYTES),
 ];
