@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 
-from local.program import InfraError, run_infra
+from local.program import infra_facts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,9 +23,4 @@ class DeadLetterLayout:
 @functools.cache
 def layout() -> DeadLetterLayout:
     """`infra --dead-letter-layout`, read once per process."""
-    printed = json.loads(run_infra("--dead-letter-layout"))
-    wanted = [f.name for f in dataclasses.fields(DeadLetterLayout)]
-    missing = [name for name in wanted if not isinstance(printed.get(name), str)]
-    if missing:
-        raise InfraError(f"`infra --dead-letter-layout` printed no string for {', '.join(missing)}: {printed}")
-    return DeadLetterLayout(**{name: printed[name] for name in wanted})
+    return infra_facts("--dead-letter-layout", DeadLetterLayout, str)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 
-from local.program import InfraError, run_infra
+from local.program import infra_facts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,9 +25,4 @@ class Limits:
 @functools.cache
 def limits() -> Limits:
     """`infra --limits`, read once per process."""
-    printed = json.loads(run_infra("--limits"))
-    wanted = [f.name for f in dataclasses.fields(Limits)]
-    missing = [name for name in wanted if not isinstance(printed.get(name), int)]
-    if missing:
-        raise InfraError(f"`infra --limits` printed no integer for {', '.join(missing)}: {printed}")
-    return Limits(**{name: printed[name] for name in wanted})
+    return infra_facts("--limits", Limits, int)

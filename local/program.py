@@ -6,9 +6,14 @@ rendered stack templates) by running this binary, so nothing of it is typed agai
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import subprocess
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA_BINARY = ROOT / "target" / "debug" / "infra"
@@ -48,3 +53,14 @@ def run_infra(*args: str, what: str | None = None) -> str:
         label = what or f"infra {' '.join(args)}"
         raise InfraError(f"{label} failed (exit {proc.returncode}):\n{proc.stderr.strip()[-3000:]}")
     return proc.stdout
+
+
+def infra_facts(flag: str, cls: type[T], kind: type) -> T:
+    """`infra FLAG` printed as one JSON object, read into the frozen dataclass `cls` whose
+    fields are all of type `kind`: a field the binary did not print is an error, not a default."""
+    printed = json.loads(run_infra(flag))
+    wanted = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    missing = [name for name in wanted if not isinstance(printed.get(name), kind)]
+    if missing:
+        raise InfraError(f"`infra {flag}` printed no {kind.__name__} for {', '.join(missing)}: {printed}")
+    return cls(**{name: printed[name] for name in wanted})
