@@ -162,7 +162,10 @@ fn add_schedule_dead_letter_queue(t: &mut Template, config: &SourceConfig) {
     t.add(
         logical::SCHEDULE_DEAD_LETTER_QUEUE,
         Resource::aws("aws:sqs:Queue", PROVIDER)
-            .prop("name", config.common.name_prefix.name("schedule-dead-letters"))
+            .prop(
+                "name",
+                config.common.name_prefix.name("schedule-dead-letters"),
+            )
             // SSE-SQS: encrypted without a key policy for Scheduler's writes to meet.
             .prop("sqsManagedSseEnabled", true)
             // 14 days, SQS's maximum: time to look at and replay what failed.
@@ -229,7 +232,10 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
     t.add(
         logical::PRODUCER_INVOKE_CONFIG,
         Resource::aws("aws:lambda:FunctionEventInvokeConfig", PROVIDER)
-            .prop("functionName", output_of(logical::PRODUCER.function, "name"))
+            .prop(
+                "functionName",
+                output_of(logical::PRODUCER.function, "name"),
+            )
             .prop("maximumRetryAttempts", 2)
             .prop("maximumEventAgeInSeconds", 240)
             .prop(

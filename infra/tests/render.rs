@@ -252,9 +252,15 @@ fn source_stack_has_exactly_its_resources() {
             "deadLetterBucketEncryption",
             "aws:s3:BucketServerSideEncryptionConfiguration",
         ),
-        ("deadLetterBucketPublicAccess", "aws:s3:BucketPublicAccessBlock"),
+        (
+            "deadLetterBucketPublicAccess",
+            "aws:s3:BucketPublicAccessBlock",
+        ),
         ("deadLetterBucketPolicy", "aws:s3:BucketPolicy"),
-        ("deadLetterBucketLifecycle", "aws:s3:BucketLifecycleConfiguration"),
+        (
+            "deadLetterBucketLifecycle",
+            "aws:s3:BucketLifecycleConfiguration",
+        ),
         ("scheduleDeadLetterQueue", "aws:sqs:Queue"),
         ("producerLogGroup", "aws:cloudwatch:LogGroup"),
         ("producerRole", "aws:iam:Role"),
@@ -871,9 +877,15 @@ fn limits_and_envelope_example_come_from_the_shared_crate() {
     assert_eq!(response.results.len(), 3);
     let layout = infra("--dead-letter-layout");
     assert_eq!(layout["relay_prefix"], shared::dead_letter::RELAY_PREFIX);
-    assert_eq!(layout["mapping_prefix"], shared::dead_letter::MAPPING_PREFIX);
+    assert_eq!(
+        layout["mapping_prefix"],
+        shared::dead_letter::MAPPING_PREFIX
+    );
     assert_eq!(layout["async_prefix"], shared::dead_letter::ASYNC_PREFIX);
-    assert_eq!(layout["redriven_prefix"], shared::dead_letter::REDRIVEN_PREFIX);
+    assert_eq!(
+        layout["redriven_prefix"],
+        shared::dead_letter::REDRIVEN_PREFIX
+    );
     assert_eq!(layout.as_object().unwrap().len(), 4);
 }
 
@@ -894,8 +906,7 @@ fn dead_letter_bucket_is_private_encrypted_tls_only_and_expires() {
         "deadLetterBucketLifecycle",
     ] {
         assert_eq!(
-            r[setting]["properties"]["bucket"],
-            "${deadLetterBucket.id}",
+            r[setting]["properties"]["bucket"], "${deadLetterBucket.id}",
             "{setting}"
         );
     }
@@ -910,8 +921,7 @@ fn dead_letter_bucket_is_private_encrypted_tls_only_and_expires() {
         "restrictPublicBuckets",
     ] {
         assert_eq!(
-            r["deadLetterBucketPublicAccess"]["properties"][flag],
-            true,
+            r["deadLetterBucketPublicAccess"]["properties"][flag], true,
             "{flag}"
         );
     }

@@ -90,13 +90,12 @@ mod tests {
         assert_eq!(value["reason"], "body.message missing");
     }
 
+    /// Method, URI and body of each request the fake HTTP layer received.
+    type Sent = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
     /// An S3 client whose HTTP layer answers every request with `status` and `body`, and keeps
-    /// each request's method, URI and body.
-    fn s3_answering(
-        status: u16,
-        body: &'static str,
-        sent: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
-    ) -> aws_sdk_s3::Client {
+    /// each request in `sent`.
+    fn s3_answering(status: u16, body: &'static str, sent: Sent) -> aws_sdk_s3::Client {
         let http = infallible_client_fn(move |request: http::Request<SdkBody>| {
             sent.lock().unwrap().push((
                 request.method().to_string(),

@@ -57,7 +57,10 @@ mod tests {
             relay_key("rejected_by_target", "shardId-000000000000:4959"),
             "relay/rejected_by_target/shardId-000000000000/4959.json"
         );
-        assert_eq!(relay_key("undeliverable", "x"), "relay/undeliverable/x.json");
+        assert_eq!(
+            relay_key("undeliverable", "x"),
+            "relay/undeliverable/x.json"
+        );
     }
 
     #[test]
