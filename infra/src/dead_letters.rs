@@ -148,3 +148,135 @@ pub fn add_bucket(t: &mut Template, config: &SourceConfig) {
 pub fn destination() -> String {
     bucket_arn()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::config::{RawConfig, StackConfig};
+
+    fn config(prefix: &str) -> SourceConfig {
+        let pairs = [
+            ("aws:region", "eu-west-1"),
+            ("side", "source"),
+            ("sourceAccountId", "111111111111"),
+            ("targetAccountId", "222222222222"),
+            ("externalId", "example-external-id"),
+            ("targetRoleArn", "arn:aws:iam::222222222222:role/x"),
+            ("targetFunctionName", "f"),
+            ("namePrefix", prefix),
+            ("deadLetterRetentionDays", "45"),
+        ];
+        match RawConfig::from_pairs("s", &pairs).stack_config().unwrap() {
+            StackConfig::Source(config) => config,
+            StackConfig::Target(_) => panic!("source"),
+        }
+    }
+
+    fn value(statements: Vec<Statement>) -> Value {
+        PolicyDocument::new(statements).to_value()["Statement"].clone()
+    }
+
+    #[test]
+    fn the_bucket_is_named_by_prefix_and_account() {
+        assert_eq!(
+            bucket_name(&config("relay-eu")),
+            "relay-eu-dead-letters-111111111111"
+        );
+        assert_eq!(destination(), "${deadLetterBucket.arn}");
+    }
+
+    #[test]
+    fn each_writer_has_its_own_prefix_and_nobody_reads() {
+        assert_eq!(
+            value(relay_statements()),
+            json!([
+                {"Sid": "WriteRelayDeadLetters", "Effect": "Allow", "Action": ["s3:PutObject"],
+                 "Resource": ["${deadLetterBucket.arn}/relay/*"]},
+                {"Sid": "WriteMappingOnFailureRecords", "Effect": "Allow", "Action": ["s3:PutObject"],
+                 "Resource": ["${deadLetterBucket.arn}/aws/lambda/*"]},
+                {"Sid": "NotTheAsyncOnFailurePrefix", "Effect": "Deny", "Action": ["s3:PutObject"],
+                 "Resource": ["${deadLetterBucket.arn}/aws/lambda/async/*"]},
+                {"Sid": "ListDeadLetterBucket", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                 "Resource": ["${deadLetterBucket.arn}"]},
+            ])
+        );
+        assert_eq!(
+            value(producer_statements(&config("p"))),
+            json!([
+                {"Sid": "WriteFailedTicks", "Effect": "Allow", "Action": ["s3:PutObject"],
+                 "Resource": ["${deadLetterBucket.arn}/aws/lambda/async/p-producer/*"]},
+                {"Sid": "ListDeadLetterBucket", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                 "Resource": ["${deadLetterBucket.arn}"]},
+            ])
+        );
+    }
+
+    #[test]
+    fn the_bucket_refuses_requests_without_tls() {
+        assert_eq!(
+            bucket_policy().to_value()["Statement"],
+            json!([{
+                "Sid": "RefuseRequestsWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"},
+                "Action": ["s3:*"],
+                "Resource": ["${deadLetterBucket.arn}", "${deadLetterBucket.arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            }])
+        );
+    }
+
+    #[test]
+    fn the_bucket_comes_with_its_four_settings() {
+        let mut t = Template::new("test");
+        add_bucket(&mut t, &config("p"));
+        let v = serde_json::to_value(&t).unwrap();
+        let r = &v["resources"];
+        assert_eq!(
+            r["deadLetterBucket"]["properties"]["bucket"],
+            "p-dead-letters-111111111111"
+        );
+        assert_eq!(
+            r["deadLetterBucket"]["options"]["provider"],
+            "${sourceProvider}"
+        );
+        for (logical, token) in [
+            (
+                logical::DEAD_LETTER_BUCKET_ENCRYPTION,
+                "aws:s3:BucketServerSideEncryptionConfiguration",
+            ),
+            (
+                logical::DEAD_LETTER_BUCKET_PUBLIC_ACCESS,
+                "aws:s3:BucketPublicAccessBlock",
+            ),
+            (logical::DEAD_LETTER_BUCKET_POLICY, "aws:s3:BucketPolicy"),
+            (
+                logical::DEAD_LETTER_BUCKET_LIFECYCLE,
+                "aws:s3:BucketLifecycleConfiguration",
+            ),
+        ] {
+            assert_eq!(r[logical]["type"], token, "{logical}");
+            assert_eq!(
+                r[logical]["properties"]["bucket"], "${deadLetterBucket.id}",
+                "{logical}"
+            );
+        }
+        assert_eq!(
+            r[logical::DEAD_LETTER_BUCKET_LIFECYCLE]["properties"]["rules"][0]["expiration"]
+                ["days"],
+            45
+        );
+        assert_eq!(
+            r[logical::DEAD_LETTER_BUCKET_POLICY]["properties"]["policy"]["fn::toJSON"],
+            bucket_policy().to_value()
+        );
+        assert_eq!(
+            r[logical::DEAD_LETTER_BUCKET_POLICY]["options"]["dependsOn"],
+            json!(["${deadLetterBucketPublicAccess}"])
+        );
+        assert_eq!(
+            r[logical::DEAD_LETTER_BUCKET_PUBLIC_ACCESS]["properties"]["restrictPublicBuckets"],
+            true
+        );
+    }
+}
