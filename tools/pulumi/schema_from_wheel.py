@@ -348,7 +348,10 @@ def extract(job: tuple[str, str]) -> FileFacts | None:
         if base == "vars.py" and cls.name == "_ExportableConfig":
             facts.config = config_props(cls, module)
         elif token and any(b in ("pulumi.CustomResource", "pulumi.ProviderResource") for b in bases):
-            args, state = classes.get(f"{cls.name}Args"), classes.get(f"_{cls.name}State")
+            # `<Resource>InitArgs` when `<Resource>Args` is taken by one of the resource's own
+            # nested types (BucketServerSideEncryptionConfiguration).
+            args = classes.get(f"{cls.name}Args") or classes.get(f"{cls.name}InitArgs")
+            state = classes.get(f"_{cls.name}State")
             facts.resources.append(
                 ResourceFacts(
                     token=token,

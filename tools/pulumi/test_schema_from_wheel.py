@@ -74,6 +74,8 @@ def test_package_header(schema: dict[str, Any]) -> None:
         ("aws:iam/role:Role", "assumeRolePolicy"),
         ("aws:lambda/eventSourceMapping:EventSourceMapping", "functionName"),
         ("aws:sqs/queuePolicy:QueuePolicy", "queueUrl"),
+        # Its inputs class is `...InitArgs` (the SDK's `...Args` is one of its nested types).
+        ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "rules"),
     ],
 )
 def test_required_inputs(schema: dict[str, Any], token: str, required: str) -> None:
