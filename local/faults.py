@@ -1,7 +1,7 @@
 """The fault matrix of `make soak`: which faults the local run injects, where, and how often.
 
 A matrix is parsed from `FAULTS`: `default`, `none`, or `class:rate,...` (e.g.
-`target_kill:0.05,sqs_refused:0.2`; a list may start with `default,` to change some rates of
+`target_kill:0.05,dead_letter_refused:0.2`; a list may start with `default,` to change some rates of
 the default matrix). Every class has one injector, in one place, and every injection is counted:
 
 - per record (the soak's writer marks the records it writes; counted by the writer):
@@ -10,7 +10,7 @@ the default matrix). Every class has one injector, in one place, and every injec
   of the harness process): `target_slow`, `target_kill`, `relay_kill`;
 - per request, in moto (`local.moto_launcher`, counted as `fault` lines of moto's audit):
   `target_throttle`, `sts_short_credentials`, `kinesis_put_refused`, `kinesis_get_failed`,
-  and the windows `sts_throttle`, `sts_deny`, `sqs_refused`.
+  and the windows `sts_throttle`, `sts_deny`, `dead_letter_refused`.
 
 A rate is a probability per record, invocation, request or PutRecords entry, except for a
 window class, where it is the share of wall time the fault is on: the fault is on for
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 WINDOW_CYCLE_S = 10.0
 # Where in the cycle each window class sits, so the windows do not all open at once (an
 # AssumeRole refused as throttled would never be seen refused as denied).
-WINDOW_PHASES = {"sts_throttle": 0.0, "sts_deny": 1 / 3, "sqs_refused": 2 / 3}
+WINDOW_PHASES = {"sts_throttle": 0.0, "sts_deny": 1 / 3, "dead_letter_refused": 2 / 3}
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,9 @@ CLASSES: dict[str, FaultClass] = {
             0.02,
             "GetRecords fails (ProvisionedThroughputExceededException) on the polling side",
         ),
-        FaultClass("sqs_refused", "moto", True, 0.1, "SendMessage to the dead-letter queue fails during a window"),
+        FaultClass(
+            "dead_letter_refused", "moto", True, 0.1, "PutObject to the dead-letter bucket fails during a window"
+        ),
     )
 }
 

@@ -55,8 +55,8 @@ from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
 from moto.kinesis import models as kinesis_models  # noqa: E402
-from moto.sqs import models as sqs_models  # noqa: E402
-from moto.sqs.exceptions import SQSException  # noqa: E402
+from moto.s3 import models as s3_models  # noqa: E402
+from moto.s3.exceptions import S3ClientError  # noqa: E402
 from moto.sts import models as sts_models  # noqa: E402
 from moto.sts import responses as sts_responses  # noqa: E402
 from moto.sts.exceptions import STSClientError  # noqa: E402
@@ -238,7 +238,7 @@ _original_get_records = kinesis_models.KinesisBackend.get_records
 # made a 100,000-record soak slow down as it went; the shard_* replacements look them up.
 _kinesis_lock = threading.Lock()
 _original_sts_assume_role = sts_models.STSBackend.assume_role
-_original_send_message = sqs_models.SQSBackend.send_message
+_original_put_object = s3_models.S3Backend.put_object
 
 
 def put_records_partly_refused(
@@ -310,10 +310,12 @@ def assume_role_short_lived(self: sts_models.STSBackend, **kwargs: Any) -> Any:
     return _original_sts_assume_role(self, **kwargs)
 
 
-def send_message_refused(self: sqs_models.SQSBackend, *args: Any, **kwargs: Any) -> Any:
-    if _fault("sqs_refused"):
-        raise SQSException("RequestThrottled", "SendMessage refused (fault injected by the soak)")
-    return _original_send_message(self, *args, **kwargs)
+def put_object_refused(self: s3_models.S3Backend, *args: Any, **kwargs: Any) -> Any:
+    # Only the data path writes S3 here: the relay's dead letters and the mapping's on-failure
+    # records, both to the dead-letter bucket.
+    if _fault("dead_letter_refused"):
+        raise S3ClientError("SlowDown", "PutObject refused (fault injected by the soak)")
+    return _original_put_object(self, *args, **kwargs)
 
 
 def install() -> None:
@@ -331,7 +333,7 @@ def install() -> None:
     if matrix:
         _faults = FaultInjector.from_json(matrix)
         sts_models.STSBackend.assume_role = assume_role_short_lived  # type: ignore[method-assign,assignment]
-        sqs_models.SQSBackend.send_message = send_message_refused  # type: ignore[method-assign]
+        s3_models.S3Backend.put_object = put_object_refused  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

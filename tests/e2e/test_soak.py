@@ -28,7 +28,7 @@ from local.soak import Report, analyse_deliveries, parse_args, soak
 HIGH_RATES = (
     "target_retry:0.05,target_rejected:0.03,target_function_error:0.004,malformed:0.03,target_slow:0.05,"
     "target_kill:0.05,relay_kill:0.05,target_throttle:0.1,sts_throttle:0.3,sts_deny:0.3,"
-    "sts_short_credentials:1,kinesis_put_refused:0.1,kinesis_get_failed:0.1,sqs_refused:0.3"
+    "sts_short_credentials:1,kinesis_put_refused:0.1,kinesis_get_failed:0.1,dead_letter_refused:0.3"
 )
 
 
@@ -36,9 +36,9 @@ HIGH_RATES = (
 def test_the_fault_matrix_is_default_none_or_a_list_of_classes_with_rates() -> None:
     assert parse_matrix("none") == {}
     assert parse_matrix("default") == {name: c.default_rate for name, c in CLASSES.items() if c.default_rate > 0}
-    assert parse_matrix("target_kill:0.5, sqs_refused:1") == {"target_kill": 0.5, "sqs_refused": 1.0}
-    changed = parse_matrix("default,target_kill:0.5,sqs_refused:0")
-    assert changed["target_kill"] == 0.5 and "sqs_refused" not in changed and "relay_kill" in changed
+    assert parse_matrix("target_kill:0.5, dead_letter_refused:1") == {"target_kill": 0.5, "dead_letter_refused": 1.0}
+    changed = parse_matrix("default,target_kill:0.5,dead_letter_refused:0")
+    assert changed["target_kill"] == 0.5 and "dead_letter_refused" not in changed and "relay_kill" in changed
     assert set(parse_matrix(HIGH_RATES)) == set(CLASSES), "the short soak covers every class"
 
 
@@ -74,14 +74,14 @@ def test_a_probability_class_fires_at_its_rate_and_counts_what_fired() -> None:
 
 
 def test_a_window_class_is_on_for_its_share_of_each_cycle_at_its_own_phase() -> None:
-    rates = {"sts_throttle": 0.3, "sts_deny": 0.3, "sqs_refused": 0.3}
+    rates = {"sts_throttle": 0.3, "sts_deny": 0.3, "dead_letter_refused": 0.3}
     injector = FaultInjector(rates, seed=1, started_at=1000.0)
     steps = [1000.0 + i * WINDOW_CYCLE_S / 100 for i in range(300)]  # three cycles
     on = {name: [t for t in steps if injector.window_on(name, t)] for name in rates}
     for name, times in on.items():
         assert len(times) == 90, (name, len(times))  # 30 % of the time
     assert not set(on["sts_throttle"]) & set(on["sts_deny"]), "the STS windows must not overlap"
-    assert not set(on["sts_deny"]) & set(on["sqs_refused"])
+    assert not set(on["sts_deny"]) & set(on["dead_letter_refused"])
 
 
 # ---- the ledger's checks ----
@@ -206,7 +206,7 @@ def launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     }.items():
         monkeypatch.setenv(name, value)
     from moto.kinesis import models as kinesis_models
-    from moto.sqs import models as sqs_models
+    from moto.s3 import models as s3_models
     from moto.sts import models as sts_models
     from moto.sts import responses as sts_responses
 
@@ -220,7 +220,7 @@ def launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     monkeypatch.setattr(kinesis_models.Shard, "get_max_sequence_number", moto_launcher.shard_max_sequence_number)
     monkeypatch.setattr(sts_models.STSBackend, "assume_role", moto_launcher.assume_role_short_lived)
     monkeypatch.setattr(sts_responses.TokenResponse, "assume_role", moto_launcher.audited_assume_role)
-    monkeypatch.setattr(sqs_models.SQSBackend, "send_message", moto_launcher.send_message_refused)
+    monkeypatch.setattr(s3_models.S3Backend, "put_object", moto_launcher.put_object_refused)
     once = Config(retries={"mode": "standard", "total_max_attempts": 1})
     with moto.mock_aws():
         yield lambda service: boto3.client(service, region_name="eu-west-1", config=once), injector
@@ -285,13 +285,13 @@ def test_moto_throttles_denies_and_shortens_assume_role_of_the_cross_account_rol
     assert injector.injected == {"sts_throttle": 1, "sts_deny": 1, "sts_short_credentials": 1}
 
 
-def test_moto_refuses_send_message_in_its_window(launcher: tuple[Callable[[str], Any], FaultInjector]) -> None:
+def test_moto_refuses_dead_letter_writes_in_its_window(launcher: tuple[Callable[[str], Any], FaultInjector]) -> None:
     client, injector = launcher
-    sqs = client("sqs")
-    url = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-    injector.rates["sqs_refused"] = 1.0
-    assert error_code(lambda: sqs.send_message(QueueUrl=url, MessageBody="x")) == "RequestThrottled"
-    injector.rates["sqs_refused"] = 0.0
-    sqs.send_message(QueueUrl=url, MessageBody="y")
-    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
-    assert bodies == ["y"] and injector.injected["sqs_refused"] == 1
+    s3 = client("s3")
+    s3.create_bucket(Bucket="dead-letters", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    injector.rates["dead_letter_refused"] = 1.0
+    assert error_code(lambda: s3.put_object(Bucket="dead-letters", Key="relay/x.json", Body=b"x")) == "SlowDown"
+    injector.rates["dead_letter_refused"] = 0.0
+    s3.put_object(Bucket="dead-letters", Key="relay/y.json", Body=b"y")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="dead-letters")["Contents"]]
+    assert keys == ["relay/y.json"] and injector.injected["dead_letter_refused"] == 1
