@@ -9,7 +9,7 @@ rest itself, straight into the stream: records that share partition keys (so the
 means something: most producer records have a key of their own) and the records that carry the
 record-level faults (`local.faults`). Everything else is injected where it happens: moto
 (throttled Invokes and AssumeRoles, denied AssumeRoles, short-lived credentials, refused
-PutRecords entries, failing GetRecords, a refusing dead-letter queue) and the runtime emulator
+PutRecords entries, failing GetRecords, a refusing dead-letter bucket) and the runtime emulator
 (SIGKILLed relay and target processes, a target slower than the relay's timeout). The event
 source mapping runs with `parallelizationFactor` above 1 and the relay and the target with
 several warm containers each.
@@ -402,7 +402,7 @@ class Progress:
         s = self._run.esm.stats
         self._say(
             f"{label}: produced {len(self._run.ledger.produced())}, delivered {len(self._ok)}, "
-            f"dead-letter messages {len(self._run.ledger.dead_letters())}, relay invocations {s.invocations}, "
+            f"dead-letter objects {len(self._run.ledger.dead_letters())}, relay invocations {s.invocations}, "
             f"retries {s.retries}, faults injected here {sum(self._injector.injected.values())}"
         )
 
@@ -420,7 +420,7 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         ("dead-lettered (never delivered)", e.dead_lettered),
         ("  of which in the mapping's on-failure batches", e.on_failure),
         *(
-            (f"  in the dead-letter queue for {reason} (distinct ids; on-failure: by its range)", len(ids))
+            (f"  in the dead-letter bucket for {reason} (distinct ids; on-failure: by its range)", len(ids))
             for reason, ids in sorted(report.by_reason.items())
         ),
         ("on-failure records holding produced records", a.on_failure_batches),
