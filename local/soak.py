@@ -272,17 +272,22 @@ class Report:
         """Neither delivered nor dead-lettered, by the exact accounting or by the ledger's."""
         return sorted(set(self.exact.lost_ids) | set(self.acc.unaccounted_ids))
 
+    def problems(self) -> list[str]:
+        """Why the run is not healthy, one line a reason; empty when it is."""
+        a = self.acc
+        found = [
+            (a.lost > 0, f"{a.lost} records lost by the ledger's accounting"),
+            (bool(a.unaccounted_ids), f"{len(a.unaccounted_ids)} records unaccounted: {a.unaccounted_ids[:5]}"),
+            (bool(self.exact.lost_ids), f"{len(self.exact.lost_ids)} records lost: {self.exact.lost_ids[:5]}"),
+            (a.produced < self.asked, f"produced {a.produced} of the {self.asked} records asked for"),
+            (bool(self.producer_errors), f"{len(self.producer_errors)} producer errors: {self.producer_errors[:2]}"),
+            (a.unknown_dead_letters > 0, f"{a.unknown_dead_letters} dead letters of no known kind"),
+        ]
+        return [reason for failed, reason in found if failed]
+
     @property
     def healthy(self) -> bool:
-        a = self.acc
-        return (
-            a.lost == 0
-            and not a.unaccounted_ids
-            and not self.exact.lost_ids
-            and a.produced >= self.asked
-            and not self.producer_errors
-            and a.unknown_dead_letters == 0
-        )
+        return not self.problems()
 
     def result_line(self) -> str:
         a, e, d = self.acc, self.exact, self.deliveries
@@ -450,6 +455,8 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         print(f"order violation: {v}")
     for err in report.producer_errors[:3]:
         print(f"producer error: {err[:300]}")
+    for problem in report.problems():
+        print(f"not healthy: {problem}")
     print(f"logs: {ROOT / '.demo' / 'soak' / 'logs'}")
 
 
