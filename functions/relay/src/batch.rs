@@ -10,8 +10,24 @@
 //!   event source mapping delivers it again.
 //!
 //! A record is known by its position (its index in the batch) from start to end: plan
-//! ([`chunk::plan`]) → deliver (one Invoke per envelope) → dead-letter → respond, each step
-//! handing the next its records with their positions.
+//! ([`chunk::plan`] or [`chunk::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
+//! respond, each step handing the next its records with their positions.
+//!
+//! Delivery has two modes:
+//! - by default, the batch is packed in order into as few envelopes as fit the Invoke limit
+//!   (almost always one), sent up to `max_concurrency` at a time;
+//! - key-ordered ([`Relay::with_max_records_per_invocation`]): envelopes of at most that many
+//!   records, records of one partition key in order, different keys concurrently. The batch is
+//!   sorted into at most `max_concurrency` lanes ([`chunk::lanes`]), every record of a key in
+//!   one lane, in batch order. Lanes run concurrently; within a lane, an envelope is built and
+//!   sent only once the one before it has been answered and its answer read. A record that is
+//!   not delivered (`retry`, no verdict, a failed Invoke or function error: anything but `ok`
+//!   or `rejected`) stops its key: before the lane builds its next envelope, it takes out every
+//!   remaining record of a stopped key and reports it for retry, naming the earlier record it
+//!   waits for. So no later record of a key reaches the target in this batch before an earlier
+//!   one is settled; the event source mapping redelivers the key's records from the earliest
+//!   failed one, in order. Within one envelope the target gets a key's records in order, and
+//!   answers for each.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -25,7 +41,7 @@ use shared::envelope::{
     DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RelayedRecord,
 };
 
-use crate::chunk::{self, Envelope, Oversized};
+use crate::chunk::{self, Envelope, HeldBack, Lane, Oversized};
 use crate::ports::{
     DeadLetter, DeadLetterKind, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply,
     TargetInvoker,
@@ -60,6 +76,8 @@ pub struct Relay<T, D> {
     dead_letters: D,
     max_concurrency: usize,
     max_payload_bytes: usize,
+    /// `Some`: key-ordered delivery with at most this many records per envelope.
+    max_records_per_invocation: Option<usize>,
 }
 
 /// A record with its outcome, and its position in the batch.
@@ -89,6 +107,9 @@ enum EnvelopeFailure {
     FunctionError { kind: String, quoted: String },
     #[error("target answer unreadable: {0}")]
     Unreadable(EnvelopeError),
+    /// Never sent (key-ordered delivery): an earlier record of its key was not delivered.
+    #[error("not sent: the earlier record {behind} of its partition key was not delivered, and a key's records reach the target in order")]
+    HeldBack { behind: String },
 }
 
 /// Longest function-error text quoted in a log line.
@@ -111,7 +132,15 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             dead_letters,
             max_concurrency: max_concurrency.max(1),
             max_payload_bytes,
+            max_records_per_invocation: None,
         }
+    }
+
+    /// `Some(n)`: key-ordered delivery, at most `n` records per Invoke (see the module docs);
+    /// `None`: the default, as many records as fit one Invoke.
+    pub fn with_max_records_per_invocation(mut self, max_records: Option<usize>) -> Self {
+        self.max_records_per_invocation = max_records;
+        self
     }
 
     /// Handles one batch. Never fails: every problem becomes a per-record outcome.
@@ -128,12 +157,11 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         // Kept by position so that every record can still be reported, whatever happens below.
         let sequence_numbers: Vec<String> =
             records.iter().map(|r| r.sequence_number.clone()).collect();
-        let plan = chunk::plan(&batch_id, records, self.max_payload_bytes);
-        let invocations = plan.envelopes.len();
-        let answered = self.deliver(plan.envelopes).await;
+        let (answered, oversized) = self.deliver(&batch_id, records).await;
+        let invocations = answered.iter().filter(|a| a.invoked()).count();
         let assume_role_failures = answered.iter().map(Answered::assume_role_failures).sum();
         let mut settled: Vec<Settled> = self
-            .set_aside(plan.oversized)
+            .set_aside(oversized)
             .chain(answered.into_iter().flat_map(Answered::settle))
             .collect();
         settled.sort_unstable_by_key(|s| s.position);
@@ -167,8 +195,58 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         })
     }
 
+    /// Sends the batch's records to the target in the configured mode (see the module docs):
+    /// the envelopes with their answers, and the records too large for any Invoke.
+    async fn deliver(
+        &self,
+        batch_id: &str,
+        records: Vec<RelayedRecord>,
+    ) -> (Vec<Answered>, Vec<Oversized>) {
+        let max_bytes = self.max_payload_bytes;
+        let Some(max_records) = self.max_records_per_invocation else {
+            let plan = chunk::plan(batch_id, records, max_bytes);
+            return (self.deliver_all(plan.envelopes).await, plan.oversized);
+        };
+        let plan = chunk::lanes(
+            batch_id,
+            records,
+            max_bytes,
+            max_records,
+            self.max_concurrency,
+        );
+        let answered = futures::stream::iter(plan.lanes)
+            .map(|lane| self.deliver_lane(lane))
+            .buffer_unordered(self.max_concurrency)
+            .flat_map(futures::stream::iter)
+            .collect()
+            .await;
+        (answered, plan.oversized)
+    }
+
+    /// Sends a lane's envelopes one after another, each once the one before it is answered.
+    /// After each answer, the remaining records of every key with an undelivered record are
+    /// held back, so a later record of a key never overtakes an earlier one.
+    async fn deliver_lane(&self, mut lane: Lane) -> Vec<Answered> {
+        let mut answered = Vec::new();
+        // Each stopped key, with its first record that was not delivered.
+        let mut stopped: HashMap<String, String> = HashMap::new();
+        while let Some(envelope) = lane.next_envelope() {
+            let answer = self.invoke(&envelope.request).await;
+            let sent = Answered { envelope, answer };
+            for (key, sequence_number) in sent.undelivered() {
+                stopped.entry(key).or_insert(sequence_number);
+            }
+            answered.push(sent);
+            for held in lane.hold_back(|key| stopped.contains_key(key)) {
+                let behind = stopped[&held.record.partition_key].clone();
+                answered.push(Answered::held_back(held, behind));
+            }
+        }
+        answered
+    }
+
     /// Sends the envelopes, up to `max_concurrency` at a time.
-    async fn deliver(&self, envelopes: Vec<Envelope>) -> Vec<Answered> {
+    async fn deliver_all(&self, envelopes: Vec<Envelope>) -> Vec<Answered> {
         futures::stream::iter(envelopes)
             .map(|envelope| async move {
                 let answer = self.invoke(&envelope.request).await;
@@ -322,11 +400,51 @@ impl EnvelopeFailure {
                 error = %self,
                 "target answer unreadable"
             ),
+            // Never sent: each such record is logged with this reason when it is reported.
+            Self::HeldBack { .. } => {}
         }
     }
 }
 
 impl Answered {
+    /// A record held back from the target, answered for without an Invoke.
+    fn held_back(held: HeldBack, behind: String) -> Self {
+        let HeldBack { position, record } = held;
+        let envelope = Envelope {
+            positions: vec![position],
+            request: DeliveryRequest::new(String::new(), vec![record]),
+        };
+        let answer = Err(EnvelopeFailure::HeldBack { behind });
+        Self { envelope, answer }
+    }
+
+    /// Whether the envelope was sent to the target (held-back records are not).
+    fn invoked(&self) -> bool {
+        !matches!(self.answer, Err(EnvelopeFailure::HeldBack { .. }))
+    }
+
+    /// The partition key and sequence number of each record of the envelope that was neither
+    /// delivered nor rejected by the target, in the envelope's order.
+    fn undelivered(&self) -> Vec<(String, String)> {
+        let records = self.envelope.request.records.iter();
+        let settled_by_target = |verdict: &Option<RecordOutcome>| {
+            matches!(
+                verdict,
+                Some(RecordOutcome::Ok | RecordOutcome::Rejected { .. })
+            )
+        };
+        let failed: Vec<&RelayedRecord> = match &self.answer {
+            Ok(verdicts) => (records.zip(verdicts))
+                .filter(|(_, verdict)| !settled_by_target(verdict))
+                .map(|(record, _)| record)
+                .collect(),
+            Err(_) => records.collect(),
+        };
+        (failed.into_iter())
+            .map(|r| (r.partition_key.clone(), r.sequence_number.clone()))
+            .collect()
+    }
+
     /// Records of this envelope that failed because the relay could not assume the target role.
     fn assume_role_failures(&self) -> usize {
         match &self.answer {
@@ -511,6 +629,11 @@ mod tests {
         payload_sizes: Arc<Mutex<Vec<usize>>>,
         in_flight: Arc<AtomicUsize>,
         max_in_flight: Arc<AtomicUsize>,
+        /// (partition key, sequence number) of each record, as the target finished with it.
+        processed: Arc<Mutex<Vec<(String, String)>>>,
+        /// Envelopes that arrived while another envelope with one of their keys was in flight.
+        overlaps: Arc<AtomicUsize>,
+        keys_in_flight: Arc<Mutex<HashMap<String, usize>>>,
     }
 
     impl FakeTarget {
@@ -525,6 +648,9 @@ mod tests {
                 payload_sizes: Arc::default(),
                 in_flight: Arc::default(),
                 max_in_flight: Arc::default(),
+                processed: Arc::default(),
+                overlaps: Arc::default(),
+                keys_in_flight: Arc::default(),
             }
         }
     }
@@ -535,12 +661,57 @@ mod tests {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             self.payload_sizes.lock().unwrap().push(payload.len());
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             let request =
                 DeliveryRequest::decode(&payload).expect("the relay sends valid envelopes");
+            let keys: HashSet<String> = (request.records.iter())
+                .map(|r| r.partition_key.clone())
+                .collect();
+            self.arrive(&keys);
+            // Later envelopes of a batch take less time: overtaking shows if order is not kept.
+            let first: u64 = request.records[0].sequence_number.parse().unwrap_or(0);
+            let millis = 5 + (2000 - first.min(2000)) / 100;
+            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
             let reply = (self.behaviour)(&request);
+            let mut processed = self.processed.lock().unwrap();
+            processed.extend(
+                (request.records.iter())
+                    .map(|r| (r.partition_key.clone(), r.sequence_number.clone())),
+            );
+            drop(processed);
+            let mut in_flight = self.keys_in_flight.lock().unwrap();
+            for key in keys {
+                *in_flight.get_mut(&key).unwrap() -= 1;
+            }
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             reply
+        }
+    }
+
+    impl FakeTarget {
+        /// Counts an overlap if one of `keys` is already in flight, and marks them in flight.
+        fn arrive(&self, keys: &HashSet<String>) {
+            let mut in_flight = self.keys_in_flight.lock().unwrap();
+            let mut overlap = false;
+            for key in keys {
+                let n = in_flight.entry(key.clone()).or_default();
+                overlap |= *n > 0;
+                *n += 1;
+            }
+            if overlap {
+                self.overlaps.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        /// The sequence numbers the target processed for each key, in the order it did.
+        fn processed_per_key(&self) -> HashMap<String, Vec<u64>> {
+            let mut per_key: HashMap<String, Vec<u64>> = HashMap::new();
+            for (key, seq) in self.processed.lock().unwrap().iter() {
+                per_key
+                    .entry(key.clone())
+                    .or_default()
+                    .push(seq.parse().unwrap());
+            }
+            per_key
         }
     }
 
@@ -562,14 +733,25 @@ mod tests {
     }
 
     fn event(data: &[&[u8]]) -> KinesisEvent {
-        let records: Vec<serde_json::Value> = data
+        let keys: Vec<String> = (0..data.len()).map(|i| format!("id-{i}")).collect();
+        let keyed: Vec<(&str, &[u8])> = keys
+            .iter()
+            .map(String::as_str)
+            .zip(data.iter().copied())
+            .collect();
+        keyed_event(&keyed)
+    }
+
+    /// A batch of (partition key, data) records, sequence numbers 1000, 1001, ...
+    fn keyed_event(records: &[(&str, &[u8])]) -> KinesisEvent {
+        let records: Vec<serde_json::Value> = records
             .iter()
             .enumerate()
-            .map(|(i, d)| {
+            .map(|(i, (key, d))| {
                 serde_json::json!({
                     "kinesis": {
                         "kinesisSchemaVersion": "1.0",
-                        "partitionKey": format!("id-{i}"),
+                        "partitionKey": key,
                         "sequenceNumber": format!("{}", 1000 + i),
                         "data": base64::engine::general_purpose::STANDARD.encode(d),
                         "approximateArrivalTimestamp": 1764045097.5
@@ -890,5 +1072,196 @@ mod tests {
         let (response, report) = relay.handle(event(&[])).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.invocations, 0);
+    }
+
+    /// `n` records of keys `k0..k{keys}` in turn, all `data`.
+    fn round_robin(n: usize, keys: usize, data: &'static [u8]) -> Vec<(String, &'static [u8])> {
+        (0..n).map(|i| (format!("k{}", i % keys), data)).collect()
+    }
+
+    fn as_event(records: &[(String, &'static [u8])]) -> KinesisEvent {
+        let keyed: Vec<(&str, &[u8])> = records.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+        keyed_event(&keyed)
+    }
+
+    #[tokio::test]
+    async fn key_ordered_delivery_keeps_each_keys_order_under_concurrency() {
+        let target = FakeTarget::new(by_data);
+        let probe = target.clone();
+        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
+            .with_max_records_per_invocation(Some(3));
+        let records = round_robin(120, 10, b"ok");
+        let (response, report) = relay.handle(as_event(&records)).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.delivered, report.failed), (120, 0));
+        // 10 keys of 12 records in 4 lanes (3, 3, 2, 2 keys): 36, 36, 24, 24 records, 3 an
+        // envelope.
+        assert_eq!(report.invocations, 12 + 12 + 8 + 8);
+        assert_eq!(probe.max_in_flight.load(Ordering::SeqCst), 4);
+        assert_eq!(
+            probe.overlaps.load(Ordering::SeqCst),
+            0,
+            "a key was in flight twice"
+        );
+        let per_key = probe.processed_per_key();
+        assert_eq!(per_key.len(), 10);
+        for (key, seqs) in per_key {
+            assert_eq!(seqs.len(), 12, "{key}");
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{key}: {seqs:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_the_setting_the_batch_goes_as_one_envelope() {
+        let target = FakeTarget::new(by_data);
+        let probe = target.clone();
+        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
+            .with_max_records_per_invocation(None);
+        let (_, report) = relay.handle(as_event(&round_robin(120, 10, b"ok"))).await;
+        assert_eq!((report.invocations, report.delivered), (1, 120));
+        assert_eq!(probe.max_in_flight.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_holds_back_the_later_records_of_its_key_only() {
+        // Key a: ok, later (retry), ok, ok. Key b: ok, bad (rejected), ok. One record an
+        // envelope, one lane per key.
+        let records: Vec<(&str, &[u8])> = vec![
+            ("a", b"ok"),
+            ("b", b"ok"),
+            ("a", b"later"),
+            ("b", b"bad"),
+            ("a", b"ok"),
+            ("b", b"ok"),
+            ("a", b"ok"),
+        ];
+        let target = FakeTarget::new(by_data);
+        let probe = target.clone();
+        let queue = FakeQueue::default();
+        let relay =
+            Relay::new(target, queue.clone(), 2, 6 << 20).with_max_records_per_invocation(Some(1));
+        let (logs, _guard) = CapturedLogs::start();
+        let (response, report) = relay.handle(keyed_event(&records)).await;
+        assert_eq!(failures(&response), ["1002", "1004", "1006"]);
+        assert_eq!(
+            (report.delivered, report.dead_lettered, report.failed),
+            (3, 1, 3)
+        );
+        // Held-back records are never sent: a's third and fourth records stay here.
+        assert_eq!(report.invocations, 5);
+        let per_key = probe.processed_per_key();
+        assert_eq!(per_key["a"], [1000, 1002]);
+        assert_eq!(per_key["b"], [1001, 1003, 1005]);
+        assert_eq!(queue.letters.lock().unwrap()[0].sequence_number, "1003");
+        let reported =
+            logs.with_message("record reported as failed; the event source mapping will retry it");
+        let reasons: Vec<(&str, &str)> = (reported.iter())
+            .map(|l| {
+                let seq = l["sequence_number"].as_str().unwrap();
+                (seq, l["reason"].as_str().unwrap())
+            })
+            .collect();
+        let held = "not sent: the earlier record 1002 of its partition key was not delivered, \
+                    and a key's records reach the target in order";
+        assert_eq!(
+            reasons,
+            [
+                ("1002", "target asked for a retry: downstream busy"),
+                ("1004", held),
+                ("1006", held),
+            ]
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn a_failed_envelope_or_a_missing_verdict_stops_every_key_in_it() {
+        // One lane, two records an envelope: [a boom, b] fails as a whole, stopping a and b;
+        // [c skip, d] gets no verdict for c, stopping c, and delivers d.
+        let records: Vec<(&str, &[u8])> = vec![
+            ("a", b"boom"),
+            ("b", b"ok"),
+            ("c", b"skip"),
+            ("d", b"ok"),
+            ("a", b"ok"),
+            ("b", b"ok"),
+            ("c", b"ok"),
+            ("d", b"ok"),
+        ];
+        let target = FakeTarget::new(by_data);
+        let probe = target.clone();
+        let relay = Relay::new(target, FakeQueue::default(), 1, 6 << 20)
+            .with_max_records_per_invocation(Some(2));
+        let (response, report) = relay.handle(keyed_event(&records)).await;
+        assert_eq!(
+            failures(&response),
+            ["1000", "1001", "1002", "1004", "1005", "1006"]
+        );
+        assert_eq!(
+            (report.delivered, report.failed, report.invocations),
+            (2, 6, 3)
+        );
+        let per_key = probe.processed_per_key();
+        assert_eq!(per_key["d"], [1003, 1007]);
+        assert_eq!(per_key["a"], [1000]);
+        assert_eq!(per_key["c"], [1002]);
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn key_ordered_envelopes_stay_under_six_megabytes_and_too_large_records_are_set_aside() {
+        let target = FakeTarget::new(by_data);
+        let probe = target.clone();
+        let queue = FakeQueue::default();
+        let relay = Relay::new(
+            target,
+            queue.clone(),
+            4,
+            shared::config::MAX_INVOKE_REQUEST_BYTES,
+        )
+        .with_max_records_per_invocation(Some(100));
+        let big = vec![b'o'; 1024 * 1024];
+        let huge = vec![b'o'; 5 * 1024 * 1024];
+        // Key a: five 1 MiB records (~7 MB encoded), then one too large for any Invoke, then
+        // one more: a record set aside does not stop its key.
+        let mut records: Vec<(&str, &[u8])> = (0..5).map(|_| ("a", big.as_slice())).collect();
+        records.extend([
+            ("a", huge.as_slice()),
+            ("a", b"ok".as_slice()),
+            ("b", b"ok"),
+        ]);
+        let (response, report) = relay.handle(keyed_event(&records)).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.delivered, report.dead_lettered), (7, 1));
+        assert_eq!(queue.letters.lock().unwrap()[0].sequence_number, "1005");
+        let sizes = probe.payload_sizes.lock().unwrap().clone();
+        assert_eq!(sizes.len(), 3, "{sizes:?}");
+        assert!(
+            sizes
+                .iter()
+                .all(|s| *s < shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT),
+            "{sizes:?}"
+        );
+        assert_eq!(
+            probe.processed_per_key()["a"],
+            [1000, 1001, 1002, 1003, 1004, 1006]
+        );
+    }
+
+    #[tokio::test]
+    async fn key_ordered_assume_role_failures_are_counted_per_record() {
+        let target = FakeTarget::new(|_| {
+            Err(InvokeFailure {
+                kind: InvokeFailureKind::AssumeRole,
+                message: "AssumeRole failed: AccessDenied".into(),
+            })
+        });
+        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
+            .with_max_records_per_invocation(Some(1));
+        let records = round_robin(6, 2, b"ok");
+        let (response, report) = relay.handle(as_event(&records)).await;
+        assert_eq!(response.batch_item_failures.len(), 6);
+        // The first record of each key is sent and fails; the rest are held back.
+        assert_eq!((report.invocations, report.assume_role_failures), (2, 2));
     }
 }

@@ -23,7 +23,8 @@ async fn main() -> Result<(), Error> {
         dead_letters,
         settings.max_concurrent_invocations,
         settings.max_payload_bytes,
-    );
+    )
+    .with_max_records_per_invocation(settings.max_records_per_invocation);
     let relay = &relay;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {

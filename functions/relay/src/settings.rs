@@ -33,6 +33,9 @@ pub struct RelaySettings {
     pub dead_letter_bucket: String,
     pub max_concurrent_invocations: usize,
     pub max_payload_bytes: usize,
+    /// `Some(n)`: key-ordered delivery, at most `n` records per Invoke; `None`: as many records
+    /// as fit one Invoke, envelopes in batch order (see [`crate::batch`]).
+    pub max_records_per_invocation: Option<usize>,
     /// Prefix of the STS session name, so CloudTrail in the target account shows who called.
     pub session_name_prefix: String,
     pub log_level: Option<String>,
@@ -71,6 +74,14 @@ impl RelaySettings {
                 config::MAX_INVOKE_REQUEST_BYTES,
                 4096..=config::MAX_INVOKE_REQUEST_BYTES,
             )?,
+            max_records_per_invocation: match read.number(
+                config::RELAY_MAX_RECORDS_PER_INVOCATION,
+                0u32,
+                config::RELAY_MAX_RECORDS_PER_INVOCATION_RANGE,
+            )? {
+                0 => None,
+                n => Some(n as usize),
+            },
             session_name_prefix: source
                 .get("AWS_LAMBDA_FUNCTION_NAME")
                 .filter(|n| !n.is_empty())
@@ -125,6 +136,27 @@ mod tests {
         assert_eq!(settings.max_payload_bytes, 6 * 1024 * 1024 - 1);
         assert_eq!(settings.max_concurrent_invocations, 4);
         assert!(settings.target_region.is_none());
+        assert_eq!(settings.max_records_per_invocation, None);
+    }
+
+    #[test]
+    fn records_per_invocation_turns_on_key_ordered_delivery_and_0_leaves_it_off() {
+        let records = |value: &'static str| {
+            let mut env = full_env();
+            env.insert(config::RELAY_MAX_RECORDS_PER_INVOCATION, value);
+            RelaySettings::from_source(&env).map(|s| s.max_records_per_invocation)
+        };
+        assert_eq!(records("0"), Ok(None));
+        assert_eq!(records(""), Ok(None));
+        assert_eq!(records("1"), Ok(Some(1)));
+        assert_eq!(records("10000"), Ok(Some(10_000)));
+        let err = records("10001").unwrap_err().to_string();
+        assert!(
+            err.contains("RELAY_MAX_RECORDS_PER_INVOCATION=\"10001\"")
+                && err.contains("must be between 0 and 10000"),
+            "{err}"
+        );
+        assert!(records("-1").is_err());
     }
 
     #[test]

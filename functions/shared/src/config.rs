@@ -35,6 +35,10 @@ pub const DEAD_LETTER_BUCKET: &str = "DEAD_LETTER_BUCKET";
 pub const RELAY_MAX_CONCURRENT_INVOCATIONS: &str = "RELAY_MAX_CONCURRENT_INVOCATIONS";
 /// Largest request payload the relay sends in one Invoke, in bytes (at most Lambda's 6 MB).
 pub const RELAY_MAX_PAYLOAD_BYTES: &str = "RELAY_MAX_PAYLOAD_BYTES";
+/// Most records in one Invoke, which turns on key-ordered delivery: the records of one partition
+/// key reach the target in order, different keys concurrently. Unset or 0 (the default): as
+/// many records as fit one Invoke request ([`RELAY_MAX_RECORDS_PER_INVOCATION_RANGE`]).
+pub const RELAY_MAX_RECORDS_PER_INVOCATION: &str = "RELAY_MAX_RECORDS_PER_INVOCATION";
 
 /// Records whose id the target remembers, to recognise a redelivery (per container).
 pub const TARGET_DEDUP_CAPACITY: &str = "TARGET_DEDUP_CAPACITY";
@@ -64,6 +68,7 @@ pub const RELAY_VARIABLES: &[&str] = &[
     DEAD_LETTER_BUCKET,
     RELAY_MAX_CONCURRENT_INVOCATIONS,
     RELAY_MAX_PAYLOAD_BYTES,
+    RELAY_MAX_RECORDS_PER_INVOCATION,
     LOG_LEVEL,
 ];
 
@@ -91,6 +96,9 @@ pub const PRODUCER_MAX_PUT_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=2
 pub const PRODUCER_RETRY_BASE_DELAY_MS_RANGE: std::ops::RangeInclusive<u32> = 0..=10_000;
 /// Envelopes the relay has in flight per batch.
 pub const RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
+/// Records per Invoke in key-ordered delivery: 0 turns it off (the default); a batch holds at
+/// most 10,000 records (the event source mapping's largest batch), so more would never split one.
+pub const RELAY_MAX_RECORDS_PER_INVOCATION_RANGE: std::ops::RangeInclusive<u32> = 0..=10_000;
 /// Record ids the target remembers per container (0: none).
 pub const TARGET_DEDUP_CAPACITY_RANGE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
 
