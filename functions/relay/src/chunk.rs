@@ -85,7 +85,8 @@ impl Limit {
     }
 
     /// Takes from the front of `queue` the most records that fit one request, at most
-    /// `max_records` of them: at least one, since every queued record fits alone.
+    /// `max_records` of them: at least one unless `queue` is empty, since every queued record
+    /// fits alone.
     fn take(self, queue: &mut VecDeque<Pending>, max_records: usize) -> Vec<Pending> {
         let mut taken: Vec<Pending> = Vec::new();
         let mut used = 0usize;
@@ -116,9 +117,13 @@ pub fn plan(batch_id: &str, records: Vec<RelayedRecord>, max_bytes: usize) -> Ch
     let (pending, oversized) = limit.sort_out(records);
     let mut queue = VecDeque::from(pending);
     let mut envelopes = Vec::new();
-    while !queue.is_empty() {
+    loop {
+        let taken = limit.take(&mut queue, usize::MAX);
+        if taken.is_empty() {
+            break;
+        }
         let id = format!("{batch_id}-{}", envelopes.len());
-        envelopes.push(envelope(id, limit.take(&mut queue, usize::MAX)));
+        envelopes.push(envelope(id, taken));
     }
     ChunkPlan {
         envelopes,
@@ -214,10 +219,10 @@ fn assign_keys(pending: &[Pending], lanes: usize) -> Vec<usize> {
 impl Lane {
     /// The lane's next envelope, `None` once every record has been sent or held back.
     pub fn next_envelope(&mut self) -> Option<Envelope> {
-        if self.queue.is_empty() {
+        let taken = self.limit.take(&mut self.queue, self.max_records);
+        if taken.is_empty() {
             return None;
         }
-        let taken = self.limit.take(&mut self.queue, self.max_records);
         let id = format!("{}.{}", self.id, self.sent);
         self.sent += 1;
         Some(envelope(id, taken))
