@@ -1074,6 +1074,13 @@ mod tests {
         assert_eq!(report.invocations, 0);
     }
 
+    /// A subscriber for this thread's test. A log callsite first reached on a thread without one
+    /// can be registered as uninteresting just as another test starts its capture (a race in
+    /// tracing-core's callsite registration), and that test then misses its lines.
+    fn capture() -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+        CapturedLogs::start()
+    }
+
     /// `n` records of keys `k0..k{keys}` in turn, all `data`.
     fn round_robin(n: usize, keys: usize, data: &'static [u8]) -> Vec<(String, &'static [u8])> {
         (0..n).map(|i| (format!("k{}", i % keys), data)).collect()
@@ -1086,6 +1093,7 @@ mod tests {
 
     #[tokio::test]
     async fn key_ordered_delivery_keeps_each_keys_order_under_concurrency() {
+        let _logs = capture();
         let target = FakeTarget::new(by_data);
         let probe = target.clone();
         let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
@@ -1113,6 +1121,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_the_setting_the_batch_goes_as_one_envelope() {
+        let _logs = capture();
         let target = FakeTarget::new(by_data);
         let probe = target.clone();
         let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
@@ -1176,6 +1185,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_envelope_or_a_missing_verdict_stops_every_key_in_it() {
+        let _logs = capture();
         // One lane, two records an envelope: [a boom, b] fails as a whole, stopping a and b;
         // [c skip, d] gets no verdict for c, stopping c, and delivers d.
         let records: Vec<(&str, &[u8])> = vec![
@@ -1210,6 +1220,7 @@ mod tests {
 
     #[tokio::test]
     async fn key_ordered_envelopes_stay_under_six_megabytes_and_too_large_records_are_set_aside() {
+        let _logs = capture();
         let target = FakeTarget::new(by_data);
         let probe = target.clone();
         let queue = FakeQueue::default();
@@ -1250,6 +1261,7 @@ mod tests {
 
     #[tokio::test]
     async fn key_ordered_assume_role_failures_are_counted_per_record() {
+        let _logs = capture();
         let target = FakeTarget::new(|_| {
             Err(InvokeFailure {
                 kind: InvokeFailureKind::AssumeRole,
