@@ -162,6 +162,8 @@ pub struct SourceConfig {
     pub maximum_record_age_seconds: i32,
     pub starting_position: String,
     pub relay_max_concurrent_invocations: u32,
+    /// 0: off (the relay's default); n: key-ordered delivery, at most n records per Invoke.
+    pub relay_max_records_per_invocation: u32,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
 }
@@ -278,6 +280,7 @@ pub enum Key {
     MaximumRecordAgeSeconds,
     StartingPosition,
     RelayMaxConcurrentInvocations,
+    RelayMaxRecordsPerInvocation,
     RelayMemoryMb,
     RelayTimeoutSeconds,
     /// The old name of [`Key::Side`], declared so a stack that still sets it is told how to move.
@@ -335,6 +338,7 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::MaximumRecordAgeSeconds, "maximumRecordAgeSeconds", Integer, Source, Some("3600"), "3600", "Event source mapping: records older than this go to the dead-letter bucket, -1 (never) or 60..604800."),
     key(Key::StartingPosition, "startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: TRIM_HORIZON (everything retained) or LATEST."),
     key(Key::RelayMaxConcurrentInvocations, "relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch, 1..64."),
+    key(Key::RelayMaxRecordsPerInvocation, "relayMaxRecordsPerInvocation", Integer, Source, Some("0"), "25", "Most records per target Invoke, 0..10000. 0 (default): as many as fit one Invoke, in batch order. n: key-ordered delivery: records of one partition key reach the target in order, different keys at once (up to relayMaxConcurrentInvocations); once a record of a key is not delivered, the key's later records in the batch are retried, not sent."),
     key(Key::RelayMemoryMb, "relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
     key(Key::RelayTimeoutSeconds, "relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
     key(Key::Role, "role", Str, Both, None, "side", "Renamed to `side` (the word role is kept for IAM roles): leave it unset; a stack that sets it is stopped with the two commands that move it."),
@@ -887,6 +891,10 @@ impl RawConfig {
             relay_max_concurrent_invocations: self.number(
                 Key::RelayMaxConcurrentInvocations,
                 env::RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE,
+            )?,
+            relay_max_records_per_invocation: self.number(
+                Key::RelayMaxRecordsPerInvocation,
+                env::RELAY_MAX_RECORDS_PER_INVOCATION_RANGE,
             )?,
             memory_mb: self.number(Key::RelayMemoryMb, 128..=10240)?,
             timeout_seconds: self.number(Key::RelayTimeoutSeconds, 1..=900)?,
@@ -1741,6 +1749,19 @@ mod tests {
             };
         assert_eq!(capacity("0").unwrap(), 0);
         assert!(capacity("1000001").is_err());
+        let records = |v: &'static str| {
+            source(&[("relayMaxRecordsPerInvocation", v)])
+                .map(|s| s.relay_max_records_per_invocation)
+        };
+        assert_eq!(source(&[]).unwrap().relay_max_records_per_invocation, 0);
+        assert_eq!(records("10000").unwrap(), 10_000);
+        let err = records("10001").unwrap_err().to_string();
+        assert!(err.contains("must be between 0 and 10000"), "{err}");
+        assert_eq!(
+            env::RELAY_MAX_RECORDS_PER_INVOCATION_RANGE,
+            0..=10_000,
+            "README and Pulumi.yaml describe this range"
+        );
     }
 
     #[test]

@@ -341,6 +341,10 @@ fn relay_environment(
             json!(config.relay_max_concurrent_invocations.to_string()),
         ),
         (
+            env::RELAY_MAX_RECORDS_PER_INVOCATION,
+            json!(config.relay_max_records_per_invocation.to_string()),
+        ),
+        (
             env::RELAY_MAX_PAYLOAD_BYTES,
             json!(shared::config::MAX_INVOKE_REQUEST_BYTES.to_string()),
         ),
