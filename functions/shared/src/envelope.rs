@@ -124,8 +124,19 @@ impl DeliveryRequest {
         serde_json::from_value(value).map_err(malformed)
     }
 
+    /// The request as JSON, written into a buffer of its exact size: envelopes reach 6 MB, and
+    /// a buffer left to grow would be copied about twenty times on the way.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a DeliveryRequest always serializes")
+        let mut out = Vec::with_capacity(self.encoded_len());
+        serde_json::to_writer(&mut out, self).expect("a DeliveryRequest always serializes");
+        out
+    }
+
+    /// The length of [`Self::encode`]: the request without records, plus each record's bytes
+    /// (each counts a separator; the first record has none).
+    pub fn encoded_len(&self) -> usize {
+        let records: usize = self.records.iter().map(RelayedRecord::encoded_len).sum();
+        empty_request_len(&self.delivery_id) + records.saturating_sub(1)
     }
 }
 
@@ -158,24 +169,42 @@ impl RelayedRecord {
             approximate_arrival_ms: self.approximate_arrival_ms,
             data: Vec::new(),
         };
-        let without_data = serde_json::to_vec(&fields)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        without_data.saturating_add(self.data.len().div_ceil(3) * 4) + 1
+        json_len(&fields).saturating_add(self.data.len().div_ceil(3) * 4) + 1
     }
 }
 
 /// Bytes of an encoded [`DeliveryRequest`] with this id and no records.
 pub fn empty_request_len(delivery_id: &str) -> usize {
-    DeliveryRequest::new(delivery_id, Vec::new()).encode().len()
+    json_len(&DeliveryRequest::new(delivery_id, Vec::new()))
+}
+
+/// The length of `value` as JSON, counted without writing it anywhere.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        // Nothing the envelope holds fails to serialize; never taken as small enough to send.
+        Err(_) => usize::MAX,
+    }
 }
 
 mod base64_bytes {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
 
+    /// Encoded straight into the output, without a string per record on the way.
     pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(bytes))
+        s.collect_str(&base64::display::Base64Display::new(bytes, &STANDARD))
     }
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
@@ -319,6 +348,15 @@ mod tests {
                 .map(RelayedRecord::encoded_len)
                 .sum::<usize>()
             - 1;
-        assert_eq!(DeliveryRequest::new("d", records).encode().len(), expected);
+        let request = DeliveryRequest::new("d", records);
+        let encoded = request.encode();
+        assert_eq!(encoded.len(), expected);
+        assert_eq!(request.encoded_len(), expected);
+        // Written into a buffer of its exact size, never grown.
+        assert_eq!(encoded.capacity(), expected);
+        let empty = DeliveryRequest::new("d", Vec::new());
+        assert_eq!(empty.encoded_len(), empty.encode().len());
+        assert_eq!(empty.encoded_len(), br#"{"version":1,"delivery_id":"d","records":[]}"#.len());
+        assert_eq!(empty_request_len("d"), empty.encoded_len());
     }
 }
