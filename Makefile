@@ -34,7 +34,7 @@ help:
 	@echo "make demo   run producer -> Kinesis -> relay -> (AssumeRole) -> target locally, two accounts"
 	@echo "make test   run every test (lint, unit, mutants, infra checks, Pulumi engine, end to end)"
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
-	@echo "make bench  start-up time and peak memory of the release binaries"
+	@echo "make bench  start-up time and peak memory of the release binaries; the relay's warm throughput beside Python's"
 	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
 	@echo "make soak   TOTAL records (100000) through the local run under a fault matrix (FAULTS=default|none|class:rate,...); fails if one is lost"
 
@@ -76,9 +76,13 @@ $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
 	GOBIN=$(TOOLS)/bin CGO_ENABLED=0 go install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION)
 	touch $@
 
-# Start-up time (process start -> first response) and peak RSS of each release binary.
+# Start-up time (process start -> first response) and peak RSS of each release binary; then the
+# relay's warm throughput beside the Python relay's, and key-ordered delivery against a slow
+# target (bench/throughput.py; BENCH_ARGS passes options, e.g. BENCH_ARGS="--part slow").
+BENCH_ARGS ?=
 bench: build
 	$(PY) bench/startup.py --runs 10
+	$(PY) -m bench.throughput $(BENCH_ARGS)
 
 # mutants after unit: a mutant is only worth testing once the unmutated tests pass.
 test: tools lint unit mutants check-infra check-pulumi e2e
