@@ -458,6 +458,7 @@ def main() -> None:
         "--megabytes", type=float, default=20, help="record data per measured row (10 to 2,000 invocations)"
     )
     parser.add_argument("--lambda-dir", default=os.path.join(ROOT, "target", "lambda"))
+    parser.add_argument("--relay", help="a relay binary to run instead of the one in --lambda-dir's relay zip")
     parser.add_argument("--delay-ms", type=float, default=2.0, help="slow target: processing time per record")
     parser.add_argument("--keys", type=int, default=10, help="slow target: distinct partition keys per batch")
     parser.add_argument("--batch", type=int, default=1000, help="slow target: records per batch")
@@ -467,7 +468,7 @@ def main() -> None:
     parser.add_argument("--part", choices=["all", "sizes", "slow"], default="all")
     args = parser.parse_args()
 
-    rust = [unzip_relay(args.lambda_dir)]
+    rust = [args.relay or unzip_relay(args.lambda_dir)]
     python = [sys.executable, "-m", "awslambdaric", "relay.handler"]
     if args.part in ("all", "sizes"):
         part_one(rust, python, args.megabytes)
