@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(encoded.capacity(), expected);
         let empty = DeliveryRequest::new("d", Vec::new());
         assert_eq!(empty.encoded_len(), empty.encode().len());
-        assert_eq!(empty.encoded_len(), br#"{"version":1,"delivery_id":"d","records":[]}"#.len());
+        assert_eq!(
+            empty.encoded_len(),
+            br#"{"version":1,"delivery_id":"d","records":[]}"#.len()
+        );
         assert_eq!(empty_request_len("d"), empty.encoded_len());
     }
 }
