@@ -104,15 +104,12 @@ def peak_rss_kib(pid: int) -> int:
     return -1
 
 
-def measure(
-    command: Sequence[str], env: Mapping[str, str], event: Mapping[str, Any], cwd: str | None = None
-) -> tuple[float, int]:
-    api = RuntimeApi(event)
-    threading.Thread(target=api.serve_forever, daemon=True).start()
-    full_env = {
+def function_env(runtime_api: str, env: Mapping[str, str]) -> dict[str, str]:
+    """What Lambda sets for a function process (loopback only, placeholder keys), and `env`."""
+    return {
         "PATH": "/usr/bin:/bin",
         "PYTHONDONTWRITEBYTECODE": "1",
-        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}",
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -124,6 +121,14 @@ def measure(
         "LOG_LEVEL": "warn",
         **env,
     }
+
+
+def measure(
+    command: Sequence[str], env: Mapping[str, str], event: Mapping[str, Any], cwd: str | None = None
+) -> tuple[float, int]:
+    api = RuntimeApi(event)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    full_env = function_env(f"127.0.0.1:{api.server_address[1]}", env)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

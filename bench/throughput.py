@@ -50,6 +50,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from bench.startup import function_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KIB = 1024
 TARGET_FUNCTION = "cross-account-relay-target"
@@ -201,21 +203,7 @@ class WarmFunction:
         handler = type("Runtime", (RuntimeHandler,), {"events": queue.Queue(), "answers": queue.Queue(), "handed": []})
         self.handler = cast(type[RuntimeHandler], handler)
         self.api = Server(handler)
-        full_env = {
-            "PATH": "/usr/bin:/bin",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "AWS_LAMBDA_RUNTIME_API": self.api.url.removeprefix("http://"),
-            "AWS_LAMBDA_FUNCTION_NAME": "bench",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_REGION": "eu-west-1",
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ACCESS_KEY_ID": "AKIDBENCH",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "LOG_LEVEL": "warn",
-            **env,
-        }
+        full_env = function_env(self.api.url.removeprefix("http://"), env)
         self.process = subprocess.Popen(
             command, env=full_env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
