@@ -2,7 +2,8 @@
 //! out, and an exact account of every record.
 //!
 //! - [`settings`]: the relay's configuration, read once per container.
-//! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request.
+//! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
+//!   partition key for key-ordered delivery.
 //! - [`ports`]: what the relay needs from the world (invoke the target, dead-letter a record),
 //!   as traits, so the batch logic runs in tests without a network.
 //! - [`aws`]: the real target adapter: the Lambda client with assumed-role credentials.
