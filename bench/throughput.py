@@ -451,7 +451,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=10, help="slow target: distinct partition keys per batch")
     parser.add_argument("--batch", type=int, default=1000, help="slow target: records per batch")
     parser.add_argument("--batches", type=int, default=6, help="slow target: batches per mode")
-    parser.add_argument("--records-per-invoke", type=int, default=25, help="RELAY_MAX_RECORDS_PER_INVOCATION")
+    parser.add_argument("--records-per-invoke", type=int, default=100, help="RELAY_MAX_RECORDS_PER_INVOCATION")
     parser.add_argument("--concurrency", type=int, default=10, help="RELAY_MAX_CONCURRENT_INVOCATIONS")
     parser.add_argument("--part", choices=["all", "sizes", "slow"], default="all")
     args = parser.parse_args()
