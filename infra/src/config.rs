@@ -289,7 +289,7 @@ pub enum Key {
 
 impl Key {
     /// How many keys there are: the length of [`KEYS`].
-    pub const COUNT: usize = 39;
+    pub const COUNT: usize = 40;
 
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]
