@@ -52,6 +52,7 @@ pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 impl CapturedLogs {
     /// Captures what this thread logs at `info` and above until the guard is dropped.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        undecided_global_default();
         let logs = Self::default();
         let sink = logs.clone();
         let guard = tracing::subscriber::set_default(subscriber(None, move || sink.clone()));
@@ -72,6 +73,56 @@ impl CapturedLogs {
         let lines = self.lines().into_iter();
         lines.filter(|l| l["message"] == message).collect()
     }
+}
+
+/// Makes every log callsite ask the current thread's subscriber each time it is hit.
+///
+/// tracing caches, per callsite, whether any subscriber may want it. Tests capture logs with a
+/// subscriber scoped to their own thread; when a callsite is first hit on a thread with none
+/// (another test running at that moment), it can be cached as wanted by nobody, and a later
+/// capture then misses its lines. A global default that answers "sometimes" for every callsite
+/// and takes nothing itself keeps the decision with each thread's own subscriber. Set once; a
+/// global subscriber set before (by `init`) is left in place.
+fn undecided_global_default() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Undecided);
+    });
+}
+
+/// The global default of [`undecided_global_default`]: interested in every callsite sometimes,
+/// enabled for none.
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 impl Write for CapturedLogs {
