@@ -1091,13 +1091,23 @@ mod tests {
         keyed_event(&keyed)
     }
 
+    /// A key-ordered relay (`lanes` at once, `max_records` per Invoke, 6 MiB payloads) in front
+    /// of a target answering by each record's data: the relay, a probe of the target, the queue.
+    fn keyed_by_data(
+        lanes: usize,
+        max_records: usize,
+    ) -> (Relay<FakeTarget, FakeQueue>, FakeTarget, FakeQueue) {
+        let target = FakeTarget::new(by_data);
+        let (probe, queue) = (target.clone(), FakeQueue::default());
+        let relay = Relay::new(target, queue.clone(), lanes, 6 << 20)
+            .with_max_records_per_invocation(Some(max_records));
+        (relay, probe, queue)
+    }
+
     #[tokio::test]
     async fn key_ordered_delivery_keeps_each_keys_order_under_concurrency() {
         let _logs = capture();
-        let target = FakeTarget::new(by_data);
-        let probe = target.clone();
-        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
-            .with_max_records_per_invocation(Some(3));
+        let (relay, probe, _queue) = keyed_by_data(4, 3);
         let records = round_robin(120, 10, b"ok");
         let (response, report) = relay.handle(as_event(&records)).await;
         assert!(response.batch_item_failures.is_empty());
@@ -1144,11 +1154,7 @@ mod tests {
             ("b", b"ok"),
             ("a", b"ok"),
         ];
-        let target = FakeTarget::new(by_data);
-        let probe = target.clone();
-        let queue = FakeQueue::default();
-        let relay =
-            Relay::new(target, queue.clone(), 2, 6 << 20).with_max_records_per_invocation(Some(1));
+        let (relay, probe, queue) = keyed_by_data(2, 1);
         let (logs, _guard) = CapturedLogs::start();
         let (response, report) = relay.handle(keyed_event(&records)).await;
         assert_eq!(failures(&response), ["1002", "1004", "1006"]);
@@ -1198,10 +1204,7 @@ mod tests {
             ("c", b"ok"),
             ("d", b"ok"),
         ];
-        let target = FakeTarget::new(by_data);
-        let probe = target.clone();
-        let relay = Relay::new(target, FakeQueue::default(), 1, 6 << 20)
-            .with_max_records_per_invocation(Some(2));
+        let (relay, probe, _queue) = keyed_by_data(1, 2);
         let (response, report) = relay.handle(keyed_event(&records)).await;
         assert_eq!(
             failures(&response),

@@ -114,6 +114,13 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The settings read from [`full_env`] with `name` set to `value`.
+    fn with(name: &'static str, value: &'static str) -> Result<RelaySettings, ConfigError> {
+        let mut env = full_env();
+        env.insert(name, value);
+        RelaySettings::from_source(&env)
+    }
+
     pub(crate) fn full_env() -> HashMap<&'static str, &'static str> {
         HashMap::from([
             (
@@ -142,9 +149,8 @@ mod tests {
     #[test]
     fn records_per_invocation_turns_on_key_ordered_delivery_and_0_leaves_it_off() {
         let records = |value: &'static str| {
-            let mut env = full_env();
-            env.insert(config::RELAY_MAX_RECORDS_PER_INVOCATION, value);
-            RelaySettings::from_source(&env).map(|s| s.max_records_per_invocation)
+            with(config::RELAY_MAX_RECORDS_PER_INVOCATION, value)
+                .map(|s| s.max_records_per_invocation)
         };
         assert_eq!(records("0"), Ok(None));
         assert_eq!(records(""), Ok(None));
@@ -184,45 +190,39 @@ mod tests {
             "arn:aws:iam::222222222222:user/cross-account-relay-invoker",
             "iam::222222222222:role/cross-account-relay-invoker",
         ] {
-            let mut env = full_env();
-            env.insert(config::TARGET_ROLE_ARN, not_a_role);
-            let err = RelaySettings::from_source(&env).unwrap_err().to_string();
+            let err = with(config::TARGET_ROLE_ARN, not_a_role)
+                .unwrap_err()
+                .to_string();
             assert!(
                 err.contains("TARGET_ROLE_ARN") && err.contains("must be an IAM role ARN"),
                 "{not_a_role}: {err}"
             );
         }
-        let mut env = full_env();
-        env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "60");
-        let err = RelaySettings::from_source(&env).unwrap_err().to_string();
+        let err = with(config::ASSUME_ROLE_SESSION_SECONDS, "60")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("ASSUME_ROLE_SESSION_SECONDS") && err.contains("between 900 and 3600"),
             "{err}"
         );
         // Above an hour STS refuses a chained AssumeRole: refused at start-up instead.
-        let mut env = full_env();
-        env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "3601");
-        assert!(RelaySettings::from_source(&env)
+        assert!(with(config::ASSUME_ROLE_SESSION_SECONDS, "3601")
             .unwrap_err()
             .to_string()
             .contains("between 900 and 3600"));
-        let mut env = full_env();
-        env.insert(config::ASSUME_ROLE_SESSION_SECONDS, "3600");
         assert_eq!(
-            RelaySettings::from_source(&env).unwrap().session_length,
+            with(config::ASSUME_ROLE_SESSION_SECONDS, "3600")
+                .unwrap()
+                .session_length,
             Duration::from_secs(3600)
         );
-        let mut env = full_env();
-        env.insert(config::RELAY_MAX_PAYLOAD_BYTES, "7000000");
-        assert!(RelaySettings::from_source(&env).is_err());
+        assert!(with(config::RELAY_MAX_PAYLOAD_BYTES, "7000000").is_err());
     }
 
     #[test]
     fn the_largest_payload_is_one_byte_under_lambdas_limit() {
         let payload = |bytes: &'static str| {
-            let mut env = full_env();
-            env.insert(config::RELAY_MAX_PAYLOAD_BYTES, bytes);
-            RelaySettings::from_source(&env).map(|s| s.max_payload_bytes)
+            with(config::RELAY_MAX_PAYLOAD_BYTES, bytes).map(|s| s.max_payload_bytes)
         };
         assert_eq!(payload("6291455"), Ok(6_291_455));
         let err = payload("6291456").unwrap_err().to_string();
