@@ -259,6 +259,7 @@ fn validate(record: &ProducedRecord, now: DateTime<Utc>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::envelope::ENVELOPE_VERSION;
     use shared::payload::{RecordBody, SimulatedFault};
 
     fn now() -> DateTime<Utc> {
@@ -388,12 +389,15 @@ mod tests {
             p.handle(b"[]", now()),
             Err(TargetError::Envelope(EnvelopeError::NoVersion(_)))
         ));
-        let err = p
-            .handle(br#"{"version":2,"delivery_id":"d","records":[]}"#, now())
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("version 2 is not supported"),
-            "{err}"
+        // The whole message: what an operator reads in the target's log and in Lambda's error.
+        let v2 = p.handle(br#"{"version":2,"delivery_id":"d","records":[]}"#, now());
+        assert_eq!(
+            v2.map(|_| ()).map_err(|e| e.to_string()),
+            Err(format!(
+                "invalid delivery envelope: envelope version 2 is not supported \
+                 (this build speaks version {ENVELOPE_VERSION}); \
+                 deploy the relay and the target from the same release"
+            ))
         );
     }
 
