@@ -69,6 +69,46 @@ pub struct Tally {
     pub duplicates: usize,
 }
 
+impl Tally {
+    /// Counts one record's outcome (and whether it was a redelivery): the outcome's log name.
+    fn count(&mut self, outcome: &RecordOutcome, duplicate: bool) -> &'static str {
+        self.duplicates += usize::from(duplicate);
+        match outcome {
+            RecordOutcome::Ok => {
+                self.ok += 1;
+                "ok"
+            }
+            RecordOutcome::Rejected { .. } => {
+                self.rejected += 1;
+                "rejected"
+            }
+            RecordOutcome::Retry { .. } => {
+                self.retry += 1;
+                "retry"
+            }
+        }
+    }
+}
+
+/// The reason given with a `rejected` or `retry` outcome.
+fn reason_of(outcome: &RecordOutcome) -> Option<&str> {
+    match outcome {
+        RecordOutcome::Rejected { reason } | RecordOutcome::Retry { reason } => Some(reason),
+        RecordOutcome::Ok => None,
+    }
+}
+
+/// The id of the first well-formed record that asks the target to fail the whole invocation.
+fn first_simulated_function_error(
+    parsed: &[(&RelayedRecord, Result<ProducedRecord, String>)],
+) -> Option<String> {
+    parsed.iter().find_map(|(_, record)| {
+        let record = record.as_ref().ok()?;
+        let simulate = record.body.simulate.as_ref()?;
+        simulate.function_error.then(|| record.id.clone())
+    })
+}
+
 impl Processor {
     pub fn new(settings: TargetSettings) -> Self {
         Self {
@@ -103,19 +143,8 @@ impl Processor {
         let parsed: Vec<(&RelayedRecord, Result<ProducedRecord, String>)> =
             request.records.iter().map(|r| (r, parse(r))).collect();
         if self.settings.fault_injection {
-            for (_, record) in &parsed {
-                if let Ok(record) = record {
-                    if record
-                        .body
-                        .simulate
-                        .as_ref()
-                        .is_some_and(|s| s.function_error)
-                    {
-                        return Err(TargetError::Simulated {
-                            record_id: record.id.clone(),
-                        });
-                    }
-                }
+            if let Some(record_id) = first_simulated_function_error(&parsed) {
+                return Err(TargetError::Simulated { record_id });
             }
         }
         let mut tally = Tally::default();
@@ -139,37 +168,16 @@ impl Processor {
                         (outcome, record.id, Some(latency), duplicate)
                     }
                 };
-                let since_arrival_ms = since_arrival_ms(relayed, now);
-                let status = match &outcome {
-                    RecordOutcome::Ok => {
-                        tally.ok += 1;
-                        "ok"
-                    }
-                    RecordOutcome::Rejected { .. } => {
-                        tally.rejected += 1;
-                        "rejected"
-                    }
-                    RecordOutcome::Retry { .. } => {
-                        tally.retry += 1;
-                        "retry"
-                    }
-                };
-                tally.duplicates += usize::from(duplicate);
-                let reason = match &outcome {
-                    RecordOutcome::Rejected { reason } | RecordOutcome::Retry { reason } => {
-                        Some(reason.as_str())
-                    }
-                    RecordOutcome::Ok => None,
-                };
+                let status = tally.count(&outcome, duplicate);
                 tracing::info!(
                     record_id = %record_id,
                     sequence_number = %relayed.sequence_number,
                     delivery_id = %request.delivery_id,
                     outcome = status,
                     latency_ms,
-                    since_arrival_ms,
+                    since_arrival_ms = since_arrival_ms(relayed, now),
                     duplicate,
-                    reason,
+                    reason = reason_of(&outcome),
                     "record processed"
                 );
                 RecordResult {
