@@ -357,6 +357,26 @@ mod tests {
     }
 
     #[test]
+    fn each_record_is_logged_with_its_outcome_and_the_reason_of_a_refusal() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let (response, _) = processor(false)
+            .handle(
+                &request(vec![produced("a", None), b"not json".to_vec()]),
+                now(),
+            )
+            .unwrap();
+        let lines = logs.with_message("record processed");
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0]["outcome"], "ok");
+        assert!(lines[0].get("reason").is_none(), "{}", lines[0]);
+        assert_eq!(lines[1]["outcome"], "rejected");
+        assert_eq!(
+            format!("rejected: {}", lines[1]["reason"].as_str().unwrap()),
+            statuses(&response)[1]
+        );
+    }
+
+    #[test]
     fn malformed_bodies_are_rejected_with_reasons_and_neighbours_pass() {
         let mut empty_message: ProducedRecord =
             serde_json::from_slice(&produced("c", None)).unwrap();
