@@ -1,0 +1,86 @@
+//! The real dead-letter bucket: S3, with the operator's credentials (relayctl reads, copies and
+//! deletes objects, which no role of the stacks may do).
+
+use async_trait::async_trait;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use shared::dead_letter::REDRIVEN_PREFIX;
+
+use crate::ops::Bucket;
+
+pub struct S3Bucket {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Bucket {
+    pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
+        Self { client, bucket }
+    }
+
+    fn error(&self, call: &str, key: &str, e: impl std::error::Error) -> String {
+        format!(
+            "{call} of s3://{}/{key} failed: {}",
+            self.bucket,
+            DisplayErrorContext(e)
+        )
+    }
+}
+
+#[async_trait]
+impl Bucket for S3Bucket {
+    async fn list(&self) -> Result<Vec<(String, i64)>, String> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .into_paginator()
+            .send();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("ListObjectsV2", "", e))?;
+            for object in page.contents() {
+                let key = object.key().unwrap_or_default().to_string();
+                let written_at = object.last_modified().map(|t| t.secs()).unwrap_or(0);
+                objects.push((key, written_at));
+            }
+        }
+        Ok(objects)
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("GetObject", key, e))?;
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| self.error("GetObject", key, e))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    async fn move_to_redriven(&self, key: &str) -> Result<(), String> {
+        let target = format!("{REDRIVEN_PREFIX}{key}");
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&target)
+            .copy_source(format!("{}/{key}", self.bucket))
+            .send()
+            .await
+            .map_err(|e| self.error("CopyObject", key, e))?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| self.error("DeleteObject", key, e))?;
+        Ok(())
+    }
+}

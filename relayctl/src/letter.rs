@@ -1,0 +1,272 @@
+//! One dead-letter object, read: its kind, why it failed, when, and the records it holds.
+//!
+//! The bucket's layout is `shared::dead_letter`'s: the relay's own objects under `relay/`,
+//! Lambda's on-failure records of the event source mapping under `aws/lambda/<uuid>/` (with the
+//! whole event in `payload`) and of the producer's asynchronous invocations under
+//! `aws/lambda/async/<function>/`.
+
+use base64::Engine;
+use serde_json::Value;
+use shared::dead_letter::{ASYNC_PREFIX, MAPPING_PREFIX, RELAY_PREFIX};
+
+/// Why an object is in the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// The target answered `rejected` (the relay's object, one record).
+    RejectedByTarget,
+    /// Too large for any Invoke request (the relay's object, one record).
+    Undeliverable,
+    /// A batch the event source mapping gave up on (Lambda's object, the whole batch).
+    FailedBatch,
+    /// A producer invocation that kept failing (Lambda's object, no records: the tick's event).
+    FailedInvocation,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::RejectedByTarget,
+        Kind::Undeliverable,
+        Kind::FailedBatch,
+        Kind::FailedInvocation,
+    ];
+
+    /// The spelling `--kind` takes and `list` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::RejectedByTarget => "rejected_by_target",
+            Kind::Undeliverable => "undeliverable",
+            Kind::FailedBatch => "failed_batch",
+            Kind::FailedInvocation => "failed_invocation",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+/// A record to put back on the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub partition_key: String,
+    pub data: Vec<u8>,
+}
+
+/// A dead-letter object, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Letter {
+    pub key: String,
+    pub kind: Kind,
+    pub reason: String,
+    /// Seconds since the Unix epoch when S3 last wrote the object.
+    pub written_at: i64,
+    pub records: Vec<Record>,
+}
+
+/// An object relayctl cannot read as a dead letter: listed as such, never moved.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("s3 object {key} is not a dead letter relayctl can read: {reason}")]
+pub struct Unreadable {
+    pub key: String,
+    pub reason: String,
+}
+
+fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+fn decode(data: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| format!("data is not base64: {e}"))
+}
+
+/// Reads the object at `key` written at `written_at` with content `body`.
+pub fn read(key: &str, written_at: i64, body: &[u8]) -> Result<Letter, Unreadable> {
+    let unreadable = |reason: String| Unreadable {
+        key: key.to_string(),
+        reason,
+    };
+    let json: Value =
+        serde_json::from_slice(body).map_err(|e| unreadable(format!("not JSON: {e}")))?;
+    let (kind, reason, records) = if key.starts_with(RELAY_PREFIX) {
+        relay_letter(&json)
+    } else if key.starts_with(ASYNC_PREFIX) {
+        Ok((Kind::FailedInvocation, lambda_reason(&json), Vec::new()))
+    } else if key.starts_with(MAPPING_PREFIX) {
+        mapping_letter(&json)
+    } else {
+        Err(format!(
+            "its key is under none of {RELAY_PREFIX}, {MAPPING_PREFIX}"
+        ))
+    }
+    .map_err(unreadable)?;
+    Ok(Letter {
+        key: key.to_string(),
+        kind,
+        reason,
+        written_at,
+        records,
+    })
+}
+
+fn relay_letter(json: &Value) -> Result<(Kind, String, Vec<Record>), String> {
+    let kind = text(json, "/kind")
+        .and_then(Kind::parse)
+        .filter(|k| matches!(k, Kind::RejectedByTarget | Kind::Undeliverable))
+        .ok_or("no `kind` the relay writes")?;
+    let partition_key = text(json, "/partition_key").ok_or("no `partition_key`")?;
+    let data = decode(text(json, "/data_base64").ok_or("no `data_base64`")?)?;
+    let reason = text(json, "/reason").unwrap_or_default().to_string();
+    let record = Record {
+        partition_key: partition_key.to_string(),
+        data,
+    };
+    Ok((kind, reason, vec![record]))
+}
+
+/// Lambda's reason: the condition (`RetryAttemptsExhausted`, `RecordAgeExceeded`, ...) and the
+/// function error, if any.
+fn lambda_reason(json: &Value) -> String {
+    let condition = text(json, "/requestContext/condition").unwrap_or("unknown condition");
+    match text(json, "/responseContext/functionError") {
+        Some(error) => format!("{condition} ({error})"),
+        None => condition.to_string(),
+    }
+}
+
+fn mapping_letter(json: &Value) -> Result<(Kind, String, Vec<Record>), String> {
+    let payload = text(json, "/payload").ok_or("no `payload` (only an S3 destination has one)")?;
+    let event: Value =
+        serde_json::from_str(payload).map_err(|e| format!("`payload` is not JSON: {e}"))?;
+    let records = event
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or("`payload` has no `Records`")?
+        .iter()
+        .map(|r| {
+            let partition_key =
+                text(r, "/kinesis/partitionKey").ok_or("a record has no partitionKey")?;
+            let data = decode(text(r, "/kinesis/data").ok_or("a record has no data")?)?;
+            Ok(Record {
+                partition_key: partition_key.to_string(),
+                data,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((Kind::FailedBatch, lambda_reason(json), records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_relay_dead_letter_holds_its_one_record() {
+        let body = json!({"kind": "rejected_by_target", "reason": "body.message missing",
+            "partition_key": "id-1", "data_base64": "aGk=", "sequence_number": "7"});
+        let letter = read(
+            "relay/rejected_by_target/s/7.json",
+            5,
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(letter.kind, Kind::RejectedByTarget);
+        assert_eq!(letter.reason, "body.message missing");
+        assert_eq!(letter.written_at, 5);
+        assert_eq!(
+            letter.records,
+            vec![Record {
+                partition_key: "id-1".into(),
+                data: b"hi".to_vec()
+            }]
+        );
+        let undeliverable = json!({"kind": "undeliverable", "reason": "too large",
+            "partition_key": "id-2", "data_base64": ""});
+        let letter = read(
+            "relay/undeliverable/s/8.json",
+            0,
+            undeliverable.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(letter.kind, Kind::Undeliverable);
+    }
+
+    #[test]
+    fn a_failed_batch_holds_every_record_of_its_event() {
+        let event = json!({"Records": [
+            {"kinesis": {"partitionKey": "a", "data": "YQ=="}},
+            {"kinesis": {"partitionKey": "b", "data": "Yg=="}}]});
+        let body = json!({"requestContext": {"condition": "RetryAttemptsExhausted"},
+            "responseContext": {"functionError": "Unhandled"},
+            "KinesisBatchInfo": {"batchSize": 2}, "payload": event.to_string()});
+        let key = "aws/lambda/0f1e/shardId-000000000000/2026/11/25/2026-11-25T16.00.00-x";
+        let letter = read(key, 0, body.to_string().as_bytes()).unwrap();
+        assert_eq!(letter.kind, Kind::FailedBatch);
+        assert_eq!(letter.reason, "RetryAttemptsExhausted (Unhandled)");
+        let keys: Vec<_> = letter
+            .records
+            .iter()
+            .map(|r| r.partition_key.as_str())
+            .collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(letter.records[1].data, b"b");
+    }
+
+    #[test]
+    fn a_failed_invocation_has_a_reason_and_no_records() {
+        let body =
+            json!({"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": {}});
+        let letter = read(
+            "aws/lambda/async/p-producer/2026/x",
+            0,
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(letter.kind, Kind::FailedInvocation);
+        assert_eq!(letter.reason, "RetriesExhausted");
+        assert!(letter.records.is_empty());
+    }
+
+    #[test]
+    fn what_is_not_a_dead_letter_is_refused_with_why() {
+        let cases: [(&str, &[u8], &str); 6] = [
+            ("relay/x.json", b"{", "not JSON"),
+            (
+                "relay/x.json",
+                br#"{"kind": "failed_batch"}"#,
+                "no `kind` the relay writes",
+            ),
+            (
+                "relay/x.json",
+                br#"{"kind": "undeliverable", "data_base64": "AA=="}"#,
+                "no `partition_key`",
+            ),
+            (
+                "relay/x.json",
+                br#"{"kind": "undeliverable", "partition_key": "p", "data_base64": "*"}"#,
+                "not base64",
+            ),
+            (
+                "aws/lambda/u/s/x",
+                br#"{"requestContext": {}}"#,
+                "no `payload`",
+            ),
+            ("redriven/relay/x.json", b"{}", "under none of"),
+        ];
+        for (key, body, needle) in cases {
+            let err = read(key, 0, body).unwrap_err();
+            assert_eq!(err.key, key);
+            assert!(err.reason.contains(needle), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn kinds_parse_their_own_spelling_only() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(Kind::parse("rejected"), None);
+    }
+}
