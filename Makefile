@@ -53,10 +53,10 @@ $(VENV)/.installed: tools/requirements.txt pyproject.toml
 
 tools: $(VENV)/.installed
 
-# One cargo-lambda call builds all three so the SDK crates compile once.
+# One cargo-lambda call builds all three so the SDK crates compile once. relayctl (the operator's
+# command, run on a workstation) is a debug build: enough for the e2e test, and cheap.
 build: tools
 	cargo lambda build --release --output-format zip $(foreach f,$(FUNCTIONS),--bin $(f))
-	# relayctl (the operator's command) runs on a workstation: a debug build is enough for e2e.
 	cargo build --locked -p relayctl
 	@ls -l $(ZIPS)
 

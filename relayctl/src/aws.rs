@@ -26,6 +26,21 @@ impl S3Bucket {
     }
 }
 
+/// CopyObject's `x-amz-copy-source`: `bucket/key`, the key URL-encoded (S3 requires it; `/`
+/// stays as it is).
+fn copy_source(bucket: &str, key: &str) -> String {
+    let encoded: String = key
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("{bucket}/{encoded}")
+}
+
 #[async_trait]
 impl Bucket for S3Bucket {
     async fn list(&self) -> Result<Vec<(String, i64)>, String> {
@@ -70,7 +85,7 @@ impl Bucket for S3Bucket {
             .copy_object()
             .bucket(&self.bucket)
             .key(&target)
-            .copy_source(format!("{}/{key}", self.bucket))
+            .copy_source(copy_source(&self.bucket, key))
             .send()
             .await
             .map_err(|e| self.error("CopyObject", key, e))?;
@@ -82,5 +97,16 @@ impl Bucket for S3Bucket {
             .await
             .map_err(|e| self.error("DeleteObject", key, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_copy_source_encodes_the_key_but_its_slashes() {
+        assert_eq!(
+            super::copy_source("b", "aws/lambda/u/shardId-0/2026-11-25T16.00.00-x y:z+é"),
+            "b/aws/lambda/u/shardId-0/2026-11-25T16.00.00-x%20y%3Az%2B%C3%A9"
+        );
     }
 }

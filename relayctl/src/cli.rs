@@ -15,7 +15,10 @@ Run it on your machine with the source account's credentials (AWS_PROFILE=source
       only once all its records are written. Interrupt it and run it again: nothing is lost,
       but records written just before the interruption are written again (duplicates are
       possible; the target recognises a redelivered id within a container).
-      Failed producer invocations hold no records and are left in place: re-run the producer.
+      Fix the cause first: a record that fails again is dead-lettered again, as a new object
+      (nothing is lost, but it comes back). --kind redrives only the kinds whose cause is fixed.
+      Objects that are not dead letters, and failed producer invocations (no records), are
+      left in place and listed.
 
   --bucket NAME        the dead-letter bucket (pulumi stack output --stack source deadLetterBucketName)
   --stream NAME        the stream (pulumi stack output --stack source streamName)

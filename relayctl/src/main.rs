@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
     };
     let (bucket, filter) = match &command {
         Command::Help => {
-            println!("{}", cli::HELP);
+            println!("{}\n\n{}", cli::HELP, output::NOT_REDRIVEN.trim_end());
             return ExitCode::SUCCESS;
         }
         Command::List { bucket, filter } | Command::Redrive { bucket, filter, .. } => {
@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     };
     if dry_run {
-        print!("{}", output::plan(&letters));
+        print!("{}", output::plan(&letters, &unreadable));
         return ExitCode::SUCCESS;
     }
     let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), stream.clone());
@@ -75,7 +75,7 @@ async fn main() -> ExitCode {
         |done, r| bar.update(done, r),
     )
     .await;
-    print!("{}", output::summary(&report));
+    print!("{}", output::summary(&report, &unreadable));
     if report.failed.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -5,7 +5,29 @@ use std::io::Write;
 use crate::letter::{Letter, Unreadable};
 use crate::ops::{age, summarise, RedriveReport};
 
-/// `relayctl list`: one block per kind, then the objects that are not dead letters.
+/// What relayctl cannot redrive, why, and what to do instead: ends `relayctl list` and
+/// `--help`.
+pub const NOT_REDRIVEN: &str = "\
+not redriven by relayctl (do these by hand):
+  failed schedule ticks: in the scheduler's SQS dead-letter queue, not in this bucket (Scheduler
+      accepts only SQS there), and relayctl does not read it. Each message is a tick the producer
+      never ran: invoke the producer once per message (aws lambda invoke --function-name
+      <producer>), then delete the message (aws sqs delete-message).
+  failed_invocation: a producer invocation that kept failing; its object holds the tick's event,
+      not records (the producer makes a tick's records when it runs). Once the cause is fixed,
+      invoke the producer again, then delete the object (aws s3 rm). redrive leaves it in place.
+";
+
+/// The objects that are not dead letters: listed, never moved.
+fn unreadable_lines(unreadable: &[Unreadable]) -> String {
+    unreadable
+        .iter()
+        .map(|u| format!("not a dead letter, left in place: {u}\n"))
+        .collect()
+}
+
+/// `relayctl list`: one block per kind, then the objects that are not dead letters, then what
+/// relayctl does not redrive.
 pub fn listing(letters: &[Letter], unreadable: &[Unreadable], now: i64) -> String {
     let mut out = String::new();
     let summary = summarise(letters, now);
@@ -24,18 +46,17 @@ pub fn listing(letters: &[Letter], unreadable: &[Unreadable], now: i64) -> Strin
             out.push_str(&format!("    {count:>6}  {reason}\n"));
         }
     }
-    for u in unreadable {
-        out.push_str(&format!("not a dead letter: {u}\n"));
-    }
+    out.push_str(&unreadable_lines(unreadable));
+    out.push_str(NOT_REDRIVEN);
     out
 }
 
-/// `relayctl redrive --dry-run`: what would be written and moved.
-pub fn plan(letters: &[Letter]) -> String {
-    let mut out = String::new();
+/// `relayctl redrive --dry-run`: what would be written and moved (and what would not).
+pub fn plan(letters: &[Letter], unreadable: &[Unreadable]) -> String {
+    let mut out = unreadable_lines(unreadable);
     for letter in letters {
         let action = if letter.records.is_empty() {
-            "left in place (no records: re-run the producer)".to_string()
+            "left in place (no records: invoke the producer again, see relayctl --help)".to_string()
         } else {
             format!(
                 "{} records to the stream, then moved under redriven/",
@@ -52,15 +73,16 @@ pub fn plan(letters: &[Letter]) -> String {
     out
 }
 
-/// The line after a redrive.
-pub fn summary(report: &RedriveReport) -> String {
-    let mut out = format!(
+/// The lines after a redrive: the objects that are not dead letters, then the counts.
+pub fn summary(report: &RedriveReport, unreadable: &[Unreadable]) -> String {
+    let mut out = unreadable_lines(unreadable);
+    out.push_str(&format!(
         "redriven: {} objects, {} records written; {} left in place without records; {} failed\n",
         report.objects_redriven,
         report.records_written,
         report.skipped.len(),
         report.failed.len()
-    );
+    ));
     for (key, error) in &report.failed {
         out.push_str(&format!("failed: {key}: {error}\n"));
     }
@@ -160,9 +182,18 @@ mod tests {
             listing(&letters, &unreadable, 3_600),
             "rejected_by_target   2 objects, 2 records, oldest 1h\n         2  bad\n\
              failed_batch         1 objects, 3 records, oldest 59m 20s\n         1  RetryAttemptsExhausted\n\
-             not a dead letter: s3 object notes.txt is not a dead letter relayctl can read: not JSON\n"
+             not a dead letter, left in place: s3 object notes.txt is not a dead letter relayctl can read: not JSON\n"
+                .to_string()
+                + NOT_REDRIVEN
         );
-        assert_eq!(listing(&[], &[], 0), "no dead letters\n");
+        assert_eq!(
+            listing(&[], &[], 0),
+            format!("no dead letters\n{NOT_REDRIVEN}")
+        );
+        assert!(
+            NOT_REDRIVEN.contains("failed schedule ticks")
+                && NOT_REDRIVEN.contains("failed_invocation")
+        );
     }
 
     #[test]
@@ -177,10 +208,15 @@ mod tests {
                 0,
             ),
         ];
+        let unreadable = [Unreadable {
+            key: "notes.txt".into(),
+            reason: "not JSON".into(),
+        }];
         assert_eq!(
-            plan(&letters),
-            "would redrive relay/a: 1 records to the stream, then moved under redriven/\n\
-             would redrive aws/lambda/async/p/x: left in place (no records: re-run the producer)\n\
+            plan(&letters, &unreadable),
+            "not a dead letter, left in place: s3 object notes.txt is not a dead letter relayctl can read: not JSON\n\
+             would redrive relay/a: 1 records to the stream, then moved under redriven/\n\
+             would redrive aws/lambda/async/p/x: left in place (no records: invoke the producer again, see relayctl --help)\n\
              dry run: 2 objects, 1 records; nothing was written or moved\n"
         );
     }
@@ -194,7 +230,7 @@ mod tests {
             failed: vec![("relay/a".into(), "AccessDenied".into())],
         };
         assert_eq!(
-            summary(&report),
+            summary(&report, &[]),
             "redriven: 2 objects, 5 records written; 1 left in place without records; 1 failed\n\
              failed: relay/a: AccessDenied\n\
              the failed objects are still in the bucket: fix the cause and run redrive again\n"

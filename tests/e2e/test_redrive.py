@@ -111,6 +111,7 @@ def test_redrive_delivers_every_dead_lettered_record_once_the_cause_is_fixed(run
     assert "rejected_by_target   1 objects, 1 records" in listing, listing
     assert "failed_batch         1 objects, 1 records" in listing, listing
     assert "in the future" in listing and "RetryAttemptsExhausted" in listing, listing
+    assert "not redriven by relayctl" in listing and "failed schedule ticks" in listing, listing
 
     # A dry run says what it would do and changes nothing.
     keys = bucket_keys(run)
