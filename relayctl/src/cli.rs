@@ -47,7 +47,7 @@ pub enum Command {
 
 /// `90s`, `15m`, `2h`, `7d` in seconds.
 pub fn parse_age(value: &str) -> Result<i64, String> {
-    let split = value.len().saturating_sub(1);
+    let split = value.char_indices().last().map_or(0, |(i, _)| i);
     let (number, unit) = value.split_at(split);
     let scale = match unit {
         "s" => 1,
@@ -57,7 +57,12 @@ pub fn parse_age(value: &str) -> Result<i64, String> {
         _ => 0,
     };
     match number.parse::<i64>() {
-        Ok(n) if n >= 0 && scale > 0 => Ok(n * scale),
+        Ok(n) if n >= 0 && scale > 0 => n.checked_mul(scale).ok_or_else(|| {
+            format!(
+                "--older-than {value:?}: too large an age (at most {} days)",
+                i64::MAX / 86_400
+            )
+        }),
         _ => Err(format!(
             "--older-than {value:?}: an age is a number and a unit, s, m, h or d (90s, 15m, 2h, 7d)"
         )),
@@ -183,8 +188,12 @@ mod tests {
         assert_eq!(parse_age("15m"), Ok(900));
         assert_eq!(parse_age("2h"), Ok(7_200));
         assert_eq!(parse_age("7d"), Ok(604_800));
-        for bad in ["", "h", "-1h", "1.5h", "2w", "10"] {
+        for bad in ["", "h", "-1h", "1.5h", "2w", "10", "2é", "é"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
+        let max_days = i64::MAX / 86_400;
+        assert_eq!(parse_age(&format!("{max_days}d")), Ok(max_days * 86_400));
+        let too_large = parse_age(&format!("{}d", max_days + 1)).unwrap_err();
+        assert!(too_large.contains("too large an age"), "{too_large}");
     }
 }
