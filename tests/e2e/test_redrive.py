@@ -13,9 +13,10 @@ nothing is rewritten):
   attempt fails and the event source mapping writes its on-failure object with the event. The cause
   is fixed as an operator would: the target stack's `faultInjection` is set to false, the target's
   environment is rendered again from the stack (`infra render`) and its container replaced.
-- too large for any Invoke: not produced here. The stream takes records of at most 1 MiB and a
-  synchronous Invoke carries 6 MB, so the local run cannot make one; relayctl reads that kind the
-  same way as a rejected record (its unit tests read both).
+- too large for any Invoke: not produced here. The stack sets the relay's limit to the 6 MB Invoke
+  limit (not a stack config key) and the stream takes records of at most 1 MiB, so the local run
+  cannot make one without overriding a relay variable it would have to name again here; relayctl
+  reads that kind exactly as a rejected record (its unit tests read both).
 """
 
 from __future__ import annotations
