@@ -28,7 +28,10 @@ FILTERS
   --kind KIND          rejected_by_target, undeliverable, failed_batch or failed_invocation
                        (repeat for several; default all)
   --older-than AGE     only objects at least this old: 90s, 15m, 2h, 7d
-  --reason TEXT        only objects whose reason contains TEXT";
+  --reason TEXT        only objects whose reason contains TEXT
+
+Exit status: 0; 1 when the bucket cannot be read or an object could not be redriven (each is
+named with its error and stays in the bucket); 2 for a command line it does not understand.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
