@@ -248,6 +248,14 @@ mod tests {
             )
         );
         assert_eq!(
+            ProgressBar::<Vec<u8>>::line(2, 3, 0),
+            format!(
+                "[{}{}] 2/3 objects, 0 records written",
+                "#".repeat(20),
+                ".".repeat(10)
+            )
+        );
+        assert_eq!(
             ProgressBar::<Vec<u8>>::line(0, 0, 0),
             format!("[{}] 0/0 objects, 0 records written", "#".repeat(30))
         );
@@ -263,6 +271,13 @@ mod tests {
             log.update(done, &report);
         }
         let text = String::from_utf8(log.out).unwrap();
-        assert_eq!(text.lines().count(), 10, "{text}");
+        let shown: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_once("] ").unwrap().1)
+            .collect();
+        let tenths: Vec<String> = (1..=10)
+            .map(|t| format!("{}/100 objects, 0 records written", t * 10))
+            .collect();
+        assert_eq!(shown, tenths, "{text}");
     }
 }
