@@ -47,61 +47,19 @@ pub struct FunctionSpec<'a> {
 
 /// Adds the log group, role, inline policy and function to `template`.
 pub fn add_function(template: &mut Template, common: &CommonConfig, spec: FunctionSpec<'_>) {
+    let (prefix, binary) = (&common.name_prefix, spec.resources.binary);
     template.add(
         spec.resources.log_group,
         Resource::aws("aws:cloudwatch:LogGroup", spec.provider)
-            .prop(
-                "name",
-                log_group_name(&common.name_prefix, spec.resources.binary),
-            )
+            .prop("name", log_group_name(prefix, binary))
             .prop("retentionInDays", common.log_retention_days),
     );
-
-    let account = match spec.resources.binary {
-        "target" => &common.target_account_id,
-        _ => &common.source_account_id,
-    };
-    template.add(
-        spec.resources.role,
-        Resource::aws("aws:iam:Role", spec.provider)
-            .prop(
-                "name",
-                role_name(&common.name_prefix, spec.resources.binary),
-            )
-            .prop(
-                "description",
-                format!(
-                    "Execution role of {}",
-                    function_name(&common.name_prefix, spec.resources.binary)
-                ),
-            )
-            .prop(
-                "assumeRolePolicy",
-                to_json(iam::service_trust("lambda.amazonaws.com", account, None).to_value()),
-            ),
-    );
-
-    let mut statements = vec![iam::own_logs(&output_of(spec.resources.log_group, "arn"))];
-    statements.extend(spec.statements);
-    template.add(
-        spec.resources.policy,
-        Resource::aws("aws:iam:RolePolicy", spec.provider)
-            .prop("role", output_of(spec.resources.role, "id"))
-            .prop(
-                "policy",
-                to_json(PolicyDocument::new(statements).to_value()),
-            ),
-    );
-
-    let variables: serde_json::Map<String, Value> = spec
-        .environment
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+    add_role(template, common, &spec);
+    let variables: serde_json::Map<String, Value> = (spec.environment.iter())
+        .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    let mut function = Resource::aws("aws:lambda:Function", spec.provider).prop(
-        "name",
-        function_name(&common.name_prefix, spec.resources.binary),
-    );
+    let mut function = Resource::aws("aws:lambda:Function", spec.provider)
+        .prop("name", function_name(prefix, binary));
     if let Some(reserved) = spec.reserved_concurrency {
         function = function.prop("reservedConcurrentExecutions", reserved);
     }
@@ -112,7 +70,7 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
             .prop("runtime", "provided.al2023")
             .prop("handler", "bootstrap")
             .prop("architectures", json!([common.architecture.lambda_name()]))
-            .prop("code", file_archive(&common.architecture.artifact(spec.resources.binary)))
+            .prop("code", file_archive(&common.architecture.artifact(binary)))
             .prop("memorySize", spec.memory_mb)
             .prop("timeout", spec.timeout_seconds)
             .prop("role", output_of(spec.resources.role, "arn"))
@@ -124,6 +82,40 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
             // The policy must exist before the function runs (and, for the relay, before the
             // event source mapping checks the role's Kinesis permissions).
             .depends_on(&[spec.resources.policy, spec.resources.log_group]),
+    );
+}
+
+/// The function's execution role, which Lambda may assume in the function's own account, and
+/// its inline policy: writing its own logs, and the spec's statements.
+fn add_role(template: &mut Template, common: &CommonConfig, spec: &FunctionSpec<'_>) {
+    let (prefix, binary) = (&common.name_prefix, spec.resources.binary);
+    let account = match binary {
+        "target" => &common.target_account_id,
+        _ => &common.source_account_id,
+    };
+    template.add(
+        spec.resources.role,
+        Resource::aws("aws:iam:Role", spec.provider)
+            .prop("name", role_name(prefix, binary))
+            .prop(
+                "description",
+                format!("Execution role of {}", function_name(prefix, binary)),
+            )
+            .prop(
+                "assumeRolePolicy",
+                to_json(iam::service_trust("lambda.amazonaws.com", account, None).to_value()),
+            ),
+    );
+    let mut statements = vec![iam::own_logs(&output_of(spec.resources.log_group, "arn"))];
+    statements.extend(spec.statements.iter().cloned());
+    template.add(
+        spec.resources.policy,
+        Resource::aws("aws:iam:RolePolicy", spec.provider)
+            .prop("role", output_of(spec.resources.role, "id"))
+            .prop(
+                "policy",
+                to_json(PolicyDocument::new(statements).to_value()),
+            ),
     );
 }
 

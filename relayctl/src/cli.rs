@@ -148,24 +148,18 @@ mod tests {
                 },
             }
         );
-        assert_eq!(
-            parse(&args("redrive --bucket b --stream s --dry-run")).unwrap(),
-            Command::Redrive {
+        for (line, dry_run) in [
+            ("redrive --bucket b --stream s --dry-run", true),
+            ("redrive --bucket b --stream s", false),
+        ] {
+            let redrive = Command::Redrive {
                 bucket: "b".into(),
                 stream: "s".into(),
-                dry_run: true,
-                filter: Filter::default()
-            }
-        );
-        assert_eq!(
-            parse(&args("redrive --bucket b --stream s")).unwrap(),
-            Command::Redrive {
-                bucket: "b".into(),
-                stream: "s".into(),
-                dry_run: false,
-                filter: Filter::default()
-            }
-        );
+                dry_run,
+                filter: Filter::default(),
+            };
+            assert_eq!(parse(&args(line)).unwrap(), redrive, "{line}");
+        }
     }
 
     #[test]

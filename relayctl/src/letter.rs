@@ -162,16 +162,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The letter in an object at `key` whose body is `body`, which must be readable.
+    fn readable(key: &str, written_at: i64, body: &serde_json::Value) -> Letter {
+        read(key, written_at, body.to_string().as_bytes()).unwrap()
+    }
+
     #[test]
     fn a_relay_dead_letter_holds_its_one_record() {
         let body = json!({"kind": "rejected_by_target", "reason": "body.message missing",
             "partition_key": "id-1", "data_base64": "aGk=", "sequence_number": "7"});
-        let letter = read(
-            "relay/rejected_by_target/s/7.json",
-            5,
-            body.to_string().as_bytes(),
-        )
-        .unwrap();
+        let letter = readable("relay/rejected_by_target/s/7.json", 5, &body);
         assert_eq!(letter.kind, Kind::RejectedByTarget);
         assert_eq!(letter.reason, "body.message missing");
         assert_eq!(letter.written_at, 5);
@@ -184,12 +184,7 @@ mod tests {
         );
         let undeliverable = json!({"kind": "undeliverable", "reason": "too large",
             "partition_key": "id-2", "data_base64": ""});
-        let letter = read(
-            "relay/undeliverable/s/8.json",
-            0,
-            undeliverable.to_string().as_bytes(),
-        )
-        .unwrap();
+        let letter = readable("relay/undeliverable/s/8.json", 0, &undeliverable);
         assert_eq!(letter.kind, Kind::Undeliverable);
     }
 
@@ -202,7 +197,7 @@ mod tests {
             "responseContext": {"functionError": "Unhandled"},
             "KinesisBatchInfo": {"batchSize": 2}, "payload": event.to_string()});
         let key = "aws/lambda/0f1e/shardId-000000000000/2026/11/25/2026-11-25T16.00.00-x";
-        let letter = read(key, 0, body.to_string().as_bytes()).unwrap();
+        let letter = readable(key, 0, &body);
         assert_eq!(letter.kind, Kind::FailedBatch);
         assert_eq!(letter.reason, "RetryAttemptsExhausted (Unhandled)");
         let keys: Vec<_> = letter
@@ -218,12 +213,7 @@ mod tests {
     fn a_failed_invocation_has_a_reason_and_no_records() {
         let body =
             json!({"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": {}});
-        let letter = read(
-            "aws/lambda/async/p-producer/2026/x",
-            0,
-            body.to_string().as_bytes(),
-        )
-        .unwrap();
+        let letter = readable("aws/lambda/async/p-producer/2026/x", 0, &body);
         assert_eq!(letter.kind, Kind::FailedInvocation);
         assert_eq!(letter.reason, "RetriesExhausted");
         assert!(letter.records.is_empty());
