@@ -5,6 +5,7 @@
 //!   name the variable.
 //! - [`dead_letter`]: the dead-letter bucket's layout (which writer uses which key prefix).
 //! - [`envelope`]: the versioned JSON contract between the relay and the target.
+//! - [`metrics`]: CloudWatch metrics in Embedded Metric Format, and their names.
 //! - [`limits`]: the AWS service limits the data path respects, written once.
 //! - [`payload`]: the record the producer writes to the stream and the target validates.
 //! - [`telemetry`]: structured JSON logs, set up in one place.
@@ -13,5 +14,6 @@ pub mod config;
 pub mod dead_letter;
 pub mod envelope;
 pub mod limits;
+pub mod metrics;
 pub mod payload;
 pub mod telemetry;

@@ -1,0 +1,276 @@
+//! CloudWatch metrics in Embedded Metric Format (EMF): each invocation prints one JSON line
+//! whose `_aws` member tells CloudWatch Logs which of its fields are metrics. CloudWatch
+//! extracts them from the log group; no `PutMetricData` call, nothing added to the invocation's
+//! latency. The names here are the one definition: the functions emit them, the Pulumi program's
+//! alarms and the local run's summary read them from here.
+//!
+//! One namespace, one dimension (the function's name, never a record's): the metric count stays
+//! fixed however many records flow.
+
+use serde_json::{json, Map, Value};
+
+/// The namespace of every metric this project emits.
+pub const NAMESPACE: &str = "CrossAccountRelay";
+
+/// The one dimension: the Lambda function's name (`AWS_LAMBDA_FUNCTION_NAME`).
+pub const DIMENSION: &str = "FunctionName";
+
+/// Lambda sets this in every function's environment.
+pub const FUNCTION_NAME_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
+/// EMF takes at most 100 values of one metric in one line.
+pub const MAX_VALUES: usize = 100;
+
+/// A metric's CloudWatch unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// A metric's name and unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: Unit,
+}
+
+const fn count(name: &'static str) -> Metric {
+    Metric {
+        name,
+        unit: Unit::Count,
+    }
+}
+
+const fn milliseconds(name: &'static str) -> Metric {
+    Metric {
+        name,
+        unit: Unit::Milliseconds,
+    }
+}
+
+/// The relay's metrics, one line per batch.
+pub mod relay {
+    use super::{count, milliseconds, Metric};
+    /// Records in the batch.
+    pub const RECORDS_RECEIVED: Metric = count("RecordsReceived");
+    /// Records the target answered `ok` for.
+    pub const RECORDS_DELIVERED: Metric = count("RecordsDelivered");
+    /// Records written to the dead-letter bucket (rejected by the target, or undeliverable).
+    pub const RECORDS_DEAD_LETTERED: Metric = count("RecordsDeadLettered");
+    /// Records returned in `batchItemFailures`, for the event source mapping to retry.
+    pub const RECORDS_FAILED: Metric = count("RecordsFailed");
+    /// Invoke calls made to the target.
+    pub const TARGET_INVOCATIONS: Metric = count("TargetInvocations");
+    /// Wall time of each Invoke call.
+    pub const INVOKE_LATENCY: Metric = milliseconds("InvokeLatency");
+    /// Invoke calls that failed because the target role could not be assumed.
+    pub const ASSUME_ROLE_FAILURES: Metric = count("AssumeRoleFailures");
+    /// Now minus the oldest record's arrival in the stream.
+    pub const BATCH_AGE: Metric = milliseconds("BatchAge");
+    pub const ALL: &[Metric] = &[
+        RECORDS_RECEIVED,
+        RECORDS_DELIVERED,
+        RECORDS_DEAD_LETTERED,
+        RECORDS_FAILED,
+        TARGET_INVOCATIONS,
+        INVOKE_LATENCY,
+        ASSUME_ROLE_FAILURES,
+        BATCH_AGE,
+    ];
+}
+
+/// The target's metrics, one line per delivery.
+pub mod target {
+    use super::{count, milliseconds, Metric};
+    pub const RECORDS_OK: Metric = count("RecordsOk");
+    pub const RECORDS_REJECTED: Metric = count("RecordsRejected");
+    pub const RECORDS_RETRY: Metric = count("RecordsRetry");
+    /// Records answered `ok` again without processing: already processed by this container.
+    pub const DUPLICATES: Metric = count("DuplicatesRecognised");
+    /// From the record's creation by the producer to its processing, per record.
+    pub const END_TO_END_LATENCY: Metric = milliseconds("EndToEndLatency");
+    pub const ALL: &[Metric] = &[
+        RECORDS_OK,
+        RECORDS_REJECTED,
+        RECORDS_RETRY,
+        DUPLICATES,
+        END_TO_END_LATENCY,
+    ];
+}
+
+/// The producer's metrics, one line per invocation.
+pub mod producer {
+    use super::{count, Metric};
+    /// Records the stream accepted.
+    pub const RECORDS_WRITTEN: Metric = count("RecordsWritten");
+    /// PutRecords entries sent again after a partial failure.
+    pub const RETRIED_ENTRIES: Metric = count("RetriedEntries");
+    /// Records the invocation did not write (it fails; Lambda retries it, then dead-letters it).
+    pub const RECORDS_FAILED: Metric = count("RecordsFailed");
+    pub const ALL: &[Metric] = &[RECORDS_WRITTEN, RETRIED_ENTRIES, RECORDS_FAILED];
+}
+
+/// One invocation's metrics, printed as one EMF line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    function_name: String,
+    entries: Vec<(Metric, Value)>,
+}
+
+impl Metrics {
+    pub fn new(function_name: impl Into<String>) -> Self {
+        Self {
+            function_name: function_name.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// A count (0 included: an alarm then sees a zero, not missing data).
+    pub fn count(mut self, metric: Metric, n: usize) -> Self {
+        self.entries.push((metric, json!(n)));
+        self
+    }
+
+    /// Samples, such as one latency per call; none, and the metric is left out of the line.
+    /// More than [`MAX_VALUES`] are thinned to that many quantiles of them (smallest and
+    /// largest kept), so percentiles stay close while the line stays within EMF's limit.
+    pub fn values(mut self, metric: Metric, values: impl IntoIterator<Item = u64>) -> Self {
+        let mut values: Vec<u64> = values.into_iter().collect();
+        if values.is_empty() {
+            return self;
+        }
+        if values.len() > MAX_VALUES {
+            values.sort_unstable();
+            let last = values.len() - 1;
+            let steps = MAX_VALUES - 1;
+            values = (0..MAX_VALUES).map(|i| values[i * last / steps]).collect();
+        }
+        self.entries.push((metric, json!(values)));
+        self
+    }
+
+    /// The EMF document, timestamped `timestamp_ms` (milliseconds since the Unix epoch).
+    pub fn to_value(&self, timestamp_ms: i64) -> Value {
+        let definitions: Vec<Value> = (self.entries.iter())
+            .map(|(m, _)| json!({ "Name": m.name, "Unit": m.unit.as_str() }))
+            .collect();
+        let mut document = Map::new();
+        document.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[DIMENSION]],
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        document.insert(DIMENSION.into(), json!(self.function_name));
+        for (metric, value) in &self.entries {
+            document.insert(metric.name.into(), value.clone());
+        }
+        Value::Object(document)
+    }
+
+    /// Prints the line on stdout, where Lambda sends it to the function's log group.
+    pub fn emit(&self, timestamp_ms: i64) {
+        use std::io::Write as _;
+        let line = format!("{}\n", self.to_value(timestamp_ms));
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+}
+
+/// The function's name as Lambda sets it; empty if unset (a local test run).
+pub fn function_name_from_env() -> String {
+    std::env::var(FUNCTION_NAME_VARIABLE).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_the_documented_emf_document() {
+        let line = Metrics::new("p-relay")
+            .count(relay::RECORDS_RECEIVED, 3)
+            .count(relay::RECORDS_FAILED, 0)
+            .values(relay::INVOKE_LATENCY, [12, 7])
+            .to_value(1_700_000_000_123);
+        let expected = json!({
+            "_aws": {
+                "Timestamp": 1_700_000_000_123i64,
+                "CloudWatchMetrics": [{
+                    "Namespace": "CrossAccountRelay",
+                    "Dimensions": [["FunctionName"]],
+                    "Metrics": [
+                        { "Name": "RecordsReceived", "Unit": "Count" },
+                        { "Name": "RecordsFailed", "Unit": "Count" },
+                        { "Name": "InvokeLatency", "Unit": "Milliseconds" },
+                    ],
+                }],
+            },
+            "FunctionName": "p-relay",
+            "RecordsReceived": 3,
+            "RecordsFailed": 0,
+            "InvokeLatency": [12, 7],
+        });
+        assert_eq!(line, expected);
+    }
+
+    #[test]
+    fn no_samples_leave_the_metric_out() {
+        let line = Metrics::new("f")
+            .values(target::END_TO_END_LATENCY, [])
+            .to_value(0);
+        assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([]));
+        assert!(line.get("EndToEndLatency").is_none(), "{line}");
+    }
+
+    #[test]
+    fn up_to_the_limit_the_samples_are_kept_as_they_are() {
+        let samples: Vec<u64> = (0..MAX_VALUES as u64).rev().collect();
+        let line = Metrics::new("f")
+            .values(target::END_TO_END_LATENCY, samples.clone())
+            .to_value(0);
+        assert_eq!(line["EndToEndLatency"], json!(samples));
+    }
+
+    #[test]
+    fn more_samples_than_the_limit_become_evenly_spaced_quantiles() {
+        // 0..=990 in reverse: the quantiles are every tenth value, smallest and largest kept.
+        let samples: Vec<u64> = (0..=990).rev().collect();
+        let line = Metrics::new("f")
+            .values(target::END_TO_END_LATENCY, samples)
+            .to_value(0);
+        let expected: Vec<u64> = (0..MAX_VALUES as u64).map(|i| i * 10).collect();
+        assert_eq!(line["EndToEndLatency"], json!(expected));
+        // One more than the limit: the middle sample is the one left out.
+        let samples: Vec<u64> = (0..=MAX_VALUES as u64).collect();
+        let line = Metrics::new("f")
+            .values(target::END_TO_END_LATENCY, samples)
+            .to_value(0);
+        let kept = line["EndToEndLatency"].as_array().unwrap();
+        assert_eq!(kept.len(), MAX_VALUES);
+        assert_eq!(kept.first(), Some(&json!(0)));
+        assert_eq!(kept.last(), Some(&json!(MAX_VALUES)));
+    }
+
+    #[test]
+    fn every_metric_name_is_distinct_within_its_function() {
+        for all in [relay::ALL, target::ALL, producer::ALL] {
+            let names: std::collections::HashSet<&str> = all.iter().map(|m| m.name).collect();
+            assert_eq!(names.len(), all.len());
+        }
+    }
+}
