@@ -19,6 +19,7 @@ from types import FrameType
 from local.functions import release_binaries
 from local.harness import CrossAccountProof, LocalRun, RunSpec
 from local.ledger import Accounting, result_line
+from local.metrics import Agreement, EmfError, agreements
 from local.program import ROOT, InfraError
 from local.template import TemplateError
 
@@ -132,10 +133,17 @@ def drive(run: LocalRun, args: argparse.Namespace, say: Say, started: float) -> 
     acc = run.ledger.account()
     assume_calls = run.relay_assume_role_calls()
     proof = run.prove_cross_account()
-    print_summary(run, acc, assume_calls, proof, time.monotonic() - started)
+    try:
+        metrics = agreements({f: list(host.logs) for f, host in run.hosts.items()}, run.ledger, acc)
+    except EmfError as err:
+        print(f"demo: a function printed a bad metrics line: {err}", file=sys.stderr)
+        metrics = []
+    print_summary(run, acc, assume_calls, proof, time.monotonic() - started, metrics)
     print(result_line(acc, assume_calls), flush=True)
     healthy = (
-        acc.lost == 0
+        bool(metrics)
+        and all(m.agrees for m in metrics)
+        and acc.lost == 0
         and not acc.unaccounted_ids
         and acc.produced > 0
         and not run.ledger.producer_errors
@@ -154,7 +162,14 @@ def report_progress(run: LocalRun, say: Say, label: str) -> None:
     )
 
 
-def print_summary(run: LocalRun, acc: Accounting, assume_calls: int, proof: CrossAccountProof, elapsed: float) -> None:
+def print_summary(
+    run: LocalRun,
+    acc: Accounting,
+    assume_calls: int,
+    proof: CrossAccountProof,
+    elapsed: float,
+    metrics: list[Agreement],
+) -> None:
     s = run.esm.stats
     h = run.hosts
     rows = [
@@ -178,6 +193,7 @@ def print_summary(run: LocalRun, acc: Accounting, assume_calls: int, proof: Cros
         ("function processes started (cold starts)", ", ".join(f"{f} {h[f].starts}" for f in h)),
         ("end-to-end latency p50 / p99 (ms)", f"{acc.p50_ms} / {acc.p99_ms}"),
         ("wall time (s)", f"{elapsed:.1f}"),
+        *(("metrics: " + m.row()[0], m.row()[1]) for m in metrics),
     ]
     width = max(len(r[0]) for r in rows)
     print()
@@ -189,7 +205,9 @@ def print_summary(run: LocalRun, acc: Accounting, assume_calls: int, proof: Cros
         print(f"unaccounted record ids ({len(acc.unaccounted_ids)}): {', '.join(acc.unaccounted_ids[:10])}")
     for err in run.ledger.producer_errors[:3]:
         print(f"producer error: {err[:300]}")
-    print(f"logs: {run.spec.work_dir}/logs/ (one file per function, moto.log, moto-audit.jsonl)")
+    print(
+        f"logs: {run.spec.work_dir}/logs/ (one file per function, its EMF metrics lines among them; moto.log, moto-audit.jsonl)"
+    )
 
 
 if __name__ == "__main__":

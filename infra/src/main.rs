@@ -23,6 +23,8 @@ stack's template as JSON.
   --limits               print the AWS limits the data path respects, as JSON (shared::limits)
   --dead-letter-layout   print the dead-letter bucket's key prefixes per writer, as JSON
                          (shared::dead_letter)
+  --metric-names         print the CloudWatch metrics' namespace, dimension and names, as JSON
+                         (shared::metrics)
   --envelope-example     print a relay->target request and the target's response, as the
                          shared crate serialises them (the contract's shape for other languages)
   --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some("--pulumi-aws-version") => return print(infra::model::PULUMI_AWS_VERSION),
         Some("--limits") => return print(&limits_json()),
         Some("--dead-letter-layout") => return print(&pairs_json(shared::dead_letter::LAYOUT)),
+        Some("--metric-names") => return print(&pairs_json(shared::metrics::NAMES)),
         Some("--envelope-example") => return print(&envelope_example()),
         Some("--pulumi-yaml-config") => return print(&infra::config::pulumi_yaml_config_block()),
         Some("--readme-config-table") => return print(&infra::config::readme_config_table()),

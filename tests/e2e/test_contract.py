@@ -1,11 +1,13 @@
 """The Python side's copy of the contracts against their source of truth, the Rust shared crate:
 the envelope builders of `local.envelope` must produce exactly the shape `infra
---envelope-example` prints, and the limits come from `infra --limits`."""
+--envelope-example` prints, the limits come from `infra --limits`, and the metric names from
+`infra --metric-names`."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from local import envelope
 from local.dead_letters import layout
 from local.envelope import Status
 from local.limits import limits
+from local.metrics import EmfError, names, totals
 from local.program import run_infra
 
 
@@ -75,3 +78,44 @@ def test_the_dead_letter_layout_is_the_shared_crates() -> None:
     # Lambda's asynchronous prefix lies inside its event source mapping prefix; the relay's does not.
     assert layout().async_prefix.startswith(layout().mapping_prefix)
     assert not layout().relay_prefix.startswith(layout().mapping_prefix)
+
+
+def emf(**metrics: Any) -> dict[str, Any]:
+    """An EMF line of the shape shared::metrics prints, with `metrics` declared and set."""
+    n = names()
+    declared = [{"Name": name, "Unit": "Count"} for name in metrics]
+    directive = {"Namespace": n.namespace, "Dimensions": [[n.dimension]], "Metrics": declared}
+    return {"_aws": {"Timestamp": 1, "CloudWatchMetrics": [directive]}, n.dimension: "p-relay", **metrics}
+
+
+def test_the_metric_names_are_the_shared_crates() -> None:
+    printed = json.loads(run_infra("--metric-names"))
+    assert {name: printed[name] for name in dataclasses.asdict(names())} == dataclasses.asdict(names())
+    assert printed["namespace"] == "CrossAccountRelay" and printed["dimension"] == "FunctionName"
+
+
+def test_metric_totals_add_counts_and_samples_and_skip_other_lines() -> None:
+    lines = [emf(RecordsReceived=3, InvokeLatency=[5, 7]), {"message": "invocation summary"}, emf(RecordsReceived=2)]
+    assert totals(lines) == {"RecordsReceived": 5, "InvokeLatency": 12}
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ({**emf(RecordsReceived=1), "RecordsReceived": "1"}, "declares RecordsReceived but holds '1'"),
+        ({**emf(RecordsReceived=1), "RecordsReceived": []}, "declares RecordsReceived but holds []"),
+        ({k: v for k, v in emf(RecordsReceived=1).items() if k != "RecordsReceived"}, "holds None"),
+        ({**emf(), "_aws": {"Timestamp": 1, "CloudWatchMetrics": []}}, "without one complete metric directive"),
+        ({**emf(), "FunctionName": 3}, "without an integer Timestamp or a FunctionName value"),
+    ],
+)
+def test_a_malformed_metrics_line_is_an_error_naming_the_problem(line: dict[str, Any], problem: str) -> None:
+    with pytest.raises(EmfError, match=re.escape(problem)):
+        totals([line])
+
+
+def test_a_metrics_line_in_another_namespace_is_an_error() -> None:
+    line = emf(RecordsReceived=1)
+    line["_aws"]["CloudWatchMetrics"][0]["Namespace"] = "Other"
+    with pytest.raises(EmfError, match="not in namespace CrossAccountRelay"):
+        totals([line])

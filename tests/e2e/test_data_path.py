@@ -16,6 +16,7 @@ from local.dead_letters import layout
 from local.envelope import DeadLetterKind, produced_record
 from local.harness import LocalRun
 from local.ledger import Accounting, on_failure_ids
+from local.metrics import names, totals
 from local.stream import FIRST_SHARD_HASH_KEY
 
 
@@ -35,6 +36,7 @@ def dead_letters_of(run: LocalRun, record_id: str) -> list[dict[str, Any]]:
 
 def test_happy_path_scheduled_producer_to_target_across_accounts(run: LocalRun) -> None:
     invokes_before = run.prove_cross_account().target_invokes
+    logs_before = {f: len(host.logs) for f, host in run.hosts.items()}
     started = time.monotonic()
     ids = []
     for _ in range(10):
@@ -58,6 +60,21 @@ def test_happy_path_scheduled_producer_to_target_across_accounts(run: LocalRun) 
     # other than the relay's own (the AssumeRole result).
     assert proof.target_invokes > invokes_before
     assert proof.target_invokes_by_target_account_assumed_role == proof.target_invokes, proof
+    # Each function's EMF lines count exactly these 50 records (nothing else flows meanwhile).
+    n = names()
+    expected = {
+        "producer": {n.producer_records_written: 50},
+        "relay": {n.relay_records_received: 50, n.relay_records_delivered: 50, n.relay_records_dead_lettered: 0},
+        "target": {n.target_records_ok: 50, n.target_duplicates: 0},
+    }
+    deadline = time.monotonic() + 10
+    while True:  # a line printed just now may still be on its way from the process's stdout
+        counted = {f: totals(run.hosts[f].logs[logs_before[f] :]) for f in expected}
+        seen = {f: {name: counted[f].get(name) for name in want} for f, want in expected.items()}
+        if seen == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert seen == expected
 
 
 def test_malformed_record_goes_to_dead_letter_bucket_and_neighbours_are_delivered(run: LocalRun) -> None:

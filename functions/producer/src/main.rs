@@ -14,12 +14,17 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init(settings.log_level.as_deref());
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone());
+    let planned = settings.records_per_invocation;
     let producer = Producer::new(sink, settings);
     let producer = &producer;
+    let function_name = &shared::metrics::function_name_from_env();
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
-            match producer.produce(chrono::Utc::now()).await {
+            let outcome = producer.produce(chrono::Utc::now()).await;
+            let now = shared::metrics::now_ms();
+            producer::produce::metrics(&outcome, planned, function_name).emit(now);
+            match outcome {
                 Ok(report) => {
                     tracing::info!(
                         records_written = report.records_written,

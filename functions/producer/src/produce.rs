@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::metrics::{producer as metric, Metrics};
 use shared::payload::{ProducedRecord, RecordBody};
 
 use crate::settings::ProducerSettings;
@@ -55,6 +56,31 @@ impl From<ProduceError> for lambda_runtime::Diagnostic {
             error_type: error.error_type().to_string(),
             error_message: error.to_string(),
         }
+    }
+}
+
+/// An invocation's metrics line ([`shared::metrics::producer`]). `planned`: the records the
+/// invocation meant to write. A failed invocation's line has no `RetriedEntries`: the error
+/// does not carry that count, and a made-up zero would mislead.
+pub fn metrics(
+    outcome: &Result<ProduceReport, ProduceError>,
+    planned: usize,
+    function_name: &str,
+) -> Metrics {
+    let line = Metrics::new(function_name);
+    match outcome {
+        Ok(report) => line
+            .count(metric::RECORDS_WRITTEN, report.records_written)
+            .count(metric::RETRIED_ENTRIES, report.retried_entries)
+            .count(metric::RECORDS_FAILED, 0),
+        Err(ProduceError::Unwritten {
+            written, failed, ..
+        }) => line
+            .count(metric::RECORDS_WRITTEN, *written)
+            .count(metric::RECORDS_FAILED, *failed),
+        Err(ProduceError::RecordTooLarge { .. }) => line
+            .count(metric::RECORDS_WRITTEN, 0)
+            .count(metric::RECORDS_FAILED, planned),
     }
 }
 
@@ -349,6 +375,36 @@ mod tests {
             5,
             "nothing written twice"
         );
+    }
+
+    #[test]
+    fn each_outcome_gives_its_metrics_line() {
+        let counts = |outcome: &Result<ProduceReport, ProduceError>| {
+            let line = metrics(outcome, 7, "p-producer").to_value(0);
+            assert_eq!(line["FunctionName"], "p-producer");
+            ["RecordsWritten", "RetriedEntries", "RecordsFailed"].map(|name| line[name].as_u64())
+        };
+        let written = Ok(ProduceReport {
+            records_written: 7,
+            retried_entries: 2,
+            ..Default::default()
+        });
+        assert_eq!(counts(&written), [Some(7), Some(2), Some(0)]);
+        let unwritten = Err(ProduceError::Unwritten {
+            failed: 3,
+            total: 7,
+            written: 4,
+            attempts: 5,
+            codes: String::new(),
+            last_message: String::new(),
+        });
+        assert_eq!(counts(&unwritten), [Some(4), None, Some(3)]);
+        let too_large = Err(ProduceError::RecordTooLarge {
+            record_id: "r".into(),
+            bytes: 2,
+            limit: 1,
+        });
+        assert_eq!(counts(&too_large), [Some(0), None, Some(7)]);
     }
 
     /// Writes `n` small entries, which must fail: the error.

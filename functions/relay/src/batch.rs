@@ -40,6 +40,7 @@ use serde::Serialize;
 use shared::envelope::{
     DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RelayedRecord,
 };
+use shared::metrics::{relay as metric, Metrics};
 
 use crate::chunk::{self, Envelope, HeldBack, Lane, Oversized};
 use crate::ports::{
@@ -69,6 +70,30 @@ pub struct BatchReport {
     pub failed: usize,
     pub invocations: usize,
     pub assume_role_failures: usize,
+    /// Wall time of each Invoke call, in milliseconds.
+    pub invoke_latencies_ms: Vec<u64>,
+    /// The earliest `approximateArrivalTimestamp` of the batch's records, in ms since the epoch.
+    pub oldest_arrival_ms: Option<i64>,
+}
+
+impl BatchReport {
+    /// The batch's metrics line ([`shared::metrics::relay`]); `now_ms` gives the batch's age.
+    pub fn metrics(&self, function_name: &str, now_ms: i64) -> Metrics {
+        let age =
+            (self.oldest_arrival_ms).map(|oldest| now_ms.saturating_sub(oldest).max(0) as u64);
+        Metrics::new(function_name)
+            .count(metric::RECORDS_RECEIVED, self.records)
+            .count(metric::RECORDS_DELIVERED, self.delivered)
+            .count(metric::RECORDS_DEAD_LETTERED, self.dead_lettered)
+            .count(metric::RECORDS_FAILED, self.failed)
+            .count(metric::TARGET_INVOCATIONS, self.invocations)
+            .count(metric::ASSUME_ROLE_FAILURES, self.assume_role_failures)
+            .values(
+                metric::INVOKE_LATENCY,
+                self.invoke_latencies_ms.iter().copied(),
+            )
+            .values(metric::BATCH_AGE, age)
+    }
 }
 
 pub struct Relay<T, D> {
@@ -96,6 +121,8 @@ type Answer = Result<Vec<Option<RecordOutcome>>, EnvelopeFailure>;
 struct Answered {
     envelope: Envelope,
     answer: Answer,
+    /// How long the Invoke took, in ms (`None`: not sent).
+    latency_ms: Option<u64>,
 }
 
 /// Why a whole envelope failed; each of its records is retried with this as the reason.
@@ -157,8 +184,12 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         // Kept by position so that every record can still be reported, whatever happens below.
         let sequence_numbers: Vec<String> =
             records.iter().map(|r| r.sequence_number.clone()).collect();
+        let oldest_arrival_ms = records
+            .iter()
+            .filter_map(|r| r.approximate_arrival_ms)
+            .min();
         let (answered, oversized) = self.deliver(&batch_id, records).await;
-        let invocations = answered.iter().filter(|a| a.invoked()).count();
+        let invoke_latencies_ms: Vec<u64> = answered.iter().filter_map(|a| a.latency_ms).collect();
         let assume_role_failures = answered.iter().map(Answered::assume_role_failures).sum();
         let mut settled: Vec<Settled> = self
             .set_aside(oversized)
@@ -171,8 +202,10 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
 
         let report = BatchReport {
             records: streams.len(),
-            invocations,
+            invocations: invoke_latencies_ms.len(),
             assume_role_failures,
+            invoke_latencies_ms,
+            oldest_arrival_ms,
             ..tally
         };
         log_summary(&batch_id, &report, started);
@@ -231,8 +264,12 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         // Each stopped key, with its first record that was not delivered.
         let mut stopped: HashMap<String, String> = HashMap::new();
         while let Some(envelope) = lane.next_envelope() {
-            let answer = self.invoke(&envelope.request).await;
-            let sent = Answered { envelope, answer };
+            let (answer, latency_ms) = self.invoke(&envelope.request).await;
+            let sent = Answered {
+                envelope,
+                answer,
+                latency_ms: Some(latency_ms),
+            };
             for (key, sequence_number) in sent.undelivered() {
                 stopped.entry(key).or_insert(sequence_number);
             }
@@ -249,24 +286,32 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
     async fn deliver_all(&self, envelopes: Vec<Envelope>) -> Vec<Answered> {
         futures::stream::iter(envelopes)
             .map(|envelope| async move {
-                let answer = self.invoke(&envelope.request).await;
-                Answered { envelope, answer }
+                let (answer, latency_ms) = self.invoke(&envelope.request).await;
+                let latency_ms = Some(latency_ms);
+                Answered {
+                    envelope,
+                    answer,
+                    latency_ms,
+                }
             })
             .buffer_unordered(self.max_concurrency)
             .collect()
             .await
     }
 
-    /// Invokes the target with one envelope.
-    async fn invoke(&self, request: &DeliveryRequest) -> Answer {
-        let answer = match self.target.invoke(request.encode()).await {
+    /// Invokes the target with one envelope: its answer, and how long the call took in ms.
+    async fn invoke(&self, request: &DeliveryRequest) -> (Answer, u64) {
+        let started = Instant::now();
+        let reply = self.target.invoke(request.encode()).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let answer = match reply {
             Ok(reply) => read(request, reply),
             Err(failure) => Err(EnvelopeFailure::Invoke(failure)),
         };
         if let Err(failure) = &answer {
             failure.log(request);
         }
-        answer
+        (answer, latency_ms)
     }
 
     /// Sends the dead letters, up to `max_concurrency` at a time. A record leaves the batch only
@@ -415,12 +460,11 @@ impl Answered {
             request: DeliveryRequest::new(String::new(), vec![record]),
         };
         let answer = Err(EnvelopeFailure::HeldBack { behind });
-        Self { envelope, answer }
-    }
-
-    /// Whether the envelope was sent to the target (held-back records are not).
-    fn invoked(&self) -> bool {
-        !matches!(self.answer, Err(EnvelopeFailure::HeldBack { .. }))
+        Self {
+            envelope,
+            answer,
+            latency_ms: None,
+        }
     }
 
     /// The partition key and sequence number of each record of the envelope that was neither
@@ -754,7 +798,7 @@ mod tests {
                         "partitionKey": key,
                         "sequenceNumber": format!("{}", 1000 + i),
                         "data": base64::engine::general_purpose::STANDARD.encode(d),
-                        "approximateArrivalTimestamp": 1764045097.5
+                        "approximateArrivalTimestamp": 1764045097.125
                     },
                     "eventSource": "aws:kinesis",
                     "eventVersion": "1.0",
@@ -1005,6 +1049,56 @@ mod tests {
             assert_eq!(summary[0][field], value, "{field}");
         }
         assert!(logs.with_message(UNSETTLED).is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_batch_gives_one_metrics_line_of_its_counts_latencies_and_age() {
+        let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
+        let (_, report) = relay.handle(event(&[b"ok", b"bad", b"later"])).await;
+        // The event's records arrived at 1764045097.125 s; the batch is looked at 2.5 s later.
+        let arrived = 1_764_045_097_125;
+        assert_eq!(report.oldest_arrival_ms, Some(arrived));
+        let line = report.metrics("p-relay", arrived + 2_500).to_value(0);
+        assert_eq!(line["FunctionName"], "p-relay");
+        for (name, value) in [
+            ("RecordsReceived", 3),
+            ("RecordsDelivered", 1),
+            ("RecordsDeadLettered", 1),
+            ("RecordsFailed", 1),
+            ("TargetInvocations", 1),
+            ("AssumeRoleFailures", 0),
+        ] {
+            assert_eq!(line[name], value, "{name}: {line}");
+        }
+        assert_eq!(line["BatchAge"], serde_json::json!([2_500]));
+        // The fake target takes at least 5 ms per envelope.
+        let latencies = line["InvokeLatency"].as_array().unwrap();
+        assert_eq!(latencies.len(), 1, "{line}");
+        assert!(latencies[0].as_u64().unwrap() >= 5, "{line}");
+        // An arrival after now (clocks apart) is an age of 0, not a negative one.
+        let line = report.metrics("p-relay", arrived - 1).to_value(0);
+        assert_eq!(line["BatchAge"], serde_json::json!([0]));
+    }
+
+    #[test]
+    fn a_batch_without_arrival_times_or_invocations_leaves_age_and_latency_out() {
+        let report = BatchReport {
+            records: 2,
+            failed: 2,
+            ..Default::default()
+        };
+        let line = report.metrics("f", 10).to_value(0);
+        assert_eq!(
+            (
+                line["RecordsReceived"].as_u64(),
+                line["RecordsFailed"].as_u64()
+            ),
+            (Some(2), Some(2))
+        );
+        assert!(
+            line.get("BatchAge").is_none() && line.get("InvokeLatency").is_none(),
+            "{line}"
+        );
     }
 
     #[tokio::test]

@@ -26,9 +26,12 @@ async fn main() -> Result<(), Error> {
     )
     .with_max_records_per_invocation(settings.max_records_per_invocation);
     let relay = &relay;
+    let function_name = &shared::metrics::function_name_from_env();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
-            let (response, _report) = relay.handle(event.payload).await;
+            let (response, report) = relay.handle(event.payload).await;
+            let now = shared::metrics::now_ms();
+            report.metrics(function_name, now).emit(now);
             Ok::<_, Error>(response)
         },
     ))

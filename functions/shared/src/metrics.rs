@@ -120,6 +120,35 @@ pub mod producer {
     pub const ALL: &[Metric] = &[RECORDS_WRITTEN, RETRIED_ENTRIES, RECORDS_FAILED];
 }
 
+/// Every name above, keyed for other languages (`infra --metric-names` prints them; the local
+/// run's summary reads the EMF lines with them): `<function>_<metric>` in snake case.
+pub const NAMES: &[(&str, &str)] = &[
+    ("namespace", NAMESPACE),
+    ("dimension", DIMENSION),
+    ("relay_records_received", relay::RECORDS_RECEIVED.name),
+    ("relay_records_delivered", relay::RECORDS_DELIVERED.name),
+    (
+        "relay_records_dead_lettered",
+        relay::RECORDS_DEAD_LETTERED.name,
+    ),
+    ("relay_records_failed", relay::RECORDS_FAILED.name),
+    ("relay_target_invocations", relay::TARGET_INVOCATIONS.name),
+    ("relay_invoke_latency", relay::INVOKE_LATENCY.name),
+    (
+        "relay_assume_role_failures",
+        relay::ASSUME_ROLE_FAILURES.name,
+    ),
+    ("relay_batch_age", relay::BATCH_AGE.name),
+    ("target_records_ok", target::RECORDS_OK.name),
+    ("target_records_rejected", target::RECORDS_REJECTED.name),
+    ("target_records_retry", target::RECORDS_RETRY.name),
+    ("target_duplicates", target::DUPLICATES.name),
+    ("target_end_to_end_latency", target::END_TO_END_LATENCY.name),
+    ("producer_records_written", producer::RECORDS_WRITTEN.name),
+    ("producer_retried_entries", producer::RETRIED_ENTRIES.name),
+    ("producer_records_failed", producer::RECORDS_FAILED.name),
+];
+
 /// One invocation's metrics, printed as one EMF line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metrics {
@@ -189,6 +218,11 @@ impl Metrics {
         let line = format!("{}\n", self.to_value(timestamp_ms));
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
+}
+
+/// Milliseconds since the Unix epoch: a line's timestamp, and what a batch's age is taken from.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// The function's name as Lambda sets it; empty if unset (a local test run).
@@ -264,6 +298,27 @@ mod tests {
         assert_eq!(kept.len(), MAX_VALUES);
         assert_eq!(kept.first(), Some(&json!(0)));
         assert_eq!(kept.last(), Some(&json!(MAX_VALUES)));
+    }
+
+    #[test]
+    fn the_names_for_other_languages_hold_every_metric_once() {
+        let named: Vec<(&str, &str)> = (relay::ALL.iter().map(|m| ("relay", m.name)))
+            .chain(target::ALL.iter().map(|m| ("target", m.name)))
+            .chain(producer::ALL.iter().map(|m| ("producer", m.name)))
+            .collect();
+        assert_eq!(NAMES.len(), named.len() + 2);
+        for (function, name) in named {
+            let found = NAMES.iter().filter(|(key, value)| {
+                *value == name
+                    && key
+                        .strip_prefix(function)
+                        .is_some_and(|k| k.starts_with('_'))
+            });
+            assert_eq!(found.count(), 1, "{function} {name}");
+        }
+        assert!(
+            NAMES.contains(&("namespace", NAMESPACE)) && NAMES.contains(&("dimension", DIMENSION))
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init(settings.log_level.as_deref());
     let processor = Processor::new(settings);
     let processor = &processor;
+    let function_name = &shared::metrics::function_name_from_env();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
@@ -25,6 +26,8 @@ async fn main() -> Result<(), Error> {
                         duration_ms = started.elapsed().as_millis() as u64,
                         "invocation summary"
                     );
+                    let now = shared::metrics::now_ms();
+                    tally.metrics(function_name).emit(now);
                     Ok::<_, Diagnostic>(response)
                 }
                 Err(error) => {

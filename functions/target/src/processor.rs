@@ -15,6 +15,7 @@ use shared::config;
 use shared::envelope::{
     DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RecordResult, RelayedRecord,
 };
+use shared::metrics::{target as metric, Metrics};
 use shared::payload::ProducedRecord;
 
 use crate::memory::Memory;
@@ -67,9 +68,24 @@ pub struct Tally {
     pub rejected: usize,
     pub retry: usize,
     pub duplicates: usize,
+    /// Each processed record's end-to-end latency (creation by the producer to now), in ms.
+    pub latencies_ms: Vec<u64>,
 }
 
 impl Tally {
+    /// The delivery's metrics line ([`shared::metrics::target`]).
+    pub fn metrics(&self, function_name: &str) -> Metrics {
+        Metrics::new(function_name)
+            .count(metric::RECORDS_OK, self.ok)
+            .count(metric::RECORDS_REJECTED, self.rejected)
+            .count(metric::RECORDS_RETRY, self.retry)
+            .count(metric::DUPLICATES, self.duplicates)
+            .values(
+                metric::END_TO_END_LATENCY,
+                self.latencies_ms.iter().copied(),
+            )
+    }
+
     /// Counts one record's outcome (and whether it was a redelivery): the outcome's log name.
     fn count(&mut self, outcome: &RecordOutcome, duplicate: bool) -> &'static str {
         self.duplicates += usize::from(duplicate);
@@ -169,6 +185,7 @@ impl Processor {
                     }
                 };
                 let status = tally.count(&outcome, duplicate);
+                tally.latencies_ms.extend(latency_ms.map(|ms| ms as u64));
                 tracing::info!(
                     record_id = %record_id,
                     sequence_number = %relayed.sequence_number,
@@ -351,8 +368,43 @@ mod tests {
             tally,
             Tally {
                 ok: 2,
+                latencies_ms: vec![250, 250],
                 ..Default::default()
             }
+        );
+    }
+
+    #[test]
+    fn a_delivery_gives_one_metrics_line_of_its_outcomes_and_latencies() {
+        let processor = processor(true);
+        let first = request(vec![
+            produced("a", None),
+            b"not json".to_vec(),
+            produced("r", fault(1, false)),
+        ]);
+        let (_, tally) = processor.handle(&first, now()).unwrap();
+        let line = tally.metrics("p-target").to_value(0);
+        assert_eq!(line["FunctionName"], "p-target");
+        for (name, value) in [
+            ("RecordsOk", 1),
+            ("RecordsRejected", 1),
+            ("RecordsRetry", 1),
+            ("DuplicatesRecognised", 0),
+        ] {
+            assert_eq!(line[name], value, "{name}: {line}");
+        }
+        // Created 250 ms before now; an unreadable record has no creation time.
+        assert_eq!(line["EndToEndLatency"], serde_json::json!([250, 250]));
+        let (_, again) = processor
+            .handle(&request(vec![produced("a", None)]), now())
+            .unwrap();
+        let line = again.metrics("p-target").to_value(0);
+        assert_eq!(
+            (
+                line["RecordsOk"].as_u64(),
+                line["DuplicatesRecognised"].as_u64()
+            ),
+            (Some(1), Some(1))
         );
     }
 
@@ -517,6 +569,7 @@ mod tests {
         let tally = |ok, retry| Tally {
             ok,
             retry,
+            latencies_ms: vec![250],
             ..Default::default()
         };
         assert_eq!(
