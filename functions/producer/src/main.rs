@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     let planned = settings.records_per_invocation;
     let producer = Producer::new(sink, settings);
     let producer = &producer;
-    let function_name = &shared::metrics::function_name_from_env();
+    let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();

@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     )
     .with_max_records_per_invocation(settings.max_records_per_invocation);
     let relay = &relay;
-    let function_name = &shared::metrics::function_name_from_env();
+    let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
             let (response, report) = relay.handle(event.payload).await;

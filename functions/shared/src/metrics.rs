@@ -212,11 +212,20 @@ impl Metrics {
         Value::Object(document)
     }
 
-    /// Prints the line on stdout, where Lambda sends it to the function's log group.
-    pub fn emit(&self, timestamp_ms: i64) {
-        use std::io::Write as _;
+    /// Writes the document as one line, in one write (so it never interleaves with a log line).
+    pub fn write_line(
+        &self,
+        out: &mut impl std::io::Write,
+        timestamp_ms: i64,
+    ) -> std::io::Result<()> {
         let line = format!("{}\n", self.to_value(timestamp_ms));
-        let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        out.write_all(line.as_bytes())
+    }
+
+    /// Prints the line on stdout, where Lambda sends it to the function's log group. A failed
+    /// write is ignored like a log line's: metrics never fail an invocation.
+    pub fn emit(&self, timestamp_ms: i64) {
+        let _ = self.write_line(&mut std::io::stdout().lock(), timestamp_ms);
     }
 }
 
@@ -225,9 +234,9 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The function's name as Lambda sets it; empty if unset (a local test run).
-pub fn function_name_from_env() -> String {
-    std::env::var(FUNCTION_NAME_VARIABLE).unwrap_or_default()
+/// The function's name as Lambda sets it in `source` (the process environment); empty if unset.
+pub fn function_name(source: &dyn crate::config::Source) -> String {
+    source.get(FUNCTION_NAME_VARIABLE).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -260,6 +269,35 @@ mod tests {
             "InvokeLatency": [12, 7],
         });
         assert_eq!(line, expected);
+    }
+
+    #[test]
+    fn a_line_is_written_whole_with_a_newline() {
+        let mut out = Vec::new();
+        let metrics = Metrics::new("f").count(producer::RECORDS_WRITTEN, 2);
+        metrics.write_line(&mut out, 5).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, format!("{}\n", metrics.to_value(5)));
+    }
+
+    #[test]
+    fn the_function_name_is_lambdas_variable_or_empty() {
+        let env = std::collections::HashMap::from([(FUNCTION_NAME_VARIABLE, "p-relay")]);
+        assert_eq!(function_name(&env), "p-relay");
+        assert_eq!(function_name(&std::collections::HashMap::new()), "");
+    }
+
+    #[test]
+    fn now_is_milliseconds_since_the_epoch() {
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let system = system.as_millis() as i64;
+        assert!(
+            (now_ms() - system).abs() < 60_000,
+            "{} vs {system}",
+            now_ms()
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init(settings.log_level.as_deref());
     let processor = Processor::new(settings);
     let processor = &processor;
-    let function_name = &shared::metrics::function_name_from_env();
+    let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
