@@ -118,7 +118,9 @@ def function_env(runtime_api: str, env: Mapping[str, str]) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ACCESS_KEY_ID": "AKIDBENCH",
         "AWS_SECRET_ACCESS_KEY": "bench",
-        "LOG_LEVEL": "warn",
+        # What Lambda sets for a function whose loggingConfig is JSON at WARN.
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_LOG_LEVEL": "WARN",
         **env,
     }
 

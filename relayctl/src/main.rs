@@ -64,7 +64,6 @@ async fn main() -> ExitCode {
         padding_bytes: 0,
         max_put_attempts: PUT_ATTEMPTS,
         retry_base_delay: RETRY_BASE_DELAY,
-        log_level: None,
     };
     let stderr = std::io::stderr();
     let mut bar = ProgressBar::new(stderr.lock(), letters.len(), stderr.is_terminal());

@@ -262,7 +262,6 @@ mod tests {
                 padding_bytes: 0,
                 max_put_attempts: 3,
                 retry_base_delay: Duration::ZERO,
-                log_level: None,
             },
         )
     }

@@ -11,7 +11,7 @@ use producer::{Producer, ProducerSettings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let settings = shared::config::load("producer", ProducerSettings::from_source)?;
-    shared::telemetry::init(settings.log_level.as_deref());
+    shared::telemetry::init();
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone());
     let planned = settings.records_per_invocation;

@@ -313,7 +313,6 @@ mod tests {
             padding_bytes: 0,
             max_put_attempts: 4,
             retry_base_delay: Duration::from_millis(1),
-            log_level: None,
         }
     }
 

@@ -12,7 +12,6 @@ pub struct ProducerSettings {
     pub padding_bytes: usize,
     pub max_put_attempts: u32,
     pub retry_base_delay: Duration,
-    pub log_level: Option<String>,
 }
 
 impl ProducerSettings {
@@ -40,7 +39,6 @@ impl ProducerSettings {
                 100u32,
                 config::PRODUCER_RETRY_BASE_DELAY_MS_RANGE,
             )?)),
-            log_level: read.optional(config::LOG_LEVEL),
         })
     }
 }

@@ -11,7 +11,7 @@ use relay::{Relay, RelaySettings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let settings = shared::config::load("relay", RelaySettings::from_source)?;
-    shared::telemetry::init(settings.log_level.as_deref());
+    shared::telemetry::init();
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
     let dead_letters = S3DeadLetters::new(

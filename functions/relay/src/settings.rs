@@ -38,7 +38,6 @@ pub struct RelaySettings {
     pub max_records_per_invocation: Option<usize>,
     /// Prefix of the STS session name, so CloudTrail in the target account shows who called.
     pub session_name_prefix: String,
-    pub log_level: Option<String>,
 }
 
 impl RelaySettings {
@@ -86,7 +85,6 @@ impl RelaySettings {
                 .get("AWS_LAMBDA_FUNCTION_NAME")
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "relay".to_string()),
-            log_level: read.optional(config::LOG_LEVEL),
         })
     }
 

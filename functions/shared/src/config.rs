@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
+use tracing::level_filters::LevelFilter;
+
 /// Kinesis stream the producer writes to (name or ARN).
 pub const STREAM_NAME: &str = "STREAM_NAME";
 /// Records the producer writes per scheduled invocation.
@@ -45,8 +47,47 @@ pub const TARGET_DEDUP_CAPACITY: &str = "TARGET_DEDUP_CAPACITY";
 /// `true` lets a record's body ask the target to fail (demo and tests only); default `false`.
 pub const TARGET_FAULT_INJECTION: &str = "TARGET_FAULT_INJECTION";
 
-/// Log filter for every function (`info`, `debug`, `relay=debug,info`, ...).
-pub const LOG_LEVEL: &str = "LOG_LEVEL";
+/// The application log level of every function, which Lambda sets from the function's
+/// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment
+/// does not hold it, so it is in none of the lists below. Read by [`log_level`].
+pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
+
+/// Lambda's application log levels, most detailed first (what `loggingConfig.applicationLogLevel`
+/// accepts and Lambda passes on in [`AWS_LAMBDA_LOG_LEVEL`]), each with the level the functions
+/// log at. tracing has nothing above ERROR, so FATAL logs at ERROR; Lambda then drops those
+/// lines too, as they are below FATAL.
+pub const APPLICATION_LOG_LEVELS: [(&str, LevelFilter); 6] = [
+    ("TRACE", LevelFilter::TRACE),
+    ("DEBUG", LevelFilter::DEBUG),
+    ("INFO", LevelFilter::INFO),
+    ("WARN", LevelFilter::WARN),
+    ("ERROR", LevelFilter::ERROR),
+    ("FATAL", LevelFilter::ERROR),
+];
+
+/// The level a function logs at, from [`AWS_LAMBDA_LOG_LEVEL`] (any case): INFO when it is
+/// unset, which is Lambda's default. A value that is not one of [`APPLICATION_LOG_LEVELS`] is an
+/// error naming the variable and the levels.
+pub fn log_level(source: &dyn Source) -> Result<LevelFilter, ConfigError> {
+    let Some(raw) = Reader::new(source).optional(AWS_LAMBDA_LOG_LEVEL) else {
+        return Ok(LevelFilter::INFO);
+    };
+    let known = APPLICATION_LOG_LEVELS.iter();
+    match known
+        .clone()
+        .find(|(name, _)| name.eq_ignore_ascii_case(&raw))
+    {
+        Some((_, level)) => Ok(*level),
+        None => Err(ConfigError::Invalid {
+            name: AWS_LAMBDA_LOG_LEVEL,
+            value: raw,
+            reason: format!(
+                "not one of Lambda's application log levels ({})",
+                known.map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
 
 /// Every variable the producer reads.
 pub const PRODUCER_VARIABLES: &[&str] = &[
@@ -55,7 +96,6 @@ pub const PRODUCER_VARIABLES: &[&str] = &[
     PRODUCER_PADDING_BYTES,
     PRODUCER_MAX_PUT_ATTEMPTS,
     PRODUCER_RETRY_BASE_DELAY_MS,
-    LOG_LEVEL,
 ];
 
 /// Every variable the relay reads.
@@ -69,11 +109,10 @@ pub const RELAY_VARIABLES: &[&str] = &[
     RELAY_MAX_CONCURRENT_INVOCATIONS,
     RELAY_MAX_PAYLOAD_BYTES,
     RELAY_MAX_RECORDS_PER_INVOCATION,
-    LOG_LEVEL,
 ];
 
 /// Every variable the target reads.
-pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJECTION, LOG_LEVEL];
+pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJECTION];
 
 /// Session lengths the relay may ask for, in seconds. STS accepts 900 s and up; the relay
 /// assumes the cross-account role with its own execution-role credentials, which is role
@@ -307,13 +346,13 @@ mod tests {
 
     #[test]
     fn flags_accept_common_spellings_and_refuse_others() {
-        let source = env(&[(TARGET_FAULT_INJECTION, "Yes"), (LOG_LEVEL, "maybe")]);
+        let source = env(&[(TARGET_FAULT_INJECTION, "Yes"), (STREAM_NAME, "maybe")]);
         let reader = Reader::new(&source);
         assert!(reader.flag(TARGET_FAULT_INJECTION, false).unwrap());
-        let err = reader.flag(LOG_LEVEL, false).unwrap_err();
+        let err = reader.flag(STREAM_NAME, false).unwrap_err();
         assert!(
             err.to_string()
-                .contains("LOG_LEVEL=\"maybe\" is invalid: must be true or false"),
+                .contains("STREAM_NAME=\"maybe\" is invalid: must be true or false"),
             "{err}"
         );
         assert!(!reader.flag(TARGET_DEDUP_CAPACITY, false).unwrap());
@@ -329,6 +368,33 @@ mod tests {
             let read = Reader::new(&source).flag(TARGET_FAULT_INJECTION, !expected);
             assert_eq!(read, Ok(expected), "{set}");
         }
+    }
+
+    #[test]
+    fn the_log_level_is_lambdas_application_log_level() {
+        let level = |value: &'static str| log_level(&env(&[(AWS_LAMBDA_LOG_LEVEL, value)]));
+        for (value, expected) in [
+            ("TRACE", LevelFilter::TRACE),
+            ("DEBUG", LevelFilter::DEBUG),
+            ("INFO", LevelFilter::INFO),
+            ("WARN", LevelFilter::WARN),
+            ("ERROR", LevelFilter::ERROR),
+            ("FATAL", LevelFilter::ERROR),
+            ("debug", LevelFilter::DEBUG),
+            (" Warn ", LevelFilter::WARN),
+        ] {
+            assert_eq!(level(value), Ok(expected), "{value}");
+        }
+        // Unset or empty: Lambda's default.
+        assert_eq!(log_level(&env(&[])), Ok(LevelFilter::INFO));
+        assert_eq!(level(""), Ok(LevelFilter::INFO));
+        assert_eq!(
+            level("verbose").unwrap_err().to_string(),
+            "environment variable AWS_LAMBDA_LOG_LEVEL=\"verbose\" is invalid: not one of \
+             Lambda's application log levels (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)"
+        );
+        // The old tracing filters are not levels.
+        assert!(level("relay=debug,info").is_err());
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! Structured JSON logs, one object per line, with event fields at the top level so a log
 //! query (or the local harness) can read `record_id`, `latency_ms`, ... directly.
+//!
+//! Each line has Lambda's `level` and an RFC 3339 `timestamp`, which is what Lambda's
+//! log-level filtering reads from a custom runtime's JSON lines; the level itself comes from the
+//! function's `loggingConfig` through `AWS_LAMBDA_LOG_LEVEL` ([`crate::config::log_level`]).
 
 use std::fmt::Display;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::EnvFilter;
+
+use crate::config;
 
 /// The summary line of an invocation that failed as a whole (the function error Lambda
 /// reports comes from the error's `Diagnostic`).
@@ -20,27 +26,29 @@ pub fn invocation_failed(error: &dyn Display, started: Instant) {
     );
 }
 
-/// Installs the JSON subscriber on stdout. `filter` is the value of `LOG_LEVEL` (default `info`).
-pub fn init(filter: Option<&str>) {
-    let _ = subscriber(filter, std::io::stdout).try_init();
+/// Installs the JSON subscriber on stdout, at the level Lambda passes in `AWS_LAMBDA_LOG_LEVEL`.
+/// A level this build does not know is not worth refusing to start over: it is reported on
+/// stderr and the function logs at INFO.
+pub fn init() {
+    let level = config::log_level(&config::ProcessEnv).unwrap_or_else(|error| {
+        eprintln!("warning: {error}; logging at INFO");
+        LevelFilter::INFO
+    });
+    let _ = subscriber(level, std::io::stdout).try_init();
 }
 
-/// The JSON subscriber, writing one object per line to `writer`.
-pub fn subscriber<W>(filter: Option<&str>, writer: W) -> impl tracing::Subscriber + Send + Sync
+/// The JSON subscriber, writing one object per line at `level` and above to `writer`.
+pub fn subscriber<W>(level: LevelFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|e| {
-        eprintln!("LOG_LEVEL is not a valid filter ({e}); using info");
-        EnvFilter::new("info")
-    });
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_env_filter(filter)
+        .with_max_level(level)
         .with_writer(writer)
         .finish()
 }
@@ -52,10 +60,16 @@ pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 impl CapturedLogs {
     /// Captures what this thread logs at `info` and above until the guard is dropped.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        Self::start_at(LevelFilter::INFO)
+    }
+
+    /// Captures what this thread logs at `level` and above until the guard is dropped.
+    pub fn start_at(level: LevelFilter) -> (Self, tracing::subscriber::DefaultGuard) {
         undecided_global_default();
         let logs = Self::default();
         let sink = logs.clone();
-        let guard = tracing::subscriber::set_default(subscriber(None, move || sink.clone()));
+        let writer = move || sink.clone();
+        let guard = tracing::subscriber::set_default(subscriber(level, writer));
         (logs, guard)
     }
 
@@ -152,5 +166,22 @@ mod tests {
         assert_eq!(lines[0]["record_id"], "r-1");
         assert_eq!(lines[0]["latency_ms"], 12);
         assert_eq!(lines[0]["level"], "INFO");
+    }
+
+    #[test]
+    fn lines_carry_what_lambdas_level_filtering_reads() {
+        let (logs, _guard) = CapturedLogs::start_at(LevelFilter::DEBUG);
+        tracing::trace!("below debug");
+        tracing::debug!("a debug line");
+        tracing::warn!("a warning");
+        let lines = logs.lines();
+        let levels: Vec<&str> = lines.iter().map(|l| l["level"].as_str().unwrap()).collect();
+        assert_eq!(levels, ["DEBUG", "WARN"], "{lines:?}");
+        // Lambda uses a line's own timestamp only when it is RFC 3339.
+        let timestamp = lines[0]["timestamp"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+            "{timestamp}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use target::{Processor, TargetSettings};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let settings = shared::config::load("target", TargetSettings::from_source)?;
-    shared::telemetry::init(settings.log_level.as_deref());
+    shared::telemetry::init();
     let processor = Processor::new(settings);
     let processor = &processor;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);

@@ -10,7 +10,6 @@ pub struct TargetSettings {
     pub dedup_capacity: usize,
     /// Whether a record's `body.simulate` may make the target fail on purpose.
     pub fault_injection: bool,
-    pub log_level: Option<String>,
 }
 
 impl TargetSettings {
@@ -23,7 +22,6 @@ impl TargetSettings {
                 config::TARGET_DEDUP_CAPACITY_RANGE,
             )? as usize,
             fault_injection: read.flag(config::TARGET_FAULT_INJECTION, false)?,
-            log_level: read.optional(config::LOG_LEVEL),
         })
     }
 }
