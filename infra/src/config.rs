@@ -75,6 +75,8 @@ pub struct CommonConfig {
     pub cross_account_role_name: String,
     pub architecture: Architecture,
     pub log_retention_days: u32,
+    /// Lambda's application log level of every function (one of
+    /// `shared::config::APPLICATION_LOG_LEVELS`).
     pub log_level: String,
 }
 
@@ -310,7 +312,7 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::CrossAccountRoleName, "crossAccountRoleName", Str, Both, None, "cross-account-relay-invoker", "Name of the role in the target account that the relay assumes; defaults to <namePrefix>-invoker."),
     key(Key::Architecture, "architecture", Str, Both, Some("x86_64"), "arm64", "Lambda architecture, x86_64 or arm64 (arm64 artifacts come from target/lambda-arm64/)."),
     key(Key::LogRetentionDays, "logRetentionDays", Integer, Both, Some("14"), "30", "Retention of the functions' CloudWatch log groups, in days (a value CloudWatch accepts)."),
-    key(Key::LogLevel, "logLevel", Str, Both, Some("info"), "debug", "LOG_LEVEL of the functions: comma-separated directives, each a level (trace, debug, info, warn, error, off) or module=level (info, debug, relay=debug,info)."),
+    key(Key::LogLevel, "logLevel", Str, Both, Some("INFO"), "DEBUG", "Application log level of the functions, TRACE, DEBUG, INFO, WARN, ERROR or FATAL: their loggingConfig.applicationLogLevel, which Lambda passes to them as AWS_LAMBDA_LOG_LEVEL and uses to drop lines below it (their logs are JSON; Lambda's own platform lines stay at INFO)."),
     key(Key::CrossAccountRoleMaxSessionSeconds, "crossAccountRoleMaxSessionSeconds", Integer, Target, Some("3600"), "7200", "Maximum session of the cross-account role, 3600..43200 s. The relay's own sessions are capped at 3600 s by STS (role chaining), so a larger value only serves other callers of the role."),
     key(Key::TargetMemoryMb, "targetMemoryMb", Integer, Target, Some("256"), "512", "Memory of the target function, in MB."),
     key(Key::TargetTimeoutSeconds, "targetTimeoutSeconds", Integer, Target, Some("30"), "60", "Timeout of the target function, in seconds."),
@@ -707,10 +709,8 @@ impl RawConfig {
                 "an IAM role name is at most 64 characters of letters, digits and +=,.@_-",
             ));
         }
-        let log_level = self.required(Key::LogLevel)?;
-        if let Err(reason) = check_log_filter(&log_level) {
-            return Err(self.invalid(Key::LogLevel, &log_level, reason));
-        }
+        let levels = env::APPLICATION_LOG_LEVELS.map(|(name, _)| name);
+        let log_level = self.one_of(Key::LogLevel, &levels)?;
         Ok(CommonConfig {
             stack: self.stack.clone(),
             region: self.region()?,
@@ -922,26 +922,6 @@ fn looks_like_region(region: &str) -> bool {
         && parts
             .last()
             .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// The `LOG_LEVEL` forms the functions accept: comma-separated `level` or `module=level`.
-fn check_log_filter(filter: &str) -> Result<(), String> {
-    const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
-    let directive_ok = |d: &str| {
-        let (module, level) = d.rsplit_once('=').unwrap_or(("", d));
-        let module_ok = module
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':');
-        module_ok && LEVELS.contains(&level.to_ascii_lowercase().as_str())
-    };
-    if filter.split(',').all(|d| directive_ok(d.trim())) {
-        Ok(())
-    } else {
-        Err(format!(
-            "each comma-separated part must be a level ({}) or module=level",
-            LEVELS.join(", ")
-        ))
-    }
 }
 
 /// The parts of an unqualified Lambda function ARN that must match the target's placement.
@@ -1176,8 +1156,14 @@ mod tests {
                 "a-very-long-prefix-that-is-over-32",
                 "1 to 32 characters",
             ),
-            ("logLevel", "verbose", "must be a level"),
-            ("logLevel", "relay=loud,info", "module=level"),
+            (
+                "logLevel",
+                "verbose",
+                "must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL",
+            ),
+            // Lambda's levels are upper case, and the old tracing filters are not levels.
+            ("logLevel", "debug", "must be one of TRACE"),
+            ("logLevel", "relay=debug,info", "must be one of TRACE"),
             ("targetReservedConcurrency", "-2", "between -1 and 1000000"),
         ];
         for (k, v, reason) in cases {
@@ -1368,20 +1354,13 @@ mod tests {
     }
 
     #[test]
-    fn log_filters_in_the_functions_syntax_are_accepted() {
-        for good in [
-            "info",
-            "debug",
-            "relay=debug,info",
-            "WARN",
-            "aws_config=off,info",
-            "relay::batch=debug",
-        ] {
-            assert!(check_log_filter(good).is_ok(), "{good}");
-        }
-        for bad in ["relay-x=debug", "relay.batch=info", "info,verbose"] {
-            let err = check_log_filter(bad).unwrap_err();
-            assert!(err.contains("module=level"), "{bad}: {err}");
+    fn the_log_level_is_one_of_lambdas_application_log_levels() {
+        let level = |extra: &[(&'static str, &'static str)]| target(extra).common.log_level;
+        assert_eq!(level(&[]), "INFO");
+        let description = Key::LogLevel.spec().description;
+        for (name, _) in env::APPLICATION_LOG_LEVELS {
+            assert_eq!(level(&[("logLevel", name)]), name);
+            assert!(description.contains(name), "the description names {name}");
         }
     }
 

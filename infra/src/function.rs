@@ -29,6 +29,13 @@ pub fn log_group_name(prefix: &NamePrefix, function: &str) -> String {
     format!("/aws/lambda/{}", function_name(prefix, function))
 }
 
+/// The detail of Lambda's own (platform) log lines for every function. INFO keeps each
+/// invocation's start and report lines (duration, billed duration, memory used, init duration on
+/// a cold start), the one record of those per invocation; DEBUG adds only events of extensions,
+/// which these functions have none of; WARN would drop the report lines. Fixed rather than a
+/// stack key: there is no trade-off left to make per stack.
+pub const SYSTEM_LOG_LEVEL: &str = "INFO";
+
 /// One function and what it needs.
 pub struct FunctionSpec<'a> {
     /// Its logical names, and the binary (the artifact folder and the physical names).
@@ -75,14 +82,23 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
             .prop("timeout", spec.timeout_seconds)
             .prop("role", output_of(spec.resources.role, "arn"))
             .prop("environment", json!({ "variables": variables }))
-            .prop(
-                "loggingConfig",
-                json!({ "logFormat": "Text", "logGroup": output_of(spec.resources.log_group, "name") }),
-            )
+            .prop("loggingConfig", logging_config(common, &spec))
             // The policy must exist before the function runs (and, for the relay, before the
             // event source mapping checks the role's Kinesis permissions).
             .depends_on(&[spec.resources.policy, spec.resources.log_group]),
     );
+}
+
+/// JSON logs, which the functions print and Lambda's level filtering needs; the application
+/// level from the stack (Lambda passes it to the function as `AWS_LAMBDA_LOG_LEVEL`); the
+/// function's own log group.
+fn logging_config(common: &CommonConfig, spec: &FunctionSpec<'_>) -> Value {
+    json!({
+        "logFormat": "JSON",
+        "applicationLogLevel": common.log_level,
+        "systemLogLevel": SYSTEM_LOG_LEVEL,
+        "logGroup": output_of(spec.resources.log_group, "name"),
+    })
 }
 
 /// The function's execution role, which Lambda may assume in the function's own account, and

@@ -193,7 +193,6 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
             env::PRODUCER_RETRY_BASE_DELAY_MS,
             json!(config.retry_base_delay_ms.to_string()),
         ),
-        (env::LOG_LEVEL, json!(common.log_level)),
     ]);
     add_function(
         t,
@@ -348,7 +347,6 @@ fn relay_environment(
             env::RELAY_MAX_PAYLOAD_BYTES,
             json!(shared::config::MAX_INVOKE_REQUEST_BYTES.to_string()),
         ),
-        (env::LOG_LEVEL, json!(config.common.log_level)),
     ])
 }
 

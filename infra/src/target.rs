@@ -75,7 +75,6 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
             env::TARGET_FAULT_INJECTION,
             json!(config.fault_injection.to_string()),
         ),
-        (env::LOG_LEVEL, json!(common.log_level)),
     ]);
     add_function(
         t,

@@ -364,6 +364,42 @@ fn source_references_wire_the_pipeline() {
     );
 }
 
+/// Each function logs JSON at the stack's application level through Lambda's own controls
+/// (Lambda sets `AWS_LAMBDA_LOG_LEVEL` from it; the template's environment does not).
+#[test]
+fn every_function_uses_lambdas_logging_controls_at_the_stacks_level() {
+    for (stack, functions) in [
+        ("source", &["producer", "relay"][..]),
+        ("target", &["target"][..]),
+    ] {
+        for (level, expected) in [(None, "INFO"), (Some("DEBUG"), "DEBUG")] {
+            let t = render(stack, &[("logLevel", level)]);
+            for function in functions {
+                let f = &t["resources"][format!("{function}Function")]["properties"];
+                assert_eq!(
+                    f["loggingConfig"],
+                    json!({
+                        "logFormat": "JSON",
+                        "applicationLogLevel": expected,
+                        "systemLogLevel": "INFO",
+                        "logGroup": format!("${{{function}LogGroup.name}}"),
+                    }),
+                    "{stack} {function}"
+                );
+                let variables = f["environment"]["variables"].as_object().unwrap();
+                assert!(!variables.contains_key(shared::config::AWS_LAMBDA_LOG_LEVEL));
+            }
+        }
+    }
+    let out = render_output("target", &[("logLevel", Some("verbose"))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("logLevel") && stderr.contains("TRACE, DEBUG, INFO, WARN, ERROR, FATAL"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn source_functions_get_exactly_the_variables_they_read() {
     let t = render("source", &[]);
