@@ -1,7 +1,8 @@
 """The three functions as Lambda runs them: one warm container each (a `FunctionHost`), or
 several (a `local.containers.FunctionPool`, for `make soak`), started
 with the environment their rendered resource declares plus what Lambda itself adds (the
-execution role's credentials, the function's name and memory, the region)."""
+execution role's credentials, the function's name and memory, the region, the log format and
+level of its `loggingConfig`)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ class RunningFunctions:
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
                 "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
+                **template.lambda_logging_environment(f"{f}Function"),
                 "AWS_REGION": aws.region,
                 "AWS_DEFAULT_REGION": aws.region,
                 "AWS_EC2_METADATA_DISABLED": "true",

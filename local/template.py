@@ -58,6 +58,18 @@ class Template:
             return interpolate(value, {}, f"{self.stack} stack, {logical}.{prop}")
         return value
 
+    def lambda_logging_environment(self, logical: str) -> dict[str, str]:
+        """What Lambda adds to the function's environment from its `loggingConfig` (the
+        template's `environment` holds neither): `AWS_LAMBDA_LOG_FORMAT`, and with the JSON
+        format and an application log level, that level in `AWS_LAMBDA_LOG_LEVEL`."""
+        config = self.properties(logical).get("loggingConfig") or {}
+        where = f"{self.stack} stack, {logical}.loggingConfig"
+        log_format = resolve(config.get("logFormat", "Text"), {}, f"{where}.logFormat")
+        env = {"AWS_LAMBDA_LOG_FORMAT": log_format}
+        if log_format == "JSON" and "applicationLogLevel" in config:
+            env["AWS_LAMBDA_LOG_LEVEL"] = resolve(config["applicationLogLevel"], {}, f"{where}.applicationLogLevel")
+        return env
+
     def function_environment(self, logical: str, refs: Mapping[str, str]) -> dict[str, str]:
         """The function's `environment.variables`, resolved to local values."""
         variables = (self.properties(logical).get("environment") or {}).get("variables") or {}
