@@ -124,7 +124,11 @@ def produced_record(
 
 
 # ---- the relay's dead letter of a record the target rejected ----
-def rejected_dead_letter(event_record: Mapping[str, Any], reason: str, delivery_id: str) -> JsonObject:
+def rejected_dead_letter(
+    event_record: Mapping[str, Any], reason: str, *, batch_id: str, delivery_id: str
+) -> JsonObject:
+    """The relay's dead letter of a record the target rejected (`DeadLetter` in the relay crate):
+    `event_id` is the record's correlation id, `delivery_id` the Invoke whose answer rejected it."""
     kinesis = event_record["kinesis"]
     data = base64.b64decode(kinesis["data"])
     return {
@@ -136,5 +140,6 @@ def rejected_dead_letter(event_record: Mapping[str, Any], reason: str, delivery_
         "event_source_arn": event_record["eventSourceARN"],
         "data_base64": kinesis["data"],
         "data_bytes": len(data),
+        "batch_id": batch_id,
         "delivery_id": delivery_id,
     }

@@ -94,7 +94,10 @@ def relay() -> Handler:
 
     def handle(event: Any) -> dict[str, Any]:
         records = event["Records"]
-        request = envelope.delivery_request(envelope.relayed_record_from_kinesis(r) for r in records)
+        batch_id = uuid.uuid4().hex[:12]
+        request = envelope.delivery_request(
+            (envelope.relayed_record_from_kinesis(r) for r in records), delivery_id=f"{batch_id}-0"
+        )
         resp = lam.invoke(FunctionName=os.environ["TARGET_FUNCTION_NAME"], Payload=json.dumps(request).encode())
         body = resp["Payload"].read()
         if resp.get("FunctionError"):
@@ -106,7 +109,10 @@ def relay() -> Handler:
                 failures.append({"itemIdentifier": result["sequence_number"]})
             elif result["status"] == Status.REJECTED:
                 letter = envelope.rejected_dead_letter(
-                    by_seq[result["sequence_number"]], result["reason"], request["delivery_id"]
+                    by_seq[result["sequence_number"]],
+                    result["reason"],
+                    batch_id=batch_id,
+                    delivery_id=request["delivery_id"],
                 )
                 s3.put_object(
                     Bucket=os.environ["DEAD_LETTER_BUCKET"],

@@ -189,6 +189,30 @@ mod tests {
     }
 
     #[test]
+    fn relay_letters_read_alike_before_and_after_they_named_their_batch_and_delivery() {
+        // Before: `delivery_id` held the relay's batch id. Since: `batch_id` holds it, and
+        // `delivery_id` the Invoke that rejected the record (left out when it was never sent).
+        let key = "relay/rejected_by_target/shardId-000000000000/7.json";
+        let record = json!({"kind": "rejected_by_target", "reason": "body.message missing",
+            "partition_key": "id-1", "data_base64": "aGk=", "sequence_number": "7",
+            "event_id": "shardId-000000000000:7"});
+        let with = |fields: serde_json::Value| {
+            let mut body = record.clone();
+            body.as_object_mut()
+                .unwrap()
+                .extend(fields.as_object().unwrap().clone());
+            readable(key, 5, &body)
+        };
+        let old = with(json!({"delivery_id": "0f1e2d3c4b5a"}));
+        let new = with(json!({"batch_id": "0f1e2d3c4b5a", "delivery_id": "0f1e2d3c4b5a-0"}));
+        let never_sent = with(json!({"batch_id": "0f1e2d3c4b5a"}));
+        assert_eq!(old, new);
+        assert_eq!(new, never_sent);
+        assert_eq!(new.records[0].partition_key, "id-1");
+        assert_eq!(new.records[0].data, b"hi");
+    }
+
+    #[test]
     fn a_failed_batch_holds_every_record_of_its_event() {
         let event = json!({"Records": [
             {"kinesis": {"partitionKey": "a", "data": "YQ=="}},

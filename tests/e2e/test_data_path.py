@@ -10,14 +10,20 @@ import base64
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
+from local import envelope
 from local.dead_letters import layout
 from local.envelope import DeadLetterKind, produced_record
-from local.harness import LocalRun
+from local.functions import release_binaries
+from local.harness import DEMO_EXTERNAL_ID, LocalRun
 from local.ledger import Accounting, on_failure_ids
 from local.metrics import names, totals
+from local.program import ROOT
+from local.runtime_api import FunctionHost
 from local.stream import FIRST_SHARD_HASH_KEY
+from local.template import render
 
 
 def assert_nothing_lost(acc: Accounting) -> None:
@@ -32,6 +38,22 @@ def target_lines_for(run: LocalRun, record_id: str) -> list[dict[str, Any]]:
 
 def dead_letters_of(run: LocalRun, record_id: str) -> list[dict[str, Any]]:
     return [m for m in run.ledger.dead_letters() if m.get("partition_key") == record_id]
+
+
+def relay_lines_for(run: LocalRun, message: str, record_id: str, count: int) -> list[dict[str, Any]]:
+    """The relay's `count` lines with `message` about `record_id`. Its output is read as it comes,
+    so a line may arrive just after what it reports is visible elsewhere: it is waited for."""
+
+    def lines() -> list[dict[str, Any]]:
+        logs = list(run.hosts["relay"].logs)
+        return [line for line in logs if line.get("message") == message and line.get("record_id") == record_id]
+
+    end = time.monotonic() + 10
+    while len(lines()) < count and time.monotonic() < end:
+        time.sleep(0.05)
+    found = lines()
+    assert len(found) == count, found
+    return found
 
 
 def test_happy_path_scheduled_producer_to_target_across_accounts(run: LocalRun) -> None:
@@ -83,7 +105,7 @@ def test_malformed_record_goes_to_dead_letter_bucket_and_neighbours_are_delivere
     bad = (bad_id, b"this is not a produced record {")
     after = [produced_record() for _ in range(3)]
     with run.esm.paused_polling():
-        run.put_records([*before, bad, *after], explicit_hash_key=FIRST_SHARD_HASH_KEY)
+        sequence_numbers = run.put_records([*before, bad, *after], explicit_hash_key=FIRST_SHARD_HASH_KEY)
     ids = [pk for pk, _ in [*before, bad, *after]]
     acc = run.settle(ids)
     assert_nothing_lost(acc)
@@ -100,6 +122,14 @@ def test_malformed_record_goes_to_dead_letter_bucket_and_neighbours_are_delivere
     keys = [k for k, m in run.ledger.dead_letter_objects().items() if m.get("partition_key") == bad_id]
     assert len(keys) == 1 and keys[0].startswith(f"{layout().relay_prefix}rejected_by_target/"), keys
     assert acc.dead_letter_objects == 1, acc
+    # One correlation id, the record's Kinesis event id, joins its dead letter, the target's line
+    # about it and the relay's; the letter names the Invoke the target logged, and the relay's batch.
+    event_id = f"{run.environment.stream.shards[0]}:{sequence_numbers[len(before)]}"
+    (target_line,) = target_lines_for(run, bad_id)
+    (relay_line,) = relay_lines_for(run, "record sent to the dead-letter queue", bad_id, 1)
+    assert letter["event_id"] == target_line["event_id"] == relay_line["event_id"] == event_id
+    assert letter["delivery_id"] == target_line["delivery_id"] == relay_line["delivery_id"], letter
+    assert letter["batch_id"] == relay_line["batch_id"], letter
 
 
 def test_a_rejected_record_over_256_kib_keeps_all_its_data(run: LocalRun) -> None:
@@ -164,6 +194,12 @@ def test_a_record_that_keeps_failing_ends_in_the_on_failure_destination(run: Loc
     # One first attempt plus maximumRetryAttempts retries, from the rendered mapping.
     attempts = run.esm.settings.maximum_retry_attempts + 1
     assert run.esm.stats.invocations - invocations_before == attempts
+    # The relay's line about each failed attempt names the record by the event id Lambda's
+    # object keeps for it.
+    failed = relay_lines_for(
+        run, "record reported as failed; the event source mapping will retry it", poison_id, attempts
+    )
+    assert {line["event_id"] for line in failed} == {event_record["eventID"]}, failed
 
 
 def test_a_batch_over_6_mb_is_chunked_under_the_invoke_limit(run: LocalRun) -> None:
@@ -228,3 +264,43 @@ def test_a_retried_batch_counts_a_record_rejected_twice_once(run: LocalRun) -> N
     assert len(dead_letters_of(run, bad_id)) == 1
     assert [line["outcome"] for line in target_lines_for(run, bad_id)] == ["rejected", "rejected"]
     assert [line["outcome"] for line in target_lines_for(run, good_id)] == ["ok", "ok"]
+
+
+def test_the_target_logs_at_the_level_its_stack_sets(tmp_path: Path) -> None:
+    """The stack's `logLevel` reaches the real binary as Lambda passes it, in
+    `AWS_LAMBDA_LOG_LEVEL` from the function's `loggingConfig`: at WARN the target's INFO lines
+    are gone and its warning is not. (The warning: a record asks for a simulated retry while the
+    target remembers no deliveries, `targetDedupCapacity` 0.)"""
+    record_id, data = produced_record(simulate={"retry_times": 1})
+    record = envelope.relayed_record(
+        sequence_number="1", partition_key=record_id, event_id="shardId-000000000000:1", data=data
+    )
+    command = release_binaries(tmp_path)["target"]
+    for level in ("INFO", "WARN"):
+        settings = {"externalId": DEMO_EXTERNAL_ID, "faultInjection": "true", "targetDedupCapacity": "0"}
+        template = render("target", ROOT / "Pulumi.target.yaml", {**settings, "logLevel": level})
+        lambda_env = template.lambda_logging_environment("targetFunction")
+        assert lambda_env == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": level}
+        env = {
+            **template.function_environment("targetFunction", {}),
+            **lambda_env,
+            "AWS_LAMBDA_FUNCTION_NAME": "target",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "PATH": "/usr/bin:/bin",
+        }
+        host = FunctionHost(f"target-{level}", command, arn="arn:x", env=env)
+        try:
+            host.start()
+            # Two invocations: the output is read in order, so once the second one's warning is
+            # in, every line of the first one is too.
+            for _ in range(2):
+                assert host.invoke(envelope.delivery_request([record])).function_error is None
+            end = time.monotonic() + 10
+            while len([line for line in list(host.logs) if line.get("level") == "WARN"]) < 2:
+                assert time.monotonic() < end, host.logs
+                time.sleep(0.05)
+            levels = {line["level"] for line in list(host.logs)}
+        finally:
+            host.stop()
+        assert levels == ({"INFO", "WARN"} if level == "INFO" else {"WARN"}), (level, levels)

@@ -13,6 +13,10 @@
 //! ([`chunk::plan`] or [`chunk::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
 //! respond, each step handing the next its records with their positions.
 //!
+//! A record is known to people by its `event_id` (Lambda's `eventID`, `<shard id>:<sequence
+//! number>`): every log line about one record carries it, the envelope takes it to the target,
+//! whose line about the record carries it too, and a dead letter holds it.
+//!
 //! Delivery has two modes:
 //! - by default, the batch is packed in order into as few envelopes as fit the Invoke limit
 //!   (almost always one), sent up to `max_concurrency` at a time;
@@ -105,12 +109,14 @@ pub struct Relay<T, D> {
     max_records_per_invocation: Option<usize>,
 }
 
-/// A record with its outcome, and its position in the batch.
+/// A record with its outcome, its position in the batch, and the Invoke that carried it (`None`:
+/// never sent).
 #[derive(Debug)]
 struct Settled {
     position: usize,
     record: RelayedRecord,
     outcome: DeliveryOutcome,
+    delivery_id: Option<String>,
 }
 
 /// The target's answer to one envelope: its verdict on each record, in the envelope's order
@@ -224,6 +230,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
                 position: oversized.position,
                 record: oversized.record,
                 outcome: DeliveryOutcome::DeadLetter { kind, reason },
+                delivery_id: None,
             }
         })
     }
@@ -338,7 +345,10 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         self.dead_letters.send(letter).await?;
         tracing::warn!(
             record_id = %letter.partition_key,
+            event_id = %letter.event_id,
             sequence_number = %letter.sequence_number,
+            batch_id = %letter.batch_id,
+            delivery_id = letter.delivery_id.as_deref(),
             kind = letter.kind.as_str(),
             reason = %letter.reason,
             "record sent to the dead-letter queue"
@@ -502,7 +512,9 @@ impl Answered {
 
     /// Each record of the envelope with its outcome, matched by position.
     fn settle(self) -> impl Iterator<Item = Settled> {
+        let sent = self.latency_ms.is_some();
         let Envelope { positions, request } = self.envelope;
+        let delivery_id = sent.then_some(request.delivery_id);
         let outcomes: Vec<DeliveryOutcome> = match self.answer {
             Ok(verdicts) => verdicts.into_iter().map(outcome).collect(),
             Err(failure) => {
@@ -511,10 +523,11 @@ impl Answered {
             }
         };
         (positions.into_iter().zip(request.records).zip(outcomes)).map(
-            |((position, record), outcome)| Settled {
+            move |((position, record), outcome)| Settled {
                 position,
                 record,
                 outcome,
+                delivery_id: delivery_id.clone(),
             },
         )
     }
@@ -553,7 +566,8 @@ impl Settled {
             event_source_arn: event_source_arn.to_owned(),
             data_base64: base64::engine::general_purpose::STANDARD.encode(&record.data),
             data_bytes: record.data.len(),
-            delivery_id: batch_id.to_owned(),
+            batch_id: batch_id.to_owned(),
+            delivery_id: self.delivery_id.clone(),
         })
     }
 }
@@ -595,6 +609,7 @@ fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventRespon
                 tally.failed += 1;
                 tracing::warn!(
                     record_id = %record.partition_key,
+                    event_id = %record.event_id,
                     sequence_number = %record.sequence_number,
                     reason = %reason,
                     "record reported as failed; the event source mapping will retry it"
@@ -866,6 +881,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_line_and_letter_about_a_record_carries_its_event_id() {
+        let (logs, _guard) = CapturedLogs::start();
+        let deliveries = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&deliveries);
+        let target = FakeTarget::new(move |request| {
+            seen.lock().unwrap().push(request.delivery_id.clone());
+            by_data(request)
+        });
+        let queue = FakeQueue::default();
+        // The first three records go in one envelope; the fourth fits none.
+        let relay = Relay::new(target, queue.clone(), 4, 4096);
+        let big = vec![b'x'; 8000];
+        relay.handle(event(&[b"ok", b"bad", b"later", &big])).await;
+        let delivery_id = deliveries.lock().unwrap().clone();
+        assert_eq!(delivery_id.len(), 1, "{delivery_id:?}");
+        let batch_id = logs.with_message("invocation summary")[0]["batch_id"].clone();
+
+        let letters = queue.letters.lock().unwrap().clone();
+        let letter_of = |kind| letters.iter().find(|l| l.kind == kind).unwrap();
+        let rejected = letter_of(DeadLetterKind::RejectedByTarget);
+        assert_eq!(rejected.event_id, "shardId-000000000000:1001");
+        assert_eq!(rejected.delivery_id.as_ref(), Some(&delivery_id[0]));
+        assert_eq!(rejected.batch_id, batch_id);
+        let too_large = letter_of(DeadLetterKind::Undeliverable);
+        assert_eq!(too_large.event_id, "shardId-000000000000:1003");
+        assert_eq!(
+            (too_large.delivery_id.as_ref(), &too_large.batch_id),
+            (None, &rejected.batch_id)
+        );
+
+        let mut dead = logs.with_message("record sent to the dead-letter queue");
+        dead.sort_by_key(|l| l["event_id"].as_str().unwrap_or_default().to_string());
+        let fields = |l: &serde_json::Value| {
+            let text = |field: &str| l.get(field).and_then(|v| v.as_str()).map(str::to_string);
+            (text("event_id"), text("delivery_id"), text("batch_id"))
+        };
+        let batch = batch_id.as_str().map(str::to_string);
+        assert_eq!(
+            dead.iter().map(fields).collect::<Vec<_>>(),
+            [
+                (
+                    Some(rejected.event_id.clone()),
+                    Some(delivery_id[0].clone()),
+                    batch.clone()
+                ),
+                (Some(too_large.event_id.clone()), None, batch),
+            ]
+        );
+        let failed =
+            logs.with_message("record reported as failed; the event source mapping will retry it");
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0]["event_id"], "shardId-000000000000:1002");
+    }
+
+    #[tokio::test]
     async fn function_error_fails_only_its_own_envelope() {
         let queue = FakeQueue::default();
         // Each envelope holds about one record at this size.
@@ -1016,6 +1086,7 @@ mod tests {
             position: 1,
             record: record("2"),
             outcome: DeliveryOutcome::Delivered,
+            delivery_id: Some("b-0".into()),
         }];
         let numbers = vec!["1".to_string(), "2".to_string(), "3".to_string()];
         let missing = unsettled("b", &settled, &numbers);

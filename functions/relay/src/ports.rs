@@ -41,13 +41,21 @@ pub struct DeadLetter {
     pub reason: String,
     pub partition_key: String,
     pub sequence_number: String,
+    /// The record's correlation id: Lambda's `eventID` (`<shard id>:<sequence number>`), which
+    /// every log line of the relay and of the target about this record carries as `event_id`.
     pub event_id: String,
     pub event_source_arn: String,
     /// The record's bytes, base64: all of them, so the record can be redriven after the
     /// stream has trimmed it.
     pub data_base64: String,
     pub data_bytes: usize,
-    pub delivery_id: String,
+    /// The relay invocation that gave up on the record (its `invocation summary` line's
+    /// `batch_id`).
+    pub batch_id: String,
+    /// The Invoke whose answer rejected the record: the `delivery_id` of the target's line about
+    /// it. Absent for a record that was never sent (too large for any Invoke).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
 }
 
 /// Why the relay gave up on a record.

@@ -73,7 +73,8 @@ mod tests {
             event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
             data_bytes: 3 * data_base64.len() / 4,
             data_base64,
-            delivery_id: "d-0".into(),
+            batch_id: "b0".into(),
+            delivery_id: Some("b0-0".into()),
         }
     }
 
@@ -88,6 +89,20 @@ mod tests {
         assert_eq!(value["kind"], "rejected_by_target");
         assert_eq!(value["partition_key"], "id-1");
         assert_eq!(value["reason"], "body.message missing");
+        assert_eq!(value["event_id"], "shardId-000000000000:42");
+        assert_eq!(value["batch_id"], "b0");
+        assert_eq!(value["delivery_id"], "b0-0");
+        // A record never sent has no delivery to name: the field is left out, not null.
+        let never_sent = DeadLetter {
+            kind: DeadLetterKind::Undeliverable,
+            delivery_id: None,
+            ..letter("AAAA".into())
+        };
+        let (key, body) = dead_letter_object(&never_sent);
+        assert_eq!(key, "relay/undeliverable/shardId-000000000000/42.json");
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value.get("delivery_id"), None, "{value}");
+        assert_eq!(value["batch_id"], "b0");
     }
 
     /// Method, URI and body of each request the fake HTTP layer received.

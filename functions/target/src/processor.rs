@@ -179,7 +179,8 @@ impl Processor {
                         false,
                     ),
                     Ok(record) => {
-                        let (outcome, duplicate) = self.process(&record, now, &mut memory);
+                        let (outcome, duplicate) =
+                            self.process(&record, &relayed.event_id, now, &mut memory);
                         let latency = elapsed_ms(record.created_at, now);
                         (outcome, record.id, Some(latency), duplicate)
                     }
@@ -188,6 +189,7 @@ impl Processor {
                 tally.latencies_ms.extend(latency_ms.map(|ms| ms as u64));
                 tracing::info!(
                     record_id = %record_id,
+                    event_id = %relayed.event_id,
                     sequence_number = %relayed.sequence_number,
                     delivery_id = %request.delivery_id,
                     outcome = status,
@@ -213,10 +215,12 @@ impl Processor {
         (self.settings.fault_injection && fault.retry_times > 0).then_some(fault.retry_times)
     }
 
-    /// Validates and processes one parsed record; the flag says it was already processed.
+    /// Validates and processes one parsed record (`event_id`: its correlation id, for the log);
+    /// the flag says it was already processed.
     fn process(
         &self,
         record: &ProducedRecord,
+        event_id: &str,
         now: DateTime<Utc>,
         memory: &mut Memory,
     ) -> (RecordOutcome, bool) {
@@ -236,6 +240,7 @@ impl Processor {
                 // Answering `retry` every time would keep the record from ever succeeding.
                 None => tracing::warn!(
                     record_id = %record.id,
+                    event_id = %event_id,
                     "simulated transient failure ignored: {} is 0, so no delivery is counted",
                     config::TARGET_DEDUP_CAPACITY
                 ),
@@ -338,7 +343,6 @@ mod tests {
         Processor::new(TargetSettings {
             dedup_capacity,
             fault_injection,
-            log_level: None,
         })
     }
 
@@ -419,6 +423,15 @@ mod tests {
             .unwrap();
         let lines = logs.with_message("record processed");
         assert_eq!(lines.len(), 2, "{lines:?}");
+        // Each line names its record by the correlation id the relay's lines and the dead
+        // letters use, and its Invoke by the envelope's delivery id.
+        for (line, event_id) in lines
+            .iter()
+            .zip(["shardId-000000000000:0", "shardId-000000000000:1"])
+        {
+            assert_eq!(line["event_id"], event_id, "{line}");
+            assert_eq!(line["delivery_id"], "d-0", "{line}");
+        }
         assert_eq!(lines[0]["outcome"], "ok");
         assert!(lines[0].get("reason").is_none(), "{}", lines[0]);
         assert_eq!(lines[1]["outcome"], "rejected");
@@ -530,10 +543,20 @@ mod tests {
 
     #[test]
     fn capacity_zero_answers_simulated_transient_failures_ok() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
         let p = remembering(0, true);
         let payload = request(vec![produced("a", fault(2, false))]);
         assert_eq!(statuses(&p.handle(&payload, now()).unwrap().0), vec!["ok"]);
         assert_eq!(p.memory.lock().unwrap().ids(), 0);
+        let ignored = logs.lines().into_iter().filter(|l| l["level"] == "WARN");
+        let ids: Vec<_> = ignored
+            .map(|l| (l["record_id"].clone(), l["event_id"].clone()))
+            .collect();
+        let expected = (
+            serde_json::json!("a"),
+            serde_json::json!("shardId-000000000000:0"),
+        );
+        assert_eq!(ids, [expected]);
     }
 
     #[test]
