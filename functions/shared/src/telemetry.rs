@@ -30,11 +30,17 @@ pub fn invocation_failed(error: &dyn Display, started: Instant) {
 /// A level this build does not know is not worth refusing to start over: it is reported on
 /// stderr and the function logs at INFO.
 pub fn init() {
-    let level = config::log_level(&config::ProcessEnv).unwrap_or_else(|error| {
-        eprintln!("warning: {error}; logging at INFO");
-        LevelFilter::INFO
-    });
+    let level = level_or_info(&config::ProcessEnv, &mut std::io::stderr());
     let _ = subscriber(level, std::io::stdout).try_init();
+}
+
+/// The level `source` asks for, or INFO, with a warning written to `warnings`, when it asks for
+/// one this build does not know.
+fn level_or_info(source: &dyn config::Source, warnings: &mut dyn Write) -> LevelFilter {
+    config::log_level(source).unwrap_or_else(|error| {
+        let _ = writeln!(warnings, "warning: {error}; logging at INFO");
+        LevelFilter::INFO
+    })
 }
 
 /// The JSON subscriber, writing one object per line at `level` and above to `writer`.
@@ -166,6 +172,25 @@ mod tests {
         assert_eq!(lines[0]["record_id"], "r-1");
         assert_eq!(lines[0]["latency_ms"], 12);
         assert_eq!(lines[0]["level"], "INFO");
+    }
+
+    #[test]
+    fn an_unknown_level_is_a_warning_and_info() {
+        let level = |value: &'static str| {
+            let source = std::collections::HashMap::from([(config::AWS_LAMBDA_LOG_LEVEL, value)]);
+            let mut warnings = Vec::new();
+            let level = level_or_info(&source, &mut warnings);
+            (level, String::from_utf8(warnings).unwrap())
+        };
+        assert_eq!(level("DEBUG"), (LevelFilter::DEBUG, String::new()));
+        let (fallback, warning) = level("LOUD");
+        assert_eq!(fallback, LevelFilter::INFO);
+        assert_eq!(
+            warning,
+            "warning: environment variable AWS_LAMBDA_LOG_LEVEL=\"LOUD\" is invalid: not one of \
+             Lambda's application log levels (TRACE, DEBUG, INFO, WARN, ERROR, FATAL); logging at \
+             INFO\n"
+        );
     }
 
     #[test]
