@@ -18,12 +18,13 @@ async fn main() -> Result<(), Error> {
     let producer = Producer::new(sink, settings);
     let producer = &producer;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
+    let level = shared::metrics::line_level(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
             let outcome = producer.produce(chrono::Utc::now()).await;
             let now = shared::metrics::now_ms();
-            producer::produce::metrics(&outcome, planned, function_name).emit(now);
+            producer::produce::metrics(&outcome, planned, function_name).emit(now, level);
             match outcome {
                 Ok(report) => {
                     tracing::info!(

@@ -27,11 +27,12 @@ async fn main() -> Result<(), Error> {
     .with_max_records_per_invocation(settings.max_records_per_invocation);
     let relay = &relay;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
+    let level = shared::metrics::line_level(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisEvent>| async move {
             let (response, report) = relay.handle(event.payload).await;
             let now = shared::metrics::now_ms();
-            report.metrics(function_name, now).emit(now);
+            report.metrics(function_name, now).emit(now, level);
             Ok::<_, Error>(response)
         },
     ))

@@ -9,6 +9,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::config::{self, Source};
+
 /// The namespace of every metric this project emits.
 pub const NAMESPACE: &str = "CrossAccountRelay";
 
@@ -212,20 +214,42 @@ impl Metrics {
         Value::Object(document)
     }
 
-    /// Writes the document as one line, in one write (so it never interleaves with a log line).
+    /// Writes the document as one line with `level` (see [`line_level`]), in one write (so it
+    /// never interleaves with a log line).
     pub fn write_line(
         &self,
         out: &mut impl std::io::Write,
         timestamp_ms: i64,
+        level: &str,
     ) -> std::io::Result<()> {
-        let line = format!("{}\n", self.to_value(timestamp_ms));
-        out.write_all(line.as_bytes())
+        let mut document = self.to_value(timestamp_ms);
+        document["level"] = json!(level);
+        out.write_all(format!("{document}\n").as_bytes())
     }
 
     /// Prints the line on stdout, where Lambda sends it to the function's log group. A failed
     /// write is ignored like a log line's: metrics never fail an invocation.
-    pub fn emit(&self, timestamp_ms: i64) {
-        let _ = self.write_line(&mut std::io::stdout().lock(), timestamp_ms);
+    pub fn emit(&self, timestamp_ms: i64, level: &str) {
+        let _ = self.write_line(&mut std::io::stdout().lock(), timestamp_ms, level);
+    }
+}
+
+/// The `level` of a metrics line. Lambda's log-level filtering keeps a JSON line whose `level`
+/// is at or above the function's application log level (`AWS_LAMBDA_LOG_LEVEL`, from the stack
+/// key `logLevel`) and counts a line without one as INFO. So that no level drops the metrics
+/// (and the alarms on them), a line carries INFO, or the function's own level when that is
+/// above INFO.
+pub fn line_level(source: &dyn Source) -> &'static str {
+    let levels = config::APPLICATION_LOG_LEVELS.map(|(name, _)| name);
+    let info = levels.iter().position(|name| *name == "INFO");
+    let configured = source.get(config::AWS_LAMBDA_LOG_LEVEL).and_then(|raw| {
+        levels
+            .iter()
+            .position(|name| name.eq_ignore_ascii_case(raw.trim()))
+    });
+    match (configured, info) {
+        (Some(at), Some(info)) if at > info => levels[at],
+        _ => "INFO",
     }
 }
 
@@ -235,7 +259,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// The function's name as Lambda sets it in `source` (the process environment); empty if unset.
-pub fn function_name(source: &dyn crate::config::Source) -> String {
+pub fn function_name(source: &dyn Source) -> String {
     source.get(FUNCTION_NAME_VARIABLE).unwrap_or_default()
 }
 
@@ -275,9 +299,31 @@ mod tests {
     fn a_line_is_written_whole_with_a_newline() {
         let mut out = Vec::new();
         let metrics = Metrics::new("f").count(producer::RECORDS_WRITTEN, 2);
-        metrics.write_line(&mut out, 5).unwrap();
+        metrics.write_line(&mut out, 5, "WARN").unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert_eq!(text, format!("{}\n", metrics.to_value(5)));
+        let mut expected = metrics.to_value(5);
+        expected["level"] = json!("WARN");
+        assert_eq!(text, format!("{expected}\n"));
+    }
+
+    #[test]
+    fn a_line_carries_info_or_the_functions_level_when_above_it() {
+        let level = |value: &str| {
+            let env = std::collections::HashMap::from([(config::AWS_LAMBDA_LOG_LEVEL, value)]);
+            line_level(&env)
+        };
+        for (configured, expected) in [
+            ("TRACE", "INFO"),
+            ("debug", "INFO"),
+            ("INFO", "INFO"),
+            ("WARN", "WARN"),
+            ("error", "ERROR"),
+            (" FATAL ", "FATAL"),
+            ("LOUD", "INFO"),
+        ] {
+            assert_eq!(level(configured), expected, "{configured}");
+        }
+        assert_eq!(line_level(&std::collections::HashMap::new()), "INFO");
     }
 
     #[test]

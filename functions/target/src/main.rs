@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
     let processor = Processor::new(settings);
     let processor = &processor;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
+    let level = shared::metrics::line_level(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
@@ -27,7 +28,7 @@ async fn main() -> Result<(), Error> {
                         "invocation summary"
                     );
                     let now = shared::metrics::now_ms();
-                    tally.metrics(function_name).emit(now);
+                    tally.metrics(function_name).emit(now, level);
                     Ok::<_, Diagnostic>(response)
                 }
                 Err(error) => {
