@@ -241,16 +241,15 @@ impl Metrics {
 /// above INFO.
 pub fn line_level(source: &dyn Source) -> &'static str {
     let levels = config::APPLICATION_LOG_LEVELS.map(|(name, _)| name);
-    let info = levels.iter().position(|name| *name == "INFO");
+    let Some(info) = levels.iter().position(|name| *name == "INFO") else {
+        return "INFO";
+    };
     let configured = source.get(config::AWS_LAMBDA_LOG_LEVEL).and_then(|raw| {
         levels
             .iter()
             .position(|name| name.eq_ignore_ascii_case(raw.trim()))
     });
-    match (configured, info) {
-        (Some(at), Some(info)) if at > info => levels[at],
-        _ => "INFO",
-    }
+    levels[configured.unwrap_or(info).max(info)]
 }
 
 /// Milliseconds since the Unix epoch: a line's timestamp, and what a batch's age is taken from.
