@@ -152,6 +152,20 @@ pub fn account_root(account_id: &str) -> String {
     format!("arn:aws:iam::{account_id}:root")
 }
 
+/// The key-policy statement that leaves a customer managed key's administration to its
+/// account (through the account's IAM policies): the listed actions, no `kms:*`.
+/// `Resource: "*"` is the only value a key policy accepts: it means this key.
+pub fn account_administers_key(account_id: &str) -> Statement {
+    Statement::allow("AccountAdministersKey", KEY_ADMIN_ACTIONS, &["*"])
+        .principal(Principal::Aws(account_root(account_id)))
+}
+
+/// The ARN of a CloudWatch alarm by name: what CloudWatch passes as `aws:SourceArn` when the
+/// alarm publishes to a topic.
+pub fn alarm_arn(region: &str, account_id: &str, alarm_name: &str) -> String {
+    format!("arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name}")
+}
+
 /// The ARN of a role by name (no path: this program creates its roles at `/`).
 pub fn role_arn(account_id: &str, role_name: &str) -> String {
     format!("arn:aws:iam::{account_id}:role/{role_name}")
@@ -227,6 +241,19 @@ mod tests {
         assert_eq!(v["Principal"], json!({"AWS": "arn:aws:iam::1:root"}));
         assert!(v.get("Resource").is_none());
         assert_eq!(v["Action"], json!(["sts:AssumeRole"]));
+    }
+
+    #[test]
+    fn the_account_administers_a_key_without_kms_star() {
+        let v = serde_json::to_value(account_administers_key("1")).unwrap();
+        assert_eq!(v["Principal"], json!({"AWS": "arn:aws:iam::1:root"}));
+        assert_eq!(v["Effect"], "Allow");
+        assert_eq!(v["Resource"], json!(["*"]));
+        assert_eq!(v["Action"], json!(KEY_ADMIN_ACTIONS));
+        assert_eq!(
+            alarm_arn("eu-west-1", "1", "p-relay-errors"),
+            "arn:aws:cloudwatch:eu-west-1:1:alarm:p-relay-errors"
+        );
     }
 
     #[test]
