@@ -257,11 +257,11 @@ pub fn add(
     let topic = topic_name(&common.name_prefix);
     t.add(
         logical::ALARM_KEY,
-        Resource::aws("aws:kms:Key", provider)
-            .prop("description", format!("Encrypts the alarm topic {topic}"))
-            .prop("enableKeyRotation", true)
-            .prop("deletionWindowInDays", 7)
-            .prop("policy", to_json(key_policy(account_id, &arns).to_value())),
+        iam::customer_managed_key(
+            provider,
+            &format!("Encrypts the alarm topic {topic}"),
+            &key_policy(account_id, &arns),
+        ),
     );
     t.add(
         logical::ALARM_TOPIC,

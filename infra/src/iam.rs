@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::model::{to_json, Resource};
+
 /// Kinesis actions a Lambda event source mapping needs on the stream (Lambda developer guide,
 /// "Process Amazon Kinesis Data Streams records with Lambda"). `kinesis:SubscribeToShard` is
 /// needed only for an enhanced fan-out consumer, which this program does not create.
@@ -160,6 +162,20 @@ pub fn account_administers_key(account_id: &str) -> Statement {
         .principal(Principal::Aws(account_root(account_id)))
 }
 
+/// A customer managed key with this policy: rotated yearly, and deleted 7 days (KMS's
+/// shortest window) after the stack stops declaring it, so a mistaken destroy can be undone.
+pub fn customer_managed_key(
+    provider: &str,
+    description: &str,
+    policy: &PolicyDocument,
+) -> Resource {
+    Resource::aws("aws:kms:Key", provider)
+        .prop("description", description)
+        .prop("enableKeyRotation", true)
+        .prop("deletionWindowInDays", 7)
+        .prop("policy", to_json(policy.to_value()))
+}
+
 /// The ARN of a CloudWatch alarm by name: what CloudWatch passes as `aws:SourceArn` when the
 /// alarm publishes to a topic.
 pub fn alarm_arn(region: &str, account_id: &str, alarm_name: &str) -> String {
@@ -253,6 +269,19 @@ mod tests {
         assert_eq!(
             alarm_arn("eu-west-1", "1", "p-relay-errors"),
             "arn:aws:cloudwatch:eu-west-1:1:alarm:p-relay-errors"
+        );
+    }
+
+    #[test]
+    fn customer_managed_keys_rotate_and_carry_their_policy() {
+        let policy = PolicyDocument::new(vec![account_administers_key("1")]);
+        let v = serde_json::to_value(customer_managed_key("p", "d", &policy)).unwrap();
+        assert_eq!(v["type"], "aws:kms:Key");
+        assert_eq!(v["options"]["provider"], "${p}");
+        assert_eq!(
+            v["properties"],
+            json!({"description": "d", "enableKeyRotation": true, "deletionWindowInDays": 7,
+                   "policy": {"fn::toJSON": policy.to_value()}})
         );
     }
 

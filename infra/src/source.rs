@@ -145,14 +145,11 @@ pub fn template(config: &SourceConfig) -> Template {
 fn add_stream(t: &mut Template, config: &SourceConfig) {
     t.add(
         logical::STREAM_KEY,
-        Resource::aws("aws:kms:Key", PROVIDER)
-            .prop(
-                "description",
-                format!("Encrypts the Kinesis stream {}", stream_name(config)),
-            )
-            .prop("enableKeyRotation", true)
-            .prop("deletionWindowInDays", 7)
-            .prop("policy", to_json(stream_key_policy(config).to_value())),
+        iam::customer_managed_key(
+            PROVIDER,
+            &format!("Encrypts the Kinesis stream {}", stream_name(config)),
+            &stream_key_policy(config),
+        ),
     );
     let stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
         .prop("name", stream_name(config))
