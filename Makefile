@@ -91,7 +91,8 @@ test: tools lint unit mutants check-infra check-pulumi e2e
 
 # ---- infra checks (owned by infra/): conformance with pulumi-aws, IAM lint + evaluation ----
 .PHONY: check-infra
-# Renders both stacks from the committed example configs, then: conformance with the pinned
+# Renders both stacks from the committed example configs (plus an alarm e-mail address, so the
+# optional subscription is checked too), then: conformance with the pinned
 # pulumi-aws SDK (its PyPI wheel, downloaded once into .cache/, read as a zip), parliament on
 # every policy document, and iam-simulate (npm, pinned by infra/checks/package-lock.json,
 # installed into .tools/node) on the trust and permission policies.
@@ -119,7 +120,8 @@ check-infra: tools $(NODE_TOOLS)/.installed $(AWS_WHEEL)
 	rm -rf $(INFRA_CHECK) && mkdir -p $(INFRA_CHECK); \
 	for stack in source target; do \
 	  target/debug/infra render --stack $$stack --stack-file Pulumi.$$stack.yaml \
-	    --set externalId=example-external-id-0123456789 > $(INFRA_CHECK)/$$stack.json; \
+	    --set externalId=example-external-id-0123456789 --set alarmEmail=alarms@example.com \
+	    > $(INFRA_CHECK)/$$stack.json; \
 	done; \
 	$(PY) infra/checks/conformance.py --wheel "$$wheel" --version "$$pin" --self-test \
 	  $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json; \

@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { runSimulation } from '@cloud-copilot/iam-simulate'
 
 const EXAMPLE_KEY_ID = '0a1b2c3d-4e5f-6789-abcd-ef0123456789'
+// The service that publishes a CloudWatch alarm's state changes.
+const CLOUDWATCH = 'cloudwatch.amazonaws.com'
 
 function load(path) {
   return JSON.parse(readFileSync(path, 'utf8'))
@@ -36,6 +38,7 @@ function attribute(template, logical, attr) {
     'aws:iam:Role': { arn: `arn:aws:iam::${account}:role/${name}`, id: name, name },
     'aws:cloudwatch:LogGroup': { arn: `arn:aws:logs:${region}:${account}:log-group:${name}`, name },
     'aws:s3:Bucket': { arn: `arn:aws:s3:::${name}`, id: name, bucket: name },
+    'aws:sns:Topic': { arn: `arn:aws:sns:${region}:${account}:${name}`, name },
   }
   const value = table[res.type]?.[attr]
   if (value === undefined) throw new Error(`no example value for \${${logical}.${attr}} (${res.type})`)
@@ -71,6 +74,8 @@ function documents(label, template) {
       docs.push({ kind: 'key', name: `${label}-${logical}-policy`, key: logical, document: resolve(template, res.properties.policy) })
     } else if (res.type === 'aws:s3:BucketPolicy') {
       docs.push({ kind: 'bucket', name: `${label}-${logical}`, document: resolve(template, res.properties.policy) })
+    } else if (res.type === 'aws:sns:TopicPolicy') {
+      docs.push({ kind: 'topic', name: `${label}-${logical}`, document: resolve(template, res.properties.policy) })
     }
   }
   return docs
@@ -134,7 +139,8 @@ async function simulate(templates, quiet = false) {
   const tgtDocs = docsOf(target, 'target')
   const identity = (docs, role) => docs.filter((d) => d.kind === 'identity' && d.role === role).map((d) => ({ name: d.name, policy: d.document }))
   const trustOf = (docs, role) => docs.find((d) => d.kind === 'trust' && d.role === role).document
-  const keyPolicy = srcDocs.find((d) => d.kind === 'key').document
+  const keyPolicyOf = (docs, key) => docs.find((d) => d.kind === 'key' && d.key === key).document
+  const keyPolicy = keyPolicyOf(srcDocs, 'streamKey')
   const bucketPolicy = srcDocs.find((d) => d.kind === 'bucket').document
 
   const roleArn = (t, logical) => attribute(t, logical, 'arn')
@@ -222,7 +228,45 @@ async function simulate(templates, quiet = false) {
     ['scheduler keeps an undelivered tick in the schedule dead-letter queue', 'Allowed', asRole(source, srcDocs, 'schedulerRole', 'sqs:SendMessage', scheduleDlq)],
     ['scheduler may not write the dead-letter bucket', 'Denied', asRole(source, srcDocs, 'schedulerRole', 's3:PutObject', asyncObject(producerName), bucketPolicy, tls)],
     ['scheduler may not read its dead-letter queue', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'sqs:ReceiveMessage', scheduleDlq)],
+    ...alarmCases(source, srcDocs, 'source', 'relayRole', keyPolicy),
+    ...alarmCases(target, tgtDocs, 'target', 'targetRole'),
   ]
+
+  // Each stack's alarm topic and key: CloudWatch, acting for one of this stack's alarms, and
+  // nobody else. `otherKey` is another key of the stack that CloudWatch must not get to use.
+  function alarmCases(template, docs, label, functionRole, otherKey) {
+    const { account, region } = placement(template)
+    const alarmArns = Object.values(template.resources)
+      .filter((r) => r.type === 'aws:cloudwatch:MetricAlarm')
+      .map((r) => `arn:aws:cloudwatch:${region}:${account}:alarm:${r.properties.name}`)
+    const topic = attribute(template, 'alarmTopic', 'arn')
+    const key = attribute(template, 'alarmKey', 'arn')
+    const topicPolicy = docs.find((d) => d.kind === 'topic').document
+    const alarmKey = keyPolicyOf(docs, 'alarmKey')
+    const forAlarm = (arn, sourceAccount = account) => ({ 'aws:SourceAccount': sourceAccount, 'aws:SourceArn': arn })
+    const asService = (service, action, resource, resourcePolicy, context) => ({ principal: service, action, resource, resourceAccount: account, identityPolicies: [], resourcePolicy, context })
+    const elsewhere = alarmArns[0].replace(account, '333333333333')
+    const otherAlarm = alarmArns[0].replace(/alarm:.*/, 'alarm:someone-elses-alarm')
+    const outsider = 'arn:aws:iam::333333333333:role/publisher'
+    const allowPublish = [{ name: 'allow-publish', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sns:Publish', Resource: topic }] } }]
+    const cases = []
+    for (const arn of alarmArns) {
+      cases.push([`${label}: CloudWatch publishes for its alarm ${arn.split(':alarm:')[1]}`, 'Allowed', asService(CLOUDWATCH, 'sns:Publish', topic, topicPolicy, forAlarm(arn))])
+      cases.push([`${label}: CloudWatch encrypts with the alarm key for ${arn.split(':alarm:')[1]}`, 'Allowed', asService(CLOUDWATCH, 'kms:GenerateDataKey', key, alarmKey, forAlarm(arn))])
+    }
+    cases.push(
+      [`${label}: CloudWatch may not publish for an alarm of another account`, 'Denied', asService(CLOUDWATCH, 'sns:Publish', topic, topicPolicy, forAlarm(elsewhere, '333333333333'))],
+      [`${label}: CloudWatch may not publish for another alarm of this account`, 'Denied', asService(CLOUDWATCH, 'sns:Publish', topic, topicPolicy, forAlarm(otherAlarm))],
+      [`${label}: another service may not publish`, 'Denied', asService('events.amazonaws.com', 'sns:Publish', topic, topicPolicy, forAlarm(alarmArns[0]))],
+      [`${label}: CloudWatch may not subscribe to the topic`, 'Denied', asService(CLOUDWATCH, 'sns:Subscribe', topic, topicPolicy, forAlarm(alarmArns[0]))],
+      [`${label}: a role of another account (allowed by its own policy) may not publish`, 'Denied', { principal: session(outsider, 'p'), principalArn: outsider, action: 'sns:Publish', resource: topic, resourceAccount: account, identityPolicies: allowPublish, resourcePolicy: topicPolicy, context: {} }],
+      [`${label}: the ${functionRole} may not publish`, 'Denied', asRole(template, docs, functionRole, 'sns:Publish', topic, topicPolicy)],
+      [`${label}: CloudWatch may not use the alarm key for another alarm`, 'Denied', asService(CLOUDWATCH, 'kms:GenerateDataKey', key, alarmKey, forAlarm(otherAlarm))],
+      [`${label}: the ${functionRole} may not use the alarm key`, 'Denied', asRole(template, docs, functionRole, 'kms:Decrypt', key, alarmKey)],
+    )
+    if (otherKey) cases.push([`${label}: CloudWatch may not use the stream key`, 'Denied', asService(CLOUDWATCH, 'kms:GenerateDataKey', attribute(template, 'streamKey', 'arn'), otherKey, forAlarm(alarmArns[0]))])
+    return cases
+  }
 
   let passed = 0
   let failed = 0
@@ -235,7 +279,8 @@ async function simulate(templates, quiet = false) {
         action: c.action,
         resource: { resource: c.resource, accountId: c.resourceAccount },
         // iam-simulate does not derive aws:PrincipalArn from the principal: pass it.
-        contextVariables: { 'aws:PrincipalArn': c.principalArn, 'aws:PrincipalAccount': c.principalArn.split(':')[4], ...c.context },
+        // A service principal has neither.
+        contextVariables: { ...(c.principalArn && { 'aws:PrincipalArn': c.principalArn, 'aws:PrincipalAccount': c.principalArn.split(':')[4] }), ...c.context },
       },
       identityPolicies: c.identityPolicies,
       serviceControlPolicies: [],
@@ -291,6 +336,12 @@ async function selfTest(templates) {
     ['bucket policy without the TLS condition on objects', (ts) => {
       const p = ts.find((t) => 'deadLetterBucketPolicy' in t.resources).resources.deadLetterBucketPolicy.properties.policy['fn::toJSON']
       p.Statement[0].Resource = [p.Statement[0].Resource[0]]
+    }],
+    ['alarm topic policy without the aws:SourceArn condition', (ts) => {
+      delete ts.find((t) => 'crossAccountRole' in t.resources).resources.alarmTopicPolicy.properties.policy['fn::toJSON'].Statement[0].Condition.ArnEquals
+    }],
+    ['alarm key usable by any alarm', (ts) => {
+      delete ts.find((t) => 'relayFunction' in t.resources).resources.alarmKey.properties.policy['fn::toJSON'].Statement[1].Condition.ArnEquals
     }],
     ['relay policy without the Kinesis read statement', (ts) => {
       const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']

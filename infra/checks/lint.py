@@ -2,7 +2,7 @@
 
     python infra/checks/lint.py <dir written by `iam.mjs extract`>
 
-Identity and bucket policies must have no finding at all. Trust and key policies are resource policies,
+Identity, bucket and topic policies must have no finding at all. Trust and key policies are resource policies,
 which parliament reads as identity policies, so exactly two known findings are waived there:
 MALFORMED "neither Resource nor NotResource" on a trust policy (trust policies have no
 Resource) and RESOURCE_STAR on the key policy (in a key policy `*` means the key itself).
@@ -42,7 +42,7 @@ def waived(kind: str, finding: dict) -> bool:
 def main() -> int:
     root = pathlib.Path(sys.argv[1])
     problems, waivers, count = [], 0, 0
-    for kind in ("identity", "trust", "key", "bucket"):
+    for kind in ("identity", "trust", "key", "bucket", "topic"):
         files = sorted((root / kind).glob("*.json"))
         count += len(files)
         for f in findings(files):

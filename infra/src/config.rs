@@ -78,6 +78,18 @@ pub struct CommonConfig {
     /// Lambda's application log level of every function (one of
     /// `shared::config::APPLICATION_LOG_LEVELS`).
     pub log_level: String,
+    pub alarms: AlarmSettings,
+}
+
+/// The alarm keys both stacks read (each stack's own thresholds are in its config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmSettings {
+    /// Subscribed to the stack's alarm topic when set.
+    pub email: Option<String>,
+    /// The period each alarm evaluates, in seconds.
+    pub period_seconds: u32,
+    /// Function errors in one period that do not yet fire an errors alarm.
+    pub errors_threshold: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +103,8 @@ pub struct TargetConfig {
     /// Executions reserved for the target function; `None` leaves it in the account's
     /// unreserved pool.
     pub reserved_concurrency: Option<u32>,
+    /// Throttled target invocations in one period that do not yet fire the throttles alarm.
+    pub throttles_alarm_threshold: u32,
 }
 
 /// The prefix of every physical name (functions, roles, stream, queues, schedule, log groups).
@@ -168,6 +182,10 @@ pub struct SourceConfig {
     pub relay_max_records_per_invocation: u32,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
+    /// Records dead-lettered by the relay in one period that do not yet fire the alarm.
+    pub dead_lettered_alarm_threshold: u32,
+    /// The relay's iterator age that fires the alarm, in seconds.
+    pub iterator_age_alarm_seconds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,13 +303,19 @@ pub enum Key {
     RelayMaxRecordsPerInvocation,
     RelayMemoryMb,
     RelayTimeoutSeconds,
+    AlarmEmail,
+    AlarmPeriodSeconds,
+    AlarmErrorsThreshold,
+    AlarmThrottlesThreshold,
+    AlarmDeadLetteredRecordsThreshold,
+    AlarmIteratorAgeSeconds,
     /// The old name of [`Key::Side`], declared so a stack that still sets it is told how to move.
     Role,
 }
 
 impl Key {
     /// How many keys there are: the length of [`KEYS`].
-    pub const COUNT: usize = 40;
+    pub const COUNT: usize = 46;
 
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]
@@ -343,8 +367,17 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::RelayMaxRecordsPerInvocation, "relayMaxRecordsPerInvocation", Integer, Source, Some("0"), "25", "Most records per target Invoke, 0..10000. 0 (default): as many as fit one Invoke, in batch order. n: key-ordered delivery: records of one partition key reach the target in order, different keys at once (up to relayMaxConcurrentInvocations); once a record of a key is not delivered, the key's later records in the batch are retried, not sent."),
     key(Key::RelayMemoryMb, "relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
     key(Key::RelayTimeoutSeconds, "relayTimeoutSeconds", Integer, Source, Some("60"), "120", "Timeout of the relay function, in seconds (the producer gets 30)."),
+    key(Key::AlarmEmail, "alarmEmail", Str, Both, None, "ops@example.com", "E-mail address subscribed to the stack's alarm topic (`<namePrefix>-alarms`); unset: no subscription (subscribe what you like to the alarmTopicArn output). SNS mails a confirmation link first."),
+    key(Key::AlarmPeriodSeconds, "alarmPeriodSeconds", Integer, Both, Some("300"), "60", "Period every alarm evaluates, 60..86400 s in whole minutes; one period over the threshold fires it. 300: one tick of the default schedule per period."),
+    key(Key::AlarmErrorsThreshold, "alarmErrorsThreshold", Integer, Both, Some("0"), "2", "Function errors (Lambda's Errors) in one period above which an errors alarm fires (relay and producer in the source, target in the target), 0..1000000. 0: any error, as the functions report per-record failures without an error."),
+    key(Key::AlarmThrottlesThreshold, "alarmThrottlesThreshold", Integer, Target, Some("0"), "10", "Throttled invocations of the target function in one period above which its throttles alarm fires, 0..1000000. 0: any throttle (the target's concurrency ran out; the relay retries, later)."),
+    key(Key::AlarmDeadLetteredRecordsThreshold, "alarmDeadLetteredRecordsThreshold", Integer, Source, Some("0"), "5", "Records the relay dead-letters in one period above which the alarm fires, 0..1000000. 0: every dead-lettered record is a record not delivered, to look at and redrive."),
+    key(Key::AlarmIteratorAgeSeconds, "alarmIteratorAgeSeconds", Integer, Source, Some("600"), "300", "The relay's iterator age (how old a record is when the relay gets it) above which the alarm fires, 1..604800 s and below maximumRecordAgeSeconds (or the stream's retention when that is -1). 600: far above the seconds it takes when the relay keeps up, and 50 minutes before the default maximumRecordAgeSeconds sends records to the dead-letter bucket."),
     key(Key::Role, "role", Str, Both, None, "side", "Renamed to `side` (the word role is kept for IAM roles): leave it unset; a stack that sets it is stopped with the two commands that move it."),
 ];
+
+/// The range of every alarm's count threshold.
+const ALARM_THRESHOLDS: std::ops::RangeInclusive<u32> = 0..=1_000_000;
 
 /// Keys every stack must set: they have no default, and nothing can be derived for them.
 pub const REQUIRED_KEYS: &[Key] = &[
@@ -722,7 +755,57 @@ impl RawConfig {
             architecture,
             log_retention_days: retention,
             log_level,
+            alarms: self.alarm_settings()?,
         })
+    }
+
+    fn alarm_settings(&self) -> Result<AlarmSettings, ConfigError> {
+        let email = self.raw(Key::AlarmEmail).map(str::to_string);
+        if let Some(address) = &email {
+            check_email(address)
+                .map_err(|reason| self.invalid(Key::AlarmEmail, address, reason))?;
+        }
+        let period_seconds: u32 = self.number(Key::AlarmPeriodSeconds, 60..=86_400)?;
+        // Lambda's and SQS's metrics have one data point a minute: a shorter period or one
+        // between minutes would leave periods without data.
+        if !period_seconds.is_multiple_of(60) {
+            return Err(self.invalid(
+                Key::AlarmPeriodSeconds,
+                &period_seconds.to_string(),
+                "must be a whole number of minutes (a multiple of 60)",
+            ));
+        }
+        Ok(AlarmSettings {
+            email,
+            period_seconds,
+            errors_threshold: self.number(Key::AlarmErrorsThreshold, ALARM_THRESHOLDS)?,
+        })
+    }
+
+    /// The iterator age that fires the relay's alarm: below the age at which records leave
+    /// the stream (the mapping's `maximumRecordAgeSeconds`, or the stream's retention), which
+    /// the iterator age never reaches.
+    fn iterator_age_alarm_seconds(
+        &self,
+        maximum_record_age_seconds: i32,
+        stream_retention_hours: u32,
+    ) -> Result<u32, ConfigError> {
+        let seconds: u32 = self.number(Key::AlarmIteratorAgeSeconds, 1..=604_800)?;
+        let (limit, why) = match u32::try_from(maximum_record_age_seconds) {
+            Ok(age) => (age, Key::MaximumRecordAgeSeconds.name()),
+            Err(_) => (
+                stream_retention_hours * 3600,
+                Key::StreamRetentionHours.name(),
+            ),
+        };
+        if seconds >= limit {
+            return Err(self.invalid(
+                Key::AlarmIteratorAgeSeconds,
+                &seconds.to_string(),
+                format!("must be below {limit} s ({why}): no record is older than that when the relay gets it, so the alarm could never fire"),
+            ));
+        }
+        Ok(seconds)
     }
 
     fn target(&self) -> Result<TargetConfig, ConfigError> {
@@ -739,6 +822,8 @@ impl RawConfig {
                 self.number::<i64>(Key::TargetReservedConcurrency, -1..=1_000_000)?,
             )
             .ok(),
+            throttles_alarm_threshold: self
+                .number(Key::AlarmThrottlesThreshold, ALARM_THRESHOLDS)?,
         })
     }
 
@@ -857,6 +942,8 @@ impl RawConfig {
     fn source(&self) -> Result<SourceConfig, ConfigError> {
         let common = self.common()?;
         let (target, target_region) = self.target_placement(&common)?;
+        let stream_retention_hours = self.number(Key::StreamRetentionHours, 24..=8760)?;
+        let maximum_record_age_seconds = self.maximum_record_age_seconds()?;
         Ok(SourceConfig {
             target,
             target_region,
@@ -866,7 +953,7 @@ impl RawConfig {
             )?,
             schedule_expression: self.schedule_expression()?,
             stream_capacity: self.stream_capacity()?,
-            stream_retention_hours: self.number(Key::StreamRetentionHours, 24..=8760)?,
+            stream_retention_hours,
             dead_letter_retention_days: self.number(Key::DeadLetterRetentionDays, 1..=3650)?,
             records_per_invocation: self.number(
                 Key::ProducerRecordsPerInvocation,
@@ -886,7 +973,7 @@ impl RawConfig {
             batching_window_seconds: self.number(Key::BatchingWindowSeconds, 0..=300)?,
             parallelization_factor: self.number(Key::ParallelizationFactor, 1..=10)?,
             maximum_retry_attempts: self.number(Key::MaximumRetryAttempts, -1..=10_000)?,
-            maximum_record_age_seconds: self.maximum_record_age_seconds()?,
+            maximum_record_age_seconds,
             starting_position: self.one_of(Key::StartingPosition, &["TRIM_HORIZON", "LATEST"])?,
             relay_max_concurrent_invocations: self.number(
                 Key::RelayMaxConcurrentInvocations,
@@ -898,6 +985,10 @@ impl RawConfig {
             )?,
             memory_mb: self.number(Key::RelayMemoryMb, 128..=10240)?,
             timeout_seconds: self.number(Key::RelayTimeoutSeconds, 1..=900)?,
+            dead_lettered_alarm_threshold: self
+                .number(Key::AlarmDeadLetteredRecordsThreshold, ALARM_THRESHOLDS)?,
+            iterator_age_alarm_seconds: self
+                .iterator_age_alarm_seconds(maximum_record_age_seconds, stream_retention_hours)?,
             common,
         })
     }
@@ -922,6 +1013,48 @@ fn looks_like_region(region: &str) -> bool {
         && parts
             .last()
             .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// One e-mail address, as SNS's `email` protocol takes it: `local@domain`, the local part of
+/// letters, digits and the symbols RFC 5322 allows without quoting, dot-separated; the domain
+/// of at least two labels of letters, digits and inner hyphens, ending in a letters-only
+/// top-level label. Quoted local parts and address literals (`user@[192.0.2.1]`) are refused:
+/// an alarm address does not need them.
+fn check_email(address: &str) -> Result<(), String> {
+    let dot_separated = |part: &str, ok: &dyn Fn(&str) -> bool| part.split('.').all(ok);
+    let local_ok = |local: &str| {
+        local.len() <= 64
+            && dot_separated(local, &|atom: &str| {
+                !atom.is_empty()
+                    && atom
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~-".contains(&b))
+            })
+    };
+    let domain_ok = |domain: &str| {
+        let labels: Vec<&str> = domain.split('.').collect();
+        let top = labels.last().copied().unwrap_or("");
+        labels.len() >= 2
+            && top.len() >= 2
+            && top.bytes().all(|b| b.is_ascii_alphabetic())
+            && dot_separated(domain, &|label: &str| {
+                (1..=63).contains(&label.len())
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    let ok = address.len() <= 254
+        && address
+            .split_once('@')
+            .is_some_and(|(local, domain)| local_ok(local) && domain_ok(domain));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be one e-mail address like ops@example.com (at most 254 characters; to notify several people, use a list address); leave it unset for no subscription".into())
+    }
 }
 
 /// The parts of an unqualified Lambda function ARN that must match the target's placement.
@@ -1497,9 +1630,12 @@ mod tests {
             assert!(err.contains(reason), "{key}={bad}: {err}");
         }
         assert_eq!(
-            source(&[("maximumRecordAgeSeconds", "60")])
-                .unwrap()
-                .maximum_record_age_seconds,
+            source(&[
+                ("maximumRecordAgeSeconds", "60"),
+                ("alarmIteratorAgeSeconds", "59"),
+            ])
+            .unwrap()
+            .maximum_record_age_seconds,
             60
         );
     }
@@ -1740,6 +1876,190 @@ mod tests {
             env::RELAY_MAX_RECORDS_PER_INVOCATION_RANGE,
             0..=10_000,
             "README and Pulumi.yaml describe this range"
+        );
+    }
+
+    #[test]
+    fn alarms_default_to_any_error_dead_letter_or_throttle_and_ten_minutes_of_iterator_age() {
+        let s = source(&[]).unwrap();
+        assert_eq!(
+            s.common.alarms,
+            AlarmSettings {
+                email: None,
+                period_seconds: 300,
+                errors_threshold: 0
+            }
+        );
+        assert_eq!(s.dead_lettered_alarm_threshold, 0);
+        assert_eq!(s.iterator_age_alarm_seconds, 600);
+        assert_eq!(target(&[]).throttles_alarm_threshold, 0);
+        let t = target(&[
+            ("alarmEmail", "ops@example.com"),
+            ("alarmPeriodSeconds", "120"),
+            ("alarmErrorsThreshold", "1000000"),
+            ("alarmThrottlesThreshold", "1000000"),
+        ]);
+        assert_eq!(
+            t.common.alarms,
+            AlarmSettings {
+                email: Some("ops@example.com".into()),
+                period_seconds: 120,
+                errors_threshold: 1_000_000
+            }
+        );
+        assert_eq!(t.throttles_alarm_threshold, 1_000_000);
+        let s = source(&[("alarmDeadLetteredRecordsThreshold", "1000000")]).unwrap();
+        assert_eq!(s.dead_lettered_alarm_threshold, 1_000_000);
+    }
+
+    #[test]
+    fn alarm_thresholds_and_periods_are_refused_outside_what_cloudwatch_can_evaluate() {
+        for (key, bad, reason) in [
+            ("alarmPeriodSeconds", "59", "between 60 and 86400"),
+            ("alarmPeriodSeconds", "86460", "between 60 and 86400"),
+            ("alarmPeriodSeconds", "90", "a multiple of 60"),
+            ("alarmPeriodSeconds", "86399", "a multiple of 60"),
+            ("alarmErrorsThreshold", "1000001", "between 0 and 1000000"),
+            ("alarmThrottlesThreshold", "-1", "not a whole number"),
+            (
+                "alarmDeadLetteredRecordsThreshold",
+                "1000001",
+                "between 0 and 1000000",
+            ),
+            ("alarmIteratorAgeSeconds", "0", "between 1 and 604800"),
+        ] {
+            let err = match key {
+                "alarmThrottlesThreshold" => refusal(TARGET, &[(key, bad)]),
+                _ => source(&[(key, bad)]).unwrap_err().to_string(),
+            };
+            assert!(err.contains(reason), "{key}={bad}: {err}");
+            assert!(
+                err.contains(&format!("`cross-account-relay:{key}`")),
+                "{err}"
+            );
+            assert!(err.contains("pulumi config set"), "{err}");
+        }
+        for good in ["60", "86400"] {
+            let period = target(&[("alarmPeriodSeconds", good)])
+                .common
+                .alarms
+                .period_seconds;
+            assert_eq!(period.to_string(), good);
+        }
+    }
+
+    #[test]
+    fn the_iterator_age_alarm_must_be_able_to_fire_before_records_leave_the_stream() {
+        let age = |extra: &[(&'static str, &'static str)]| {
+            source(extra).map(|s| s.iterator_age_alarm_seconds)
+        };
+        assert_eq!(age(&[("alarmIteratorAgeSeconds", "1")]).unwrap(), 1);
+        assert_eq!(age(&[("alarmIteratorAgeSeconds", "3599")]).unwrap(), 3599);
+        let err = age(&[("alarmIteratorAgeSeconds", "3600")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must be below 3600 s (maximumRecordAgeSeconds)"),
+            "{err}"
+        );
+        // Without a record age limit, records stay until the stream's retention ends.
+        let forever = [
+            ("maximumRecordAgeSeconds", "-1"),
+            ("streamRetentionHours", "24"),
+        ];
+        let with = |seconds: &'static str| {
+            let mut extra = forever.to_vec();
+            extra.push(("alarmIteratorAgeSeconds", seconds));
+            age(&extra)
+        };
+        assert_eq!(with("86399").unwrap(), 86_399);
+        let err = with("86400").unwrap_err().to_string();
+        assert!(
+            err.contains("must be below 86400 s (streamRetentionHours)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`cross-account-relay:alarmIteratorAgeSeconds`"),
+            "{err}"
+        );
+        let longest = [
+            ("maximumRecordAgeSeconds", "604800"),
+            ("alarmIteratorAgeSeconds", "604799"),
+        ];
+        assert_eq!(age(&longest).unwrap(), 604_799);
+    }
+
+    #[test]
+    fn an_alarm_email_is_one_plain_address() {
+        let longest_local = format!("{}@example.com", "l".repeat(64));
+        let longest_label = format!("ops@{}.com", "d".repeat(63));
+        // 254 characters in all: 64 + 1 + 189.
+        let longest = format!(
+            "{}@{}.{}.{}.com",
+            "l".repeat(64),
+            "a".repeat(61),
+            "b".repeat(61),
+            "c".repeat(61)
+        );
+        assert_eq!(longest.len(), 254);
+        for good in [
+            "ops@example.com",
+            "first.last+alarms@mail.example.co.uk",
+            "o'brien!#$%&*/=?^_`{|}~-x@ex-ample.org",
+            "a@b.io",
+            "x@1-2.example",
+            &longest_local,
+            &longest_label,
+            &longest,
+        ] {
+            assert_eq!(check_email(good), Ok(()), "{good}");
+        }
+        let long_local = format!("{}@example.com", "l".repeat(65));
+        let long_label = format!("ops@{}.com", "d".repeat(64));
+        let too_long = format!("{}d.com", &longest[..longest.len() - 4]);
+        assert_eq!(too_long.len(), 255);
+        for bad in [
+            "",
+            "ops",
+            "ops@",
+            "@example.com",
+            "ops@example",
+            "ops@example.c",
+            "ops@example.c0m",
+            "ops@@example.com",
+            "ops@ex@ample.com",
+            "o ps@example.com",
+            "ops@exa mple.com",
+            ".ops@example.com",
+            "ops.@example.com",
+            "o..ps@example.com",
+            "ops@.example.com",
+            "ops@example..com",
+            "ops@example.com.",
+            "ops@-example.com",
+            "ops@example-.com",
+            "ops@ex_ample.com",
+            "\"ops\"@example.com",
+            "ops(x)@example.com",
+            "ops@[192.0.2.1]",
+            "öps@example.com",
+            "ops@exämple.com",
+            "ops@example.com,dev@example.com",
+            &long_local,
+            &long_label,
+            &too_long,
+        ] {
+            let err = check_email(bad).unwrap_err();
+            assert!(
+                err.contains("one e-mail address like ops@example.com"),
+                "{bad}: {err}"
+            );
+        }
+        let err = refusal(TARGET, &[("alarmEmail", "ops at example.com")]);
+        assert!(err.contains("`cross-account-relay:alarmEmail`"), "{err}");
+        assert!(
+            err.contains("pulumi config set --stack dev-target alarmEmail ops@example.com"),
+            "{err}"
         );
     }
 

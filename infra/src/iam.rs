@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::model::{to_json, Resource};
+
 /// Kinesis actions a Lambda event source mapping needs on the stream (Lambda developer guide,
 /// "Process Amazon Kinesis Data Streams records with Lambda"). `kinesis:SubscribeToShard` is
 /// needed only for an enhanced fan-out consumer, which this program does not create.
@@ -152,6 +154,34 @@ pub fn account_root(account_id: &str) -> String {
     format!("arn:aws:iam::{account_id}:root")
 }
 
+/// The key-policy statement that leaves a customer managed key's administration to its
+/// account (through the account's IAM policies): the listed actions, no `kms:*`.
+/// `Resource: "*"` is the only value a key policy accepts: it means this key.
+pub fn account_administers_key(account_id: &str) -> Statement {
+    Statement::allow("AccountAdministersKey", KEY_ADMIN_ACTIONS, &["*"])
+        .principal(Principal::Aws(account_root(account_id)))
+}
+
+/// A customer managed key with this policy: rotated yearly, and deleted 7 days (KMS's
+/// shortest window) after the stack stops declaring it, so a mistaken destroy can be undone.
+pub fn customer_managed_key(
+    provider: &str,
+    description: &str,
+    policy: &PolicyDocument,
+) -> Resource {
+    Resource::aws("aws:kms:Key", provider)
+        .prop("description", description)
+        .prop("enableKeyRotation", true)
+        .prop("deletionWindowInDays", 7)
+        .prop("policy", to_json(policy.to_value()))
+}
+
+/// The ARN of a CloudWatch alarm by name: what CloudWatch passes as `aws:SourceArn` when the
+/// alarm publishes to a topic.
+pub fn alarm_arn(region: &str, account_id: &str, alarm_name: &str) -> String {
+    format!("arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name}")
+}
+
 /// The ARN of a role by name (no path: this program creates its roles at `/`).
 pub fn role_arn(account_id: &str, role_name: &str) -> String {
     format!("arn:aws:iam::{account_id}:role/{role_name}")
@@ -227,6 +257,32 @@ mod tests {
         assert_eq!(v["Principal"], json!({"AWS": "arn:aws:iam::1:root"}));
         assert!(v.get("Resource").is_none());
         assert_eq!(v["Action"], json!(["sts:AssumeRole"]));
+    }
+
+    #[test]
+    fn the_account_administers_a_key_without_kms_star() {
+        let v = serde_json::to_value(account_administers_key("1")).unwrap();
+        assert_eq!(v["Principal"], json!({"AWS": "arn:aws:iam::1:root"}));
+        assert_eq!(v["Effect"], "Allow");
+        assert_eq!(v["Resource"], json!(["*"]));
+        assert_eq!(v["Action"], json!(KEY_ADMIN_ACTIONS));
+        assert_eq!(
+            alarm_arn("eu-west-1", "1", "p-relay-errors"),
+            "arn:aws:cloudwatch:eu-west-1:1:alarm:p-relay-errors"
+        );
+    }
+
+    #[test]
+    fn customer_managed_keys_rotate_and_carry_their_policy() {
+        let policy = PolicyDocument::new(vec![account_administers_key("1")]);
+        let v = serde_json::to_value(customer_managed_key("p", "d", &policy)).unwrap();
+        assert_eq!(v["type"], "aws:kms:Key");
+        assert_eq!(v["options"]["provider"], "${p}");
+        assert_eq!(
+            v["properties"],
+            json!({"description": "d", "enableKeyRotation": true, "deletionWindowInDays": 7,
+                   "policy": {"fn::toJSON": policy.to_value()}})
+        );
     }
 
     #[test]

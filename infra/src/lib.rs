@@ -6,6 +6,7 @@
 //! producer, stream, relay) or [`target`] (target function, cross-account role) — built from
 //! the typed [`model`], with every IAM document in [`iam`].
 
+pub mod alarms;
 pub mod config;
 pub mod dead_letters;
 pub mod function;

@@ -28,6 +28,21 @@ pub const RELAY_EVENT_SOURCE_MAPPING: &str = "relayEventSourceMapping";
 pub const CROSS_ACCOUNT_ROLE: &str = "crossAccountRole";
 pub const CROSS_ACCOUNT_ROLE_POLICY: &str = "crossAccountRolePolicy";
 
+/// Each stack's alarm topic, the key that encrypts it, its policy and its optional e-mail
+/// subscription.
+pub const ALARM_KEY: &str = "alarmKey";
+pub const ALARM_TOPIC: &str = "alarmTopic";
+pub const ALARM_TOPIC_POLICY: &str = "alarmTopicPolicy";
+pub const ALARM_EMAIL_SUBSCRIPTION: &str = "alarmEmailSubscription";
+/// The alarms (source stack, then target stack).
+pub const RELAY_DEAD_LETTERED_ALARM: &str = "relayDeadLetteredAlarm";
+pub const SCHEDULE_DEAD_LETTERS_ALARM: &str = "scheduleDeadLettersAlarm";
+pub const RELAY_ERRORS_ALARM: &str = "relayErrorsAlarm";
+pub const RELAY_ITERATOR_AGE_ALARM: &str = "relayIteratorAgeAlarm";
+pub const PRODUCER_ERRORS_ALARM: &str = "producerErrorsAlarm";
+pub const TARGET_ERRORS_ALARM: &str = "targetErrorsAlarm";
+pub const TARGET_THROTTLES_ALARM: &str = "targetThrottlesAlarm";
+
 /// What every function brings: the function, its execution role and inline policy, and its
 /// log group.
 #[derive(Debug, Clone, Copy)]

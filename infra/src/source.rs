@@ -1,5 +1,6 @@
 //! The source stack: schedule → producer → encrypted stream → event source mapping → relay,
-//! with the dead-letter bucket (and the schedule's queue) for what could not be delivered.
+//! with the dead-letter bucket (and the schedule's queue) for what could not be delivered, and
+//! the alarms that say so ([`crate::alarms`]).
 //!
 //! ```text
 //! schedule --(schedulerRole)--> producerFunction --PutRecords--> stream (streamKey)
@@ -7,12 +8,14 @@
 //! producerFunction --tick that kept failing (async on-failure)--> deadLetterBucket
 //! stream --relayEventSourceMapping--> relayFunction --AssumeRole--> target account
 //! relayEventSourceMapping --on failure--> deadLetterBucket <--PutObject-- relayFunction
+//! relay/producer metrics, scheduleDeadLetterQueue --alarms--> alarmTopic
 //! ```
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::alarms;
 use crate::config::{SourceConfig, StreamCapacity, TargetOutputs, TargetRegion};
 use crate::dead_letters;
 use crate::function::{self, add_function, FunctionSpec};
@@ -33,6 +36,11 @@ pub fn stream_name(config: &SourceConfig) -> String {
     config.common.name_prefix.name("stream")
 }
 
+/// The schedule's dead-letter queue's physical name (its alarm watches it by name).
+pub fn schedule_dead_letter_queue_name(config: &SourceConfig) -> String {
+    config.common.name_prefix.name("schedule-dead-letters")
+}
+
 /// The stream key's policy. A key policy is the key's only gate, so the account keeps the
 /// administration actions (listed, no `kms:*`) and may let its own IAM policies use the key,
 /// but only through Kinesis in this region (`kms:ViaService`) and only for this stream (the
@@ -47,8 +55,7 @@ pub fn stream_key_policy(config: &SourceConfig) -> PolicyDocument {
         &stream_name(config),
     );
     PolicyDocument::new(vec![
-        Statement::allow("AccountAdministersKey", iam::KEY_ADMIN_ACTIONS, &["*"])
-            .principal(root.clone()),
+        iam::account_administers_key(&common.source_account_id),
         Statement::allow("AccountUsesKeyThroughKinesis", iam::KEY_USE_ACTIONS, &["*"])
             .principal(root)
             .when(
@@ -111,7 +118,7 @@ fn target_values(t: &mut Template, config: &SourceConfig) -> TargetValues {
 pub fn template(config: &SourceConfig) -> Template {
     let common = &config.common;
     let mut t = Template::new(
-        "Source account: schedule, producer, Kinesis stream, relay, the dead-letter bucket and the schedule's dead-letter queue.",
+        "Source account: schedule, producer, Kinesis stream, relay, the dead-letter bucket and the schedule's dead-letter queue, and the alarms with their topic.",
     );
     t.add(
         PROVIDER,
@@ -124,6 +131,13 @@ pub fn template(config: &SourceConfig) -> Template {
     add_producer(&mut t, config);
     add_schedule(&mut t, config);
     add_relay(&mut t, config, &target);
+    alarms::add(
+        &mut t,
+        common,
+        PROVIDER,
+        &common.source_account_id,
+        &alarms::source_alarms(config),
+    );
     add_outputs(&mut t);
     t
 }
@@ -131,14 +145,11 @@ pub fn template(config: &SourceConfig) -> Template {
 fn add_stream(t: &mut Template, config: &SourceConfig) {
     t.add(
         logical::STREAM_KEY,
-        Resource::aws("aws:kms:Key", PROVIDER)
-            .prop(
-                "description",
-                format!("Encrypts the Kinesis stream {}", stream_name(config)),
-            )
-            .prop("enableKeyRotation", true)
-            .prop("deletionWindowInDays", 7)
-            .prop("policy", to_json(stream_key_policy(config).to_value())),
+        iam::customer_managed_key(
+            PROVIDER,
+            &format!("Encrypts the Kinesis stream {}", stream_name(config)),
+            &stream_key_policy(config),
+        ),
     );
     let stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
         .prop("name", stream_name(config))
@@ -162,10 +173,7 @@ fn add_schedule_dead_letter_queue(t: &mut Template, config: &SourceConfig) {
     t.add(
         logical::SCHEDULE_DEAD_LETTER_QUEUE,
         Resource::aws("aws:sqs:Queue", PROVIDER)
-            .prop(
-                "name",
-                config.common.name_prefix.name("schedule-dead-letters"),
-            )
+            .prop("name", schedule_dead_letter_queue_name(config))
             // SSE-SQS: encrypted without a key policy for Scheduler's writes to meet.
             .prop("sqsManagedSseEnabled", true)
             // 14 days, SQS's maximum: time to look at and replay what failed.
@@ -453,4 +461,5 @@ fn add_outputs(t: &mut Template) {
         "relayLogGroupName",
         output_of(logical::RELAY.log_group, "name"),
     );
+    t.output("alarmTopicArn", output_of(logical::ALARM_TOPIC, "arn"));
 }

@@ -1,15 +1,17 @@
-//! The target stack: the function in the target account and the role the relay assumes to
-//! invoke it.
+//! The target stack: the function in the target account, the role the relay assumes to
+//! invoke it, and the alarms on the function ([`crate::alarms`]).
 //!
 //! ```text
 //! relay role (source account) --sts:AssumeRole + ExternalId--> crossAccountRole
 //! crossAccountRole --lambda:InvokeFunction--> targetFunction (logs to targetLogGroup)
+//! targetFunction errors, throttles --alarms--> alarmTopic
 //! ```
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::alarms;
 use crate::config::TargetConfig;
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
@@ -51,7 +53,7 @@ pub fn trusted_relay_role(config: &TargetConfig) -> String {
 pub fn template(config: &TargetConfig) -> Template {
     let common = &config.common;
     let mut t = Template::new(
-        "Target account: the target function and the role the source's relay assumes to invoke it.",
+        "Target account: the target function, the role the source's relay assumes to invoke it, and the alarms with their topic.",
     );
 
     t.add(
@@ -60,6 +62,13 @@ pub fn template(config: &TargetConfig) -> Template {
     );
     add_target_function(&mut t, config);
     add_cross_account_role(&mut t, config);
+    alarms::add(
+        &mut t,
+        common,
+        PROVIDER,
+        &common.target_account_id,
+        &alarms::target_alarms(config),
+    );
     add_outputs(&mut t, config);
     t
 }
@@ -153,4 +162,5 @@ fn add_outputs(t: &mut Template, config: &TargetConfig) {
     );
     t.output("trustedRelayRoleArn", trusted_relay_role(config));
     t.output("namePrefix", common.name_prefix.as_str());
+    t.output("alarmTopicArn", output_of(logical::ALARM_TOPIC, "arn"));
 }

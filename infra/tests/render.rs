@@ -137,6 +137,11 @@ fn target_stack_has_exactly_its_resources() {
         ("targetFunction", "aws:lambda:Function"),
         ("crossAccountRole", "aws:iam:Role"),
         ("crossAccountRolePolicy", "aws:iam:RolePolicy"),
+        ("alarmKey", "aws:kms:Key"),
+        ("alarmTopic", "aws:sns:Topic"),
+        ("alarmTopicPolicy", "aws:sns:TopicPolicy"),
+        ("targetErrorsAlarm", "aws:cloudwatch:MetricAlarm"),
+        ("targetThrottlesAlarm", "aws:cloudwatch:MetricAlarm"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -278,6 +283,14 @@ fn source_stack_has_exactly_its_resources() {
         ("relayRolePolicy", "aws:iam:RolePolicy"),
         ("relayFunction", "aws:lambda:Function"),
         ("relayEventSourceMapping", "aws:lambda:EventSourceMapping"),
+        ("alarmKey", "aws:kms:Key"),
+        ("alarmTopic", "aws:sns:Topic"),
+        ("alarmTopicPolicy", "aws:sns:TopicPolicy"),
+        ("relayDeadLetteredAlarm", "aws:cloudwatch:MetricAlarm"),
+        ("scheduleDeadLettersAlarm", "aws:cloudwatch:MetricAlarm"),
+        ("relayErrorsAlarm", "aws:cloudwatch:MetricAlarm"),
+        ("relayIteratorAgeAlarm", "aws:cloudwatch:MetricAlarm"),
+        ("producerErrorsAlarm", "aws:cloudwatch:MetricAlarm"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -588,7 +601,7 @@ fn source_iam_is_exact() {
         key_use["Condition"]["StringEquals"]["kms:ViaService"],
         "kinesis.eu-west-1.amazonaws.com"
     );
-    // No wildcard action anywhere; `Resource: "*"` only in the key policy.
+    // No wildcard action anywhere; `Resource: "*"` only in the key policies.
     for (name, res) in t["resources"].as_object().unwrap() {
         let props = res["properties"].to_string();
         assert!(
@@ -597,7 +610,7 @@ fn source_iam_is_exact() {
                 && !props.contains("\"kms:*\""),
             "{name}"
         );
-        if name != "streamKey" {
+        if !["streamKey", "alarmKey"].contains(&name.as_str()) {
             assert!(!props.contains("\"Resource\":[\"*\"]"), "{name}");
         }
     }
@@ -690,7 +703,7 @@ fn name_prefix_starts_every_physical_name() {
             }
         }
     }
-    assert_eq!(named, 15, "every named resource of both stacks was checked");
+    assert_eq!(named, 24, "every named resource of both stacks was checked");
     assert_eq!(
         source["resources"]["deadLetterBucket"]["properties"]["bucket"],
         "relay-eu-2-dead-letters-111111111111"
@@ -986,5 +999,109 @@ fn dead_letter_bucket_is_private_encrypted_tls_only_and_expires() {
         default["resources"]["deadLetterBucketLifecycle"]["properties"]["rules"][0]["expiration"]
             ["days"],
         30
+    );
+}
+
+/// Each stack's alarms notify its own topic, encrypted with its own key, which only those
+/// alarms may publish to; the e-mail subscription exists only when `alarmEmail` is set.
+#[test]
+fn each_stack_alarms_its_own_topic_which_only_its_alarms_may_use() {
+    for (stack, account, alarms) in [
+        (
+            "source",
+            "111111111111",
+            &[
+                "relay-records-dead-lettered",
+                "schedule-dead-letters",
+                "relay-errors",
+                "relay-iterator-age",
+                "producer-errors",
+            ][..],
+        ),
+        (
+            "target",
+            "222222222222",
+            &["target-errors", "target-throttles"][..],
+        ),
+    ] {
+        let t = render(stack, &[]);
+        let r = &t["resources"];
+        let arns: Vec<String> = alarms
+            .iter()
+            .map(|a| {
+                format!("arn:aws:cloudwatch:eu-west-1:{account}:alarm:cross-account-relay-{a}")
+            })
+            .collect();
+        let condition = json!({
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnEquals": {"aws:SourceArn": arns},
+        });
+        let publish = &policy(&t, "alarmTopicPolicy")["Statement"];
+        assert_eq!(publish.as_array().unwrap().len(), 1, "{stack}");
+        assert_eq!(
+            publish[0]["Principal"],
+            json!({"Service": "cloudwatch.amazonaws.com"})
+        );
+        assert_eq!(publish[0]["Action"], json!(["sns:Publish"]));
+        assert_eq!(publish[0]["Condition"], condition, "{stack}");
+        assert_eq!(
+            policy(&t, "alarmKey")["Statement"][1]["Condition"],
+            condition,
+            "{stack}"
+        );
+        assert_eq!(
+            r["alarmTopic"]["properties"]["name"],
+            "cross-account-relay-alarms"
+        );
+        assert_eq!(
+            r["alarmTopic"]["properties"]["kmsMasterKeyId"],
+            "${alarmKey.arn}"
+        );
+        assert_eq!(t["outputs"]["alarmTopicArn"], "${alarmTopic.arn}");
+        let mut named: Vec<String> = Vec::new();
+        for res in r.as_object().unwrap().values() {
+            if res["type"] == "aws:cloudwatch:MetricAlarm" {
+                let p = &res["properties"];
+                assert_eq!(p["alarmActions"], json!(["${alarmTopic.arn}"]));
+                assert_eq!(p["okActions"], json!(["${alarmTopic.arn}"]));
+                assert_eq!(p["period"], 300);
+                named.push(p["name"].as_str().unwrap().to_string());
+            }
+        }
+        named.sort();
+        let mut expected: Vec<String> = alarms
+            .iter()
+            .map(|a| format!("cross-account-relay-{a}"))
+            .collect();
+        expected.sort();
+        assert_eq!(named, expected, "{stack}");
+        assert!(r.get("alarmEmailSubscription").is_none(), "{stack}");
+        let with_email = render(stack, &[("alarmEmail", Some("ops@example.com"))]);
+        assert_eq!(
+            with_email["resources"]["alarmEmailSubscription"]["properties"]["endpoint"],
+            "ops@example.com"
+        );
+    }
+    let source = render("source", &[]);
+    let own = &source["resources"]["relayDeadLetteredAlarm"]["properties"];
+    assert_eq!(own["namespace"], shared::metrics::NAMESPACE);
+    assert_eq!(
+        own["metricName"],
+        shared::metrics::relay::RECORDS_DEAD_LETTERED.name
+    );
+    assert_eq!(
+        own["dimensions"],
+        json!({shared::metrics::DIMENSION: "cross-account-relay-relay"})
+    );
+    assert_eq!(
+        source["resources"]["relayIteratorAgeAlarm"]["properties"]["threshold"],
+        600_000
+    );
+    let out = render_output("target", &[("alarmEmail", Some("ops"))]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid config `cross-account-relay:alarmEmail`"),
+        "{err}"
     );
 }
