@@ -323,7 +323,7 @@ def relay_env(endpoint: str) -> dict[str, str]:
         "TARGET_ROLE_ARN": "arn:aws:iam::222222222222:role/cross-account-relay-invoker",
         "TARGET_EXTERNAL_ID": "bench",
         "TARGET_FUNCTION_NAME": TARGET_FUNCTION,
-        "DEAD_LETTER_QUEUE_URL": f"{endpoint}/111111111111/dlq",
+        "DEAD_LETTER_BUCKET": "bench-dead-letters",
     }
 
 
