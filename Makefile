@@ -187,10 +187,13 @@ e2e: build
 	cd $(ROOT) && $(PY) -m pytest tests/e2e -q -p no:cacheprovider
 
 # Not part of make test (minutes, not seconds). TOTAL (default 100000), FAULTS (default, none, or
-# class:rate,... — the classes: python -m local.soak --help), SEED: make soak TOTAL=20000 FAULTS=none
+# class:rate,... — the classes: python -m local.soak --help), SEED: make soak TOTAL=20000 FAULTS=none.
+# SLOW_TARGET_MS=ms: a target that spends ms per record, the soak run without and with key-ordered
+# delivery (RECORDS_PER_INVOCATION, the stack's relayMaxRecordsPerInvocation) and compared.
 soak: build
 	cargo build --quiet --locked -p infra
-	cd $(ROOT) && TOTAL="$(TOTAL)" FAULTS="$(FAULTS)" SEED="$(SEED)" $(PY) -m local.soak
+	cd $(ROOT) && TOTAL="$(TOTAL)" FAULTS="$(FAULTS)" SEED="$(SEED)" SLOW_TARGET_MS="$(SLOW_TARGET_MS)" \
+	  RECORDS_PER_INVOCATION="$(RECORDS_PER_INVOCATION)" $(PY) -m local.soak
 
 # ---- mutation testing (owned by .cargo/mutants.toml: the files, and each excluded mutant's reason) ----
 .PHONY: mutants

@@ -14,10 +14,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, QuietHandler, invoke_reply
+from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, LoopbackServer, QuietHandler, invoke_reply
 
 
 class FunctionPool:
@@ -35,8 +35,7 @@ class FunctionPool:
         self._idle: queue.LifoQueue[FunctionHost] = queue.LifoQueue()
         for c in reversed(self.containers):
             self._idle.put(c)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(self._handler_class())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, name=f"pool-{self.name}", daemon=True).start()
 

@@ -33,11 +33,13 @@ def create_hosts(
     echo: EchoLine | None,
     containers: Mapping[str, int] | None = None,
     faults: FaultInjector | None = None,
+    slow_target_ms: float = 0.0,
 ) -> dict[str, FunctionHost | FunctionPool]:
     """A runtime emulator per container of each function (`containers`: function -> count,
     default 1), listening but with no process yet: moto needs the target's address before any
     function can get its credentials. With `faults`, the relay's and the target's containers
-    inject the soak's runtime faults (`local.faults`)."""
+    inject the soak's runtime faults (`local.faults`). With `slow_target_ms`, each target container
+    spends that long per record it is sent."""
     timeouts = {f: float(stacks.template_of(f).literal(f"{f}Function", "timeout", 30)) for f in FUNCTIONS}
     host_faults = (
         {
@@ -63,6 +65,7 @@ def create_hosts(
                 echo=echo,
                 logs=logs,
                 faults=host_faults.get(f),
+                processing_ms_per_record=slow_target_ms if f == "target" else 0.0,
             )
             for i in range(count)
         ]

@@ -63,6 +63,7 @@ class RunSpec:
     # Warm containers per function (default 1 each), and the soak's faults (`local.faults`).
     containers: Mapping[str, int] = field(default_factory=dict)
     faults: FaultInjector | None = None
+    slow_target_ms: float = 0.0  # processing time the target spends per record (0: none)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class LocalRun:
                 echo=echo,
                 containers=spec.containers,
                 faults=spec.faults,
+                slow_target_ms=spec.slow_target_ms,
             )
             for host in hosts.values():
                 started.callback(host.stop)

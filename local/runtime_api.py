@@ -11,7 +11,9 @@ semantics where they matter to the data path:
 - a request of Lambda's synchronous payload limit or more (6 MB, `local.limits`) is refused
   with 413 before the function sees it;
 - a timeout or a crash fails the invocation (`Sandbox.Timedout` / `Runtime.ExitError`) and the
-  next invocation gets a fresh process (a new cold start), as a real sandbox would.
+  next invocation gets a fresh process (a new cold start), as a real sandbox would;
+- optionally a slow target (`processing_ms_per_record`): the container is kept busy that long per
+  record of the envelope before the process takes it, as a target doing real work would be.
 
 The process's stdout is parsed as JSON log lines and kept in memory (and copied to a log file),
 so the harness reads `record processed` lines the way one would query CloudWatch Logs.
@@ -94,6 +96,7 @@ class FunctionHost:
         echo: EchoLine | None = None,
         logs: list[dict[str, Any]] | None = None,
         faults: HostFaults | None = None,
+        processing_ms_per_record: float = 0.0,
     ) -> None:
         self.name = name
         self.arn = arn
@@ -106,6 +109,8 @@ class FunctionHost:
         self.echo = echo
         self.logs: list[dict[str, Any]] = logs if logs is not None else []  # shared by a pool's containers
         self.faults = faults
+        # A slow target: each invocation keeps the container busy this long per record it holds.
+        self.processing_ms_per_record = processing_ms_per_record
         self.raw_lines: list[str] = []
         self.invocations = 0
         self.function_errors = 0
@@ -119,8 +124,7 @@ class FunctionHost:
         self._generation = 0
         self._closing = False
         self._log_cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(self._handler_class())
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self._server.serve_forever, name=f"rt-{name}", daemon=True).start()
@@ -233,6 +237,9 @@ class FunctionHost:
             if not self.alive():
                 self.start()
             started = time.monotonic()
+            if self.processing_ms_per_record:
+                # Spent before the process takes the invocation, so not counted against its timeout.
+                time.sleep(self.processing_ms_per_record * records_in(payload) / 1000)
             inv = _Invocation(
                 request_id=str(uuid.uuid4()), payload=payload, deadline_ms=int((time.time() + self.timeout_s) * 1000)
             )
@@ -348,6 +355,29 @@ class FunctionHost:
                 return self.reply(404, b'{"errorMessage":"not found"}')
 
         return Handler
+
+
+def records_in(payload: bytes) -> int:
+    """The records of a delivery envelope (`records`), 0 for any other payload."""
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return 0
+    records = document.get("records") if isinstance(document, dict) else None
+    return len(records) if isinstance(records, list) else 0
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """A threaded HTTP server on a free port of 127.0.0.1. Its listen backlog is 128, not
+    socketserver's 5: more concurrent Invokes than that (the soak's relay containers, each with
+    several Invokes at once, each on a new connection) would overflow it, and a handshake the
+    kernel drops is retried only after TCP's minimum retransmission timeout, 200 ms."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
 
 
 class QuietHandler(BaseHTTPRequestHandler):

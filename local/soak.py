@@ -15,13 +15,19 @@ source mapping runs with `parallelizationFactor` above 1 and the relay and the t
 several warm containers each.
 
 It prints progress every second, then the report and one RESULT line, and exits 1 when a
-record is lost or unaccounted for (or the producer failed, or fewer records were produced than
-asked), 2 on a usage error.
+record is lost or unaccounted for, a key's records reached the target out of order (or the
+producer failed, or fewer records were produced than asked), 2 on a usage error.
+
+With a slow target (`--slow-target-ms`, SLOW_TARGET_MS: the target spends that long per record)
+it runs twice, one Invoke per batch and then key-ordered delivery (the stack's
+relayMaxRecordsPerInvocation, `--records-per-invocation`), and compares the records each
+delivered per second and their order per key.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import resource
@@ -33,6 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -46,6 +53,9 @@ from local.program import ROOT
 
 Say = Callable[[str], None]
 NEAR_1_MIB = 1024 * 1024 - 4096  # a near-1 MiB record: data plus partition key under Kinesis's 1 MiB
+SOAK_DIR = ROOT / ".demo" / "soak"
+# Key-ordered delivery's records per Invoke in the slow-target comparison, unless given.
+COMPARED_RECORDS_PER_INVOCATION = 25
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,13 +73,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keys", type=int, default=64, help="partition keys shared by the records the soak writes")
     p.add_argument("--parallelization-factor", type=int, default=4, help="the stack's parallelizationFactor")
     p.add_argument("--relay-containers", type=int, default=3)
-    p.add_argument("--target-containers", type=int, default=3)
-    p.add_argument("--relay-timeout", type=int, default=3, help="the stack's relayTimeoutSeconds (s)")
+    p.add_argument("--relay-concurrency", type=int, default=4, help="the stack's relayMaxConcurrentInvocations")
+    p.add_argument(
+        "--records-per-invocation",
+        type=int,
+        default=int(env.get("RECORDS_PER_INVOCATION") or 0),
+        help="the stack's relayMaxRecordsPerInvocation: key-ordered delivery, at most this many records per Invoke "
+        f"(0: off; env RECORDS_PER_INVOCATION; the slow-target comparison's default {COMPARED_RECORDS_PER_INVOCATION})",
+    )
+    p.add_argument(
+        "--slow-target-ms",
+        type=float,
+        default=float(env.get("SLOW_TARGET_MS") or 0),
+        help="the target spends this long per record (env SLOW_TARGET_MS); the soak then runs twice, one Invoke per "
+        "batch and key-ordered delivery, and compares them",
+    )
+    p.add_argument(
+        "--target-containers",
+        type=int,
+        help="default 3; with a slow target, relay containers x relay concurrency (a target container per Invoke)",
+    )
+    p.add_argument(
+        "--relay-timeout", type=int, help="the stack's relayTimeoutSeconds (s); default 3, with a slow target 60"
+    )
     p.add_argument("--max-retries", type=int, default=10, help="the stack's maximumRetryAttempts")
     p.add_argument("--drain-timeout", type=float, default=float(env.get("DRAIN_TIMEOUT") or 600))
     args = p.parse_args(argv)
     if args.total < 1 or args.records_per_tick < 1 or args.keys < 1 or not 0 <= args.soak_share < 1:
         p.error("--total, --records-per-tick and --keys must be at least 1, --soak-share from 0 to below 1")
+    if args.slow_target_ms < 0 or args.records_per_invocation < 0 or args.relay_concurrency < 1:
+        p.error("--slow-target-ms and --records-per-invocation must be at least 0, --relay-concurrency at least 1")
+    slow = args.slow_target_ms > 0
+    if args.target_containers is None:
+        args.target_containers = args.relay_containers * args.relay_concurrency if slow else 3
+    if args.relay_timeout is None:
+        args.relay_timeout = 60 if slow else 3
     try:
         args.rates = parse_matrix(args.faults)
     except FaultMatrixError as err:
@@ -131,6 +169,7 @@ class Deliveries:
     order_violations: int
     violations_sample: list[str]
     delivered: frozenset[str]  # ids the target answered ok at least once
+    last_ok_at: float | None = None  # when the target logged its last ok (epoch seconds)
 
 
 def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, str]) -> Deliveries:
@@ -143,6 +182,7 @@ def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, 
     highest: dict[str, int] = {}
     seen: dict[str, set[int]] = {}
     violations: list[str] = []
+    last_ok_at: float | None = None
     for line in lines:
         rid = str(line.get("record_id"))
         try:
@@ -154,13 +194,24 @@ def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, 
             ok_count[rid] += 1
             if ok_count[rid] > 1 and line.get("duplicate") is True:
                 flagged.add(rid)
+            last_ok_at = max(last_ok_at or 0.0, logged_at(line))
         key_seen = seen.setdefault(key, set())
         if seq < highest.get(key, -1) and seq not in key_seen:
             violations.append(f"{key}: {seq} after {highest[key]}")
         key_seen.add(seq)
         highest[key] = max(highest.get(key, -1), seq)
     twice = {rid for rid, n in ok_count.items() if n > 1}
-    return Deliveries(len(twice), len(twice & flagged), len(violations), violations[:5], frozenset(ok_count))
+    return Deliveries(
+        len(twice), len(twice & flagged), len(violations), violations[:5], frozenset(ok_count), last_ok_at
+    )
+
+
+def logged_at(line: Mapping[str, Any]) -> float:
+    """A log line's `timestamp` (RFC 3339, UTC) in epoch seconds; 0 when it has none."""
+    try:
+        return datetime.datetime.fromisoformat(str(line["timestamp"])).timestamp()
+    except (KeyError, ValueError):
+        return 0.0
 
 
 def dead_letters_by_reason(run: LocalRun, wanted: set[str]) -> dict[str, set[str]]:
@@ -266,6 +317,15 @@ class Report:
     stats: dict[str, int]
     asked: int
     writer: Writer
+    started_at: float  # when the first record was written (epoch seconds)
+    logs_dir: str
+
+    @property
+    def delivered_per_s(self) -> float:
+        """Distinct records delivered per second, from the first record written to the target's
+        last ok (the wall time also counts the drain's quiet waits)."""
+        span = (self.deliveries.last_ok_at or self.started_at) - self.started_at
+        return len(self.deliveries.delivered) / span if span > 0 else 0.0
 
     @property
     def lost_ids(self) -> list[str]:
@@ -282,6 +342,11 @@ class Report:
             (a.produced < self.asked, f"produced {a.produced} of the {self.asked} records asked for"),
             (bool(self.producer_errors), f"{len(self.producer_errors)} producer errors: {self.producer_errors[:2]}"),
             (a.unknown_dead_letters > 0, f"{a.unknown_dead_letters} dead letters of no known kind"),
+            (
+                self.deliveries.order_violations > 0,
+                f"{self.deliveries.order_violations} records reached the target after a later record of their key: "
+                f"{self.deliveries.violations_sample}",
+            ),
         ]
         return [reason for failed, reason in found if failed]
 
@@ -297,13 +362,13 @@ class Report:
             f"dedup_recognised={d.recognised_by_dedup} dead_lettered={e.dead_lettered} "
             f"delivered_and_dead_lettered={e.delivered_and_dead_lettered} lost={len(self.lost_ids)} "
             f"order_violations={d.order_violations} assume_role_calls={self.assume_role_calls} "
-            f"records_per_s={a.produced / self.wall_s:.0f} {faults}"
+            f"records_per_s={a.produced / self.wall_s:.0f} delivered_per_s={self.delivered_per_s:.0f} {faults}"
         )
 
 
-def start_run(args: argparse.Namespace, say: Say) -> tuple[LocalRun, FaultInjector]:
-    work = ROOT / ".demo" / "soak"
+def start_run(args: argparse.Namespace, say: Say, work: Path) -> tuple[LocalRun, FaultInjector]:
     injector = FaultInjector(args.rates, seed=args.seed, started_at=time.time())
+    key_ordered = {"relayMaxRecordsPerInvocation": str(args.records_per_invocation)}
     spec = RunSpec(
         binaries=release_binaries(work),
         work_dir=work,
@@ -312,10 +377,13 @@ def start_run(args: argparse.Namespace, say: Say) -> tuple[LocalRun, FaultInject
             "parallelizationFactor": str(args.parallelization_factor),
             "relayTimeoutSeconds": str(args.relay_timeout),
             "maximumRetryAttempts": str(args.max_retries),
+            "relayMaxConcurrentInvocations": str(args.relay_concurrency),
+            **(key_ordered if args.records_per_invocation else {}),
         },
         target_settings={"faultInjection": "true"},
         containers={"relay": args.relay_containers, "target": args.target_containers},
         faults=injector,
+        slow_target_ms=args.slow_target_ms,
     )
     return LocalRun.start(spec, progress=say), injector
 
@@ -323,7 +391,7 @@ def start_run(args: argparse.Namespace, say: Say) -> tuple[LocalRun, FaultInject
 def drive(run: LocalRun, injector: FaultInjector, args: argparse.Namespace, say: Say) -> Report:
     """Produces `args.total` records, waits until each is delivered or dead-lettered (or the
     drain timeout), and reports; the wall time runs from the first record to the report."""
-    started = time.monotonic()
+    started, started_at = time.monotonic(), time.time()
     writer = Writer(injector, args.keys)
     rss = PeakRss(run)
     progress = Progress(run, injector, say)
@@ -374,6 +442,8 @@ def drive(run: LocalRun, injector: FaultInjector, args: argparse.Namespace, say:
         },
         asked=args.total,
         writer=writer,
+        started_at=started_at,
+        logs_dir=str(run.spec.work_dir / "logs"),
     )
 
 
@@ -440,6 +510,9 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
             "wall time from the first record (s) / records per second",
             f"{report.wall_s:.1f} / {a.produced / report.wall_s:.0f}",
         ),
+        ("records delivered per second (first record to the last delivery)", f"{report.delivered_per_s:.0f}"),
+        ("relayMaxRecordsPerInvocation (key-ordered delivery)", args.records_per_invocation or "unset"),
+        ("target processing time per record (ms)", f"{args.slow_target_ms:g}"),
         *report.stats.items(),
         *((f"fault {name} injected", report.injected.get(name, 0)) for name in CLASSES),
         *((f"peak RSS {name} (MiB)", f"{kib / 1024:.1f}") for name, kib in sorted(report.peak_rss_kib.items())),
@@ -457,11 +530,11 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         print(f"producer error: {err[:300]}")
     for problem in report.problems():
         print(f"not healthy: {problem}")
-    print(f"logs: {ROOT / '.demo' / 'soak' / 'logs'}")
+    print(f"logs: {report.logs_dir}")
 
 
-def soak(args: argparse.Namespace, say: Say) -> Report:
-    run, injector = start_run(args, say)
+def soak(args: argparse.Namespace, say: Say, work: Path = SOAK_DIR) -> Report:
+    run, injector = start_run(args, say, work)
     try:
         say(f"soak: {args.total} records, faults: {describe_matrix(args.rates)}")
         return drive(run, injector, args, say)
@@ -483,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        if args.slow_target_ms > 0:
+            return compare_delivery(args, say)
         report = soak(args, say)
     except FileNotFoundError as err:
         print(f"soak: {err}", file=sys.stderr)
@@ -490,6 +565,46 @@ def main(argv: list[str] | None = None) -> int:
     print_report(report, args)
     print(report.result_line(), flush=True)
     return 0 if report.healthy else 1
+
+
+def compare_delivery(args: argparse.Namespace, say: Say) -> int:
+    """The soak against the slow target twice, one Invoke per batch and then key-ordered delivery,
+    each with its own local run; prints both reports and the two side by side. 0 only when both
+    runs are healthy (nothing lost, no record of a key overtaken)."""
+    per_invoke = args.records_per_invocation or COMPARED_RECORDS_PER_INVOCATION
+    modes = {
+        "one Invoke per batch (default)": ("one-invoke-per-batch", 0),
+        f"key-ordered, relayMaxRecordsPerInvocation={per_invoke}": ("key-ordered", per_invoke),
+    }
+    reports: dict[str, tuple[Report, argparse.Namespace]] = {}
+    for label, (folder, records_per_invocation) in modes.items():
+        run_args = argparse.Namespace(**{**vars(args), "records_per_invocation": records_per_invocation})
+        say(f"slow target ({args.slow_target_ms:g} ms per record): {label}")
+        report = soak(run_args, say, SOAK_DIR / folder)
+        print_report(report, run_args)
+        print(report.result_line(), flush=True)
+        reports[label] = (report, run_args)
+    print(comparison(args, {label: report for label, (report, _) in reports.items()}), flush=True)
+    return 0 if all(report.healthy for report, _ in reports.values()) else 1
+
+
+def comparison(args: argparse.Namespace, reports: Mapping[str, Report]) -> str:
+    """The runs side by side, then their ratio of records delivered per second."""
+    lines = [
+        f"\nslow target: {args.slow_target_ms:g} ms per record; relay: {args.relay_containers} containers, "
+        f"relayMaxConcurrentInvocations={args.relay_concurrency}; target: {args.target_containers} containers",
+        f"{'delivery':<48} {'delivered/s':>11} {'target invocations':>18} {'order violations':>16} {'lost':>5}",
+    ]
+    for label, r in reports.items():
+        lines.append(
+            f"{label:<48} {r.delivered_per_s:>11.0f} {r.stats['target invocations']:>18}"
+            f" {r.deliveries.order_violations:>16} {len(r.lost_ids):>5}"
+        )
+    first, *rest = reports.values()
+    for label, r in zip(list(reports)[1:], rest, strict=True):
+        ratio = r.delivered_per_s / first.delivered_per_s if first.delivered_per_s else 0.0
+        lines.append(f"{label} / {next(iter(reports))}: {ratio:.1f}x records delivered per second")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

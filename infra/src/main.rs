@@ -119,7 +119,7 @@ fn pairs_json<V: Clone + Into<serde_json::Value>>(pairs: &[(&str, V)]) -> String
 /// crate's own types: what another language's copy of the contract is checked against.
 fn envelope_example() -> String {
     use shared::envelope::{
-        DeliveryRequest, DeliveryResponse, RecordOutcome, RecordResult, RelayedRecord,
+        DeliveryRequest, DeliveryResponse, RecordData, RecordOutcome, RecordResult, RelayedRecord,
     };
     let request = DeliveryRequest::new(
         "3f9a0c2b7d1e",
@@ -130,7 +130,7 @@ fn envelope_example() -> String {
                 "shardId-000000000000:49650000000000000000000000000000000000000000000000000001"
                     .into(),
             approximate_arrival_ms: Some(1_764_000_000_000),
-            data: br#"{"id":"record-0001"}"#.to_vec(),
+            data: RecordData::encode(br#"{"id":"record-0001"}"#),
         }],
     );
     let result = |n: &str, outcome| RecordResult {

@@ -36,9 +36,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use base64::Engine as _;
 use futures::StreamExt as _;
 use serde::Serialize;
 use shared::envelope::{
@@ -47,6 +45,7 @@ use shared::envelope::{
 use shared::metrics::{relay as metric, Metrics};
 
 use crate::chunk::{self, Envelope, HeldBack, Lane, Oversized};
+use crate::event::{EventRecord, KinesisBatch};
 use crate::ports::{
     DeadLetter, DeadLetterKind, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply,
     TargetInvoker,
@@ -177,12 +176,15 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
     }
 
     /// Handles one batch. Never fails: every problem becomes a per-record outcome.
-    pub async fn handle(&self, event: KinesisEvent) -> (KinesisEventResponse, BatchReport) {
+    pub async fn handle(&self, event: KinesisBatch) -> (KinesisEventResponse, BatchReport) {
         let started = Instant::now();
         let batch_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         // The records travel to the target; the stream each came from stays here, by position.
-        let (streams, records): (Vec<String>, Vec<RelayedRecord>) =
-            event.records.into_iter().map(split).unzip();
+        let (streams, records): (Vec<String>, Vec<RelayedRecord>) = event
+            .records
+            .into_iter()
+            .map(EventRecord::into_relayed)
+            .unzip();
         if let Some(refusal) = refuse_twins(&batch_id, &records) {
             return refusal;
         }
@@ -355,20 +357,6 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         );
         Ok(())
     }
-}
-
-/// The record as the target gets it, and the stream it came from (the envelope does not carry
-/// it, the dead-letter queue does).
-fn split(record: KinesisEventRecord) -> (String, RelayedRecord) {
-    let kinesis = record.kinesis;
-    let relayed = RelayedRecord {
-        sequence_number: kinesis.sequence_number,
-        partition_key: kinesis.partition_key,
-        event_id: record.event_id.unwrap_or_default(),
-        approximate_arrival_ms: Some(kinesis.approximate_arrival_timestamp.0.timestamp_millis()),
-        data: kinesis.data.0,
-    };
-    (record.event_source_arn.unwrap_or_default(), relayed)
 }
 
 /// Kinesis never repeats a sequence number in a batch, and the target answers per sequence
@@ -564,8 +552,8 @@ impl Settled {
             sequence_number: record.sequence_number.clone(),
             event_id: record.event_id.clone(),
             event_source_arn: event_source_arn.to_owned(),
-            data_base64: base64::engine::general_purpose::STANDARD.encode(&record.data),
-            data_bytes: record.data.len(),
+            data_base64: record.data.as_base64().to_owned(),
+            data_bytes: record.data.decoded_len(),
             batch_id: batch_id.to_owned(),
             delivery_id: self.delivery_id.clone(),
         })
@@ -643,7 +631,7 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use shared::envelope::RecordResult;
+    use shared::envelope::{RecordData, RecordResult};
     use shared::telemetry::CapturedLogs;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -653,7 +641,8 @@ mod tests {
     /// A target that answers per record from the record's data: `ok`, `bad` → rejected,
     /// `later` → retry, `skip` → no result; `boom` anywhere → function error.
     fn by_data(request: &DeliveryRequest) -> Result<InvokeReply, InvokeFailure> {
-        if request.records.iter().any(|r| r.data == b"boom") {
+        let data = |r: &RelayedRecord| r.data.decode().expect("the relay forwards valid base64");
+        if request.records.iter().any(|r| data(r) == b"boom") {
             return Ok(InvokeReply {
                 function_error: Some("Unhandled".into()),
                 payload: br#"{"errorMessage":"boom"}"#.to_vec(),
@@ -662,10 +651,10 @@ mod tests {
         let results = request
             .records
             .iter()
-            .filter(|r| r.data != b"skip")
+            .filter(|r| data(r) != b"skip")
             .map(|r| RecordResult {
                 sequence_number: r.sequence_number.clone(),
-                outcome: match r.data.as_slice() {
+                outcome: match data(r).as_slice() {
                     b"bad" => RecordOutcome::Rejected {
                         reason: "body is not JSON".into(),
                     },
@@ -791,7 +780,7 @@ mod tests {
         }
     }
 
-    fn event(data: &[&[u8]]) -> KinesisEvent {
+    fn event(data: &[&[u8]]) -> KinesisBatch {
         let keys: Vec<String> = (0..data.len()).map(|i| format!("id-{i}")).collect();
         let keyed: Vec<(&str, &[u8])> = keys
             .iter()
@@ -802,7 +791,7 @@ mod tests {
     }
 
     /// A batch of (partition key, data) records, sequence numbers 1000, 1001, ...
-    fn keyed_event(records: &[(&str, &[u8])]) -> KinesisEvent {
+    fn keyed_event(records: &[(&str, &[u8])]) -> KinesisBatch {
         let records: Vec<serde_json::Value> = records
             .iter()
             .enumerate()
@@ -812,7 +801,7 @@ mod tests {
                         "kinesisSchemaVersion": "1.0",
                         "partitionKey": key,
                         "sequenceNumber": format!("{}", 1000 + i),
-                        "data": base64::engine::general_purpose::STANDARD.encode(d),
+                        "data": RecordData::encode(d),
                         "approximateArrivalTimestamp": 1764045097.125
                     },
                     "eventSource": "aws:kinesis",
@@ -1080,7 +1069,7 @@ mod tests {
             partition_key: "k".into(),
             event_id: String::new(),
             approximate_arrival_ms: None,
-            data: Vec::new(),
+            data: RecordData::encode(b""),
         };
         let settled = vec![Settled {
             position: 1,
@@ -1251,7 +1240,7 @@ mod tests {
         (0..n).map(|i| (format!("k{}", i % keys), data)).collect()
     }
 
-    fn as_event(records: &[(String, &'static [u8])]) -> KinesisEvent {
+    fn as_event(records: &[(String, &'static [u8])]) -> KinesisBatch {
         let keyed: Vec<(&str, &[u8])> = records.iter().map(|(k, d)| (k.as_str(), *d)).collect();
         keyed_event(&keyed)
     }

@@ -249,6 +249,7 @@ impl Lane {
 mod tests {
     use super::*;
     use shared::config::MAX_INVOKE_REQUEST_BYTES;
+    use shared::envelope::RecordData;
     use shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT;
 
     fn record(seq: usize, size: usize) -> RelayedRecord {
@@ -257,7 +258,7 @@ mod tests {
             partition_key: format!("key-{seq}"),
             event_id: format!("shardId-000000000000:4959{seq:020}"),
             approximate_arrival_ms: Some(1_764_000_000_000),
-            data: vec![b'x'; size],
+            data: RecordData::encode(&vec![b'x'; size]),
         }
     }
 
@@ -431,6 +432,7 @@ mod tests {
 mod lane_tests {
     use super::*;
     use shared::config::MAX_INVOKE_REQUEST_BYTES;
+    use shared::envelope::RecordData;
     use shared::limits::LAMBDA_SYNC_PAYLOAD_LIMIT;
 
     /// Record `seq` of partition key `key`, with `size` bytes of data.
@@ -440,7 +442,7 @@ mod lane_tests {
             partition_key: key.into(),
             event_id: format!("shardId-000000000000:{seq}"),
             approximate_arrival_ms: None,
-            data: vec![b'x'; size],
+            data: RecordData::encode(&vec![b'x'; size]),
         }
     }
 

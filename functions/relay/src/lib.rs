@@ -2,6 +2,7 @@
 //! out, and an exact account of every record.
 //!
 //! - [`settings`]: the relay's configuration, read once per container.
+//! - [`event`]: the Kinesis event, read with each record's data left as the event's base64.
 //! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
 //!   partition key for key-ordered delivery.
 //! - [`ports`]: what the relay needs from the world (invoke the target, dead-letter a record),
@@ -13,6 +14,7 @@
 pub mod aws;
 pub mod batch;
 pub mod chunk;
+pub mod event;
 pub mod ports;
 pub mod s3;
 pub mod settings;

@@ -2,9 +2,9 @@
 //! assumed-role credentials are cached for the life of the container), run the handler.
 
 use aws_config::BehaviorVersion;
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use relay::aws::{target_lambda_client, LambdaTarget};
+use relay::event::KinesisBatch;
 use relay::s3::S3DeadLetters;
 use relay::{Relay, RelaySettings};
 
@@ -29,7 +29,7 @@ async fn main() -> Result<(), Error> {
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     let level = shared::metrics::line_level(&shared::config::ProcessEnv);
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<KinesisEvent>| async move {
+        move |event: LambdaEvent<KinesisBatch>| async move {
             let (response, report) = relay.handle(event.payload).await;
             let now = shared::metrics::now_ms();
             report.metrics(function_name, now).emit(now, level);

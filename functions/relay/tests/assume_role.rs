@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::date_time::{DateTime, Format};
 use relay::aws::{target_lambda_client, LambdaTarget};
+use relay::event::KinesisBatch;
 use relay::ports::{DeadLetter, DeadLetterQueue};
 use relay::{Relay, RelaySettings};
 use shared::envelope::{DeliveryRequest, DeliveryResponse, RecordOutcome, RecordResult};
@@ -184,7 +184,7 @@ async fn relay_over(
     Relay::new(target, NoQueue, 4, settings.max_payload_bytes)
 }
 
-fn batch(n: usize) -> KinesisEvent {
+fn batch(n: usize) -> KinesisBatch {
     let records: Vec<_> = (0..n)
         .map(|i| {
             serde_json::json!({

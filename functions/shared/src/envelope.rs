@@ -7,9 +7,11 @@
 //! Both sides read the `version` field first, so a version mismatch during a rolling deploy
 //! is a clear error and not a confusing missing-field message.
 
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// The only version this build speaks.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -34,8 +36,29 @@ pub struct RelayedRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approximate_arrival_ms: Option<i64>,
     /// The record's bytes, base64 in JSON (Kinesis data is arbitrary bytes).
-    #[serde(with = "base64_bytes")]
-    pub data: Vec<u8>,
+    pub data: RecordData,
+}
+
+/// A record's bytes as the envelope carries them: standard base64 text (Kinesis data is
+/// arbitrary bytes). Kept as the JSON string it arrived as, so that the relay forwards the Kinesis
+/// event's own base64 without decoding it, encoding it again or escaping it: serde_json writes it
+/// out as it was read (those three steps took about a third of the relay's CPU). Only the target
+/// decodes it.
+///
+/// Checked whenever it is read: standard alphabet, padded, canonical, which is exactly what
+/// [`RecordData::decode`] accepts.
+#[derive(Debug, Clone)]
+pub struct RecordData(Box<RawValue>);
+
+/// Why a text is not the base64 of a record's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataError {
+    #[error("its length {0} is not a multiple of 4 (standard base64 is padded with '=')")]
+    Length(usize),
+    #[error("byte {at} ({byte:#04x}) is not a symbol of the standard base64 alphabet")]
+    Symbol { at: usize, byte: u8 },
+    #[error("its last symbol has bits set that encode no byte (not canonical base64)")]
+    TrailingBits,
 }
 
 /// What the target answers.
@@ -159,17 +182,10 @@ impl RelayedRecord {
         DateTime::from_timestamp_millis(self.approximate_arrival_ms?)
     }
 
-    /// Bytes this record adds to an encoded [`DeliveryRequest`], separator included. Measured
-    /// without encoding the data: base64 is 4 characters per 3 bytes and never needs escaping.
+    /// Bytes this record adds to an encoded [`DeliveryRequest`], separator included. Counted
+    /// without writing anything (the data's JSON is only measured).
     pub fn encoded_len(&self) -> usize {
-        let fields = RelayedRecord {
-            sequence_number: self.sequence_number.clone(),
-            partition_key: self.partition_key.clone(),
-            event_id: self.event_id.clone(),
-            approximate_arrival_ms: self.approximate_arrival_ms,
-            data: Vec::new(),
-        };
-        json_len(&fields).saturating_add(self.data.len().div_ceil(3) * 4) + 1
+        json_len(self).saturating_add(1)
     }
 }
 
@@ -198,19 +214,119 @@ fn json_len(value: &impl Serialize) -> usize {
     }
 }
 
-mod base64_bytes {
-    use super::*;
-    use base64::engine::general_purpose::STANDARD;
-
-    /// Encoded straight into the output, without a string per record on the way.
-    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&base64::display::Base64Display::new(bytes, &STANDARD))
+impl RecordData {
+    /// The base64 of `bytes`.
+    pub fn encode(bytes: &[u8]) -> Self {
+        Self::encoded(&STANDARD.encode(bytes))
     }
 
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        STANDARD
-            .decode(text.as_bytes())
+    /// Takes base64 text as it is, once checked (see the type's docs).
+    pub fn from_base64(text: &str) -> Result<Self, DataError> {
+        check_base64(text.as_bytes())?;
+        Ok(Self::encoded(text))
+    }
+
+    /// Checked base64 text as a JSON string (it needs no escaping).
+    fn encoded(text: &str) -> Self {
+        let json = format!("\"{text}\"");
+        Self(RawValue::from_string(json).expect("base64 between quotes is a JSON string"))
+    }
+
+    /// From a JSON value as the document held it: a string of base64, which is taken as it is
+    /// when it holds no escape (the JSON of base64 never needs one), else unescaped first.
+    fn from_json(raw: Box<RawValue>) -> Result<Self, String> {
+        let json = raw.get();
+        if let Some(text) = json.strip_prefix('"').and_then(|j| j.strip_suffix('"')) {
+            if check_base64(text.as_bytes()).is_ok() {
+                return Ok(Self(raw));
+            }
+        }
+        let text: String = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        Self::from_base64(&text).map_err(|e| e.to_string())
+    }
+
+    pub fn as_base64(&self) -> &str {
+        let json = self.0.get();
+        &json[1..json.len() - 1]
+    }
+
+    /// The record's bytes. Cannot fail for a checked text; the error is the decoder's own.
+    pub fn decode(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        STANDARD.decode(self.as_base64())
+    }
+
+    /// How many bytes [`Self::decode`] gives, counted from the text.
+    pub fn decoded_len(&self) -> usize {
+        let text = self.as_base64();
+        let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+        text.len() / 4 * 3 - padding
+    }
+}
+
+impl PartialEq for RecordData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_base64() == other.as_base64()
+    }
+}
+
+impl Eq for RecordData {}
+
+/// The value of a standard base64 symbol, `None` for any other byte.
+fn symbol_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Whether `text` is what the standard engine decodes: a multiple of 4 long, symbols of the
+/// alphabet, then at most two `=`, and no bits set after the last encoded byte.
+fn check_base64(text: &[u8]) -> Result<(), DataError> {
+    if !text.len().is_multiple_of(4) {
+        return Err(DataError::Length(text.len()));
+    }
+    let padding = text
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    let symbols = &text[..text.len() - padding];
+    // One pass without an early exit, which the compiler vectorises; the position is looked
+    // for only once the text is known to be bad.
+    let all_symbols = symbols
+        .iter()
+        .fold(true, |ok, &b| ok & symbol_value(b).is_some());
+    if !all_symbols {
+        let at = symbols.iter().position(|&b| symbol_value(b).is_none());
+        let at = at.unwrap_or_default();
+        return Err(DataError::Symbol {
+            at,
+            byte: symbols[at],
+        });
+    }
+    // Two `=` leave 4 bits of the last symbol unused, one `=` leaves 2.
+    let unused_bits = 2 * padding as u32;
+    let last = symbols.last().copied().and_then(symbol_value).unwrap_or(0);
+    if last & ((1u8 << unused_bits) - 1) != 0 {
+        return Err(DataError::TrailingBits);
+    }
+    Ok(())
+}
+
+impl Serialize for RecordData {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::from_json(Box::<RawValue>::deserialize(d)?)
             .map_err(|e| serde::de::Error::custom(format!("record data is not base64: {e}")))
     }
 }
@@ -225,7 +341,7 @@ mod tests {
             partition_key: "pk".into(),
             event_id: format!("shardId-000000000000:{seq}"),
             approximate_arrival_ms: Some(1_700_000_000_000),
-            data: data.to_vec(),
+            data: RecordData::encode(data),
         }
     }
 
@@ -361,5 +477,96 @@ mod tests {
             br#"{"version":1,"delivery_id":"d","records":[]}"#.len()
         );
         assert_eq!(empty_request_len("d"), empty.encoded_len());
+    }
+
+    #[test]
+    fn record_data_keeps_the_text_and_decodes_to_the_bytes() {
+        let data = RecordData::from_base64("eyJhIjoxfQ==").unwrap();
+        assert_eq!(data.as_base64(), "eyJhIjoxfQ==");
+        assert_eq!(data.decode().unwrap(), br#"{"a":1}"#);
+        assert_eq!(data, RecordData::encode(br#"{"a":1}"#));
+        assert_ne!(data, RecordData::encode(br#"{"a":2}"#));
+        // On the wire: the text between quotes, as the event had it.
+        let json = serde_json::to_string(&data).unwrap();
+        assert_eq!(json, r#""eyJhIjoxfQ==""#);
+        assert_eq!(serde_json::from_str::<RecordData>(&json).unwrap(), data);
+    }
+
+    #[test]
+    fn record_data_with_escapes_or_of_another_type_is_read_or_refused() {
+        // `\/` is JSON for `/`: read, unescaped, and written out plainly.
+        let data: RecordData = serde_json::from_str(r#""QUJD\/w==""#).unwrap();
+        assert_eq!(data.as_base64(), "QUJD/w==");
+        assert_eq!(serde_json::to_string(&data).unwrap(), r#""QUJD/w==""#);
+        assert_eq!(data.decode().unwrap(), b"ABC\xff");
+        let err = serde_json::from_str::<RecordData>("5")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "record data is not base64: invalid type: integer `5`, expected a string"
+            ),
+            "{err}"
+        );
+        let err = serde_json::from_str::<RecordData>(r#""QUJD\/w=""#).unwrap_err();
+        assert!(err.to_string().contains("its length 7"), "{err}");
+        // Through serde_json's Value too (the target reads its event as one).
+        let value = serde_json::json!({"d": "QUJD"});
+        let read: RecordData = serde_json::from_value(value["d"].clone()).unwrap();
+        assert_eq!(read.as_base64(), "QUJD");
+    }
+
+    #[test]
+    fn decoded_len_counts_the_bytes_without_decoding() {
+        for n in 0..10 {
+            let bytes = vec![0xA5u8; n];
+            let data = RecordData::encode(&bytes);
+            assert_eq!(data.decoded_len(), n, "{}", data.as_base64());
+        }
+    }
+
+    #[test]
+    fn a_bad_text_is_refused_with_what_is_wrong() {
+        let refused = |text: &str| RecordData::from_base64(text).unwrap_err();
+        assert_eq!(refused("abc"), DataError::Length(3));
+        assert_eq!(refused("ab%d"), DataError::Symbol { at: 2, byte: b'%' });
+        assert_eq!(refused("ab\"d"), DataError::Symbol { at: 2, byte: b'"' });
+        assert_eq!(refused("A==="), DataError::Symbol { at: 1, byte: b'=' });
+        assert_eq!(refused("AB=="), DataError::TrailingBits);
+        assert_eq!(refused("AAB="), DataError::TrailingBits);
+        assert_eq!(
+            refused("ab%d").to_string(),
+            "byte 2 (0x25) is not a symbol of the standard base64 alphabet"
+        );
+        let err = serde_json::from_str::<RecordData>(r#""AB==""#).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("record data is not base64: its last symbol"),
+            "{err}"
+        );
+    }
+
+    /// The check accepts exactly what the decoder accepts: every text of up to 8 bytes drawn
+    /// from symbols whose low four bits differ (A 0, B 1, E 4, I 8, Q 16, ...), padding, and
+    /// bytes outside the alphabet.
+    #[test]
+    fn the_check_agrees_with_the_decoder() {
+        let alphabet = b"ABEIQgw+/=%a9_";
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut all = Vec::new();
+        for _ in 0..4 {
+            texts = (texts.iter())
+                .flat_map(|t| alphabet.iter().map(move |&b| [t.as_slice(), &[b]].concat()))
+                .collect();
+            all.extend(texts.iter().cloned());
+        }
+        // Eight bytes: a valid group in front of every four-byte text.
+        let four: Vec<Vec<u8>> = all.iter().filter(|t| t.len() == 4).cloned().collect();
+        all.extend(four.iter().map(|t| [&b"QUJD"[..], t].concat()));
+        for text in all {
+            let checked = check_base64(&text).is_ok();
+            let decoded = STANDARD.decode(&text).is_ok();
+            assert_eq!(checked, decoded, "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 }

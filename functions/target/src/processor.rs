@@ -266,7 +266,8 @@ fn since_arrival_ms(record: &RelayedRecord, now: DateTime<Utc>) -> Option<i64> {
 }
 
 fn parse(record: &RelayedRecord) -> Result<ProducedRecord, String> {
-    serde_json::from_slice(&record.data).map_err(|e| format!("data is not a produced record: {e}"))
+    let data = (record.data.decode()).map_err(|e| format!("data is not base64: {e}"))?;
+    serde_json::from_slice(&data).map_err(|e| format!("data is not a produced record: {e}"))
 }
 
 /// Why a well-formed record is still invalid, if it is.
@@ -289,7 +290,7 @@ fn validate(record: &ProducedRecord, now: DateTime<Utc>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::envelope::ENVELOPE_VERSION;
+    use shared::envelope::{RecordData, ENVELOPE_VERSION};
     use shared::payload::{RecordBody, SimulatedFault};
 
     fn now() -> DateTime<Utc> {
@@ -320,7 +321,7 @@ mod tests {
                 partition_key: format!("pk-{i}"),
                 event_id: format!("shardId-000000000000:{i}"),
                 approximate_arrival_ms: None,
-                data,
+                data: RecordData::encode(&data),
             })
             .collect();
         DeliveryRequest::new("d-0", records).encode()
@@ -651,7 +652,7 @@ mod tests {
             partition_key: "a".into(),
             event_id: "shardId-000000000000:1".into(),
             approximate_arrival_ms,
-            data: Vec::new(),
+            data: RecordData::encode(b""),
         };
         let now_ms = now().timestamp_millis();
         assert_eq!(
