@@ -546,6 +546,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn each_symbol_has_its_base64_value_and_no_other_byte_has_one() {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (value, &symbol) in (0u8..).zip(alphabet) {
+            assert_eq!(symbol_value(symbol), Some(value), "{}", symbol as char);
+        }
+        let others = (0..=255u8).filter(|b| !alphabet.contains(b));
+        assert!(others.map(symbol_value).all(|v| v.is_none()));
+    }
+
     /// The check accepts exactly what the decoder accepts: every text of up to 8 bytes drawn
     /// from symbols whose low four bits differ (A 0, B 1, E 4, I 8, Q 16, ...), padding, and
     /// bytes outside the alphabet.
