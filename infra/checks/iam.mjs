@@ -163,6 +163,10 @@ async function simulate(templates, quiet = false) {
   const producerFn = attribute(source, 'producerFunction', 'arn')
   // The value the relay sends (its TARGET_EXTERNAL_ID), not the one the trust policy expects.
   const externalId = resolve(source, source.resources.relayFunction.properties.environment.variables.TARGET_EXTERNAL_ID)
+  // A role of the source account allowed everything on the bucket by its own policy.
+  const operatorRole = `arn:aws:iam::${src.account}:role/operator`
+  const operatorPolicy = [{ name: 'operator', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:PutObject', 's3:GetObject'], Resource: `${bucket}/*` }] } }]
+  const operator = (action, resource) => ({ principal: session(operatorRole, 'operator'), principalArn: operatorRole, action, resource, resourceAccount: src.account, identityPolicies: operatorPolicy, resourcePolicy: bucketPolicy, context: tls })
   // A principal that would be allowed by its own account: only the target's trust policy
   // stands between it and the role.
   const allowAssume = [{ name: 'allow-assume', policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: crossRole }] } }]
@@ -216,6 +220,23 @@ async function simulate(templates, quiet = false) {
     ['producer may not write another function async prefix', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:PutObject', asyncObject('other'), bucketPolicy, tls)],
     ['producer may not write the relay prefix', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:PutObject', relayObject, bucketPolicy, tls)],
     ['producer may not read a dead letter', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:GetObject', asyncObject(producerName), bucketPolicy, tls)],
+    ['producer may not write a mapping on-failure record', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:PutObject', mappingObject, bucketPolicy, tls)],
+    ['producer may not write outside its prefix', 'Denied', asRole(source, srcDocs, 'producerRole', 's3:PutObject', `${bucket}/redriven/x.json`, bucketPolicy, tls)],
+    // What AWS documents for an S3 on-failure destination, on the execution roles alone (no
+    // bucket policy): s3:PutObject and s3:ListBucket on this bucket; where they may write is
+    // the bucket policy's (the cases above).
+    ['relay role alone may put a mapping on-failure record, as AWS documents', 'Allowed', asRole(source, srcDocs, 'relayRole', 's3:PutObject', mappingObject)],
+    ['relay role alone may list the bucket, as AWS documents', 'Allowed', asRole(source, srcDocs, 'relayRole', 's3:ListBucket', bucket)],
+    ['producer role alone may put a failed tick, as AWS documents', 'Allowed', asRole(source, srcDocs, 'producerRole', 's3:PutObject', asyncObject(producerName))],
+    ['relay role alone may not write another bucket', 'Denied', asRole(source, srcDocs, 'relayRole', 's3:PutObject', 'arn:aws:s3:::another-bucket/aws/lambda/x')],
+    // Another principal of the source account whose own policy lets it write anywhere in the
+    // bucket (an operator, another function): the bucket policy keeps it out of the writers'
+    // prefixes, and leaves it what relayctl needs (moving objects under redriven/).
+    ['an operator allowed by its own policy may not forge a relay dead letter', 'Denied', operator('s3:PutObject', relayObject)],
+    ['an operator allowed by its own policy may not forge a mapping on-failure record', 'Denied', operator('s3:PutObject', mappingObject)],
+    ['an operator allowed by its own policy may not forge a failed tick', 'Denied', operator('s3:PutObject', asyncObject(producerName))],
+    ['an operator allowed by its own policy may move a redriven object', 'Allowed', operator('s3:PutObject', `${bucket}/redriven/relay/rejected_by_target/shardId-000000000000/4959.json`)],
+    ['an operator allowed by its own policy may read a dead letter', 'Allowed', operator('s3:GetObject', relayObject)],
     ['relay decrypts through Kinesis with the stream key', 'Allowed', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, viaKinesis(stream))],
     ['relay may not use the stream key outside Kinesis', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, { 'kms:CallerAccount': src.account, 'kms:EncryptionContext:aws:kinesis:arn': stream })],
     ['relay may not use the stream key for another stream', 'Denied', asRole(source, srcDocs, 'relayRole', 'kms:Decrypt', key, keyPolicy, viaKinesis(stream.replace(/stream\/.*/, 'stream/other')))],
@@ -325,13 +346,13 @@ async function selfTest(templates) {
       const p = ts.find((t) => 'streamKey' in t.resources).resources.streamKey.properties.policy['fn::toJSON']
       delete p.Statement[1].Condition.StringEquals['kms:EncryptionContext:aws:kinesis:arn']
     }],
-    ['relay may write anywhere in the dead-letter bucket', (ts) => {
+    ...['RelayWritesOnlyItsPrefixes', 'RelayNeverWritesFailedTicks', 'ProducerWritesOnlyItsFailedTicks', 'OnlyTheWritersWriteDeadLetters'].map((sid) => [`bucket policy without ${sid}`, (ts) => {
+      const p = ts.find((t) => 'deadLetterBucketPolicy' in t.resources).resources.deadLetterBucketPolicy.properties.policy['fn::toJSON']
+      p.Statement = p.Statement.filter((st) => st.Sid !== sid)
+    }]),
+    ['relay role without s3:ListBucket', (ts) => {
       const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']
-      p.Statement.find((st) => st.Sid === 'WriteRelayDeadLetters').Resource = ['${deadLetterBucket.arn}/*']
-    }],
-    ['relay without the deny on the async prefix', (ts) => {
-      const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']
-      p.Statement = p.Statement.filter((st) => st.Effect !== 'Deny')
+      p.Statement = p.Statement.filter((s) => s.Sid !== 'ListDeadLetterBucket')
     }],
     ['bucket policy without the TLS condition on objects', (ts) => {
       const p = ts.find((t) => 'deadLetterBucketPolicy' in t.resources).resources.deadLetterBucketPolicy.properties.policy['fn::toJSON']

@@ -31,6 +31,9 @@ pub mod lambda {
     /// For a stream's event source mapping: the age of the last record of each batch when
     /// the function got it, in milliseconds.
     pub const ITERATOR_AGE: &str = "IteratorAge";
+    /// Records Lambda could not write to a destination (for an event source mapping: its
+    /// on-failure destination). A batch whose on-failure record could not be written is gone.
+    pub const DESTINATION_DELIVERY_FAILURES: &str = "DestinationDeliveryFailures";
 }
 
 /// AWS/SQS's metrics of a queue, by its name.
@@ -158,6 +161,25 @@ pub fn source_alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
             watched: Watched::lambda(lambda::ITERATOR_AGE, relay()),
             statistic: Statistic::Maximum,
             threshold: u64::from(config.iterator_age_alarm_seconds) * 1000,
+        },
+        AlarmSpec {
+            logical: logical::RELAY_DESTINATION_DELIVERY_FAILURES_ALARM,
+            name: "relay-destination-delivery-failures",
+            description: "Lambda could not write a failed batch's on-failure record to the dead-letter bucket (the relay's DestinationDeliveryFailures): the mapping gave those records up, and they are left only in the stream, until its retention ends. Fix the cause (the bucket policy, the relay role's s3:PutObject and s3:ListBucket), then find the records by the relay's failed-record log lines and write them to the stream again (README: Operate).",
+            // No data = no write attempted, so none failed. Any failure is data loss: the
+            // threshold is not a key.
+            watched: Watched::lambda(lambda::DESTINATION_DELIVERY_FAILURES, relay()),
+            statistic: Statistic::Sum,
+            threshold: 0,
+        },
+        AlarmSpec {
+            logical: logical::RELAY_ASSUME_ROLE_FAILURES_ALARM,
+            name: "relay-assume-role-failures",
+            description: "The relay could not assume the target account's cross-account role (its AssumeRoleFailures): no record is delivered while it lasts, and the mapping retries, then dead-letters the batches. Read the relay's log for the STS error: a changed trust policy, external id or role, or STS throttling (README: Operate).",
+            // No data = no batch: the relay reports a count, 0 included, for every batch.
+            watched: Watched::own(metrics::relay::ASSUME_ROLE_FAILURES, relay()),
+            statistic: Statistic::Sum,
+            threshold: config.assume_role_failures_alarm_threshold.into(),
         },
         AlarmSpec {
             logical: logical::PRODUCER_ERRORS_ALARM,
@@ -403,6 +425,7 @@ mod tests {
             ("alarmErrorsThreshold", "2"),
             ("alarmDeadLetteredRecordsThreshold", "3"),
             ("alarmIteratorAgeSeconds", "900"),
+            ("alarmAssumeRoleFailuresThreshold", "6"),
         ]);
         let own = metrics::NAMESPACE;
         let dead_lettered = metrics::relay::RECORDS_DEAD_LETTERED.name;
@@ -450,6 +473,26 @@ mod tests {
                     900_000
                 ),
                 (
+                    "relayDestinationDeliveryFailuresAlarm",
+                    "relay-destination-delivery-failures",
+                    "AWS/Lambda",
+                    "DestinationDeliveryFailures",
+                    "FunctionName",
+                    "p-relay".into(),
+                    Statistic::Sum,
+                    0
+                ),
+                (
+                    "relayAssumeRoleFailuresAlarm",
+                    "relay-assume-role-failures",
+                    own,
+                    metrics::relay::ASSUME_ROLE_FAILURES.name,
+                    metrics::DIMENSION,
+                    "p-relay".into(),
+                    Statistic::Sum,
+                    6
+                ),
+                (
                     "producerErrorsAlarm",
                     "producer-errors",
                     "AWS/Lambda",
@@ -467,6 +510,26 @@ mod tests {
             "p-schedule-dead-letters"
         );
         assert_eq!(own, "CrossAccountRelay");
+        assert_eq!(
+            metrics::relay::ASSUME_ROLE_FAILURES.name,
+            "AssumeRoleFailures"
+        );
+    }
+
+    #[test]
+    fn a_lost_on_failure_record_fires_at_the_first_one_whatever_the_thresholds() {
+        let config = source(&[
+            ("alarmErrorsThreshold", "100"),
+            ("alarmDeadLetteredRecordsThreshold", "100"),
+            ("alarmAssumeRoleFailuresThreshold", "100"),
+        ]);
+        let alarms = source_alarms(&config);
+        let lost = alarms
+            .iter()
+            .find(|a| a.watched.metric == lambda::DESTINATION_DELIVERY_FAILURES)
+            .expect("an alarm on DestinationDeliveryFailures");
+        assert_eq!((lost.threshold, lost.statistic), (0, Statistic::Sum));
+        assert!(lost.description.contains("dead-letter bucket"));
     }
 
     #[test]

@@ -167,6 +167,8 @@ pub struct SourceConfig {
     pub stream_capacity: StreamCapacity,
     pub stream_retention_hours: u32,
     pub dead_letter_retention_days: u32,
+    /// The dead-letter bucket's `forceDestroy`: deleted with its objects on destroy or replace.
+    pub dead_letter_bucket_force_destroy: bool,
     pub records_per_invocation: u32,
     pub padding_bytes: u32,
     pub max_put_attempts: u32,
@@ -184,6 +186,8 @@ pub struct SourceConfig {
     pub timeout_seconds: u32,
     /// Records dead-lettered by the relay in one period that do not yet fire the alarm.
     pub dead_lettered_alarm_threshold: u32,
+    /// The relay's AssumeRole failures in one period that do not yet fire the alarm.
+    pub assume_role_failures_alarm_threshold: u32,
     /// The relay's iterator age that fires the alarm, in seconds.
     pub iterator_age_alarm_seconds: u32,
 }
@@ -289,6 +293,7 @@ pub enum Key {
     ShardCount,
     StreamRetentionHours,
     DeadLetterRetentionDays,
+    DeadLetterBucketForceDestroy,
     ProducerRecordsPerInvocation,
     ProducerPaddingBytes,
     ProducerMaxPutAttempts,
@@ -308,6 +313,7 @@ pub enum Key {
     AlarmErrorsThreshold,
     AlarmThrottlesThreshold,
     AlarmDeadLetteredRecordsThreshold,
+    AlarmAssumeRoleFailuresThreshold,
     AlarmIteratorAgeSeconds,
     /// The old name of [`Key::Side`], declared so a stack that still sets it is told how to move.
     Role,
@@ -315,7 +321,7 @@ pub enum Key {
 
 impl Key {
     /// How many keys there are: the length of [`KEYS`].
-    pub const COUNT: usize = 46;
+    pub const COUNT: usize = 48;
 
     pub fn spec(self) -> &'static KeySpec {
         &KEYS[self as usize]
@@ -342,17 +348,18 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::TargetTimeoutSeconds, "targetTimeoutSeconds", Integer, Target, Some("30"), "60", "Timeout of the target function, in seconds."),
     key(Key::TargetDedupCapacity, "targetDedupCapacity", Integer, Target, Some("10000"), "10000", "Record ids the target remembers per container to recognise redeliveries, 0..1000000 (0: none; memory stays bounded either way)."),
     key(Key::FaultInjection, "faultInjection", Boolean, Target, Some("false"), "true", "Lets a record ask the target to fail (demo only). Leave false in real accounts."),
-    key(Key::TargetReservedConcurrency, "targetReservedConcurrency", Integer, Target, Some("-1"), "50", "Concurrent executions reserved for the target function, so the relay cannot use up the target account's pool: -1 (default) reserves none, 0 stops the function, n reserves n."),
+    key(Key::TargetReservedConcurrency, "targetReservedConcurrency", Integer, Target, Some("-1"), "50", "Concurrent executions reserved for the target function, so the relay cannot use up the target account's pool: -1 (default) reserves none, n (1..1000000) reserves n. AWS keeps 100 of the account's concurrency unreserved for the functions without a reservation, so n can be at most the account's unreserved concurrency minus 100 (900 with Lambda's default limit of 1000; `aws lambda get-account-settings` shows yours): Lambda refuses more when the stack is deployed. 0 is refused: it would throttle every delivery, and the relay's retries would end with every record in the dead-letter bucket (to pause delivery, disable the source's event source mapping instead; records then wait in the stream)."),
     key(Key::TargetRoleArn, "targetRoleArn", Str, Source, None, "arn:aws:iam::222222222222:role/cross-account-relay-invoker", "ARN of the cross-account role (target stack output crossAccountRoleArn). Required unless targetStack is set."),
     key(Key::TargetFunctionName, "targetFunctionName", Str, Source, None, "cross-account-relay-target", "Name or unqualified ARN of the target function (target stack output targetFunctionArn); no alias or version, since the cross-account role may invoke only the unqualified function. Required unless targetStack is set."),
     key(Key::TargetStack, "targetStack", Str, Source, None, "my-org/cross-account-relay/target", "Fully qualified target stack to read targetRoleArn/targetFunctionName from with a StackReference (both stacks in one backend). Replaces those two keys."),
     key(Key::TargetRegion, "targetRegion", Str, Source, None, "eu-west-1", "Region of the target function; defaults to the target stack's targetRegion output with targetStack, else to aws:region."),
     key(Key::AssumeRoleSessionSeconds, "assumeRoleSessionSeconds", Integer, Source, Some("3600"), "3600", "Length of the relay's assumed-role session, 900..3600 s: the relay assumes the role with its execution role's credentials (role chaining), which STS caps at one hour."),
     key(Key::ScheduleExpression, "scheduleExpression", Str, Source, Some("rate(5 minutes)"), "rate(1 minute)", "EventBridge Scheduler expression that invokes the producer: rate(<n> minute[s]|hour[s]|day[s]), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)."),
-    key(Key::StreamMode, "streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED."),
+    key(Key::StreamMode, "streamMode", Str, Source, Some("ON_DEMAND"), "PROVISIONED", "Kinesis capacity mode: ON_DEMAND or PROVISIONED. ON_DEMAND scales by itself but is billed per stream-hour and per GB, whatever the traffic; PROVISIONED is billed per shard-hour (shardCount), and one shard takes 1 MiB or 1000 records a second (the committed example: PROVISIONED, 1 shard)."),
     key(Key::ShardCount, "shardCount", Integer, Source, Some("1"), "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND)."),
-    key(Key::StreamRetentionHours, "streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours. Dead letters keep their records' data in the dead-letter bucket, so redrive does not depend on it."),
+    key(Key::StreamRetentionHours, "streamRetentionHours", Integer, Source, Some("168"), "336", "Kinesis retention, 24..8760 hours. Above 24 hours Kinesis bills extended retention (per shard-hour for PROVISIONED, per GB for ON_DEMAND). Dead letters keep their records' data in the dead-letter bucket, so redrive does not depend on it: 24 is enough unless the relay may fall behind by more than a day."),
     key(Key::DeadLetterRetentionDays, "deadLetterRetentionDays", Integer, Source, Some("30"), "90", "Days an object stays in the dead-letter bucket before S3 expires it, 1..3650: long enough to notice a failure, fix its cause and redrive."),
+    key(Key::DeadLetterBucketForceDestroy, "deadLetterBucketForceDestroy", Boolean, Source, Some("false"), "true", "Lets `pulumi destroy` (or a namePrefix change, which replaces the bucket) delete the dead-letter bucket with the dead letters in it: its forceDestroy. false (default): S3 refuses to delete a bucket that holds objects (BucketNotEmpty), so dead letters, which are data, are never deleted by accident; keep, export or empty them first (README: Tear down). It takes effect only once an up has set it: destroy reads it from the stack's state."),
     key(Key::ProducerRecordsPerInvocation, "producerRecordsPerInvocation", Integer, Source, Some("1"), "10", "Records the producer writes per scheduled invocation, 1..10000 (at most 500 per PutRecords call)."),
     key(Key::ProducerPaddingBytes, "producerPaddingBytes", Integer, Source, Some("0"), "1024", "Filler bytes in each produced record's body, 0..1000000."),
     key(Key::ProducerMaxPutAttempts, "producerMaxPutAttempts", Integer, Source, Some("5"), "8", "PutRecords attempts the producer makes for entries Kinesis refused (1 = no retry), 1..20."),
@@ -362,7 +369,7 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::ParallelizationFactor, "parallelizationFactor", Integer, Source, Some("1"), "2", "Event source mapping: concurrent batches per shard, 1..10."),
     key(Key::MaximumRetryAttempts, "maximumRetryAttempts", Integer, Source, Some("3"), "3", "Event source mapping: retries of a failing batch before it goes to the dead-letter bucket, -1 (forever) or 0..10000."),
     key(Key::MaximumRecordAgeSeconds, "maximumRecordAgeSeconds", Integer, Source, Some("3600"), "3600", "Event source mapping: records older than this go to the dead-letter bucket, -1 (never) or 60..604800."),
-    key(Key::StartingPosition, "startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: TRIM_HORIZON (everything retained) or LATEST."),
+    key(Key::StartingPosition, "startingPosition", Str, Source, Some("TRIM_HORIZON"), "LATEST", "Event source mapping: where a new mapping starts reading, TRIM_HORIZON (the oldest record retained) or LATEST (records written after it exists). Changing it replaces the mapping (deleted, then created anew): at TRIM_HORIZON the new one replays every record still in the stream, up to streamRetentionHours old, so the target gets delivered records again; at LATEST it skips every record the old one had not read yet (its backlog, and what is written until the new one reads), and nothing dead-letters them."),
     key(Key::RelayMaxConcurrentInvocations, "relayMaxConcurrentInvocations", Integer, Source, Some("4"), "8", "Synchronous target invocations the relay runs at once per batch, 1..64."),
     key(Key::RelayMaxRecordsPerInvocation, "relayMaxRecordsPerInvocation", Integer, Source, Some("0"), "25", "Most records per target Invoke, 0..10000. 0 (default): as many as fit one Invoke, in batch order. n: key-ordered delivery: records of one partition key reach the target in order, different keys at once (up to relayMaxConcurrentInvocations); once a record of a key is not delivered, the key's later records in the batch are retried, not sent."),
     key(Key::RelayMemoryMb, "relayMemoryMb", Integer, Source, Some("256"), "512", "Memory of the relay function, in MB (the producer gets 128)."),
@@ -372,6 +379,7 @@ pub const KEYS: [KeySpec; Key::COUNT] = [
     key(Key::AlarmErrorsThreshold, "alarmErrorsThreshold", Integer, Both, Some("0"), "2", "Function errors (Lambda's Errors) in one period above which an errors alarm fires (relay and producer in the source, target in the target), 0..1000000. 0: any error, as the functions report per-record failures without an error."),
     key(Key::AlarmThrottlesThreshold, "alarmThrottlesThreshold", Integer, Target, Some("0"), "10", "Throttled invocations of the target function in one period above which its throttles alarm fires, 0..1000000. 0: any throttle (the target's concurrency ran out; the relay retries, later)."),
     key(Key::AlarmDeadLetteredRecordsThreshold, "alarmDeadLetteredRecordsThreshold", Integer, Source, Some("0"), "5", "Records the relay dead-letters in one period above which the alarm fires, 0..1000000. 0: every dead-lettered record is a record not delivered, to look at and redrive."),
+    key(Key::AlarmAssumeRoleFailuresThreshold, "alarmAssumeRoleFailuresThreshold", Integer, Source, Some("0"), "3", "Invoke calls the relay could not make in one period because it could not assume the cross-account role (its AssumeRoleFailures metric), above which the alarm fires, 0..1000000. 0: any failure (a denied trust policy or external id stops all delivery; STS throttling is retried)."),
     key(Key::AlarmIteratorAgeSeconds, "alarmIteratorAgeSeconds", Integer, Source, Some("600"), "300", "The relay's iterator age (how old a record is when the relay gets it) above which the alarm fires, 1..604800 s and below maximumRecordAgeSeconds (or the stream's retention when that is -1). 600: far above the seconds it takes when the relay keeps up, and 50 minutes before the default maximumRecordAgeSeconds sends records to the dead-letter bucket."),
     key(Key::Role, "role", Str, Both, None, "side", "Renamed to `side` (the word role is kept for IAM roles): leave it unset; a stack that sets it is stopped with the two commands that move it."),
 ];
@@ -818,13 +826,25 @@ impl RawConfig {
             dedup_capacity: self
                 .number(Key::TargetDedupCapacity, env::TARGET_DEDUP_CAPACITY_RANGE)?,
             fault_injection: self.flag(Key::FaultInjection)?,
-            reserved_concurrency: u32::try_from(
-                self.number::<i64>(Key::TargetReservedConcurrency, -1..=1_000_000)?,
-            )
-            .ok(),
+            reserved_concurrency: self.reserved_concurrency()?,
             throttles_alarm_threshold: self
                 .number(Key::AlarmThrottlesThreshold, ALARM_THRESHOLDS)?,
         })
+    }
+
+    /// `None` for -1 (no reservation). 0 is refused: a function with no concurrency is
+    /// throttled on every Invoke, so the relay could deliver nothing and every record would
+    /// end, after the mapping's retries, in the dead-letter bucket.
+    fn reserved_concurrency(&self) -> Result<Option<u32>, ConfigError> {
+        let reserved: i64 = self.number(Key::TargetReservedConcurrency, -1..=1_000_000)?;
+        if reserved == 0 {
+            return Err(self.invalid(
+                Key::TargetReservedConcurrency,
+                "0",
+                "0 would throttle every delivery to the target (every record would end in the dead-letter bucket); use -1 for no reservation, or disable the source's event source mapping to pause delivery",
+            ));
+        }
+        Ok(u32::try_from(reserved).ok())
     }
 
     fn target_outputs(&self) -> Result<TargetOutputs, ConfigError> {
@@ -955,6 +975,7 @@ impl RawConfig {
             stream_capacity: self.stream_capacity()?,
             stream_retention_hours,
             dead_letter_retention_days: self.number(Key::DeadLetterRetentionDays, 1..=3650)?,
+            dead_letter_bucket_force_destroy: self.flag(Key::DeadLetterBucketForceDestroy)?,
             records_per_invocation: self.number(
                 Key::ProducerRecordsPerInvocation,
                 env::PRODUCER_RECORDS_PER_INVOCATION_RANGE,
@@ -987,6 +1008,8 @@ impl RawConfig {
             timeout_seconds: self.number(Key::RelayTimeoutSeconds, 1..=900)?,
             dead_lettered_alarm_threshold: self
                 .number(Key::AlarmDeadLetteredRecordsThreshold, ALARM_THRESHOLDS)?,
+            assume_role_failures_alarm_threshold: self
+                .number(Key::AlarmAssumeRoleFailuresThreshold, ALARM_THRESHOLDS)?,
             iterator_age_alarm_seconds: self
                 .iterator_age_alarm_seconds(maximum_record_age_seconds, stream_retention_hours)?,
             common,
@@ -1482,8 +1505,48 @@ mod tests {
     fn reserved_concurrency_is_unset_by_default() {
         let reserved = |extra: &[(&'static str, &'static str)]| target(extra).reserved_concurrency;
         assert_eq!(reserved(&[]), None);
-        assert_eq!(reserved(&[("targetReservedConcurrency", "0")]), Some(0));
+        assert_eq!(reserved(&[("targetReservedConcurrency", "-1")]), None);
+        assert_eq!(reserved(&[("targetReservedConcurrency", "1")]), Some(1));
         assert_eq!(reserved(&[("targetReservedConcurrency", "50")]), Some(50));
+        assert_eq!(
+            reserved(&[("targetReservedConcurrency", "1000000")]),
+            Some(1_000_000)
+        );
+        // The 100 executions AWS keeps unreserved are the account's, which the program cannot
+        // see: the description says so, and Lambda refuses too large a value at deploy time.
+        assert!(Key::TargetReservedConcurrency
+            .spec()
+            .description
+            .contains("AWS keeps 100"));
+    }
+
+    #[test]
+    fn a_reservation_of_zero_that_would_throttle_every_delivery_is_refused() {
+        assert_refused(
+            TARGET,
+            &[("targetReservedConcurrency", "0")],
+            &[
+                "`cross-account-relay:targetReservedConcurrency`",
+                "throttle every delivery",
+                "use -1 for no reservation",
+                "pulumi config set --stack dev-target targetReservedConcurrency 50",
+            ],
+        );
+    }
+
+    #[test]
+    fn the_dead_letter_bucket_keeps_its_objects_unless_force_destroy_is_set() {
+        assert!(!source(&[]).unwrap().dead_letter_bucket_force_destroy);
+        let set = source(&[("deadLetterBucketForceDestroy", "true")]).unwrap();
+        assert!(set.dead_letter_bucket_force_destroy);
+        let err = source(&[("deadLetterBucketForceDestroy", "yes")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`cross-account-relay:deadLetterBucketForceDestroy`"),
+            "{err}"
+        );
+        assert!(err.contains("true or false"), "{err}");
     }
 
     #[test]
@@ -1891,6 +1954,7 @@ mod tests {
             }
         );
         assert_eq!(s.dead_lettered_alarm_threshold, 0);
+        assert_eq!(s.assume_role_failures_alarm_threshold, 0);
         assert_eq!(s.iterator_age_alarm_seconds, 600);
         assert_eq!(target(&[]).throttles_alarm_threshold, 0);
         let t = target(&[
@@ -1908,8 +1972,13 @@ mod tests {
             }
         );
         assert_eq!(t.throttles_alarm_threshold, 1_000_000);
-        let s = source(&[("alarmDeadLetteredRecordsThreshold", "1000000")]).unwrap();
+        let s = source(&[
+            ("alarmDeadLetteredRecordsThreshold", "1000000"),
+            ("alarmAssumeRoleFailuresThreshold", "1000000"),
+        ])
+        .unwrap();
         assert_eq!(s.dead_lettered_alarm_threshold, 1_000_000);
+        assert_eq!(s.assume_role_failures_alarm_threshold, 1_000_000);
     }
 
     #[test]
@@ -1927,6 +1996,11 @@ mod tests {
                 "between 0 and 1000000",
             ),
             ("alarmIteratorAgeSeconds", "0", "between 1 and 604800"),
+            (
+                "alarmAssumeRoleFailuresThreshold",
+                "1000001",
+                "between 0 and 1000000",
+            ),
         ] {
             let err = match key {
                 "alarmThrottlesThreshold" => refusal(TARGET, &[(key, bad)]),

@@ -87,6 +87,9 @@ pub struct Statement {
     pub actions: Vec<String>,
     #[serde(rename = "Resource", skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<String>>,
+    /// Every resource but these (a statement has `Resource` or `NotResource`, never both).
+    #[serde(rename = "NotResource", skip_serializing_if = "Option::is_none")]
+    pub not_resources: Option<Vec<String>>,
     /// operator → key → value(s)
     #[serde(rename = "Condition", skip_serializing_if = "BTreeMap::is_empty")]
     pub condition: BTreeMap<String, BTreeMap<String, Value>>,
@@ -109,6 +112,7 @@ impl Statement {
             principal: None,
             actions: actions.iter().map(|a| a.to_string()).collect(),
             resources: Some(resources.iter().map(|r| r.to_string()).collect()),
+            not_resources: None,
             condition: BTreeMap::new(),
         }
     }
@@ -122,6 +126,17 @@ impl Statement {
         }
     }
 
+    /// A statement that refuses these actions on every resource except `resources`
+    /// (`NotResource`): what keeps a principal inside its own part of a bucket.
+    pub fn deny_except(sid: &str, actions: &[&str], resources: &[&str]) -> Self {
+        let statement = Self::deny(sid, actions, resources);
+        Self {
+            not_resources: statement.resources.clone(),
+            resources: None,
+            ..statement
+        }
+    }
+
     /// A trust-policy statement: `principal` may assume the role.
     pub fn trust(sid: &str, principal: Principal) -> Self {
         Self {
@@ -130,6 +145,7 @@ impl Statement {
             principal: Some(principal),
             actions: vec!["sts:AssumeRole".to_string()],
             resources: None,
+            not_resources: None,
             condition: BTreeMap::new(),
         }
     }
@@ -247,6 +263,16 @@ mod tests {
         assert_eq!(
             v,
             json!({"Sid": "D", "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": ["b/*"]})
+        );
+    }
+
+    #[test]
+    fn deny_except_names_the_resources_it_leaves_alone() {
+        let v = serde_json::to_value(Statement::deny_except("D", &["s3:PutObject"], &["b/r/*"]))
+            .unwrap();
+        assert_eq!(
+            v,
+            json!({"Sid": "D", "Effect": "Deny", "Action": ["s3:PutObject"], "NotResource": ["b/r/*"]})
         );
     }
 

@@ -228,7 +228,7 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
             .into_iter()
             // Lambda writes the on-failure record of a tick that kept failing
             // (producerInvokeConfig) with the function's own execution role.
-            .chain(dead_letters::producer_statements(config))
+            .chain(dead_letters::producer_statements())
             .collect(),
         },
     );
@@ -424,6 +424,10 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
                 "destinationConfig",
                 json!({ "onFailure": { "destinationArn": dead_letters::destination() } }),
             )
+            // The mapping's own event counts in AWS/Lambda ("Event source mapping metrics": the
+            // events it polled, invoked the relay with, failed to invoke and dropped), beside
+            // what the relay reports; off unless asked for, and updatable in place.
+            .prop("metricsConfig", json!({ "metrics": ["EventCount"] }))
             // A mapping has no name, and Lambda refuses a second one for the same stream and
             // function ("provided mapping already exists"): replacing it (startingPosition
             // forces that) must delete the old one first.

@@ -290,6 +290,11 @@ fn source_stack_has_exactly_its_resources() {
         ("scheduleDeadLettersAlarm", "aws:cloudwatch:MetricAlarm"),
         ("relayErrorsAlarm", "aws:cloudwatch:MetricAlarm"),
         ("relayIteratorAgeAlarm", "aws:cloudwatch:MetricAlarm"),
+        (
+            "relayDestinationDeliveryFailuresAlarm",
+            "aws:cloudwatch:MetricAlarm",
+        ),
+        ("relayAssumeRoleFailuresAlarm", "aws:cloudwatch:MetricAlarm"),
         ("producerErrorsAlarm", "aws:cloudwatch:MetricAlarm"),
     ]
     .iter()
@@ -313,10 +318,13 @@ fn source_references_wire_the_pipeline() {
     let r = &t["resources"];
     assert_eq!(r["stream"]["properties"]["encryptionType"], "KMS");
     assert_eq!(r["stream"]["properties"]["kmsKeyId"], "${streamKey.arn}");
+    // The example stack's stream: one provisioned shard, Kinesis's included 24 hours.
     assert_eq!(
         r["stream"]["properties"]["streamModeDetails"],
-        json!({"streamMode": "ON_DEMAND"})
+        json!({"streamMode": "PROVISIONED"})
     );
+    assert_eq!(r["stream"]["properties"]["shardCount"], 1);
+    assert_eq!(r["stream"]["properties"]["retentionPeriod"], 24);
     assert_eq!(
         r["scheduleDeadLetterQueue"]["properties"]["sqsManagedSseEnabled"],
         true
@@ -341,6 +349,8 @@ fn source_references_wire_the_pipeline() {
         esm["destinationConfig"],
         json!({"onFailure": {"destinationArn": "${deadLetterBucket.arn}"}})
     );
+    // The mapping's own event counts, for what it polled, invoked and dropped.
+    assert_eq!(esm["metricsConfig"], json!({"metrics": ["EventCount"]}));
     assert_eq!(
         r["relayEventSourceMapping"]["options"]["dependsOn"],
         json!(["${relayRolePolicy}", "${deadLetterBucketPolicy}"])
@@ -472,7 +482,7 @@ fn source_iam_is_exact() {
             stmt(
                 "WriteFailedTicks",
                 &["s3:PutObject"],
-                &["${deadLetterBucket.arn}/aws/lambda/async/cross-account-relay-producer/*"]
+                &["${deadLetterBucket.arn}/*"]
             ),
             stmt(
                 "ListDeadLetterBucket",
@@ -516,19 +526,9 @@ fn source_iam_is_exact() {
                 &["arn:aws:iam::222222222222:role/cross-account-relay-invoker"]
             ),
             stmt(
-                "WriteRelayDeadLetters",
+                "WriteDeadLettersAndOnFailureRecords",
                 &["s3:PutObject"],
-                &["${deadLetterBucket.arn}/relay/*"]
-            ),
-            stmt(
-                "WriteMappingOnFailureRecords",
-                &["s3:PutObject"],
-                &["${deadLetterBucket.arn}/aws/lambda/*"]
-            ),
-            stmt(
-                "NotTheAsyncOnFailurePrefix",
-                &["s3:PutObject"],
-                &["${deadLetterBucket.arn}/aws/lambda/async/*"]
+                &["${deadLetterBucket.arn}/*"]
             ),
             stmt(
                 "ListDeadLetterBucket",
@@ -543,10 +543,8 @@ fn source_iam_is_exact() {
         .iter()
         .map(|s| s["Effect"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(
-        effects,
-        ["Allow", "Allow", "Allow", "Allow", "Allow", "Allow", "Deny", "Allow"]
-    );
+    // Where in the bucket each role may write is the bucket policy's business (below).
+    assert_eq!(effects, ["Allow"; 6]);
     assert_eq!(
         statements(&t, "schedulerRolePolicy"),
         vec![
@@ -703,7 +701,7 @@ fn name_prefix_starts_every_physical_name() {
             }
         }
     }
-    assert_eq!(named, 24, "every named resource of both stacks was checked");
+    assert_eq!(named, 26, "every named resource of both stacks was checked");
     assert_eq!(
         source["resources"]["deadLetterBucket"]["properties"]["bucket"],
         "relay-eu-2-dead-letters-111111111111"
@@ -946,7 +944,7 @@ fn dead_letter_bucket_is_private_encrypted_tls_only_and_expires() {
     let r = &t["resources"];
     assert_eq!(
         r["deadLetterBucket"]["properties"],
-        json!({"bucket": "cross-account-relay-dead-letters-111111111111"})
+        json!({"bucket": "cross-account-relay-dead-letters-111111111111", "forceDestroy": false})
     );
     for setting in [
         "deadLetterBucketEncryption",
@@ -974,20 +972,25 @@ fn dead_letter_bucket_is_private_encrypted_tls_only_and_expires() {
             "{flag}"
         );
     }
+    let bucket_policy = policy(&t, "deadLetterBucketPolicy");
     assert_eq!(
-        policy(&t, "deadLetterBucketPolicy"),
-        json!({"Version": "2012-10-17", "Statement": [{
+        bucket_policy["Statement"][0],
+        json!({
             "Sid": "RefuseRequestsWithoutTls",
             "Effect": "Deny",
             "Principal": {"AWS": "*"},
             "Action": ["s3:*"],
             "Resource": ["${deadLetterBucket.arn}", "${deadLetterBucket.arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-        }]})
+        })
     );
+    // The rest keeps each writer to its prefix: every statement takes access away, none grants.
+    let statements = bucket_policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 5);
+    assert!(statements.iter().all(|s| s["Effect"] == "Deny"));
     assert_eq!(
         r["deadLetterBucketLifecycle"]["properties"]["rules"],
-        json!([{"id": "expire-dead-letters", "status": "Enabled", "filter": {},
+        json!([{"id": "expire-dead-letters", "status": "Enabled", "filter": {"prefix": ""},
                 "expiration": {"days": 45}}])
     );
     assert_eq!(
@@ -1015,6 +1018,8 @@ fn each_stack_alarms_its_own_topic_which_only_its_alarms_may_use() {
                 "schedule-dead-letters",
                 "relay-errors",
                 "relay-iterator-age",
+                "relay-destination-delivery-failures",
+                "relay-assume-role-failures",
                 "producer-errors",
             ][..],
         ),
@@ -1103,5 +1108,22 @@ fn each_stack_alarms_its_own_topic_which_only_its_alarms_may_use() {
     assert!(
         err.contains("invalid config `cross-account-relay:alarmEmail`"),
         "{err}"
+    );
+}
+
+/// ON_DEMAND (the key's default) needs no shard count; PROVISIONED carries it.
+#[test]
+fn the_stream_capacity_mode_decides_whether_a_shard_count_is_sent() {
+    let on_demand = render("source", &[("streamMode", Some("ON_DEMAND"))]);
+    let stream = &on_demand["resources"]["stream"]["properties"];
+    assert_eq!(
+        stream["streamModeDetails"],
+        json!({"streamMode": "ON_DEMAND"})
+    );
+    assert!(stream.get("shardCount").is_none(), "{stream}");
+    let provisioned = render("source", &[("shardCount", Some("3"))]);
+    assert_eq!(
+        provisioned["resources"]["stream"]["properties"]["shardCount"],
+        3
     );
 }

@@ -345,14 +345,143 @@ def destroy(ws: Workspace) -> str:
     return "source then target: both states empty, nothing left in the stand-in's world"
 
 
+# ------------------------------------------------------------------ what the world holds
+
+
+def standin(ws: Workspace, *args: str) -> str:
+    """Runs the installed stand-in on the world, as the data path or an operator acts on AWS."""
+    binaries = sorted(ws.pulumi_home.glob("plugins/resource-aws-v*/pulumi-resource-aws"))
+    if not binaries:
+        raise CheckFailed(f"no stand-in aws plugin installed under {ws.pulumi_home}/plugins")
+    proc = subprocess.run(
+        [str(binaries[-1]), *args], env=ws.env(SOURCE.account), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise CheckFailed(f"pulumi-resource-aws {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def dead_letter_bucket(ws: Workspace) -> str:
+    return by_logical_name(state_resources(ws, SOURCE))["deadLetterBucket"]["outputs"]["bucket"]
+
+
+def write_dead_letter(ws: Workspace) -> tuple[str, str]:
+    """Puts a dead letter where the relay puts one (its prefix from `infra --dead-letter-layout`)."""
+    layout = json.loads(
+        subprocess.run(
+            [str(ROOT / "target/debug/infra"), "--dead-letter-layout"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    bucket = dead_letter_bucket(ws)
+    key = f"{layout['relay_prefix']}rejected_by_target/shardId-000000000000/49590338271490256608559692538361571095921575989136588898.json"
+    standin(ws, "put-object", bucket, key)
+    return bucket, key
+
+
+def replaced(steps: list[dict], name: str) -> bool:
+    ops = {s.get("op") for s in steps if logical(s["urn"]) == name}
+    return bool(ops & {"replace", "create-replacement", "delete-replaced"})
+
+
+# S3's refusal to delete a bucket that holds objects, as the provider reports it.
+BUCKET_NOT_EMPTY = "BucketNotEmpty: The bucket you tried to delete is not empty"
+BUCKET_SETTINGS = (
+    "deadLetterBucketEncryption",
+    "deadLetterBucketPublicAccess",
+    "deadLetterBucketPolicy",
+    "deadLetterBucketLifecycle",
+)
+
+
+def alarm_email_replacement(ws: Workspace) -> str:
+    def subscription() -> dict:
+        return by_logical_name(state_resources(ws, TARGET))["alarmEmailSubscription"]
+
+    ws.pulumi(TARGET, "config", "set", "alarmEmail", "ops-a@example.com")
+    ws.pulumi(TARGET, "up", "--yes", "--skip-preview")
+    before = subscription()
+    # SNS has no way to change a subscription's address: a new one is created (unconfirmed: a
+    # confirmation mail goes out again) and the old one deleted.
+    ws.pulumi(TARGET, "config", "set", "alarmEmail", "ops-b@example.com")
+    steps = ws.pulumi_json(TARGET, "preview", "--json").get("steps", [])
+    if not replaced(steps, "alarmEmailSubscription"):
+        ops = [s.get("op") for s in steps if logical(s["urn"]) == "alarmEmailSubscription"]
+        raise CheckFailed(f"an alarmEmail change was planned as {ops}, not a replacement of the subscription")
+    ws.pulumi(TARGET, "up", "--yes", "--skip-preview")
+    after = subscription()
+    if after["id"] == before["id"] or after["outputs"].get("endpoint") != "ops-b@example.com":
+        raise CheckFailed(f"the subscription was not replaced: {before['id']} -> {after['id']}")
+    ws.pulumi(TARGET, "preview", "--expect-no-changes")
+    return f"alarmEmail ops-a -> ops-b replaced the subscription ({before['id'][-12:]} -> {after['id'][-12:]})"
+
+
+def bucket_rename(ws: Workspace) -> str:
+    bucket, key = write_dead_letter(ws)
+    prefix = ws.pulumi(SOURCE, "config", "get", "namePrefix").stdout.strip()
+    ws.pulumi(SOURCE, "config", "set", "namePrefix", "dev-renamed")
+    steps = ws.pulumi_json(SOURCE, "preview", "--json").get("steps", [])
+    not_replaced = [n for n in ("deadLetterBucket", *BUCKET_SETTINGS) if not replaced(steps, n)]
+    if not_replaced:
+        raise CheckFailed(f"a namePrefix change does not replace {not_replaced}")
+    # The bucket's name is fixed, so the old bucket is deleted first: S3 refuses, it holds a
+    # dead letter and forceDestroy is false.
+    proc = ws.pulumi(SOURCE, "up", "--yes", "--skip-preview", ok=False)
+    if BUCKET_NOT_EMPTY not in proc.stdout + proc.stderr:
+        raise CheckFailed(f"the rename failed, but not with S3's BucketNotEmpty:\n{tail(proc)}")
+    if key not in standin(ws, "list-objects", bucket).split():
+        raise CheckFailed(f"the dead letter is gone from {bucket}")
+    # What happened on the way: every fixed name is replaced delete-first, and what depends on
+    # a replaced resource and must be replaced with it is deleted before it. The engine keeps
+    # those in the state as pendingReplacement: deleted, not yet created again.
+    pending = sorted(logical(r["urn"]) for r in state_resources(ws, SOURCE) if r.get("pendingReplacement"))
+    missing = [n for n in BUCKET_SETTINGS if n not in pending]
+    if missing:
+        raise CheckFailed(f"the bucket's settings {missing} were not deleted before the bucket; pending: {pending}")
+    ws.pulumi(SOURCE, "config", "set", "namePrefix", prefix)
+    ws.pulumi(SOURCE, "up", "--yes", "--skip-preview")
+    ws.pulumi(SOURCE, "preview", "--expect-no-changes")
+    if dead_letter_bucket(ws) != bucket or key not in standin(ws, "list-objects", bucket).split():
+        raise CheckFailed("after the rename was undone the bucket or its dead letter is not the old one")
+    return (
+        f"namePrefix -> dev-renamed plans the bucket and its 4 settings as replacements; up refused ({BUCKET_NOT_EMPTY}), "
+        f"the dead letter kept; deleted before the refusal and left pending replacement: {', '.join(pending)}; "
+        "namePrefix back and up restored them"
+    )
+
+
+def destroy_refused_with_dead_letters(ws: Workspace) -> str:
+    bucket, key = write_dead_letter(ws)
+    proc = ws.pulumi(SOURCE, "destroy", "--yes", "--skip-preview", ok=False)
+    if BUCKET_NOT_EMPTY not in proc.stdout + proc.stderr:
+        raise CheckFailed(f"destroy failed, but not with S3's BucketNotEmpty:\n{tail(proc)}")
+    # The key alone does not do it: the provider reads forceDestroy from the state.
+    ws.pulumi(SOURCE, "config", "set", "deadLetterBucketForceDestroy", "true")
+    proc = ws.pulumi(SOURCE, "destroy", "--yes", "--skip-preview", ok=False)
+    if BUCKET_NOT_EMPTY not in proc.stdout + proc.stderr:
+        raise CheckFailed(f"destroy before an up recorded forceDestroy did not fail with BucketNotEmpty:\n{tail(proc)}")
+    if key not in standin(ws, "list-objects", bucket).split():
+        raise CheckFailed(f"a refused destroy lost the dead letter in {bucket}")
+    ws.pulumi(SOURCE, "up", "--yes", "--skip-preview")
+    state = by_logical_name(state_resources(ws, SOURCE))["deadLetterBucket"]
+    if state["outputs"].get("forceDestroy") is not True:
+        raise CheckFailed(f"up did not record forceDestroy: {state['outputs'].get('forceDestroy')}")
+    return (
+        f"a dead letter in {bucket}: destroy refused ({BUCKET_NOT_EMPTY}), refused again with "
+        "deadLetterBucketForceDestroy set but not yet applied; up recorded it (the destroy step then empties and deletes the bucket)"
+    )
+
+
 STEPS = [
     ("init", init),
     ("preview", preview),
     ("up", up),
     ("stack reference", stack_reference),
     ("replacement", replacement),
+    ("alarm email replacement", alarm_email_replacement),
+    ("bucket rename", bucket_rename),
     ("secrets", secrets_stay_encrypted),
     ("refusals", refusals),
+    ("destroy refused with dead letters", destroy_refused_with_dead_letters),
     ("destroy", destroy),
 ]
 

@@ -390,7 +390,7 @@ func materialize(token string, in, old resource.PropertyMap, oldID string, env a
 
 	case "aws:lambda/permission:Permission":
 		sid := physicalName(in, old, "statementId", "statementIdPrefix")
-		fn := str(in, "functionName")
+		fn := str(in, "function") // pulumi-aws's name for TF's function_name
 		q := str(in, "qualifier")
 		set("statementId", sid)
 		ph.id = sid

@@ -832,10 +832,34 @@ func (p *awsProvider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulu
 
 func (p *awsProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	token, _ := urnParts(req.GetUrn(), req.GetType(), req.GetName())
-	if err := p.world.Delete(token, req.GetId(), p.env(nil).account); err != nil {
+	var refuse func(*WorldEntry) error
+	if bucketTypes[token] {
+		state, err := unmarshal(req.GetProperties())
+		if err != nil {
+			return nil, err
+		}
+		refuse = bucketNotEmpty(req.GetId(), boolean(plain(state), "forceDestroy"))
+	}
+	if err := p.world.Delete(token, req.GetId(), p.env(nil).account, refuse); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
+}
+
+// bucketNotEmpty is S3's DeleteBucket as terraform-provider-aws calls it (internal/service/s3/
+// bucket.go, resourceBucketDelete): S3 refuses to delete a bucket that holds objects
+// (409 BucketNotEmpty); only with force_destroy does the provider empty it and delete it again.
+// force_destroy is read from the resource's state (d.Get), not from the program's new inputs, so
+// it takes effect only after an `up` has recorded it: that is why forceDestroy comes from the
+// state the engine sends with Delete.
+func bucketNotEmpty(bucket string, forceDestroy bool) func(*WorldEntry) error {
+	return func(e *WorldEntry) error {
+		if len(e.Objects) == 0 || forceDestroy {
+			return nil
+		}
+		return awsErr("deleting S3 Bucket (%s): operation error S3: DeleteBucket, https response error "+
+			"StatusCode: 409, api error BucketNotEmpty: The bucket you tried to delete is not empty", bucket)
+	}
 }
 
 // Invoke implements the few data sources a program commonly calls; anything else fails loudly.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -27,6 +28,11 @@ const (
 	tKey      = "aws:kms/key:Key"
 	tSchedule = "aws:scheduler/schedule:Schedule"
 	tBucket   = "aws:s3/bucket:Bucket"
+
+	tBucketPolicy = "aws:s3/bucketPolicy:BucketPolicy"
+	tPublicAccess = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+	tTopicPolicy  = "aws:sns/topicPolicy:TopicPolicy"
+	tSubscription = "aws:sns/topicSubscription:TopicSubscription"
 )
 
 var ctx = context.Background()
@@ -760,5 +766,277 @@ func TestPlainAndRedactSecretsAtAnyDepth(t *testing.T) {
 	}
 	if world["top"] != "[secret]" || world["out"] != "[secret]" || world["known"] != "k" {
 		t.Fatalf("world: %v", world)
+	}
+}
+
+// --- replacements of the bucket's settings and the alarm topic's policy and subscription -------
+
+func TestSettingsOfABucketOrTopicReplaceWhenTheyMoveToAnotherOne(t *testing.T) {
+	p := configured(t, nil0(), "eu-west-1", nil)
+	policy := `{"Version":"2012-10-17","Statement":[]}`
+
+	// A bucket's policy follows the bucket: another bucket is another policy resource. The policy
+	// names no physical name of its own, so the replacement is created before the old one goes.
+	o := checked(t, p, tBucketPolicy, "bp", map[string]any{"bucket": "old-bucket", "policy": policy})
+	n := checked(t, p, tBucketPolicy, "bp", map[string]any{"bucket": "new-bucket", "policy": policy})
+	if d := diff(t, p, tBucketPolicy, "bp", o, n); strings.Join(d.GetReplaces(), ",") != "bucket" ||
+		d.GetDeleteBeforeReplace() {
+		t.Fatalf("bucket policy on another bucket: %v", d)
+	}
+	// Its document is updated in place (PutBucketPolicy).
+	n = checked(t, p, tBucketPolicy, "bp", map[string]any{"bucket": "old-bucket", "policy": `{"Version":"2012-10-17"}`})
+	if d := diff(t, p, tBucketPolicy, "bp", o, n); len(d.GetReplaces()) != 0 || strings.Join(d.GetDiffs(), ",") != "policy" {
+		t.Fatalf("bucket policy document change: %v", d)
+	}
+	o = checked(t, p, tPublicAccess, "pab", map[string]any{"bucket": "old-bucket", "blockPublicAcls": true})
+	n = checked(t, p, tPublicAccess, "pab", map[string]any{"bucket": "new-bucket", "blockPublicAcls": false})
+	if d := diff(t, p, tPublicAccess, "pab", o, n); strings.Join(d.GetReplaces(), ",") != "bucket" ||
+		strings.Join(d.GetDiffs(), ",") != "blockPublicAcls,bucket" {
+		t.Fatalf("public access block on another bucket: %v", d)
+	}
+
+	o = checked(t, p, tTopicPolicy, "tp", map[string]any{"arn": "arn:aws:sns:eu-west-1:1:a", "policy": policy})
+	n = checked(t, p, tTopicPolicy, "tp", map[string]any{"arn": "arn:aws:sns:eu-west-1:1:b", "policy": policy})
+	if d := diff(t, p, tTopicPolicy, "tp", o, n); strings.Join(d.GetReplaces(), ",") != "arn" {
+		t.Fatalf("topic policy on another topic: %v", d)
+	}
+
+	// A new address is a new subscription (unconfirmed: SNS mails a confirmation link again).
+	sub := func(endpoint, protocol, topic string) resource.PropertyMap {
+		return checked(t, p, tSubscription, "mail", map[string]any{"endpoint": endpoint, "protocol": protocol, "topic": topic})
+	}
+	old := sub("a@example.com", "email", "arn:aws:sns:eu-west-1:1:alarms")
+	for key, changed := range map[string]resource.PropertyMap{
+		"endpoint": sub("b@example.com", "email", "arn:aws:sns:eu-west-1:1:alarms"),
+		"protocol": sub("a@example.com", "email-json", "arn:aws:sns:eu-west-1:1:alarms"),
+		"topic":    sub("a@example.com", "email", "arn:aws:sns:eu-west-1:1:other"),
+	} {
+		d := diff(t, p, tSubscription, "mail", old, changed)
+		if strings.Join(d.GetReplaces(), ",") != key || d.GetDeleteBeforeReplace() {
+			t.Fatalf("subscription %s change: %v", key, d)
+		}
+	}
+	raw := checked(t, p, tSubscription, "mail", map[string]any{"endpoint": "a@example.com", "protocol": "email",
+		"topic": "arn:aws:sns:eu-west-1:1:alarms", "rawMessageDelivery": true})
+	if d := diff(t, p, tSubscription, "mail", old, raw); len(d.GetReplaces()) != 0 {
+		t.Fatalf("a subscription attribute is updated in place: %v", d)
+	}
+}
+
+// --- objects in buckets: S3 deletes only an empty bucket ---------------------------------------
+
+func deleteWithState(p *awsProvider, token, name, id string, state resource.PropertyMap) error {
+	s, err := plugin.MarshalProperties(state, plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true})
+	if err != nil {
+		return err
+	}
+	_, err = p.Delete(ctx, &pulumirpc.DeleteRequest{Urn: urn(token, name), Id: id, Properties: s})
+	return err
+}
+
+func TestANonEmptyBucketIsDeletedOnlyWithForceDestroyInItsState(t *testing.T) {
+	w := fileWorld(t)
+	p := configured(t, w, "eu-west-1", nil)
+	id, state := mustCreate(t, p, tBucket, "dl", map[string]any{"bucket": "dead-letters", "forceDestroy": false})
+	key := "relay/rejected_by_target/shardId-000000000000/1.json"
+	for range 2 { // the same key twice is one object, as in S3
+		if err := w.PutObject("dead-letters", key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.PutObject("no-such-bucket", key); err == nil || !strings.Contains(err.Error(), "NoSuchBucket") {
+		t.Fatalf("put into a missing bucket: %v", err)
+	}
+
+	// S3's refusal, as the provider reports it; the bucket and its object stay.
+	wantRefused := func(state resource.PropertyMap) {
+		t.Helper()
+		err := deleteWithState(p, tBucket, "dl", id, state)
+		want := "deleting S3 Bucket (dead-letters): operation error S3: DeleteBucket, https response error " +
+			"StatusCode: 409, api error BucketNotEmpty: The bucket you tried to delete is not empty"
+		if err == nil || err.Error() != want {
+			t.Fatalf("want %q, got %v", want, err)
+		}
+		if keys, _ := w.Objects("dead-letters"); !reflect.DeepEqual(keys, []string{key}) {
+			t.Fatalf("objects after a refused delete: %v", keys)
+		}
+	}
+	wantRefused(state)
+
+	// The program now says forceDestroy, but the state the engine deletes with does not (no `up`
+	// has recorded it): still refused, as terraform-provider-aws reads it from the state.
+	news := checked(t, p, tBucket, "dl", map[string]any{"bucket": "dead-letters", "forceDestroy": true})
+	wantRefused(state)
+
+	// An `up` records it (an update in place, the object stays); then the delete empties the
+	// bucket and deletes it.
+	olds := checked(t, p, tBucket, "dl", map[string]any{"bucket": "dead-letters", "forceDestroy": false})
+	if d := diff(t, p, tBucket, "dl", olds, news); len(d.GetReplaces()) != 0 {
+		t.Fatalf("forceDestroy must update in place: %v", d)
+	}
+	up, err := p.Update(ctx, &pulumirpc.UpdateRequest{Urn: urn(tBucket, "dl"), Id: id, Olds: mustStruct(t, state),
+		News: mustStruct(t, news)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := w.Objects("dead-letters"); len(keys) != 1 {
+		t.Fatalf("an update lost the bucket's objects: %v", keys)
+	}
+	if err := deleteWithState(p, tBucket, "dl", id, fromStruct(t, up.GetProperties())); err != nil {
+		t.Fatalf("delete with forceDestroy in the state: %v", err)
+	}
+	if keys, _ := w.Objects("dead-letters"); len(keys) != 0 {
+		t.Fatalf("objects left after the bucket was deleted: %v", keys)
+	}
+	if _, entry, _ := w.Find(tBucket, id, defaultCallerAccount); entry != nil {
+		t.Fatalf("bucket still in the world: %v", entry)
+	}
+
+	// An empty bucket needs no forceDestroy.
+	id, state = mustCreate(t, p, tBucket, "empty", map[string]any{"bucket": "empty-bucket"})
+	if err := deleteWithState(p, tBucket, "empty", id, state); err != nil {
+		t.Fatalf("empty bucket: %v", err)
+	}
+}
+
+func TestWorldCommandsWriteAndListObjects(t *testing.T) {
+	w := fileWorld(t)
+	p := configured(t, w, "eu-west-1", nil)
+	mustCreate(t, p, tBucket, "dl", map[string]any{"bucket": "dead-letters"})
+	var out strings.Builder
+	for _, args := range [][]string{
+		{"put-object", "dead-letters", "relay/b.json"},
+		{"put-object", "dead-letters", "aws/lambda/a"},
+		{"list-objects", "dead-letters"},
+	} {
+		if err := worldCommand(args, w.path, &out); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	if out.String() != "aws/lambda/a\nrelay/b.json\n" {
+		t.Fatalf("list-objects printed %q", out.String())
+	}
+	for args, want := range map[string]string{
+		"put-object missing k":    "NoSuchBucket",
+		"put-object dead-letters": "usage: pulumi-resource-aws put-object",
+		"list-objects":            "usage: pulumi-resource-aws put-object",
+	} {
+		if err := worldCommand(strings.Fields(args), w.path, &out); err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: want %q, got %v", args, want, err)
+		}
+	}
+	if err := worldCommand([]string{"list-objects", "dead-letters"}, "", &out); err == nil ||
+		!strings.Contains(err.Error(), envWorld) {
+		t.Fatalf("without a world file: %v", err)
+	}
+}
+
+// --- the ForceNew table covers the program --------------------------------------------------------
+
+// repoRoot is the repository this package sits in (tools/pulumi/standin).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// programTypes renders both example stacks with the Pulumi program (the optional alarm e-mail
+// subscription included) and returns every resource type they declare, as canonical tokens.
+func programTypes(t *testing.T, infra string) map[string][]string {
+	t.Helper()
+	types := map[string][]string{}
+	for _, stack := range []string{"source", "target"} {
+		cmd := exec.Command(infra, "render", "--stack", stack, "--stack-file", "Pulumi."+stack+".yaml",
+			"--set", "externalId=example-external-id-0123456789", "--set", "alarmEmail=alarms@example.com")
+		cmd.Dir = repoRoot(t)
+		raw, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("infra render --stack %s: %v", stack, err)
+		}
+		var template struct {
+			Resources map[string]struct {
+				Type string `json:"type"`
+			} `json:"resources"`
+		}
+		if err := json.Unmarshal(raw, &template); err != nil {
+			t.Fatal(err)
+		}
+		for logical, r := range template.Resources {
+			if strings.HasPrefix(r.Type, "pulumi:") { // the provider itself, a StackReference
+				continue
+			}
+			token := canonicalToken(r.Type)
+			types[token] = append(types[token], stack+"/"+logical)
+		}
+	}
+	return types
+}
+
+// canonicalToken turns a YAML short token (`aws:s3:Bucket`) into the schema's
+// (`aws:s3/bucket:Bucket`), as the YAML runtime resolves it.
+func canonicalToken(token string) string {
+	parts := strings.Split(token, ":")
+	if len(parts) != 3 || strings.Contains(parts[1], "/") {
+		return token
+	}
+	return parts[0] + ":" + parts[1] + "/" + lowerFirst(parts[2]) + ":" + parts[2]
+}
+
+func TestForceNewCoversEveryTypeTheProgramDeclares(t *testing.T) {
+	root := repoRoot(t)
+	infra := filepath.Join(root, "target", "debug", "infra")
+	if _, err := os.Stat(infra); err != nil {
+		t.Fatalf("%s is missing: build it with `cargo build -p infra` (make check-pulumi does)", infra)
+	}
+	types := programTypes(t, infra)
+	if len(types) < 19 {
+		t.Fatalf("only %d resource types rendered: %v", len(types), types)
+	}
+	for token, declared := range types {
+		if _, ok := forceNew[token]; !ok {
+			t.Errorf("%s (declared as %v) has no entry in forceNew (forcenew.go): read its "+
+				"terraform-provider-aws schema and add the ForceNew attributes, or an empty entry with "+
+				"the citation", token, declared)
+		}
+	}
+
+	// Every property the table names is an input of its type in the pinned schema (a misspelt or
+	// renamed property would never match a diff).
+	version, err := exec.Command(infra, "--pulumi-aws-version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, ".cache", "pulumi-aws", "schema-"+strings.TrimSpace(string(version))+".json")
+	schema, err := LoadSchemaFile(path)
+	if err != nil {
+		t.Fatalf("%v (make check-pulumi derives it from the pinned pulumi-aws wheel)", err)
+	}
+	for token, properties := range forceNew {
+		spec, err := schema.Resource(token)
+		if err != nil || spec == nil {
+			t.Errorf("forceNew names %s, which the pinned schema does not have (%v)", token, err)
+			continue
+		}
+		for _, property := range properties {
+			if _, ok := spec.InputProperties[property]; !ok {
+				t.Errorf("forceNew[%s] names %q, which is not an input of that type", token, property)
+			}
+		}
+	}
+}
+
+func TestCanonicalTokens(t *testing.T) {
+	for short, want := range map[string]string{
+		"aws:s3:Bucket":                "aws:s3/bucket:Bucket",
+		"aws:sns:TopicSubscription":    "aws:sns/topicSubscription:TopicSubscription",
+		"aws:lambda/function:Function": "aws:lambda/function:Function",
+		"pulumi:providers:aws":         "pulumi:providers/aws:aws",
+	} {
+		if got := canonicalToken(short); got != want {
+			t.Errorf("canonicalToken(%q) = %q, want %q", short, got, want)
+		}
 	}
 }

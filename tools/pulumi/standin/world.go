@@ -27,6 +27,9 @@ type WorldEntry struct {
 	Region  string          `json:"region,omitempty"`
 	URN     string          `json:"urn,omitempty"`
 	Outputs json.RawMessage `json:"outputs,omitempty"`
+	// Objects are the keys of the objects an S3 bucket holds (sorted; nothing else has any).
+	// They live and die with the bucket's entry: S3 deletes only an empty bucket.
+	Objects []string `json:"objects,omitempty"`
 }
 
 type worldData struct {
@@ -142,12 +145,7 @@ func (w *World) Find(typ, id, account string) (string, *WorldEntry, error) {
 var errNoWrite = errors.New("no write")
 
 func find(d *worldData, typ, id, account string) (string, *WorldEntry) {
-	keys := make([]string, 0, len(d.Resources))
-	for k := range d.Resources {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedWorldKeys(d) {
 		e := d.Resources[k]
 		if e.Type == typ && e.ID == id && e.Account == account {
 			return k, e
@@ -162,7 +160,10 @@ func (w *World) Replace(typ, id, account, newKey string, e *WorldEntry,
 	conflict func(existing *WorldEntry) error,
 ) error {
 	return w.update(func(d *worldData) error {
-		oldKey, _ := find(d, typ, id, account)
+		oldKey, old := find(d, typ, id, account)
+		if old != nil {
+			e.Objects = old.Objects // an update changes the resource, not what it holds
+		}
 		if newKey != oldKey {
 			if other, ok := d.Resources[newKey]; ok && conflict != nil {
 				if err := conflict(other); err != nil {
@@ -179,12 +180,80 @@ func (w *World) Replace(typ, id, account, newKey string, e *WorldEntry,
 }
 
 // Delete removes the entry of (type, id, account); deleting something absent is not an error
-// (terraform-provider-aws treats NotFound on delete as success).
-func (w *World) Delete(typ, id, account string) error {
+// (terraform-provider-aws treats NotFound on delete as success). refuse, when not nil, looks at the
+// entry first and may return the error AWS would give instead (a bucket that is not empty).
+func (w *World) Delete(typ, id, account string, refuse func(existing *WorldEntry) error) error {
 	return w.update(func(d *worldData) error {
-		if k, _ := find(d, typ, id, account); k != "" {
-			delete(d.Resources, k)
+		k, e := find(d, typ, id, account)
+		if k == "" {
+			return nil
 		}
+		if refuse != nil {
+			if err := refuse(e); err != nil {
+				return err
+			}
+		}
+		delete(d.Resources, k)
 		return nil
 	})
+}
+
+// NoSuchBucketError is what writing into a bucket the world does not hold returns.
+type NoSuchBucketError struct{ Bucket string }
+
+func (e *NoSuchBucketError) Error() string {
+	return fmt.Sprintf("NoSuchBucket: The specified bucket does not exist (bucket %s)", e.Bucket)
+}
+
+// bucketTypes are the tokens whose world entries are S3 buckets (pulumi-aws 7 maps aws_s3_bucket to
+// both).
+var bucketTypes = map[string]bool{"aws:s3/bucket:Bucket": true, "aws:s3/bucketV2:BucketV2": true}
+
+// PutObject records an object `key` in the bucket named `bucket`, as S3 PutObject would (the same
+// key again replaces the object: it is kept once). Bucket names are global, so the bucket is found
+// by name alone.
+func (w *World) PutObject(bucket, key string) error {
+	return w.update(func(d *worldData) error {
+		for _, k := range sortedWorldKeys(d) {
+			e := d.Resources[k]
+			if !bucketTypes[e.Type] || e.ID != bucket {
+				continue
+			}
+			i := sort.SearchStrings(e.Objects, key)
+			if i == len(e.Objects) || e.Objects[i] != key {
+				e.Objects = append(e.Objects, "")
+				copy(e.Objects[i+1:], e.Objects[i:])
+				e.Objects[i] = key
+			}
+			return nil
+		}
+		return &NoSuchBucketError{Bucket: bucket}
+	})
+}
+
+// Objects returns the keys of the objects in the bucket named `bucket` (nil if it holds none or
+// does not exist).
+func (w *World) Objects(bucket string) ([]string, error) {
+	var out []string
+	err := w.update(func(d *worldData) error {
+		for _, k := range sortedWorldKeys(d) {
+			if e := d.Resources[k]; bucketTypes[e.Type] && e.ID == bucket {
+				out = append(out, e.Objects...)
+			}
+		}
+		return errNoWrite
+	})
+	if errors.Is(err, errNoWrite) {
+		err = nil
+	}
+	return out, err
+}
+
+func sortedWorldKeys(d *worldData) []string {
+	keys := make([]string, 0, len(d.Resources))
+	for k := range d.Resources {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
