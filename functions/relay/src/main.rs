@@ -1,6 +1,8 @@
 //! Lambda entry point: read configuration once, build the clients once (the target client's
 //! assumed-role credentials are cached for the life of the container), run the handler.
 
+use std::process::ExitCode;
+
 use aws_config::BehaviorVersion;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use relay::aws::{target_lambda_client, LambdaTarget};
@@ -9,9 +11,11 @@ use relay::s3::S3DeadLetters;
 use relay::{Relay, RelaySettings};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    let settings = shared::config::load("relay", RelaySettings::from_source)?;
-    shared::telemetry::init();
+async fn main() -> ExitCode {
+    let settings = match shared::telemetry::start("relay", RelaySettings::from_source) {
+        Ok(settings) => settings,
+        Err(exit) => return exit,
+    };
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
     let dead_letters = S3DeadLetters::new(
@@ -28,7 +32,7 @@ async fn main() -> Result<(), Error> {
     let relay = &relay;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     let level = shared::metrics::line_level(&shared::config::ProcessEnv);
-    lambda_runtime::run(service_fn(
+    let outcome = lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisBatch>| async move {
             let (response, report) = relay.handle(event.payload).await;
             let now = shared::metrics::now_ms();
@@ -36,5 +40,6 @@ async fn main() -> Result<(), Error> {
             Ok::<_, Error>(response)
         },
     ))
-    .await
+    .await;
+    shared::telemetry::stopped(outcome)
 }
