@@ -2,13 +2,14 @@
 //! assumed-role credentials are cached for the life of the container), run the handler.
 
 use std::process::ExitCode;
+use std::time::Instant;
 
 use aws_config::BehaviorVersion;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use relay::aws::{target_lambda_client, LambdaTarget};
-use relay::event::KinesisBatch;
+use relay::event::RelayEvent;
 use relay::s3::S3DeadLetters;
-use relay::{Relay, RelaySettings};
+use relay::{Deadline, Relay, RelaySettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -33,11 +34,21 @@ async fn main() -> ExitCode {
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     let level = shared::metrics::line_level(&shared::config::ProcessEnv);
     let outcome = lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<KinesisBatch>| async move {
-            let (response, report) = relay.handle(event.payload).await;
+        move |event: LambdaEvent<RelayEvent>| async move {
+            let started = Instant::now();
+            let now = shared::metrics::now_ms();
+            let deadline = Deadline::from_epoch_ms(event.context.deadline, now);
+            let batch = match event.payload.into_batch() {
+                Ok(batch) => batch,
+                Err(unreadable) => {
+                    shared::telemetry::invocation_failed(&unreadable, started);
+                    return Err(Diagnostic::from(unreadable));
+                }
+            };
+            let (response, report) = relay.handle(batch, &deadline).await;
             let now = shared::metrics::now_ms();
             report.metrics(function_name, now).emit(now, level);
-            Ok::<_, Error>(response)
+            Ok(response)
         },
     ))
     .await;
