@@ -49,6 +49,14 @@ class FunctionPool:
         return sum(c.function_errors for c in self.containers)
 
     @property
+    def timeouts(self) -> int:
+        return sum(c.timeouts for c in self.containers)
+
+    @property
+    def filtered_lines(self) -> int:
+        return sum(c.filtered_lines for c in self.containers)
+
+    @property
     def starts(self) -> int:
         return sum(c.starts for c in self.containers)
 

@@ -5,7 +5,7 @@ emulator and the runtime emulator can be exercised quickly and with behaviour th
 functions do not offer (a relay that crashes, returns garbage, ...). The end-to-end tests of the
 system use the release binaries, never these.
 
-Usage: python -m local.fake_functions producer|relay|target|scripted|pid
+Usage: python -m local.fake_functions producer|relay|target|scripted|pid|init_exit|init_error
 """
 
 from __future__ import annotations
@@ -195,6 +195,33 @@ def pid() -> Handler:
     return lambda event: {"pid": os.getpid()}
 
 
+def init_exit() -> Handler:
+    """Dies during init, as a function with a configuration error does: a line, then exit 3,
+    without asking for an invocation."""
+    log(message="cannot start: a setting is missing", level="FATAL", timestamp="2025-11-25T04:31:37.125Z")
+    sys.exit(3)
+
+
+def init_error() -> Handler:
+    """Reports an init error to the runtime API (`/init/error`), as a runtime that catches its
+    own start-up failure does, then waits to be stopped."""
+    base = f"http://{os.environ['AWS_LAMBDA_RUNTIME_API']}/2018-06-01/runtime"
+    error = {"errorType": "InvalidConfiguration", "errorMessage": "TARGET_ROLE_ARN is not set"}
+    request = urllib.request.Request(f"{base}/init/error", data=json.dumps(error).encode(), method="POST")
+    request.add_header("Lambda-Runtime-Function-Error-Type", "InvalidConfiguration")
+    urllib.request.urlopen(request).read()
+    time.sleep(60)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
-    handlers = {"producer": producer, "relay": relay, "target": target, "scripted": scripted, "pid": pid}
+    handlers = {
+        "producer": producer,
+        "relay": relay,
+        "target": target,
+        "scripted": scripted,
+        "pid": pid,
+        "init_exit": init_exit,
+        "init_error": init_error,
+    }
     runtime_loop(handlers[sys.argv[1]]())

@@ -73,7 +73,7 @@ CLASSES: dict[str, FaultClass] = {
             "runtime",
             False,
             0.005,
-            "a target invocation runs past the relay's timeout (the relay times out mid-batch)",
+            "a target invocation runs past the relay's timeout (the relay abandons that Invoke at its deadline and hands its records back)",
         ),
         FaultClass(
             "target_kill", "runtime", False, 0.005, "a target process is SIGKILLed as it answers, then restarted"

@@ -43,7 +43,7 @@ def create_hosts(
     timeouts = {f: float(stacks.template_of(f).literal(f"{f}Function", "timeout", 30)) for f in FUNCTIONS}
     host_faults = (
         {
-            # A slow target answers after the relay's whole timeout: the relay times out mid-batch.
+            # A slow target answers after the relay's whole timeout: the relay must give up on it in time.
             "target": HostFaults(faults, kill="target_kill", slow="target_slow", slow_s=timeouts["relay"] + 1.0),
             "relay": HostFaults(faults, kill="relay_kill"),
         }

@@ -27,6 +27,7 @@ class MetricNames:
     relay_records_received: str
     relay_records_delivered: str
     relay_records_dead_lettered: str
+    relay_records_deadline_deferred: str
     target_records_ok: str
     target_duplicates: str
     producer_records_written: str

@@ -11,12 +11,18 @@ semantics where they matter to the data path:
 - a request of Lambda's synchronous payload limit or more (6 MB, `local.limits`) is refused
   with 413 before the function sees it;
 - a timeout or a crash fails the invocation (`Sandbox.Timedout` / `Runtime.ExitError`) and the
-  next invocation gets a fresh process (a new cold start), as a real sandbox would;
+  next invocation gets a fresh process (a new cold start), as a real sandbox would. The timeout
+  is the invocation's deadline (`Lambda-Runtime-Deadline-Ms`), to the millisecond, no grace;
+- a process that dies during init (before it takes the invocation) fails the invocation at
+  once, as Lambda does, not after the timeout: with the error it posted to `/init/error`, else
+  `Runtime.ExitError` and its exit status;
 - optionally a slow target (`processing_ms_per_record`): the container is kept busy that long per
   record of the envelope before the process takes it, as a target doing real work would be.
 
-The process's stdout is parsed as JSON log lines and kept in memory (and copied to a log file),
-so the harness reads `record processed` lines the way one would query CloudWatch Logs.
+The process's output (stdout and stderr) goes through Lambda's log-level filtering
+(`local.log_filter`, from the function's log format and level) first; the lines Lambda would keep
+are parsed as JSON log lines and kept in memory (and copied to a log file), so the harness reads
+`record processed` lines the way one would query CloudWatch Logs, and never a line Lambda drops.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import IO, Any
 
 from local.faults import FaultInjector
 from local.limits import limits
+from local.log_filter import LogLevelFilter
 from local.processes import spawn, terminate
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
@@ -64,6 +71,7 @@ class _Invocation:
     body: bytes = b""
     function_error: str | None = None
     taken_by: int | None = None  # generation of the process that took it
+    generation: int = 0  # generation of the process it was queued for
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,11 @@ class FunctionHost:
         self.invocations = 0
         self.function_errors = 0
         self.starts = 0
+        self.timeouts = 0  # invocations ended by the timeout (Sandbox.Timedout)
+        self.filtered_lines = 0  # lines Lambda's log-level filtering dropped
         self.init_errors: list[bytes] = []
+        self._init_error_of: dict[int, bytes] = {}  # generation -> what it posted to /init/error
+        self._exit_of: dict[int, int] = {}  # generation -> its exit status, once it exited
         self._pending: queue.Queue[_Invocation] = queue.Queue()
         self._by_id: dict[str, _Invocation] = {}
         self._lock = threading.Lock()
@@ -138,12 +150,13 @@ class FunctionHost:
             if self._proc is not None and self._proc.poll() is None:
                 return
             self._generation += 1
+            log_filter = LogLevelFilter.from_env(self.env)
             process_env = {**self.env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.port}"}
             log_file = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - closed by the reader
             self._proc = spawn(self.command, env=process_env, stdout=subprocess.PIPE)
             self.starts += 1
             threading.Thread(
-                target=self._read_output, args=(self._proc, log_file, self._generation), daemon=True
+                target=self._read_output, args=(self._proc, log_file, self._generation, log_filter), daemon=True
             ).start()
 
     def recycle(self) -> None:
@@ -156,13 +169,18 @@ class FunctionHost:
                 terminate(proc)
             self.start()
 
-    def _read_output(self, proc: subprocess.Popen[bytes], log_file: IO[bytes] | None, generation: int) -> None:
+    def _read_output(
+        self, proc: subprocess.Popen[bytes], log_file: IO[bytes] | None, generation: int, log_filter: LogLevelFilter
+    ) -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if not log_filter.keeps(line):  # Lambda drops it before CloudWatch Logs
+                self.filtered_lines += 1
+                continue
             if log_file:
                 log_file.write(raw)
                 log_file.flush()
-            line = raw.decode("utf-8", "replace").rstrip("\n")
             with self._log_cond:
                 self.raw_lines.append(line)
                 try:
@@ -177,18 +195,59 @@ class FunctionHost:
         proc.wait()
         if log_file:
             log_file.close()
-        # A crash fails whatever this process had taken (Lambda: Runtime.ExitError).
+        # A crash fails whatever this process had taken (Lambda: Runtime.ExitError), and a death
+        # during init the invocation waiting for it, at once.
         with self._lock:
+            self._exit_of[generation] = proc.returncode
             for inv in list(self._by_id.values()):
-                if inv.taken_by == generation and not inv.done.is_set():
+                if inv.done.is_set():
+                    continue
+                if inv.taken_by == generation:
                     inv.body = json.dumps(
                         {
                             "errorType": "Runtime.ExitError",
                             "errorMessage": f"process exited with status {proc.returncode}",
                         }
                     ).encode()
-                    inv.function_error = "Unhandled"
+                elif inv.taken_by is None and inv.generation == generation:
+                    inv.body = self._init_failure(inv.request_id, generation)
+                else:
+                    continue
+                inv.function_error = "Unhandled"
+                inv.done.set()
+
+    def _init_failure(self, request_id: str, generation: int) -> bytes:
+        """What Lambda answers an invocation whose environment failed to initialise: the error the
+        runtime posted to /init/error, else Runtime.ExitError with how the process ended. Called
+        with `_lock` held."""
+        posted = self._init_error_of.get(generation)
+        if posted is not None:
+            return posted
+        status = self._exit_of.get(generation)
+        if status is None:
+            ended = "the process ended"
+        elif status < 0:
+            ended = f"signal: {signal.Signals(-status).name}"
+        else:
+            ended = f"exit status {status}"
+        message = f"RequestId: {request_id} Error: Runtime exited with error: {ended}"
+        return json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode()
+
+    def _init_error_posted(self, body: bytes) -> None:
+        """The runtime reported that it cannot initialise: Lambda fails the invocation waiting for
+        it with that error at once, and the environment is replaced (the process is stopped; the
+        next invocation starts a fresh one)."""
+        document = body or b'{"errorType":"Runtime.Unknown","errorMessage":"init error without body"}'
+        self.init_errors.append(document)
+        with self._lock:
+            generation, proc = self._generation, self._proc
+            self._init_error_of[generation] = document
+            for inv in self._by_id.values():
+                if not inv.done.is_set() and inv.taken_by is None and inv.generation == generation:
+                    inv.body, inv.function_error = document, "Unhandled"
                     inv.done.set()
+        if proc is not None:
+            threading.Thread(target=terminate, args=(proc,), daemon=True).start()
 
     def stop(self) -> None:
         self._closing = True
@@ -240,24 +299,34 @@ class FunctionHost:
             if self.processing_ms_per_record:
                 # Spent before the process takes the invocation, so not counted against its timeout.
                 time.sleep(self.processing_ms_per_record * records_in(payload) / 1000)
-            inv = _Invocation(
-                request_id=str(uuid.uuid4()), payload=payload, deadline_ms=int((time.time() + self.timeout_s) * 1000)
-            )
+            deadline = time.time() + self.timeout_s
+            inv = _Invocation(request_id=str(uuid.uuid4()), payload=payload, deadline_ms=int(deadline * 1000))
             with self._lock:
+                inv.generation = self._generation
                 self._by_id[inv.request_id] = inv
+                if inv.generation in self._exit_of or inv.generation in self._init_error_of:
+                    # It died during init before this invocation was queued.
+                    inv.body, inv.function_error = self._init_failure(inv.request_id, inv.generation), "Unhandled"
+                    inv.done.set()
             self._pending.put(inv)
-            if not inv.done.wait(self.timeout_s + 1.0):
-                # Lambda: the sandbox is stopped and the invocation fails.
-                inv.body = json.dumps(
-                    {
-                        "errorType": "Sandbox.Timedout",
-                        "errorMessage": f"Task timed out after {self.timeout_s:.2f} seconds",
-                    }
-                ).encode()
-                inv.function_error = "Unhandled"
-                inv.done.set()  # before stopping the process, so its exit does not re-answer
+            timed_out, proc = False, None
+            if not inv.done.wait(max(0.0, deadline - time.time())):
+                # Lambda: at the deadline the sandbox is stopped and the invocation fails. Decided
+                # under the lock an answer is given under, so an answer just in time still counts.
                 with self._lock:
+                    timed_out = not inv.done.is_set()
+                    if timed_out:
+                        self.timeouts += 1
+                        inv.body = json.dumps(
+                            {
+                                "errorType": "Sandbox.Timedout",
+                                "errorMessage": f"Task timed out after {self.timeout_s:.2f} seconds",
+                            }
+                        ).encode()
+                        inv.function_error = "Unhandled"
+                        inv.done.set()  # before stopping the process, so its exit does not re-answer
                     proc = self._proc
+            if timed_out:
                 if proc is not None:
                     terminate(proc)
                 # Drop an invocation nobody took, so a fresh process does not run it late.
@@ -336,20 +405,23 @@ class FunctionHost:
                         inv = host._by_id.get(request_id)
                     if inv is None or inv.done.is_set():
                         return self.reply(400, b'{"errorMessage":"unknown or finished invocation"}')
-                    if kind in ("response", "error") and not host._answer_with_faults():
-                        return None  # killed: no answer, the connection closes
-                    if kind == "response":
-                        inv.body = body
-                    elif kind == "error":
-                        inv.body = body or b'{"errorType":"Unknown","errorMessage":"error without body"}'
-                        inv.function_error = "Unhandled"
-                    else:
+                    if kind not in ("response", "error"):
                         return self.reply(404)
-                    inv.done.set()
+                    if not host._answer_with_faults():
+                        return None  # killed: no answer, the connection closes
+                    with host._lock:
+                        if inv.done.is_set():  # the deadline passed meanwhile: too late
+                            return self.reply(400, b'{"errorMessage":"unknown or finished invocation"}')
+                        if kind == "response":
+                            inv.body = body
+                        else:
+                            inv.body = body or b'{"errorType":"Unknown","errorMessage":"error without body"}'
+                            inv.function_error = "Unhandled"
+                        inv.done.set()
                     return self.reply(202, b'{"status":"OK"}')
                 if path == f"{RUNTIME_PREFIX}/init/error":
-                    host.init_errors.append(body)
-                    return self.reply(202, b'{"status":"OK"}')
+                    self.reply(202, b'{"status":"OK"}')
+                    return host._init_error_posted(body)
                 if path.startswith(INVOKE_PREFIX) and path.endswith("/invocations"):
                     return self.reply(*invoke_reply(host.invoke, host.max_request_bytes, body))
                 return self.reply(404, b'{"errorMessage":"not found"}')

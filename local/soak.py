@@ -49,6 +49,7 @@ from local.faults import CLASSES, FaultInjector, FaultMatrixError, describe_matr
 from local.functions import release_binaries
 from local.harness import LocalRun, RunSpec
 from local.ledger import Accounting
+from local.metrics import names, totals
 from local.program import ROOT
 
 Say = Callable[[str], None]
@@ -311,6 +312,8 @@ class Report:
     injected: Counter[str]
     assume_role_calls: int
     assume_role_refused: int
+    relay_timeouts: int  # relay invocations ended by Lambda's timeout (Sandbox.Timedout)
+    deadline_deferred: int  # records the relay handed back because its time ran out (its metric)
     wall_s: float
     peak_rss_kib: dict[str, int]
     producer_errors: list[str]
@@ -362,6 +365,7 @@ class Report:
             f"dedup_recognised={d.recognised_by_dedup} dead_lettered={e.dead_lettered} "
             f"delivered_and_dead_lettered={e.delivered_and_dead_lettered} lost={len(self.lost_ids)} "
             f"order_violations={d.order_violations} assume_role_calls={self.assume_role_calls} "
+            f"relay_timeouts={self.relay_timeouts} deadline_deferred={self.deadline_deferred} "
             f"records_per_s={a.produced / self.wall_s:.0f} delivered_per_s={self.delivered_per_s:.0f} {faults}"
         )
 
@@ -425,6 +429,8 @@ def drive(run: LocalRun, injector: FaultInjector, args: argparse.Namespace, say:
         injected=injected(injector, audit),
         assume_role_calls=sum(1 for e in assumes if e["outcome"] == "ok"),
         assume_role_refused=sum(1 for e in assumes if e["outcome"] != "ok"),
+        relay_timeouts=run.hosts["relay"].timeouts,
+        deadline_deferred=int(totals(list(run.hosts["relay"].logs)).get(names().relay_records_deadline_deferred, 0)),
         wall_s=wall,
         peak_rss_kib=rss.stop(),
         producer_errors=list(run.ledger.producer_errors),
@@ -505,6 +511,8 @@ def print_report(report: Report, args: argparse.Namespace) -> None:
         ("  never delivered, in an on-failure range but not in its batch", e.range_only),
         ("per-key order violations", d.order_violations),
         ("relay AssumeRole calls ok / refused", f"{report.assume_role_calls} / {report.assume_role_refused}"),
+        ("relay invocations ended by Lambda's timeout (Sandbox.Timedout)", report.relay_timeouts),
+        ("records the relay handed back as its time ran out (RecordsDeadlineDeferred)", report.deadline_deferred),
         ("end-to-end latency p50 / p99 (ms)", f"{a.p50_ms} / {a.p99_ms}"),
         (
             "wall time from the first record (s) / records per second",

@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from local import envelope
 from local.dead_letters import layout
 from local.envelope import DeadLetterKind, produced_record
 from local.functions import release_binaries
-from local.harness import DEMO_EXTERNAL_ID, LocalRun
+from local.harness import DEMO_EXTERNAL_ID, LocalRun, RunSpec
 from local.ledger import Accounting, on_failure_ids
 from local.metrics import names, totals
 from local.program import ROOT
@@ -309,3 +311,95 @@ def test_the_target_logs_at_the_level_its_stack_sets(tmp_path: Path) -> None:
         # (at least the first invocation's line is in by now).
         metric_levels = {line["level"] for line in lines if "_aws" in line}
         assert metric_levels == {level}, (level, metric_levels)
+
+
+@pytest.mark.parametrize("level", ["WARN", "ERROR"])
+def test_the_metrics_the_alarms_read_arrive_at_every_log_level(level: str, tmp_path: Path) -> None:
+    """Both stacks at `logLevel` WARN, then ERROR (stack config, as `pulumi config set` would),
+    with Lambda's log-level filtering applied to every function's output: the INFO lines are
+    gone, and every EMF metric line still arrives, so the relay's RecordsDeadLettered (what the
+    dead-letter alarm reads), its other counts and the target's and producer's reach CloudWatch."""
+    spec = RunSpec(
+        binaries=release_binaries(tmp_path),
+        work_dir=tmp_path,
+        source_settings={"producerRecordsPerInvocation": "5", "logLevel": level},
+        target_settings={"faultInjection": "true", "logLevel": level},
+    )
+    run = LocalRun.start(spec, progress=lambda msg: print(f"[{level}] {msg}", flush=True))
+    try:
+        n = names()
+        answer = run.tick()
+        assert len(answer["record_ids"]) == 5, answer
+        bad_id, bad = produced_record(message="")  # the target rejects it: the relay dead-letters it
+        run.put_records([(bad_id, bad)])
+
+        def metric(function: str, name: str) -> float:
+            return totals(list(run.hosts[function].logs)).get(name, 0)
+
+        end = time.monotonic() + 60
+        while metric("relay", n.relay_records_delivered) + metric("relay", n.relay_records_dead_lettered) < 6:
+            assert time.monotonic() < end, list(run.hosts["relay"].logs)
+            time.sleep(0.1)
+        run.esm.wait_idle(quiet_s=1.0, timeout=15)
+        assert metric("producer", n.producer_records_written) == 5
+        assert metric("relay", n.relay_records_received) == 6
+        assert (metric("relay", n.relay_records_delivered), metric("relay", n.relay_records_dead_lettered)) == (5, 1)
+        assert metric("target", n.target_records_ok) == 5
+        assert metric("relay", n.relay_records_deadline_deferred) == 0
+        # One metrics line per relay invocation: none was dropped.
+        relay_lines = [line for line in list(run.hosts["relay"].logs) if "_aws" in line]
+        assert len(relay_lines) == run.esm.stats.invocations > 0
+        # The dead letter the metric counts is in the bucket.
+        run.dead_letters.refresh()
+        assert [m["kind"] for m in run.ledger.dead_letters() if m.get("partition_key") == bad_id] == [
+            DeadLetterKind.REJECTED_BY_TARGET
+        ]
+        # Every line kept is at the level or above (the functions log at their level, and
+        # Lambda's filter drops what would read below it): no `record processed` line is left.
+        kept = {"WARN", "ERROR", "FATAL"} if level == "WARN" else {"ERROR", "FATAL"}
+        for function in ("producer", "relay", "target"):
+            levels = {line.get("level") for line in list(run.hosts[function].logs)}
+            assert levels <= kept, (function, levels)
+        assert run.ledger.target_lines() == []
+    finally:
+        run.stop()
+
+
+def test_a_relay_that_cannot_start_says_why_and_its_invocation_fails_at_once(tmp_path: Path) -> None:
+    """A configuration error at start-up: a FATAL line that passes any log level (ERROR here)
+    names the setting, and the invocation waiting for the process fails at once with
+    Runtime.ExitError, as Lambda answers it, not at the timeout."""
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": "relay",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_LAMBDA_LOG_LEVEL": "ERROR",
+        "AWS_REGION": "eu-west-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    host = FunctionHost("relay", release_binaries(tmp_path)["relay"], arn="arn:x", env=env, timeout_s=20)
+    try:
+        started = time.monotonic()
+        result = host.invoke({"Records": []})
+        assert time.monotonic() - started < 10, "answered at the timeout"
+        assert result.function_error == "Unhandled"
+        assert result.json()["errorType"] == "Runtime.ExitError", result.body
+        assert host.wait_for_log(lambda line: line.get("level") == "FATAL", timeout=5), host.logs
+        (line,) = host.logs
+        assert line["message"] == "relay: configuration error; the function cannot start", line
+        assert line["error"].startswith("environment variable TARGET_ROLE_ARN is not set"), line
+    finally:
+        host.stop()
+
+
+def test_an_event_the_relay_cannot_read_fails_with_its_own_error_type(run: LocalRun) -> None:
+    relay = run.hosts["relay"]
+    result = relay.invoke({"Records": [{"kinesis": {"data": "not base64!", "approximateArrivalTimestamp": 1}}]})
+    assert result.function_error == "Unhandled"
+    error = result.json()
+    assert error["errorType"] == "UnreadableEvent", error
+    assert error["errorMessage"].startswith(
+        "the event is not a Kinesis batch the relay can read: Records[0]: record data is not base64"
+    ), error

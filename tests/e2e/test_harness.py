@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from local import envelope
 from local.harness import LocalRun, RunSpec
+from local.log_filter import LogLevelFilter, level_of
 from local.runtime_api import FunctionHost
 from local.stream import FIRST_SHARD_HASH_KEY
 
@@ -246,5 +247,166 @@ def test_a_recycled_function_answers_the_next_invocation(tmp_path: Path) -> None
         second = host.invoke({})
         assert second.function_error is None, second.body
         assert second.json()["pid"] != first and host.starts == 2
+    finally:
+        host.stop()
+
+
+# ---- Lambda's log-level filtering (local/log_filter.py) ----
+
+STAMP = "2025-11-25T04:31:37.125Z"
+
+
+def test_a_lines_level_is_its_own_only_with_a_known_level_and_an_rfc_3339_timestamp() -> None:
+    def line(**fields: Any) -> str:
+        return json.dumps(fields)
+
+    cases = {
+        line(level="WARN", timestamp=STAMP, message="m"): "WARN",
+        line(level="debug", timestamp="2024-11-02T16:51:31.587199Z"): "DEBUG",  # the guide's example
+        line(level="FATAL", timestamp="2025-11-25t04:31:37+02:00"): "FATAL",
+        line(level="error", timestamp="2025-11-25T04:31:37-00:30"): "ERROR",
+        line(level="TRACE", timestamp="2016-12-31T23:59:60Z"): "TRACE",  # a leap second
+        # Missing or invalid level: INFO.
+        line(timestamp=STAMP): "INFO",
+        line(level="WARNING", timestamp=STAMP): "INFO",
+        line(level=4, timestamp=STAMP): "INFO",
+        # Missing or invalid timestamp: INFO, whatever the level (the EMF lines' old defect).
+        line(level="ERROR"): "INFO",
+        line(level="ERROR", timestamp=1764045097125): "INFO",
+        line(level="ERROR", timestamp="2025-11-25 04:31:37Z"): "INFO",
+        line(level="ERROR", timestamp="2025-11-25T04:31:37"): "INFO",
+        line(level="ERROR", timestamp="2025-11-25"): "INFO",
+        line(level="ERROR", timestamp="2025-13-25T04:31:37Z"): "INFO",
+        line(level="ERROR", timestamp="2025-11-25T04:31:37+25:00"): "INFO",
+        line(level="ERROR", timestamp="2025-11-25T04:31:37.Z"): "INFO",
+        # Not a JSON object: INFO.
+        "thread 'main' panicked at src/main.rs:1:1": "INFO",
+        json.dumps(["ERROR", STAMP]): "INFO",
+        "": "INFO",
+    }
+    assert {text: level_of(text) for text in cases} == cases
+
+
+def test_lines_below_the_application_level_are_dropped_only_with_the_json_format() -> None:
+    lines = {
+        level: json.dumps({"level": level, "timestamp": STAMP})
+        for level in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+    }
+    plain = "plain text"
+    for configured, kept in [
+        ("TRACE", {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", plain}),
+        ("INFO", {"INFO", "WARN", "ERROR", "FATAL", plain}),
+        ("warn", {"WARN", "ERROR", "FATAL"}),
+        ("ERROR", {"ERROR", "FATAL"}),
+        ("FATAL", {"FATAL"}),
+    ]:
+        f = LogLevelFilter.from_env({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": configured})
+        found = {name for name, text in lines.items() if f.keeps(text)} | ({plain} if f.keeps(plain) else set())
+        assert found == kept, configured
+    # JSON without a level configured: Lambda's default, INFO.
+    default = LogLevelFilter.from_env({"AWS_LAMBDA_LOG_FORMAT": "JSON"})
+    assert default.keeps(lines["INFO"]) and not default.keeps(lines["DEBUG"])
+    # The Text format filters nothing.
+    text = LogLevelFilter.from_env({"AWS_LAMBDA_LOG_FORMAT": "Text", "AWS_LAMBDA_LOG_LEVEL": "FATAL"})
+    assert all(text.keeps(line) for line in [*lines.values(), plain])
+    assert LogLevelFilter.from_env({}).keeps(lines["TRACE"])
+    with pytest.raises(ValueError, match="LOUD"):
+        LogLevelFilter.from_env({"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "LOUD"})
+
+
+def test_the_emulator_filters_a_functions_output_before_anything_reads_it(tmp_path: Path) -> None:
+    """stdout and stderr, through the host: what is dropped reaches neither the logs the harness
+    reads nor the log file."""
+    script = tmp_path / "chatty.py"
+    script.write_text(
+        "import json, sys\n"
+        f"stamp = {STAMP!r}\n"
+        "print(json.dumps({'level': 'INFO', 'timestamp': stamp, 'message': 'info'}))\n"
+        "print(json.dumps({'level': 'WARN', 'timestamp': stamp, 'message': 'warn'}))\n"
+        "print(json.dumps({'level': 'ERROR', 'message': 'error without a timestamp'}))\n"
+        "print('plain text on stdout')\n"
+        "print(json.dumps({'level': 'ERROR', 'timestamp': stamp, 'message': 'on stderr'}), file=sys.stderr)\n"
+        "print('plain text on stderr', file=sys.stderr)\n"
+        "print(json.dumps({'level': 'FATAL', 'timestamp': stamp, 'message': 'last'}))\n"
+    )
+    log_path = tmp_path / "chatty.log"
+    env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"}
+    host = FunctionHost("chatty", [sys.executable, str(script)], env=env, arn="arn:x", log_path=str(log_path))
+    try:
+        host.start()
+        # "last" is the final line: once it is read, every other line was (stderr is unbuffered).
+        assert host.wait_for_log(lambda line: line.get("message") == "last", timeout=10), host.logs
+    finally:
+        host.stop()
+    kept = ["warn", "on stderr", "last"]
+    assert sorted(line["message"] for line in host.logs) == sorted(kept)
+    assert sorted(json.loads(line)["message"] for line in log_path.read_text().splitlines()) == sorted(kept)
+    assert host.filtered_lines == 4
+
+
+# ---- init failures and the deadline in the runtime emulator ----
+
+
+def fake_function_host(name: str, mode: str, timeout_s: float) -> FunctionHost:
+    env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "ERROR"}
+    return FunctionHost(
+        name, [sys.executable, "-m", "local.fake_functions", mode], env=env, arn="arn:x", timeout_s=timeout_s
+    )
+
+
+def test_a_function_that_dies_during_init_fails_the_invocation_at_once() -> None:
+    """Lambda answers at once (the runtime's exit, or the error it posted to /init/error), not
+    after the function's timeout."""
+    host = fake_function_host("init-exit", "init_exit", timeout_s=15)
+    try:
+        for attempt in range(2):  # each invocation starts a fresh process, which dies again
+            started = time.monotonic()
+            result = host.invoke({})
+            assert time.monotonic() - started < 5, "answered only at the timeout"
+            assert result.function_error == "Unhandled"
+            error = result.json()
+            assert error["errorType"] == "Runtime.ExitError", error
+            assert error["errorMessage"].endswith("Error: Runtime exited with error: exit status 3"), error
+            assert host.starts == attempt + 1 and host.timeouts == 0
+        # Its FATAL line passes the ERROR filter.
+        assert any(line.get("message") == "cannot start: a setting is missing" for line in host.logs)
+    finally:
+        host.stop()
+    host = fake_function_host("init-error", "init_error", timeout_s=15)
+    try:
+        started = time.monotonic()
+        result = host.invoke({})
+        assert time.monotonic() - started < 5, "answered only at the timeout"
+        assert result.function_error == "Unhandled"
+        assert result.json() == {"errorType": "InvalidConfiguration", "errorMessage": "TARGET_ROLE_ARN is not set"}
+        assert len(host.init_errors) == 1
+        assert wait_for(lambda: not host.alive(), timeout=10), "the failed environment is stopped"
+    finally:
+        host.stop()
+
+
+def test_an_invocation_ends_at_its_deadline_and_an_answer_before_it_counts(tmp_path: Path) -> None:
+    """No grace after the deadline (`Lambda-Runtime-Deadline-Ms`), as in Lambda; an answer given
+    shortly before it is the answer."""
+    script = (
+        "while True:\n"
+        "    r = urllib.request.urlopen(base + '/invocation/next')\n"
+        "    rid = r.headers['Lambda-Runtime-Aws-Request-Id']\n"
+        "    deadline_ms = int(r.headers['Lambda-Runtime-Deadline-Ms']); r.read()\n"
+        "    time.sleep(max(0.0, deadline_ms / 1000 - time.time() - 0.15))\n"
+        "    answer = urllib.request.Request(base + f'/invocation/{rid}/response', data=b'{\"just\":1}', method='POST')\n"
+        "    urllib.request.urlopen(answer).read()\n"
+        "    time.sleep(5)\n"
+    )
+    host = script_host(tmp_path, "late", script, 2)
+    try:
+        result = host.invoke({})  # answered 150 ms before the deadline
+        assert result.function_error is None and result.json() == {"just": 1}
+        started = time.monotonic()
+        result = host.invoke({})  # still asleep from the first: its deadline passes
+        elapsed = time.monotonic() - started
+        assert json.loads(result.body)["errorType"] == "Sandbox.Timedout"
+        assert 1.9 < elapsed < 2.5, elapsed
+        assert host.timeouts == 1
     finally:
         host.stop()

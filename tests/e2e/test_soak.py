@@ -165,6 +165,17 @@ def test_the_short_soak_loses_nothing_with_every_fault_class_injected(short_soak
     assert r.deliveries.order_violations == 0, r.deliveries.violations_sample
 
 
+def test_the_short_soak_relay_answers_before_its_deadline_even_when_the_target_is_slow(short_soak: Report) -> None:
+    """A slow target answers after the relay's whole timeout: the relay abandons that Invoke at
+    its deadline's delivery stage and hands the records back, instead of being timed out with
+    the whole batch."""
+    r = short_soak
+    assert r.injected["target_slow"] > 0, r.result_line()
+    assert r.relay_timeouts == 0, r.result_line()
+    assert r.deadline_deferred >= r.injected["target_slow"] > 0, r.result_line()
+    assert f"relay_timeouts={r.relay_timeouts} deadline_deferred={r.deadline_deferred} " in r.result_line()
+
+
 def test_the_short_soak_ledger_sees_what_was_injected(short_soak: Report) -> None:
     r = short_soak
     marked = r.writer.marked

@@ -1,17 +1,20 @@
 //! Lambda entry point for the producer: read configuration once, build the Kinesis client
 //! once, write the scheduled records on each invocation.
 
+use std::process::ExitCode;
 use std::time::Instant;
 
 use aws_config::BehaviorVersion;
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use producer::sink::KinesisSink;
 use producer::{Producer, ProducerSettings};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    let settings = shared::config::load("producer", ProducerSettings::from_source)?;
-    shared::telemetry::init();
+async fn main() -> ExitCode {
+    let settings = match shared::telemetry::start("producer", ProducerSettings::from_source) {
+        Ok(settings) => settings,
+        Err(exit) => return exit,
+    };
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let sink = KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone());
     let planned = settings.records_per_invocation;
@@ -19,7 +22,7 @@ async fn main() -> Result<(), Error> {
     let producer = &producer;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     let level = shared::metrics::line_level(&shared::config::ProcessEnv);
-    lambda_runtime::run(service_fn(
+    let outcome = lambda_runtime::run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
             let outcome = producer.produce(chrono::Utc::now()).await;
@@ -43,5 +46,6 @@ async fn main() -> Result<(), Error> {
             }
         },
     ))
-    .await
+    .await;
+    shared::telemetry::stopped(outcome)
 }

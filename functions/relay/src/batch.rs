@@ -17,6 +17,12 @@
 //! number>`): every log line about one record carries it, the envelope takes it to the target,
 //! whose line about the record carries it too, and a dead letter holds it.
 //!
+//! The invocation's deadline bounds all of it ([`crate::deadline`]): an Invoke or a dead-letter
+//! write is started only with enough time left in its stage and abandoned when the stage ends;
+//! a record not delivered (or whose dead letter was not written) in time is handed back in
+//! `batchItemFailures` with the reason, counted as `deadline_deferred`. An abandoned Invoke may
+//! still have been processed by the target: its records can be delivered twice (at least once).
+//!
 //! Delivery has two modes:
 //! - by default, the batch is packed in order into as few envelopes as fit the Invoke limit
 //!   (almost always one), sent up to `max_concurrency` at a time;
@@ -34,7 +40,6 @@
 //!   answers for each.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures::StreamExt as _;
@@ -43,8 +48,10 @@ use shared::envelope::{
     DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RelayedRecord,
 };
 use shared::metrics::{relay as metric, Metrics};
+use tokio::time::Instant;
 
 use crate::chunk::{self, Envelope, HeldBack, Lane, Oversized};
+use crate::deadline::{Deadline, OutOfTime, Stage};
 use crate::event::{EventRecord, KinesisBatch};
 use crate::ports::{
     DeadLetter, DeadLetterKind, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply,
@@ -62,15 +69,22 @@ pub enum DeliveryOutcome {
     Retry {
         reason: String,
     },
+    /// Handed back because the invocation's time ran out (see [`crate::deadline`]): retried by
+    /// the event source mapping, like [`Self::Retry`].
+    Deferred {
+        reason: String,
+    },
 }
 
-/// Counts for the invocation's summary line; `delivered + dead_lettered + failed = records`.
+/// Counts for the invocation's summary line; `delivered + dead_lettered + failed = records`,
+/// and `deadline_deferred` is the part of `failed` handed back because time ran out.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     pub records: usize,
     pub delivered: usize,
     pub dead_lettered: usize,
     pub failed: usize,
+    pub deadline_deferred: usize,
     pub invocations: usize,
     pub assume_role_failures: usize,
     /// Wall time of each Invoke call, in milliseconds.
@@ -91,6 +105,7 @@ impl BatchReport {
             .count(metric::RECORDS_FAILED, self.failed)
             .count(metric::TARGET_INVOCATIONS, self.invocations)
             .count(metric::ASSUME_ROLE_FAILURES, self.assume_role_failures)
+            .count(metric::RECORDS_DEADLINE_DEFERRED, self.deadline_deferred)
             .values(
                 metric::INVOKE_LATENCY,
                 self.invoke_latencies_ms.iter().copied(),
@@ -142,6 +157,25 @@ enum EnvelopeFailure {
     /// Never sent (key-ordered delivery): an earlier record of its key was not delivered.
     #[error("not sent: the earlier record {behind} of its partition key was not delivered, and a key's records reach the target in order")]
     HeldBack { behind: String },
+    /// Not sent, or abandoned, because the invocation's time ran out.
+    #[error("{}", out_of_time(.0))]
+    OutOfTime(OutOfTime),
+}
+
+impl From<OutOfTime> for EnvelopeFailure {
+    fn from(late: OutOfTime) -> Self {
+        Self::OutOfTime(late)
+    }
+}
+
+/// The reason given for the records of an Invoke the deadline stopped.
+fn out_of_time(late: &OutOfTime) -> String {
+    match late {
+        OutOfTime::NotStarted { .. } => format!("Invoke {late}"),
+        OutOfTime::Abandoned { .. } => format!(
+            "Invoke {late}; the target may still process these records, so they can be delivered twice"
+        ),
+    }
 }
 
 /// Longest function-error text quoted in a log line.
@@ -175,8 +209,13 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         self
     }
 
-    /// Handles one batch. Never fails: every problem becomes a per-record outcome.
-    pub async fn handle(&self, event: KinesisBatch) -> (KinesisEventResponse, BatchReport) {
+    /// Handles one batch by `deadline`. Never fails: every problem becomes a per-record
+    /// outcome.
+    pub async fn handle(
+        &self,
+        event: KinesisBatch,
+        deadline: &Deadline,
+    ) -> (KinesisEventResponse, BatchReport) {
         let started = Instant::now();
         let batch_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         // The records travel to the target; the stream each came from stays here, by position.
@@ -196,7 +235,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             .iter()
             .filter_map(|r| r.approximate_arrival_ms)
             .min();
-        let (answered, oversized) = self.deliver(&batch_id, records).await;
+        let (answered, oversized) = self.deliver(&batch_id, records, deadline).await;
         let invoke_latencies_ms: Vec<u64> = answered.iter().filter_map(|a| a.latency_ms).collect();
         let assume_role_failures = answered.iter().map(Answered::assume_role_failures).sum();
         let mut settled: Vec<Settled> = self
@@ -205,7 +244,8 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             .collect();
         settled.sort_unstable_by_key(|s| s.position);
         let unsettled = unsettled(&batch_id, &settled, &sequence_numbers);
-        self.dead_letter(&batch_id, &streams, &mut settled).await;
+        self.dead_letter(&batch_id, &streams, &mut settled, deadline)
+            .await;
         let (response, tally) = respond(settled, unsettled);
 
         let report = BatchReport {
@@ -243,11 +283,13 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         &self,
         batch_id: &str,
         records: Vec<RelayedRecord>,
+        deadline: &Deadline,
     ) -> (Vec<Answered>, Vec<Oversized>) {
         let max_bytes = self.max_payload_bytes;
         let Some(max_records) = self.max_records_per_invocation else {
             let plan = chunk::plan(batch_id, records, max_bytes);
-            return (self.deliver_all(plan.envelopes).await, plan.oversized);
+            let answered = self.deliver_all(plan.envelopes, deadline).await;
+            return (answered, plan.oversized);
         };
         let plan = chunk::lanes(
             batch_id,
@@ -257,7 +299,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             self.max_concurrency,
         );
         let answered = futures::stream::iter(plan.lanes)
-            .map(|lane| self.deliver_lane(lane))
+            .map(|lane| self.deliver_lane(lane, deadline))
             .buffer_unordered(self.max_concurrency)
             .flat_map(futures::stream::iter)
             .collect()
@@ -267,36 +309,46 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
 
     /// Sends a lane's envelopes one after another, each once the one before it is answered.
     /// After each answer, the remaining records of every key with an undelivered record are
-    /// held back, so a later record of a key never overtakes an earlier one.
-    async fn deliver_lane(&self, mut lane: Lane) -> Vec<Answered> {
+    /// held back, so a later record of a key never overtakes an earlier one; once too little
+    /// time is left for another Invoke, every remaining record is handed back for the deadline.
+    async fn deliver_lane(&self, mut lane: Lane, deadline: &Deadline) -> Vec<Answered> {
         let mut answered = Vec::new();
         // Each stopped key, with its first record that was not delivered.
         let mut stopped: HashMap<String, String> = HashMap::new();
-        while let Some(envelope) = lane.next_envelope() {
-            let (answer, latency_ms) = self.invoke(&envelope.request).await;
+        loop {
+            if let Err(late) = deadline.can_start(Stage::Delivery) {
+                let rest = lane.hold_back(|_| true).into_iter();
+                answered.extend(rest.map(|held| Answered::unsent(held, late.into())));
+                break;
+            }
+            let Some(envelope) = lane.next_envelope() else {
+                break;
+            };
+            let (answer, latency_ms) = self.invoke(&envelope.request, deadline).await;
             let sent = Answered {
                 envelope,
                 answer,
-                latency_ms: Some(latency_ms),
+                latency_ms,
             };
             for (key, sequence_number) in sent.undelivered() {
                 stopped.entry(key).or_insert(sequence_number);
             }
             answered.push(sent);
-            for held in lane.hold_back(|key| stopped.contains_key(key)) {
-                let behind = stopped[&held.record.partition_key].clone();
-                answered.push(Answered::held_back(held, behind));
+            if deadline.can_start(Stage::Delivery).is_ok() {
+                for held in lane.hold_back(|key| stopped.contains_key(key)) {
+                    let behind = stopped[&held.record.partition_key].clone();
+                    answered.push(Answered::unsent(held, EnvelopeFailure::HeldBack { behind }));
+                }
             }
         }
         answered
     }
 
     /// Sends the envelopes, up to `max_concurrency` at a time.
-    async fn deliver_all(&self, envelopes: Vec<Envelope>) -> Vec<Answered> {
+    async fn deliver_all(&self, envelopes: Vec<Envelope>, deadline: &Deadline) -> Vec<Answered> {
         futures::stream::iter(envelopes)
             .map(|envelope| async move {
-                let (answer, latency_ms) = self.invoke(&envelope.request).await;
-                let latency_ms = Some(latency_ms);
+                let (answer, latency_ms) = self.invoke(&envelope.request, deadline).await;
                 Answered {
                     envelope,
                     answer,
@@ -308,38 +360,66 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             .await
     }
 
-    /// Invokes the target with one envelope: its answer, and how long the call took in ms.
-    async fn invoke(&self, request: &DeliveryRequest) -> (Answer, u64) {
+    /// Invokes the target with one envelope, within the deadline's delivery stage: its answer,
+    /// and how long the call took in ms (`None`: not sent, too little time was left).
+    async fn invoke(
+        &self,
+        request: &DeliveryRequest,
+        deadline: &Deadline,
+    ) -> (Answer, Option<u64>) {
         let started = Instant::now();
-        let reply = self.target.invoke(request.encode()).await;
+        let call = async { self.target.invoke(request.encode()).await };
+        let reply = deadline.run(Stage::Delivery, call).await;
         let latency_ms = started.elapsed().as_millis() as u64;
+        let sent = !matches!(reply, Err(OutOfTime::NotStarted { .. }));
         let answer = match reply {
-            Ok(reply) => read(request, reply),
-            Err(failure) => Err(EnvelopeFailure::Invoke(failure)),
+            Ok(Ok(reply)) => read(request, reply),
+            Ok(Err(failure)) => Err(EnvelopeFailure::Invoke(failure)),
+            Err(late) => Err(late.into()),
         };
         if let Err(failure) = &answer {
             failure.log(request);
         }
-        (answer, latency_ms)
+        (answer, sent.then_some(latency_ms))
     }
 
-    /// Sends the dead letters, up to `max_concurrency` at a time. A record leaves the batch only
-    /// once the queue has accepted it: a refused letter turns its record into a retry.
-    async fn dead_letter(&self, batch_id: &str, streams: &[String], settled: &mut [Settled]) {
+    /// Sends the dead letters, up to `max_concurrency` at a time, within the deadline's
+    /// dead-letter stage. A record leaves the batch only once the queue has accepted it: a
+    /// refused letter turns its record into a retry, one not written in time into a deferral.
+    async fn dead_letter(
+        &self,
+        batch_id: &str,
+        streams: &[String],
+        settled: &mut [Settled],
+        deadline: &Deadline,
+    ) {
         let letters: Vec<(usize, DeadLetter)> = settled
             .iter()
             .enumerate()
             .filter_map(|(at, s)| Some((at, s.letter(batch_id, &streams[s.position])?)))
             .collect();
-        let refused: Vec<(usize, String)> = futures::stream::iter(letters)
-            .map(|(at, letter)| async move { self.send(&letter).await.err().map(|e| (at, e)) })
+        let unsent: Vec<(usize, DeliveryOutcome)> = futures::stream::iter(letters)
+            .map(|(at, letter)| async move {
+                let sent = deadline.run(Stage::DeadLetters, self.send(&letter)).await;
+                let outcome = match sent {
+                    Ok(Ok(())) => return None,
+                    Ok(Err(error)) => DeliveryOutcome::Retry {
+                        reason: format!("dead-letter queue refused the record: {error}"),
+                    },
+                    Err(late) => DeliveryOutcome::Deferred {
+                        reason: format!(
+                            "dead letter not written before the relay's deadline: {late}"
+                        ),
+                    },
+                };
+                Some((at, outcome))
+            })
             .buffer_unordered(self.max_concurrency)
             .filter_map(std::future::ready)
             .collect()
             .await;
-        for (at, error) in refused {
-            let reason = format!("dead-letter queue refused the record: {error}");
-            settled[at].outcome = DeliveryOutcome::Retry { reason };
+        for (at, outcome) in unsent {
+            settled[at].outcome = outcome;
         }
     }
 
@@ -443,6 +523,12 @@ impl EnvelopeFailure {
                 error = %self,
                 "target answer unreadable"
             ),
+            Self::OutOfTime(_) => tracing::warn!(
+                delivery_id = %delivery_id,
+                records,
+                error = %self,
+                "target invocation cut short by the relay's deadline"
+            ),
             // Never sent: each such record is logged with this reason when it is reported.
             Self::HeldBack { .. } => {}
         }
@@ -450,14 +536,15 @@ impl EnvelopeFailure {
 }
 
 impl Answered {
-    /// A record held back from the target, answered for without an Invoke.
-    fn held_back(held: HeldBack, behind: String) -> Self {
+    /// A record a lane did not send (held back behind its key, or out of time), answered for
+    /// with `failure` without an Invoke.
+    fn unsent(held: HeldBack, failure: EnvelopeFailure) -> Self {
         let HeldBack { position, record } = held;
         let envelope = Envelope {
             positions: vec![position],
             request: DeliveryRequest::new(String::new(), vec![record]),
         };
-        let answer = Err(EnvelopeFailure::HeldBack { behind });
+        let answer = Err(failure);
         Self {
             envelope,
             answer,
@@ -507,7 +594,11 @@ impl Answered {
             Ok(verdicts) => verdicts.into_iter().map(outcome).collect(),
             Err(failure) => {
                 let reason = failure.to_string();
-                vec![DeliveryOutcome::Retry { reason }; positions.len()]
+                let outcome = match failure {
+                    EnvelopeFailure::OutOfTime(_) => DeliveryOutcome::Deferred { reason },
+                    _ => DeliveryOutcome::Retry { reason },
+                };
+                vec![outcome; positions.len()]
             }
         };
         (positions.into_iter().zip(request.records).zip(outcomes)).map(
@@ -590,11 +681,13 @@ fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventRespon
     let mut response = KinesisEventResponse::default();
     let mut tally = BatchReport::default();
     for (record, outcome) in settled.into_iter().map(|s| (s.record, s.outcome)) {
+        let deferred = matches!(outcome, DeliveryOutcome::Deferred { .. });
         match outcome {
             DeliveryOutcome::Delivered => tally.delivered += 1,
             DeliveryOutcome::DeadLetter { .. } => tally.dead_lettered += 1,
-            DeliveryOutcome::Retry { reason } => {
+            DeliveryOutcome::Retry { reason } | DeliveryOutcome::Deferred { reason } => {
                 tally.failed += 1;
+                tally.deadline_deferred += usize::from(deferred);
                 tracing::warn!(
                     record_id = %record.partition_key,
                     event_id = %record.event_id,
@@ -620,6 +713,7 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
         delivered = report.delivered,
         dead_lettered = report.dead_lettered,
         failed = report.failed,
+        deadline_deferred = report.deadline_deferred,
         invocations = report.invocations,
         assume_role_failures = report.assume_role_failures,
         duration_ms = started.elapsed().as_millis() as u64,
@@ -630,6 +724,7 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadline::Deadline;
     use async_trait::async_trait;
     use shared::envelope::{RecordData, RecordResult};
     use shared::telemetry::CapturedLogs;
@@ -682,7 +777,11 @@ mod tests {
         /// Envelopes that arrived while another envelope with one of their keys was in flight.
         overlaps: Arc<AtomicUsize>,
         keys_in_flight: Arc<Mutex<HashMap<String, usize>>>,
+        /// How long the target takes for an envelope, when set (tests on tokio's paused clock).
+        pace: Option<Arc<Pace>>,
     }
+
+    type Pace = dyn Fn(&DeliveryRequest) -> std::time::Duration + Send + Sync;
 
     impl FakeTarget {
         fn new(
@@ -699,6 +798,22 @@ mod tests {
                 processed: Arc::default(),
                 overlaps: Arc::default(),
                 keys_in_flight: Arc::default(),
+                pace: None,
+            }
+        }
+
+        /// A target that takes `pace(envelope)` for each envelope.
+        fn paced(
+            behaviour: impl Fn(&DeliveryRequest) -> Result<InvokeReply, InvokeFailure>
+                + Send
+                + Sync
+                + 'static,
+            pace: impl Fn(&DeliveryRequest) -> std::time::Duration + Send + Sync + 'static,
+        ) -> Self {
+            let pace: Arc<Pace> = Arc::new(pace);
+            Self {
+                pace: Some(pace),
+                ..Self::new(behaviour)
             }
         }
     }
@@ -718,7 +833,11 @@ mod tests {
             // Later envelopes of a batch take less time: overtaking shows if order is not kept.
             let first: u64 = request.records[0].sequence_number.parse().unwrap_or(0);
             let millis = 5 + (2000 - first.min(2000)) / 100;
-            tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            let took = match &self.pace {
+                Some(pace) => pace(&request),
+                None => std::time::Duration::from_millis(millis),
+            };
+            tokio::time::sleep(took).await;
             let reply = (self.behaviour)(&request);
             let mut processed = self.processed.lock().unwrap();
             processed.extend(
@@ -767,6 +886,8 @@ mod tests {
     struct FakeQueue {
         letters: Arc<Mutex<Vec<DeadLetter>>>,
         refuse: bool,
+        /// How long a write takes (tests on tokio's paused clock).
+        takes: std::time::Duration,
     }
 
     #[async_trait]
@@ -775,6 +896,7 @@ mod tests {
             if self.refuse {
                 return Err("AccessDenied".into());
             }
+            tokio::time::sleep(self.takes).await;
             self.letters.lock().unwrap().push(letter.clone());
             Ok(())
         }
@@ -837,7 +959,9 @@ mod tests {
     async fn all_ok_reports_no_failures() {
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
-        let (response, report) = relay.handle(event(&[b"ok", b"ok", b"ok"])).await;
+        let (response, report) = relay
+            .handle(event(&[b"ok", b"ok", b"ok"]), &Deadline::none())
+            .await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.delivered, report.invocations), (3, 1));
         assert!(queue.letters.lock().unwrap().is_empty());
@@ -848,7 +972,10 @@ mod tests {
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay
-            .handle(event(&[b"ok", b"bad", b"later", b"ok", b"skip"]))
+            .handle(
+                event(&[b"ok", b"bad", b"later", b"ok", b"skip"]),
+                &Deadline::none(),
+            )
             .await;
         assert_eq!(failures(&response), vec!["1002", "1004"]);
         let letters = queue.letters.lock().unwrap();
@@ -882,7 +1009,9 @@ mod tests {
         // The first three records go in one envelope; the fourth fits none.
         let relay = Relay::new(target, queue.clone(), 4, 4096);
         let big = vec![b'x'; 8000];
-        relay.handle(event(&[b"ok", b"bad", b"later", &big])).await;
+        relay
+            .handle(event(&[b"ok", b"bad", b"later", &big]), &Deadline::none())
+            .await;
         let delivery_id = deliveries.lock().unwrap().clone();
         assert_eq!(delivery_id.len(), 1, "{delivery_id:?}");
         let batch_id = logs.with_message("invocation summary")[0]["batch_id"].clone();
@@ -929,7 +1058,9 @@ mod tests {
         let queue = FakeQueue::default();
         // Each envelope holds about one record at this size.
         let relay = Relay::new(FakeTarget::new(by_data), queue, 4, 250);
-        let (response, report) = relay.handle(event(&[b"ok", b"boom", b"ok"])).await;
+        let (response, report) = relay
+            .handle(event(&[b"ok", b"boom", b"ok"]), &Deadline::none())
+            .await;
         assert_eq!(report.invocations, 3);
         assert_eq!(failures(&response), vec!["1001"]);
         assert_eq!(report.delivered, 2);
@@ -946,7 +1077,9 @@ mod tests {
             })
         });
         let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20);
-        let (response, report) = relay.handle(event(&[b"ok", b"bad"])).await;
+        let (response, report) = relay
+            .handle(event(&[b"ok", b"bad"]), &Deadline::none())
+            .await;
         assert_eq!(failures(&response), vec!["1000", "1001"]);
         assert_eq!(report.assume_role_failures, 2);
         assert_accounted(&report);
@@ -967,7 +1100,9 @@ mod tests {
                 })
             });
             let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20);
-            let (response, report) = relay.handle(event(&[b"ok", b"ok"])).await;
+            let (response, report) = relay
+                .handle(event(&[b"ok", b"ok"]), &Deadline::none())
+                .await;
             assert_eq!(
                 failures(&response),
                 vec!["1000", "1001"],
@@ -985,7 +1120,9 @@ mod tests {
             ..Default::default()
         };
         let relay = Relay::new(FakeTarget::new(by_data), queue, 4, 6 << 20);
-        let (response, report) = relay.handle(event(&[b"ok", b"bad"])).await;
+        let (response, report) = relay
+            .handle(event(&[b"ok", b"bad"]), &Deadline::none())
+            .await;
         assert_eq!(failures(&response), vec!["1001"]);
         assert_eq!(
             (report.delivered, report.dead_lettered, report.failed),
@@ -1005,7 +1142,7 @@ mod tests {
         );
         let big = vec![b'o'; 1024 * 1024];
         let data: Vec<&[u8]> = (0..8).map(|_| big.as_slice()).collect();
-        let (response, report) = relay.handle(event(&data)).await;
+        let (response, report) = relay.handle(event(&data), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.delivered, 8);
         let sizes = sizes.lock().unwrap();
@@ -1025,7 +1162,7 @@ mod tests {
         let max = target.max_in_flight.clone();
         let relay = Relay::new(target, FakeQueue::default(), 3, 250);
         let data: Vec<&[u8]> = (0..12).map(|_| &b"ok"[..]).collect();
-        let (_, report) = relay.handle(event(&data)).await;
+        let (_, report) = relay.handle(event(&data), &Deadline::none()).await;
         assert_eq!(report.invocations, 12);
         assert_eq!(max.load(Ordering::SeqCst), 3);
     }
@@ -1035,7 +1172,7 @@ mod tests {
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 4096);
         let big = vec![b'x'; 8000];
-        let (response, report) = relay.handle(event(&[b"ok", &big])).await;
+        let (response, report) = relay.handle(event(&[b"ok", &big]), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         let letters = queue.letters.lock().unwrap();
         assert_eq!(letters[0].kind.as_str(), "undeliverable");
@@ -1054,7 +1191,7 @@ mod tests {
         event.records[1].kinesis.sequence_number = twin;
         let queue = FakeQueue::default();
         let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
-        let (response, report) = relay.handle(event).await;
+        let (response, report) = relay.handle(event, &Deadline::none()).await;
         assert_eq!(response.batch_item_failures.len(), 2);
         assert_eq!((report.records, report.failed), (2, 2));
         assert_accounted(&report);
@@ -1095,7 +1232,9 @@ mod tests {
     async fn each_batch_ends_with_one_summary_line_of_its_counts() {
         let (logs, _guard) = CapturedLogs::start();
         let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
-        relay.handle(event(&[b"ok", b"bad", b"later"])).await;
+        relay
+            .handle(event(&[b"ok", b"bad", b"later"]), &Deadline::none())
+            .await;
         let summary = logs.with_message("invocation summary");
         assert_eq!(summary.len(), 1, "{summary:?}");
         for (field, value) in [
@@ -1103,6 +1242,7 @@ mod tests {
             ("delivered", 1),
             ("dead_lettered", 1),
             ("failed", 1),
+            ("deadline_deferred", 0),
             ("invocations", 1),
             ("assume_role_failures", 0),
         ] {
@@ -1114,7 +1254,9 @@ mod tests {
     #[tokio::test]
     async fn each_batch_gives_one_metrics_line_of_its_counts_latencies_and_age() {
         let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
-        let (_, report) = relay.handle(event(&[b"ok", b"bad", b"later"])).await;
+        let (_, report) = relay
+            .handle(event(&[b"ok", b"bad", b"later"]), &Deadline::none())
+            .await;
         // The event's records arrived at 1764045097.125 s; the batch is looked at 2.5 s later.
         let arrived = 1_764_045_097_125;
         assert_eq!(report.oldest_arrival_ms, Some(arrived));
@@ -1127,6 +1269,7 @@ mod tests {
             ("RecordsFailed", 1),
             ("TargetInvocations", 1),
             ("AssumeRoleFailures", 0),
+            ("RecordsDeadlineDeferred", 0),
         ] {
             assert_eq!(line[name], value, "{name}: {line}");
         }
@@ -1172,7 +1315,7 @@ mod tests {
             })
         });
         Relay::new(denied, FakeQueue::default(), 4, 6 << 20)
-            .handle(event(&[b"ok", b"ok"]))
+            .handle(event(&[b"ok", b"ok"]), &Deadline::none())
             .await;
         let lines = logs.with_message("target invocation failed");
         assert_eq!(lines.len(), 1, "{lines:?}");
@@ -1193,7 +1336,7 @@ mod tests {
             })
         });
         Relay::new(failing, FakeQueue::default(), 4, 6 << 20)
-            .handle(event(&[b"ok"]))
+            .handle(event(&[b"ok"]), &Deadline::none())
             .await;
         let lines = logs.with_message("target failed");
         assert_eq!(lines.len(), 1, "{lines:?}");
@@ -1209,7 +1352,7 @@ mod tests {
             })
         });
         Relay::new(unreadable, FakeQueue::default(), 4, 6 << 20)
-            .handle(event(&[b"ok"]))
+            .handle(event(&[b"ok"]), &Deadline::none())
             .await;
         let lines = logs.with_message("target answer unreadable");
         assert_eq!(lines.len(), 1, "{lines:?}");
@@ -1223,7 +1366,7 @@ mod tests {
     #[tokio::test]
     async fn an_empty_batch_is_a_no_op() {
         let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
-        let (response, report) = relay.handle(event(&[])).await;
+        let (response, report) = relay.handle(event(&[]), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.invocations, 0);
     }
@@ -1263,7 +1406,7 @@ mod tests {
         let _logs = capture();
         let (relay, probe, _queue) = keyed_by_data(4, 3);
         let records = round_robin(120, 10, b"ok");
-        let (response, report) = relay.handle(as_event(&records)).await;
+        let (response, report) = relay.handle(as_event(&records), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.delivered, report.failed), (120, 0));
         // 10 keys of 12 records in 4 lanes (3, 3, 2, 2 keys): 36, 36, 24, 24 records, 3 an
@@ -1290,7 +1433,9 @@ mod tests {
         let probe = target.clone();
         let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
             .with_max_records_per_invocation(None);
-        let (_, report) = relay.handle(as_event(&round_robin(120, 10, b"ok"))).await;
+        let (_, report) = relay
+            .handle(as_event(&round_robin(120, 10, b"ok")), &Deadline::none())
+            .await;
         assert_eq!((report.invocations, report.delivered), (1, 120));
         assert_eq!(probe.max_in_flight.load(Ordering::SeqCst), 1);
     }
@@ -1310,7 +1455,7 @@ mod tests {
         ];
         let (relay, probe, queue) = keyed_by_data(2, 1);
         let (logs, _guard) = CapturedLogs::start();
-        let (response, report) = relay.handle(keyed_event(&records)).await;
+        let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
         assert_eq!(failures(&response), ["1002", "1004", "1006"]);
         assert_eq!(
             (report.delivered, report.dead_lettered, report.failed),
@@ -1359,7 +1504,7 @@ mod tests {
             ("d", b"ok"),
         ];
         let (relay, probe, _queue) = keyed_by_data(1, 2);
-        let (response, report) = relay.handle(keyed_event(&records)).await;
+        let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
         assert_eq!(
             failures(&response),
             ["1000", "1001", "1002", "1004", "1005", "1006"]
@@ -1398,7 +1543,7 @@ mod tests {
             ("a", b"ok".as_slice()),
             ("b", b"ok"),
         ]);
-        let (response, report) = relay.handle(keyed_event(&records)).await;
+        let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.delivered, report.dead_lettered), (7, 1));
         assert_eq!(queue.letters.lock().unwrap()[0].sequence_number, "1005");
@@ -1428,9 +1573,203 @@ mod tests {
         let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
             .with_max_records_per_invocation(Some(1));
         let records = round_robin(6, 2, b"ok");
-        let (response, report) = relay.handle(as_event(&records)).await;
+        let (response, report) = relay.handle(as_event(&records), &Deadline::none()).await;
         assert_eq!(response.batch_item_failures.len(), 6);
         // The first record of each key is sent and fails; the rest are held back.
         assert_eq!((report.invocations, report.assume_role_failures), (2, 2));
+    }
+
+    // ---- the deadline, on tokio's paused clock: a target's seconds take no time ----
+
+    const REPORTED: &str = "record reported as failed; the event source mapping will retry it";
+
+    fn seconds(s: f64) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(s)
+    }
+
+    /// The reason each reported record was given, by sequence number, in the batch's order.
+    fn reasons(logs: &CapturedLogs) -> Vec<(String, String)> {
+        (logs.with_message(REPORTED).iter())
+            .map(|l| {
+                let text = |f: &str| l[f].as_str().unwrap().to_string();
+                (text("sequence_number"), text("reason"))
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invoke_that_would_outrun_the_deadline_is_abandoned_and_no_late_one_started() {
+        let (logs, _guard) = capture();
+        // One record an envelope, two at once; 1 s an envelope, 60 s for "slow". The relay has
+        // 3 s: delivery ends at 2.55 s. e0 and e1 start at 0 s, e2 at 1 s, e3 at 2 s (it would
+        // end at 3 s); at 2.55 s e1 and e3 are abandoned, and e4 and e5 never start.
+        let target = FakeTarget::paced(by_data, |request| {
+            let slow = request.records[0].data.decode().unwrap() == b"slow";
+            seconds(if slow { 60.0 } else { 1.0 })
+        });
+        let probe = target.clone();
+        let relay = Relay::new(target, FakeQueue::default(), 2, 250);
+        let started = Instant::now();
+        let batch = event(&[b"ok", b"slow", b"ok", b"ok", b"ok", b"ok"]);
+        let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
+        assert_eq!(started.elapsed(), seconds(2.55));
+        assert_eq!(failures(&response), ["1001", "1003", "1004", "1005"]);
+        assert_eq!(
+            (report.delivered, report.failed, report.deadline_deferred),
+            (2, 4, 4)
+        );
+        assert_eq!(report.invocations, 4, "e4 and e5 were never sent");
+        assert_eq!(probe.payload_sizes.lock().unwrap().len(), 4);
+        assert_accounted(&report);
+        let abandoned = "Invoke abandoned after 2550 ms without an answer, to answer before the \
+                         relay's timeout; the target may still process these records, so they \
+                         can be delivered twice";
+        let abandoned_later = abandoned.replace("2550", "550");
+        let not_started = "Invoke not started: 0 ms were left before the relay must answer, \
+                           under the 100 ms a call needs";
+        assert_eq!(
+            reasons(&logs),
+            [
+                ("1001".into(), abandoned.to_string()),
+                ("1003".into(), abandoned_later),
+                ("1004".into(), not_started.to_string()),
+                ("1005".into(), not_started.to_string()),
+            ]
+        );
+        let summary = &logs.with_message("invocation summary")[0];
+        assert_eq!(summary["deadline_deferred"], 4);
+        let line = report.metrics("p-relay", 0).to_value(0);
+        assert_eq!(
+            (
+                line["RecordsFailed"].as_u64(),
+                line["RecordsDeadlineDeferred"].as_u64()
+            ),
+            (Some(4), Some(4))
+        );
+        // An abandoned Invoke counts, with the time it was waited for; one never started does not.
+        let mut latencies = report.invoke_latencies_ms.clone();
+        latencies.sort_unstable();
+        assert_eq!(latencies, [550, 1000, 1000, 2550]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_time_enough_nothing_is_deferred() {
+        let (_logs, _guard) = capture();
+        let target = FakeTarget::paced(by_data, |_| seconds(1.0));
+        let relay = Relay::new(target, FakeQueue::default(), 2, 250);
+        let batch = event(&[b"ok", b"ok", b"ok", b"bad"]);
+        let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(
+            (
+                report.delivered,
+                report.dead_lettered,
+                report.deadline_deferred
+            ),
+            (3, 1, 0)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dead_letters_not_written_before_the_deadline_are_handed_back() {
+        let (logs, _guard) = capture();
+        // The target answers at once; each write to the bucket takes 2 s, one at a time. With
+        // 3 s, writes end at 2.85 s: the first letter is written at 2 s, the second abandoned.
+        let target = FakeTarget::paced(by_data, |_| seconds(0.0));
+        let queue = FakeQueue {
+            takes: seconds(2.0),
+            ..Default::default()
+        };
+        let relay = Relay::new(target, queue.clone(), 1, 6 << 20);
+        let batch = event(&[b"ok", b"bad", b"bad"]);
+        let started = Instant::now();
+        let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
+        assert_eq!(started.elapsed(), seconds(2.85));
+        assert_eq!(failures(&response), ["1002"]);
+        assert_eq!(
+            (
+                report.delivered,
+                report.dead_lettered,
+                report.deadline_deferred
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(queue.letters.lock().unwrap().len(), 1);
+        assert_eq!(
+            reasons(&logs),
+            [(
+                "1002".to_string(),
+                "dead letter not written before the relay's deadline: abandoned after 850 ms \
+                 without an answer, to answer before the relay's timeout"
+                    .to_string()
+            )]
+        );
+        // Writes of 1.4 s: the second ends at 2.8 s, and 50 ms are too little for the third.
+        let queue = FakeQueue {
+            takes: seconds(1.4),
+            ..Default::default()
+        };
+        let relay = Relay::new(
+            FakeTarget::paced(by_data, |_| seconds(0.0)),
+            queue,
+            1,
+            6 << 20,
+        );
+        let batch = event(&[b"bad", b"bad", b"bad"]);
+        let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!((report.dead_lettered, report.deadline_deferred), (2, 1));
+        assert!(
+            reasons(&logs)[1].1.starts_with(
+                "dead letter not written before the relay's deadline: not started: 50 ms were left"
+            ),
+            "{:?}",
+            reasons(&logs)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_ordered_lane_stops_at_the_deadline_and_hands_back_the_rest_in_order() {
+        let (logs, _guard) = capture();
+        // Keys a and b, five records each, one lane each, one record an Invoke of 1 s: each lane
+        // delivers two, its third Invoke (2 s to 3 s) is abandoned at 2.55 s, and its last two
+        // records are never sent.
+        let records: Vec<(&str, &[u8])> = (0..10)
+            .map(|i| (if i % 2 == 0 { "a" } else { "b" }, &b"ok"[..]))
+            .collect();
+        let target = FakeTarget::paced(by_data, |_| seconds(1.0));
+        let probe = target.clone();
+        let relay = Relay::new(target, FakeQueue::default(), 2, 6 << 20)
+            .with_max_records_per_invocation(Some(1));
+        let (response, report) = relay
+            .handle(keyed_event(&records), &Deadline::after(seconds(3.0)))
+            .await;
+        assert_eq!(
+            failures(&response),
+            ["1004", "1005", "1006", "1007", "1008", "1009"]
+        );
+        assert_eq!(
+            (
+                report.delivered,
+                report.deadline_deferred,
+                report.invocations
+            ),
+            (4, 6, 6)
+        );
+        // The abandoned Invokes arrived (six in all) but, dropped, never finished here.
+        assert_eq!(probe.payload_sizes.lock().unwrap().len(), 6);
+        let per_key = probe.processed_per_key();
+        assert_eq!(per_key["a"], [1000, 1002]);
+        assert_eq!(per_key["b"], [1001, 1003]);
+        let reasons = reasons(&logs);
+        assert!(
+            reasons[0].1.starts_with("Invoke abandoned after 550 ms"),
+            "{reasons:?}"
+        );
+        assert!(
+            (reasons[2..].iter()).all(|(_, r)| r.starts_with("Invoke not started: 0 ms were left")),
+            "{reasons:?}"
+        );
+        assert_accounted(&report);
     }
 }

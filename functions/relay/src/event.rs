@@ -5,14 +5,96 @@
 //! the data stays the event's own base64 text ([`RecordData`], checked as it is read), and the
 //! fields the relay does not use are skipped unread.
 
+use std::fmt;
+
+use serde::de::{Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use shared::envelope::{RecordData, RelayedRecord};
+
+/// The event as the handler receives it: a batch, or why it is not one.
+///
+/// lambda_runtime reads the event before the handler runs, and reports an event it cannot read
+/// with the type name of its own error (`&lambda_runtime::deserializer::DeserializeError`).
+/// Reading into this type never fails there: the handler gets the reason and reports it as an
+/// [`UnreadableEvent`], named like the relay's other errors. The batch is read in the same one
+/// pass as before.
+#[derive(Debug)]
+pub struct RelayEvent(Result<KinesisBatch, UnreadableEvent>);
+
+impl RelayEvent {
+    /// The batch, or why the event is not one.
+    pub fn into_batch(self) -> Result<KinesisBatch, UnreadableEvent> {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for RelayEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let batch = KinesisBatch::deserialize(d).map_err(|error| UnreadableEvent {
+            reason: error.to_string(),
+        });
+        Ok(Self(batch))
+    }
+}
+
+/// An event that is not a Kinesis batch the relay can read: the invocation fails as a whole
+/// (a function error; the event source mapping retries the batch, bisects it, and finally
+/// writes it to the on-failure destination).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the event is not a Kinesis batch the relay can read: {reason}")]
+pub struct UnreadableEvent {
+    reason: String,
+}
+
+impl UnreadableEvent {
+    /// The `errorType` Lambda reports for it.
+    pub const ERROR_TYPE: &'static str = "UnreadableEvent";
+}
+
+/// Lambda reports the named `errorType`, not a Rust type name.
+impl From<UnreadableEvent> for lambda_runtime::Diagnostic {
+    fn from(error: UnreadableEvent) -> Self {
+        Self {
+            error_type: UnreadableEvent::ERROR_TYPE.to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}
 
 /// One batch of records of one shard.
 #[derive(Debug, Clone, Deserialize)]
 pub struct KinesisBatch {
-    #[serde(rename = "Records")]
+    #[serde(rename = "Records", deserialize_with = "numbered")]
     pub records: Vec<EventRecord>,
+}
+
+/// The records, read like any list; a record that cannot be read is named by its index.
+fn numbered<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<EventRecord>, D::Error> {
+    struct Records;
+
+    impl<'de> Visitor<'de> for Records {
+        type Value = Vec<EventRecord>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of Kinesis records")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut records = Vec::new();
+            loop {
+                match seq.next_element() {
+                    Ok(Some(record)) => records.push(record),
+                    Ok(None) => return Ok(records),
+                    Err(error) => {
+                        let at = records.len();
+                        return Err(A::Error::custom(format_args!("Records[{at}]: {error}")));
+                    }
+                }
+            }
+        }
+    }
+
+    d.deserialize_seq(Records)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,12 +203,46 @@ mod tests {
 
     #[test]
     fn an_event_whose_data_is_not_base64_is_refused_naming_it() {
-        let err = batch(&[record("1.0", "not base64!")]).unwrap_err();
+        let err = batch(&[record("1.0", "SGk="), record("1.0", "not base64!")]).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("record data is not base64: its length 11"),
+                .starts_with("Records[1]: record data is not base64: its length 11"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_unreadable_event_is_the_relays_named_error_and_never_a_deserializer_error() {
+        let read =
+            |text: &str| serde_json::from_str::<RelayEvent>(text).map(RelayEvent::into_batch);
+        let good = read(&format!(r#"{{"Records": [{}]}}"#, record("1.0", "SGk=")));
+        assert_eq!(good.unwrap().unwrap().records.len(), 1);
+        for (event, reason) in [
+            (
+                r#"{"Records": "none"}"#.to_string(),
+                "invalid type: string \"none\", expected a list of Kinesis records",
+            ),
+            (r#"{"records": []}"#.to_string(), "missing field `Records`"),
+            (
+                format!(
+                    r#"{{"Records": [{}, {{"kinesis": {{}}}}]}}"#,
+                    record("1.0", "SGk=")
+                ),
+                "Records[1]: missing field `data`",
+            ),
+        ] {
+            let error = read(&event).unwrap().unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!(
+                    "the event is not a Kinesis batch the relay can read: {reason}"
+                )),
+                "{message}"
+            );
+            let diagnostic = lambda_runtime::Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, "UnreadableEvent");
+            assert_eq!(diagnostic.error_message, message);
+        }
     }
 
     #[test]

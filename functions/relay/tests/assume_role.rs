@@ -14,7 +14,7 @@ use aws_smithy_types::date_time::{DateTime, Format};
 use relay::aws::{target_lambda_client, LambdaTarget};
 use relay::event::KinesisBatch;
 use relay::ports::{DeadLetter, DeadLetterQueue};
-use relay::{Relay, RelaySettings};
+use relay::{Deadline, Relay, RelaySettings};
 use shared::envelope::{DeliveryRequest, DeliveryResponse, RecordOutcome, RecordResult};
 
 const ROLE: &str = "arn:aws:iam::222222222222:role/cross-account-relay-invoker";
@@ -184,6 +184,11 @@ async fn relay_over(
     Relay::new(target, NoQueue, 4, settings.max_payload_bytes)
 }
 
+/// A minute to answer, as a relay with Lambda's 60 s timeout has.
+fn minute() -> Deadline {
+    Deadline::after(Duration::from_secs(60))
+}
+
 fn batch(n: usize) -> KinesisBatch {
     let records: Vec<_> = (0..n)
         .map(|i| {
@@ -203,7 +208,7 @@ async fn warm_relay_assumes_the_role_once_across_many_invocations() {
     let calls = Arc::new(Calls::default());
     let relay = warm_relay(calls.clone(), Some(Duration::from_secs(3600))).await;
     for _ in 0..25 {
-        let (response, report) = relay.handle(batch(3)).await;
+        let (response, report) = relay.handle(batch(3), &minute()).await;
         assert!(response.batch_item_failures.is_empty(), "{report:?}");
     }
     assert_eq!(calls.invoke.load(Ordering::SeqCst), 25);
@@ -240,7 +245,7 @@ async fn credentials_near_expiry_are_refreshed() {
     let calls = Arc::new(Calls::default());
     let relay = warm_relay(calls.clone(), Some(Duration::from_secs(2))).await;
     for _ in 0..5 {
-        relay.handle(batch(1)).await;
+        relay.handle(batch(1), &minute()).await;
     }
     assert_eq!(calls.invoke.load(Ordering::SeqCst), 5);
     assert_eq!(calls.assume_role.load(Ordering::SeqCst), 5);
@@ -250,7 +255,7 @@ async fn credentials_near_expiry_are_refreshed() {
 async fn denied_assume_role_fails_the_batch_as_retryable_without_invoking() {
     let calls = Arc::new(Calls::default());
     let relay = warm_relay(calls.clone(), None).await;
-    let (response, report) = relay.handle(batch(4)).await;
+    let (response, report) = relay.handle(batch(4), &minute()).await;
     assert_eq!(response.batch_item_failures.len(), 4);
     assert_eq!(report.failed, 4);
     assert_eq!(report.assume_role_failures, 4);
@@ -267,7 +272,7 @@ async fn a_target_function_error_fails_that_envelope_without_sdk_retries() {
         function_error,
     ))
     .await;
-    let (response, report) = relay.handle(batch(3)).await;
+    let (response, report) = relay.handle(batch(3), &minute()).await;
     assert_eq!(response.batch_item_failures.len(), 3);
     assert_eq!((report.failed, report.assume_role_failures), (3, 0));
     assert_eq!(

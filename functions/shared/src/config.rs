@@ -181,16 +181,6 @@ impl Source for HashMap<&str, &str> {
     }
 }
 
-/// Reads a function's settings from the process environment once, at start-up. On error it
-/// prints which variable is wrong (before logging is set up) and returns the error, so `main`
-/// exits with it and Lambda reports the init failure.
-pub fn load<T>(
-    function: &str,
-    read: impl FnOnce(&dyn Source) -> Result<T, ConfigError>,
-) -> Result<T, ConfigError> {
-    read(&ProcessEnv).inspect_err(|error| eprintln!("{function}: configuration error: {error}"))
-}
-
 /// Typed reads over a [`Source`]; every error names the variable.
 pub struct Reader<'a> {
     source: &'a dyn Source,

@@ -79,6 +79,9 @@ pub mod relay {
     pub const ASSUME_ROLE_FAILURES: Metric = count("AssumeRoleFailures");
     /// Now minus the oldest record's arrival in the stream.
     pub const BATCH_AGE: Metric = milliseconds("BatchAge");
+    /// Records returned in `batchItemFailures` because the invocation's time ran out before they
+    /// were delivered (or before their dead letter was written); a part of `RecordsFailed`.
+    pub const RECORDS_DEADLINE_DEFERRED: Metric = count("RecordsDeadlineDeferred");
     pub const ALL: &[Metric] = &[
         RECORDS_RECEIVED,
         RECORDS_DELIVERED,
@@ -88,6 +91,7 @@ pub mod relay {
         INVOKE_LATENCY,
         ASSUME_ROLE_FAILURES,
         BATCH_AGE,
+        RECORDS_DEADLINE_DEFERRED,
     ];
 }
 
@@ -141,6 +145,10 @@ pub const NAMES: &[(&str, &str)] = &[
         relay::ASSUME_ROLE_FAILURES.name,
     ),
     ("relay_batch_age", relay::BATCH_AGE.name),
+    (
+        "relay_records_deadline_deferred",
+        relay::RECORDS_DEADLINE_DEFERRED.name,
+    ),
     ("target_records_ok", target::RECORDS_OK.name),
     ("target_records_rejected", target::RECORDS_REJECTED.name),
     ("target_records_retry", target::RECORDS_RETRY.name),
@@ -214,8 +222,11 @@ impl Metrics {
         Value::Object(document)
     }
 
-    /// Writes the document as one line with `level` (see [`line_level`]), in one write (so it
-    /// never interleaves with a log line).
+    /// Writes the document as one line with `level` (see [`line_level`]) and the same instant
+    /// as an RFC 3339 `timestamp` ([`crate::telemetry::timestamp`]), in one write (so it never
+    /// interleaves with a log line). Lambda's log-level filtering reads a line without a valid
+    /// `timestamp` as INFO, whatever its `level`, and drops it at a `logLevel` above INFO: EMF's
+    /// own `_aws.Timestamp` (milliseconds) is not what it reads.
     pub fn write_line(
         &self,
         out: &mut impl std::io::Write,
@@ -223,6 +234,8 @@ impl Metrics {
         level: &str,
     ) -> std::io::Result<()> {
         let mut document = self.to_value(timestamp_ms);
+        let at = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap_or_default();
+        document["timestamp"] = json!(crate::telemetry::timestamp(at));
         document["level"] = json!(level);
         out.write_all(format!("{document}\n").as_bytes())
     }
@@ -236,7 +249,8 @@ impl Metrics {
 
 /// The `level` of a metrics line. Lambda's log-level filtering keeps a JSON line whose `level`
 /// is at or above the function's application log level (`AWS_LAMBDA_LOG_LEVEL`, from the stack
-/// key `logLevel`) and counts a line without one as INFO. So that no level drops the metrics
+/// key `logLevel`) and counts a line without one, or without a valid `timestamp`, as INFO
+/// ([`Metrics::write_line`] writes both). So that no level drops the metrics
 /// (and the alarms on them), a line carries INFO, or the function's own level when that is
 /// above INFO.
 pub fn line_level(source: &dyn Source) -> &'static str {
@@ -298,11 +312,17 @@ mod tests {
     fn a_line_is_written_whole_with_a_newline() {
         let mut out = Vec::new();
         let metrics = Metrics::new("f").count(producer::RECORDS_WRITTEN, 2);
-        metrics.write_line(&mut out, 5, "WARN").unwrap();
+        metrics
+            .write_line(&mut out, 1_764_045_097_125, "WARN")
+            .unwrap();
         let text = String::from_utf8(out).unwrap();
-        let mut expected = metrics.to_value(5);
+        let (line, rest) = text.split_once('\n').unwrap();
+        assert_eq!(rest, "", "one line, written whole");
+        let mut expected = metrics.to_value(1_764_045_097_125);
         expected["level"] = json!("WARN");
-        assert_eq!(text, format!("{expected}\n"));
+        // What Lambda's log-level filtering needs besides the level: an RFC 3339 timestamp.
+        expected["timestamp"] = json!("2025-11-25T04:31:37.125Z");
+        assert_eq!(serde_json::from_str::<Value>(line).unwrap(), expected);
     }
 
     #[test]

@@ -1,19 +1,22 @@
 //! Lambda entry point for the target: read configuration once, run the processor.
 
+use std::process::ExitCode;
 use std::time::Instant;
 
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use target::{Processor, TargetSettings};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    let settings = shared::config::load("target", TargetSettings::from_source)?;
-    shared::telemetry::init();
+async fn main() -> ExitCode {
+    let settings = match shared::telemetry::start("target", TargetSettings::from_source) {
+        Ok(settings) => settings,
+        Err(exit) => return exit,
+    };
     let processor = Processor::new(settings);
     let processor = &processor;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     let level = shared::metrics::line_level(&shared::config::ProcessEnv);
-    lambda_runtime::run(service_fn(
+    let outcome = lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let started = Instant::now();
             match processor.handle_value(event.payload, chrono::Utc::now()) {
@@ -38,5 +41,6 @@ async fn main() -> Result<(), Error> {
             }
         },
     ))
-    .await
+    .await;
+    shared::telemetry::stopped(outcome)
 }
