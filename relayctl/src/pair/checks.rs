@@ -281,7 +281,7 @@ mod tests {
             .collect();
         let mut json = json;
         json.entry("cross-account-relay:externalId")
-            .or_insert(serde_json::json!({ "value": "[secret]", "secret": true }));
+            .or_insert(serde_json::json!({ "secret": true }));
         Member {
             given_as: side,
             stack: stack.to_string(),

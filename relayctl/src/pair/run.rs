@@ -15,7 +15,7 @@ use super::checks::{check_accounts, check_agreement, check_sides, Member, Refusa
 use super::plan::{steps, wiring_changes, ConfigChange, Step, Wiring};
 use super::progress::{planned_changes, seconds, Progress, Report};
 use super::pulumi::{DriverError, Finished, Pulumi};
-use super::settings::{full_key, Secret, StackSettings};
+use super::settings::{Secret, StackSettings};
 use super::sts::Accounts;
 
 /// Everything a run talks to.
@@ -366,7 +366,7 @@ impl Runner<'_, '_> {
     fn read_external_id(&mut self, side: StackSide) -> Result<(), PairError> {
         let key = Key::ExternalId;
         // Not in `pulumi config --json` at all: not set (`config get` would fail for it).
-        if self.member(side).settings.raw(&full_key(key)).is_none() {
+        if !self.member(side).settings.is_set(key) {
             return Ok(());
         }
         let call = Call::config_get(side, &self.stack(side), key.name());

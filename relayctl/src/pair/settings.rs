@@ -92,6 +92,12 @@ impl StackSettings {
         self.raw(&full_key(key))
     }
 
+    /// Whether the stack sets `key` at all: a plain value that is not empty, or a secret (whose
+    /// value `pulumi config --json` leaves out).
+    pub fn is_set(&self, key: Key) -> bool {
+        self.get(key).is_some() || self.is_secret(key)
+    }
+
     /// Whether the stack stores `key` encrypted.
     pub fn is_secret(&self, key: Key) -> bool {
         self.secrets.contains(&full_key(key))
@@ -145,7 +151,7 @@ mod tests {
         "aws:profile": {"value": "", "secret": false},
         "cross-account-relay:side": {"value": "target", "secret": false},
         "cross-account-relay:targetAccountId": {"value": "222222222222", "secret": false},
-        "cross-account-relay:externalId": {"value": "[secret]", "secret": true},
+        "cross-account-relay:externalId": {"secret": true},
         "cross-account-relay:tags": {"value": "{\"a\":1}", "objectValue": {"a": 1}, "secret": false},
         "cross-account-relay:unset": {"secret": false}
     }"#;
@@ -158,6 +164,11 @@ mod tests {
         assert_eq!(s.profile(), None, "an empty value is unset");
         assert_eq!(s.get(Key::Side), Some("target"));
         assert!(s.is_secret(Key::ExternalId));
+        assert_eq!(s.get(Key::ExternalId), None, "Pulumi leaves a secret's value out");
+        assert!(s.is_set(Key::ExternalId), "a secret is set");
+        assert!(s.is_set(Key::Side));
+        assert!(!s.is_set(Key::NamePrefix));
+        assert!(!s.is_set(Key::TargetStack));
         assert!(!s.is_secret(Key::Side));
         assert_eq!(s.raw("cross-account-relay:tags"), Some("{\"a\":1}"));
         assert_eq!(s.raw("cross-account-relay:unset"), None);

@@ -106,12 +106,13 @@ impl Pulumi for FakePulumi {
                     .config
                     .iter()
                     .map(|(k, v)| {
-                        let secret = stack.secrets.contains(k);
-                        let shown = if secret { "[secret]" } else { v };
-                        (
-                            k.clone(),
-                            serde_json::json!({"value": shown, "secret": secret}),
-                        )
+                        // Pulumi leaves a secret's value out of `config --json`.
+                        let entry = if stack.secrets.contains(k) {
+                            serde_json::json!({"secret": true})
+                        } else {
+                            serde_json::json!({"value": v, "secret": false})
+                        };
+                        (k.clone(), entry)
                     })
                     .collect();
                 ok(serde_json::Value::Object(entries).to_string())
