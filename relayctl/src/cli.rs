@@ -209,7 +209,7 @@ mod tests {
         assert!(err.contains("unknown pair action \"launch\""), "{err}");
         let help = help();
         assert!(
-            help.contains("relayctl pair preview|up|destroy|outputs"),
+            help.contains("\n\n  relayctl pair preview|up|destroy|outputs"),
             "{help}"
         );
         assert!(help.contains("relayctl list    --bucket NAME"), "{help}");

@@ -74,8 +74,9 @@ pub struct PairArgs {
 pub const DEFAULT_TARGET_STACK: &str = "target";
 pub const DEFAULT_SOURCE_STACK: &str = "source";
 
-pub const HELP: &str = "\
-  relayctl pair preview|up|destroy|outputs [--target-stack NAME] [--source-stack NAME]
+// (No `\` line continuation on the first line: it would eat the indent.)
+pub const HELP: &str =
+    "  relayctl pair preview|up|destroy|outputs [--target-stack NAME] [--source-stack NAME]
                [--target-profile PROFILE] [--source-profile PROFILE]
                [--target-backend URL] [--source-backend URL] [--dry-run]
       both stacks of a deployment through the Pulumi CLI, run from the project's folder, each

@@ -204,8 +204,12 @@ pub fn dry_run(args: &PairArgs, wiring: Wiring, present: &dyn Fn(&str) -> bool) 
     } else {
         format!("<{}'s fully qualified name>", stack(Target))
     };
+    let command = PairArgs {
+        dry_run: false,
+        ..args.clone()
+    };
     let mut lines = vec![format!(
-        "# {args}: the calls it would make; a stack without --*-profile uses its aws:profile, else the environment's credentials"
+        "# {command}: the calls it would make; a stack without --*-profile uses its aws:profile, else the environment's credentials"
     )];
     for step in steps(args.action, wiring) {
         match step {
@@ -571,7 +575,7 @@ mod tests {
 
     #[test]
     fn a_dry_run_prints_every_call_in_order_and_no_secret() {
-        let a = args("up --target-profile t --source-profile s");
+        let a = args("up --target-profile t --source-profile s --dry-run");
         let lines = dry_run(&a, Wiring::StackReference, &nothing);
         let g = "pulumi --non-interactive --color never";
         assert_eq!(

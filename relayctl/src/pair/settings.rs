@@ -164,7 +164,11 @@ mod tests {
         assert_eq!(s.profile(), None, "an empty value is unset");
         assert_eq!(s.get(Key::Side), Some("target"));
         assert!(s.is_secret(Key::ExternalId));
-        assert_eq!(s.get(Key::ExternalId), None, "Pulumi leaves a secret's value out");
+        assert_eq!(
+            s.get(Key::ExternalId),
+            None,
+            "Pulumi leaves a secret's value out"
+        );
         assert!(s.is_set(Key::ExternalId), "a secret is set");
         assert!(s.is_set(Key::Side));
         assert!(!s.is_set(Key::NamePrefix));
