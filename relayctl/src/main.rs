@@ -14,7 +14,6 @@ use relayctl::cli::{self, Command};
 use relayctl::ops::{load, redrive, Filter};
 use relayctl::output::{self, ProgressBar};
 use relayctl::pair::args::PairArgs;
-use relayctl::pair::plan::{dry_run, Wiring};
 use relayctl::pair::pulumi::Cli;
 use relayctl::pair::run::{project_dir, run, Context};
 use relayctl::pair::sts::StsAccounts;
@@ -53,13 +52,6 @@ fn pair_command(args: &PairArgs) -> ExitCode {
     let ambient_backend = std::env::var("PULUMI_BACKEND_URL")
         .ok()
         .filter(|v| !v.is_empty());
-    if args.dry_run {
-        let wiring = Wiring::between(&args.target, &args.source, ambient_backend.as_deref());
-        for line in dry_run(args, wiring, &present) {
-            println!("{line}");
-        }
-        return ExitCode::SUCCESS;
-    }
     let accounts = match StsAccounts::new() {
         Ok(accounts) => accounts,
         Err(e) => {

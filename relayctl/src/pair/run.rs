@@ -12,7 +12,7 @@ use infra::config::{Key, StackSide};
 use super::args::{Action, PairArgs, StackArgs};
 use super::call::{Call, StackEnv};
 use super::checks::{check_accounts, check_agreement, check_sides, Member, Refusal};
-use super::plan::{steps, wiring_changes, ConfigChange, Step, Wiring};
+use super::plan::{dry_run, steps, wiring_changes, ConfigChange, Step, Wiring};
 use super::progress::{planned_changes, seconds, Progress, Report};
 use super::pulumi::{DriverError, Finished, Pulumi};
 use super::settings::{Secret, StackSettings};
@@ -110,9 +110,16 @@ struct Runner<'a, 'c> {
     changed: Vec<String>,
 }
 
-/// Runs `args` (not a dry run) with `ctx`.
+/// Runs `args` with `ctx`; a dry run prints its calls and runs none.
 pub fn run(args: &PairArgs, ctx: Context<'_>) -> Result<(), PairError> {
     let wiring = Wiring::between(&args.target, &args.source, ctx.ambient_backend.as_deref());
+    if args.dry_run {
+        for line in dry_run(args, wiring, ctx.present) {
+            // A line that cannot be written (a closed stdout) changes nothing: nothing runs.
+            let _ = writeln!(ctx.out, "{line}");
+        }
+        return Ok(());
+    }
     let mut runner = Runner {
         args,
         ctx,
@@ -209,10 +216,8 @@ impl Runner<'_, '_> {
         what: String,
         detail: Vec<String>,
     ) -> PairError {
-        let next = PairArgs {
-            dry_run: false,
-            ..self.args.clone()
-        };
+        // A dry run never gets here (it runs nothing): the command runs the same again.
+        let next = self.args;
         PairError::Failed(Box::new(Failure {
             given: side.name(),
             stack: self.stack(side),

@@ -1008,3 +1008,23 @@ fn the_project_is_the_nearest_folder_up_with_pulumi_yaml() {
 fn durations_are_masked_only_where_they_are_durations() {
     assert_eq!(mask_durations("a (6.2 s) b (x) (1 s)"), "a (T) b (x) (T)");
 }
+
+#[test]
+fn a_dry_run_prints_its_calls_and_runs_none() {
+    let dir = scratch("dry");
+    let mut fake = example();
+    let line = format!("destroy {PROFILES} --dry-run");
+    let (out, result) = pair(&mut fake, &FakeSts(vec![]), &line, &dir);
+    result.unwrap();
+    let args = parse(
+        &line
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let expected = dry_run(&args, Wiring::StackReference, &nothing).join("\n") + "\n";
+    assert_eq!(out, expected);
+    assert!(fake.calls.is_empty(), "{:?}", fake.calls);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
