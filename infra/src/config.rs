@@ -17,6 +17,25 @@ pub enum StackSide {
     Target,
 }
 
+impl StackSide {
+    /// The value of `side` that selects this side.
+    pub fn name(self) -> &'static str {
+        match self {
+            StackSide::Source => "source",
+            StackSide::Target => "target",
+        }
+    }
+
+    /// The key naming the account a stack of this side is pinned to: its provider's only
+    /// `allowedAccountIds` entry.
+    pub fn account_key(self) -> Key {
+        match self {
+            StackSide::Source => Key::SourceAccountId,
+            StackSide::Target => Key::TargetAccountId,
+        }
+    }
+}
+
 /// Lambda instruction set; picks the matching cargo-lambda artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -79,6 +98,17 @@ pub struct CommonConfig {
     /// `shared::config::APPLICATION_LOG_LEVELS`).
     pub log_level: String,
     pub alarms: AlarmSettings,
+}
+
+impl CommonConfig {
+    /// The account a stack of `side` deploys into (its provider refuses any other), the value
+    /// of [`StackSide::account_key`].
+    pub fn pinned_account(&self, side: StackSide) -> &str {
+        match side {
+            StackSide::Source => &self.source_account_id,
+            StackSide::Target => &self.target_account_id,
+        }
+    }
 }
 
 /// The alarm keys both stacks read (each stack's own thresholds are in its config).
@@ -1014,6 +1044,14 @@ impl RawConfig {
                 .iterator_age_alarm_seconds(maximum_record_age_seconds, stream_retention_hours)?,
             common,
         })
+    }
+
+    /// The side this stack deploys and the account it is pinned to, read from only the keys
+    /// that decide them (`side` and [`StackSide::account_key`]): what `relayctl pair` checks
+    /// each stack's credentials against before it runs anything.
+    pub fn pinned_account(&self) -> Result<(StackSide, String), ConfigError> {
+        let side = self.side()?;
+        Ok((side, self.account_id(side.account_key())?))
     }
 
     /// The typed configuration of this stack; the first bad key stops it.
@@ -2135,6 +2173,70 @@ mod tests {
             err.contains("pulumi config set --stack dev-target alarmEmail ops@example.com"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_stack_is_pinned_to_its_sides_account_and_its_provider_says_the_same() {
+        let provider_accounts = |raw: &RawConfig| {
+            let template = crate::render(&raw.stack_config().unwrap());
+            let provider = template
+                .resources
+                .values()
+                .find(|r| r.type_token == "pulumi:providers:aws")
+                .expect("an explicit aws provider");
+            provider.properties["allowedAccountIds"].clone()
+        };
+        let target = with(TARGET, &[]);
+        let source = with(TARGET, SOURCE);
+        assert_eq!(
+            target.pinned_account().unwrap(),
+            (StackSide::Target, "222222222222".to_string())
+        );
+        assert_eq!(
+            source.pinned_account().unwrap(),
+            (StackSide::Source, "111111111111".to_string())
+        );
+        for raw in [&target, &source] {
+            let (_, account) = raw.pinned_account().unwrap();
+            assert_eq!(provider_accounts(raw), serde_json::json!([account]));
+        }
+        assert_eq!(StackSide::Source.name(), "source");
+        assert_eq!(StackSide::Target.name(), "target");
+    }
+
+    #[test]
+    fn the_pinned_account_needs_only_the_side_and_its_account() {
+        // No externalId (a secret `pulumi config --json` does not show) and no region.
+        let raw = RawConfig::from_pairs(
+            "t",
+            &[("side", "target"), ("targetAccountId", "222222222222")],
+        );
+        assert_eq!(
+            raw.pinned_account().unwrap(),
+            (StackSide::Target, "222222222222".into())
+        );
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (
+                &[("targetAccountId", "222222222222")],
+                "missing config `cross-account-relay:side`",
+            ),
+            (&[("side", "both")], "must be one of source, target"),
+            (
+                &[("side", "source"), ("targetAccountId", "222222222222")],
+                "missing config `cross-account-relay:sourceAccountId`",
+            ),
+            (
+                &[("side", "target"), ("targetAccountId", "2222")],
+                "exactly 12 digits",
+            ),
+        ];
+        for (pairs, needle) in cases {
+            let err = RawConfig::from_pairs("t", pairs)
+                .pinned_account()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod function;
 pub mod iam;
 pub mod logical;
 pub mod model;
+pub mod outputs;
 pub mod provider;
 pub mod source;
 pub mod stack_file;

@@ -16,12 +16,13 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::alarms;
-use crate::config::{SourceConfig, StreamCapacity, TargetOutputs, TargetRegion};
+use crate::config::{SourceConfig, StackSide, StreamCapacity, TargetOutputs, TargetRegion};
 use crate::dead_letters;
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
 use crate::logical;
 use crate::model::{output_of, secret, to_json, Resource, Template};
+use crate::outputs;
 use shared::config as env;
 
 pub const PROVIDER: &str = logical::SOURCE_PROVIDER;
@@ -99,14 +100,14 @@ fn target_values(t: &mut Template, config: &SourceConfig) -> TargetValues {
                 Resource::builtin("pulumi:pulumi:StackReference").prop("name", stack.clone()),
             );
             (
-                stack_output("crossAccountRoleArn"),
-                stack_output("targetFunctionArn"),
+                stack_output(outputs::CROSS_ACCOUNT_ROLE_ARN),
+                stack_output(outputs::TARGET_FUNCTION_ARN),
             )
         }
     };
     let region = match &config.target_region {
         TargetRegion::Fixed(region) => region.clone(),
-        TargetRegion::FromTargetStack => stack_output("targetRegion"),
+        TargetRegion::FromTargetStack => stack_output(outputs::TARGET_REGION),
     };
     TargetValues {
         role_arn,
@@ -122,7 +123,7 @@ pub fn template(config: &SourceConfig) -> Template {
     );
     t.add(
         PROVIDER,
-        crate::provider::provider(common, &common.source_account_id, "source"),
+        crate::provider::provider(common, StackSide::Source),
     );
     let target = target_values(&mut t, config);
     add_stream(&mut t, config);

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::alarms;
-use crate::config::TargetConfig;
+use crate::config::{StackSide, TargetConfig};
 use crate::function::{self, add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
 use crate::logical;
 use crate::model::{output_of, secret, to_json, Resource, Template};
+use crate::outputs;
 use crate::provider::provider;
 use shared::config as env;
 
@@ -56,10 +57,7 @@ pub fn template(config: &TargetConfig) -> Template {
         "Target account: the target function, the role the source's relay assumes to invoke it, and the alarms with their topic.",
     );
 
-    t.add(
-        PROVIDER,
-        provider(common, &common.target_account_id, "target"),
-    );
+    t.add(PROVIDER, provider(common, StackSide::Target));
     add_target_function(&mut t, config);
     add_cross_account_role(&mut t, config);
     alarms::add(
@@ -140,7 +138,7 @@ fn add_cross_account_role(t: &mut Template, config: &TargetConfig) {
 fn add_outputs(t: &mut Template, config: &TargetConfig) {
     let common = &config.common;
     t.output(
-        "crossAccountRoleArn",
+        outputs::CROSS_ACCOUNT_ROLE_ARN,
         output_of(logical::CROSS_ACCOUNT_ROLE, "arn"),
     );
     t.output(
@@ -152,10 +150,10 @@ fn add_outputs(t: &mut Template, config: &TargetConfig) {
         output_of(logical::TARGET.function, "name"),
     );
     t.output(
-        "targetFunctionArn",
+        outputs::TARGET_FUNCTION_ARN,
         output_of(logical::TARGET.function, "arn"),
     );
-    t.output("targetRegion", common.region.clone());
+    t.output(outputs::TARGET_REGION, common.region.clone());
     t.output(
         "targetLogGroupName",
         output_of(logical::TARGET.log_group, "name"),

@@ -1,11 +1,14 @@
-//! The command line: `relayctl list|redrive --bucket NAME [filters]`.
+//! The command line: `relayctl list|redrive --bucket NAME [filters]`, `relayctl pair ...`.
 
 use crate::letter::Kind;
 use crate::ops::Filter;
+use crate::pair::args::{self as pair, PairArgs};
 
+/// The first part of `--help`; [`help`] adds `relayctl pair`'s.
 pub const HELP: &str = "\
-relayctl: the dead letters of a cross-account-relay deployment, listed and redriven.
-Run it on your machine with the source account's credentials (AWS_PROFILE=source ...).
+relayctl: the dead letters of a cross-account-relay deployment, listed and redriven; its two
+stacks deployed and destroyed in order (pair).
+list and redrive run on your machine with the source account's credentials (AWS_PROFILE=source ...).
 
   relayctl list    --bucket NAME [FILTERS]
       the dead letters grouped by kind, with objects, records, reasons and the oldest's age
@@ -31,7 +34,16 @@ FILTERS
   --reason TEXT        only objects whose reason contains TEXT
 
 Exit status: 0; 1 when the bucket cannot be read or an object could not be redriven (each is
-named with its error and stays in the bucket); 2 for a command line it does not understand.";
+named with its error and stays in the bucket), or when pair was refused or a step failed; 2 for
+a command line it does not understand.";
+
+/// The whole `--help`: the dead-letter commands, then `relayctl pair`.
+pub fn help() -> String {
+    let (head, tail) = HELP
+        .split_once("\nFILTERS")
+        .expect("HELP has a FILTERS section");
+    format!("{head}\n{}\n\nFILTERS{tail}", pair::HELP)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -46,6 +58,7 @@ pub enum Command {
         dry_run: bool,
         filter: Filter,
     },
+    Pair(PairArgs),
 }
 
 /// `90s`, `15m`, `2h`, `7d` in seconds.
@@ -79,6 +92,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     };
     if matches!(command.as_str(), "--help" | "-h" | "help") {
         return Ok(Command::Help);
+    }
+    if command == "pair" {
+        if rest.iter().any(|a| a == "--help" || a == "-h") {
+            return Ok(Command::Help);
+        }
+        return pair::parse(rest).map(Command::Pair);
     }
     let mut bucket = None;
     let mut stream = None;
@@ -117,7 +136,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             dry_run,
             filter,
         }),
-        other => Err(format!("unknown command {other:?}: list or redrive (see relayctl --help)")),
+        other => Err(format!("unknown command {other:?}: list, redrive or pair (see relayctl --help)")),
     }
 }
 
@@ -171,12 +190,34 @@ mod tests {
             ("list --bucket b --kind rejected", "a kind is one of rejected_by_target, undeliverable, failed_batch, failed_invocation"),
             ("list --bucket b --older-than 2w", "an age is a number and a unit"),
             ("list --bucket b --verbose", "unknown argument \"--verbose\""),
-            ("show --bucket b", "unknown command \"show\""),
+            ("show --bucket b", "unknown command \"show\": list, redrive or pair"),
         ];
         for (line, needle) in cases {
             let err = parse(&args(line)).unwrap_err();
             assert!(err.contains(needle), "{line}: {err}");
         }
+    }
+
+    #[test]
+    fn pair_is_a_command_and_its_help_is_listed() {
+        let Command::Pair(pair) = parse(&args("pair up --source-stack s")).unwrap() else {
+            panic!("pair")
+        };
+        assert_eq!(pair.source.stack, "s");
+        assert_eq!(parse(&args("pair up --help")).unwrap(), Command::Help);
+        let err = parse(&args("pair launch")).unwrap_err();
+        assert!(err.contains("unknown pair action \"launch\""), "{err}");
+        let help = help();
+        assert!(
+            help.contains("\n\n  relayctl pair preview|up|destroy|outputs"),
+            "{help}"
+        );
+        assert!(help.contains("relayctl list    --bucket NAME"), "{help}");
+        assert!(help.find("relayctl pair").unwrap() < help.find("\nFILTERS").unwrap());
+        assert!(
+            help.ends_with("a command line it does not understand."),
+            "{help}"
+        );
     }
 
     #[test]

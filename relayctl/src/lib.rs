@@ -1,14 +1,17 @@
-//! `relayctl`: the operator's command for the dead-letter bucket of a cross-account-relay
-//! deployment. It lists the dead letters by kind and redrives their records to the stream.
+//! `relayctl`: the operator's command for a cross-account-relay deployment. It lists the dead
+//! letters by kind and redrives their records to the stream, and it deploys, previews and
+//! destroys the deployment's two stacks in order (`relayctl pair`).
 //!
 //! - [`cli`]: the command line and its `--help`.
 //! - [`letter`]: one object of the bucket, read (kind, reason, age, records).
 //! - [`ops`]: list and redrive, over the bucket and the stream as ports.
 //! - [`aws`]: the real bucket (S3); the stream is the producer crate's Kinesis sink.
 //! - [`output`]: what the commands print, and the progress bar.
+//! - [`pair`]: both stacks through the Pulumi CLI, each with its own account's credentials.
 
 pub mod aws;
 pub mod cli;
 pub mod letter;
 pub mod ops;
 pub mod output;
+pub mod pair;

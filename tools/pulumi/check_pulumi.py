@@ -24,8 +24,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import check_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "cross-account-relay"
@@ -471,7 +474,7 @@ def destroy_refused_with_dead_letters(ws: Workspace) -> str:
     )
 
 
-STEPS = [
+STEPS: list[tuple[str, Callable[[Workspace], str]]] = [
     ("init", init),
     ("preview", preview),
     ("up", up),
@@ -483,6 +486,8 @@ STEPS = [
     ("refusals", refusals),
     ("destroy refused with dead letters", destroy_refused_with_dead_letters),
     ("destroy", destroy),
+    # relayctl pair (check_pair.py): after destroy, so the stand-in's world is empty.
+    *check_pair.STEPS,
 ]
 
 
@@ -509,8 +514,15 @@ def main() -> int:
         t0 = time.monotonic()
         try:
             summary = step(ws)
-        except (CheckFailed, subprocess.TimeoutExpired, KeyError, json.JSONDecodeError) as err:
+        except (
+            CheckFailed,
+            check_pair.PairCheckFailed,
+            subprocess.TimeoutExpired,
+            KeyError,
+            json.JSONDecodeError,
+        ) as err:
             print(f"check-pulumi: [{number}/{len(STEPS)}] {title}: FAIL ({time.monotonic() - t0:.1f} s)\n{err}")
+            check_pair.stop()
             return 1
         print(f"check-pulumi: [{number}/{len(STEPS)}] {title}: ok ({time.monotonic() - t0:.1f} s) {summary}")
     print(f"check-pulumi: {len(STEPS)} passed, 0 failed ({time.monotonic() - started:.0f} s)")

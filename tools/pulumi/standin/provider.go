@@ -300,7 +300,7 @@ func stringList(v resource.PropertyValue) []string {
 	return out
 }
 
-func (p *awsProvider) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+func (p *awsProvider) Configure(ctx context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
 	var cfg resource.PropertyMap
 	if req.GetArgs() != nil {
 		var err error
@@ -334,7 +334,10 @@ func (p *awsProvider) Configure(_ context.Context, req *pulumirpc.ConfigureReque
 		return nil, fmt.Errorf("missing region information: set it with `pulumi config set aws:region <region>`")
 	}
 
-	account := callerAccount()
+	account, err := resolveCallerAccount(ctx, cfg, region)
+	if err != nil {
+		return nil, err
+	}
 	if v, ok := cfg["allowedAccountIds"]; ok && !v.IsComputed() {
 		if allowed := stringList(v); len(allowed) > 0 && !contains(allowed, account) {
 			// terraform-provider-aws internal/conns: "AWS account ID not allowed: %s"
