@@ -228,6 +228,9 @@ class LocalRun:
     def settle(self, ids: Sequence[str], timeout: float = 60) -> Accounting:
         """Waits until every id is delivered or dead-lettered (or the timeout), then for a quiet
         moment so late duplicates and dead letters are counted too; returns their accounting."""
+        # The bucket as it is now: a caller that just moved dead letters (a redrive) must not be
+        # answered from the collector's last look, which still counts them as dead-lettered.
+        self.dead_letters.refresh()
         end = time.monotonic() + timeout
         while time.monotonic() < end and not self.ledger.settled(ids):
             time.sleep(0.1)
