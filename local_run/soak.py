@@ -1,13 +1,13 @@
 """`make soak`: the local two-account run under a fault matrix, and a ledger checked record by record.
 
-    python -m local.soak [--total 100000] [--faults default] [--seed 1] ...
+    python -m local_run.soak [--total 100000] [--faults default] [--seed 1] ...
 
 (or TOTAL / FAULTS / SEED in the environment, which `make soak TOTAL=... FAULTS=...` passes on).
 
 The producer Lambda writes most records (one scheduled tick after another); the soak writes the
 rest itself, straight into the stream: records that share partition keys (so the order per key
 means something: most producer records have a key of their own) and the records that carry the
-record-level faults (`local.faults`). Everything else is injected where it happens: moto
+record-level faults (`local_run.faults`). Everything else is injected where it happens: moto
 (throttled Invokes and AssumeRoles, denied AssumeRoles, short-lived credentials, refused
 PutRecords entries, failing GetRecords, a refusing dead-letter bucket) and the runtime emulator
 (SIGKILLed relay and target processes, a target slower than the relay's timeout). The event
@@ -43,14 +43,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from local.containers import FunctionPool
-from local.envelope import DeadLetterKind, produced_record
-from local.faults import CLASSES, FaultInjector, FaultMatrixError, describe_matrix, parse_matrix
-from local.functions import release_binaries
-from local.harness import LocalRun, RunSpec
-from local.ledger import Accounting
-from local.metrics import names, totals
-from local.program import ROOT
+from local_run.containers import FunctionPool
+from local_run.envelope import DeadLetterKind, produced_record
+from local_run.faults import CLASSES, FaultInjector, FaultMatrixError, describe_matrix, parse_matrix
+from local_run.functions import release_binaries
+from local_run.harness import LocalRun, RunSpec
+from local_run.ledger import Accounting
+from local_run.metrics import names, totals
+from local_run.program import ROOT
 
 Say = Callable[[str], None]
 NEAR_1_MIB = 1024 * 1024 - 4096  # a near-1 MiB record: data plus partition key under Kinesis's 1 MiB
