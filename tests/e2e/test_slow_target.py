@@ -14,7 +14,10 @@ import pytest
 
 from local_run.program import ROOT
 from local_run.runtime_api import FunctionHost, records_in
-from local_run.soak import SOAK_DIR, Report, comparison, parse_args, soak
+from local_run.soak.cli import parse_args
+from local_run.soak.report import Report, comparison
+from local_run.soak.run import soak
+from local_run.soak.settings import SOAK_DIR
 
 
 def envelope(records: int) -> bytes:

@@ -22,7 +22,10 @@ from botocore.exceptions import ClientError
 from local_run.faults import CLASSES, SHORT_CREDENTIALS_S, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
 from local_run.program import ROOT
 from local_run.runtime_api import FunctionHost, HostFaults
-from local_run.soak import Report, analyse_deliveries, parse_args, soak
+from local_run.soak.analysis import analyse_deliveries
+from local_run.soak.cli import parse_args
+from local_run.soak.report import Report
+from local_run.soak.run import soak
 
 # Every class at a rate that makes it happen within a few thousand records and half a minute.
 HIGH_RATES = (
