@@ -18,9 +18,9 @@ from types import FrameType
 
 from local_run.functions import release_binaries
 from local_run.harness import CrossAccountProof, LocalRun, RunSpec
+from local_run.infra_command import ROOT, InfraError
 from local_run.ledger import Accounting, result_line
 from local_run.metrics import Agreement, EmfError, agreements
-from local_run.program import ROOT, InfraError
 from local_run.template import TemplateError
 
 Say = Callable[[str], None]

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from local_run.aws import Credentials, LocalAws
+from local_run.moto_clients import Credentials, LocalAws
 from local_run.stacks import FUNCTIONS, Stacks
 
 LAMBDA_TRUST = json.dumps(

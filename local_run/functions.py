@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_run.aws import Credentials, LocalAws
 from local_run.containers import FunctionPool
 from local_run.environment import Environment
 from local_run.faults import FaultInjector
-from local_run.program import ROOT
+from local_run.infra_command import ROOT
+from local_run.moto_clients import Credentials, LocalAws
 from local_run.runtime_api import EchoLine, FunctionHost, HostFaults
 from local_run.stacks import FUNCTIONS, Stacks
 

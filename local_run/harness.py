@@ -24,16 +24,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local_run.aws import Credentials, LocalAws
 from local_run.containers import FunctionPool
 from local_run.environment import Environment
 from local_run.esm import EventSourceMapping, MappingSettings
 from local_run.faults import FaultInjector
 from local_run.functions import RunningFunctions, create_hosts
+from local_run.infra_command import ROOT
 from local_run.ledger import Accounting, DeadLetterCollector, Ledger
 from local_run.limits import Limits, limits
+from local_run.moto_clients import Credentials, LocalAws
 from local_run.moto_server import MotoServer, TrustRule
-from local_run.program import ROOT
 from local_run.runtime_api import FunctionHost
 from local_run.stacks import Stacks
 from local_run.stream import StreamOperator, record_id

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from local_run.envelope import DeadLetterKind
+from local_run.infra_command import infra_facts
 from local_run.ledger import Accounting, Ledger
-from local_run.program import infra_facts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_run.aws import free_port
+from local_run.moto_clients import free_port
 from local_run.processes import spawn, terminate
 
 START_TIMEOUT_S = 30

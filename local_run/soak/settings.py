@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from local_run.program import ROOT
+from local_run.infra_command import ROOT
 
 # Where each run keeps its work folder (binaries' copies, logs).
 SOAK_DIR = ROOT / ".demo" / "soak"

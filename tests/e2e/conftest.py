@@ -11,7 +11,7 @@ import pytest
 
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
-from local_run.program import ROOT
+from local_run.infra_command import ROOT
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ import pytest
 from local_run import envelope
 from local_run.dead_letters import layout
 from local_run.envelope import Status
+from local_run.infra_command import run_infra
 from local_run.limits import limits
 from local_run.metrics import EmfError, names, totals
-from local_run.program import run_infra
 
 
 @pytest.fixture(scope="module")

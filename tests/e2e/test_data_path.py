@@ -20,9 +20,9 @@ from local_run.dead_letters import layout
 from local_run.envelope import DeadLetterKind, produced_record
 from local_run.functions import release_binaries
 from local_run.harness import DEMO_EXTERNAL_ID, LocalRun, RunSpec
+from local_run.infra_command import ROOT
 from local_run.ledger import Accounting, on_failure_ids
 from local_run.metrics import names, totals
-from local_run.program import ROOT
 from local_run.runtime_api import FunctionHost
 from local_run.stream import FIRST_SHARD_HASH_KEY
 from local_run.template import render

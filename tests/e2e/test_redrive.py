@@ -31,8 +31,8 @@ import pytest
 from local_run.envelope import produced_record
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
+from local_run.infra_command import ROOT
 from local_run.ledger import Accounting
-from local_run.program import ROOT
 from local_run.stream import FIRST_SHARD_HASH_KEY
 from local_run.template import render
 

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from local_run.program import ROOT
+from local_run.infra_command import ROOT
 from local_run.runtime_api import FunctionHost, records_in
 from local_run.soak.cli import parse_args
 from local_run.soak.report import Report, comparison

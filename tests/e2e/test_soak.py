@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_run.faults import CLASSES, SHORT_CREDENTIALS_S, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
-from local_run.program import ROOT
+from local_run.infra_command import ROOT
 from local_run.runtime_api import FunctionHost, HostFaults
 from local_run.soak.analysis import analyse_deliveries
 from local_run.soak.cli import parse_args

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from local_run.aws import Credentials, LocalAws
+from local_run.moto_clients import Credentials, LocalAws
 from local_run.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
