@@ -68,8 +68,8 @@ lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(TOOLS)/bin/actionlint .github/workflows/*.yml
 	@$(MAKE) --no-print-directory $(VENV)/.installed
-	$(VENV)/bin/ruff check local tests/e2e bench infra/checks tools/pulumi
-	$(VENV)/bin/ruff format --check local tests/e2e bench infra/checks tools/pulumi
+	$(VENV)/bin/ruff check local_run tests/e2e bench infra/checks tools/pulumi
+	$(VENV)/bin/ruff format --check local_run tests/e2e bench infra/checks tools/pulumi
 	$(VENV)/bin/mypy
 
 $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
@@ -175,25 +175,25 @@ check-pulumi: tools build pulumi-tools $(AWS_SCHEMA)
 	  resource aws $(AWS_PIN) --file $(STANDIN_DIR).tgz
 	$(PY) tools/pulumi/check_pulumi.py --pulumi-home $(PULUMI_HOME_DIR) --work $(ROOT)/.cache/check-pulumi
 
-# ---- local two-account run (owned by local/ and tests/e2e/) ----
+# ---- local two-account run (owned by local_run/ and tests/e2e/) ----
 .PHONY: e2e soak
 # TICKS, INTERVAL (s), RECORDS (per tick) override the defaults: make demo TICKS=200 RECORDS=5
 demo: build
 	cargo build --quiet --locked -p infra
-	cd $(ROOT) && TICKS="$(TICKS)" INTERVAL="$(INTERVAL)" RECORDS="$(RECORDS)" $(PY) -m local.demo
+	cd $(ROOT) && TICKS="$(TICKS)" INTERVAL="$(INTERVAL)" RECORDS="$(RECORDS)" $(PY) -m local_run.demo
 
 e2e: build
 	cargo build --quiet --locked -p infra
 	cd $(ROOT) && $(PY) -m pytest tests/e2e -q -p no:cacheprovider
 
 # Not part of make test (minutes, not seconds). TOTAL (default 100000), FAULTS (default, none, or
-# class:rate,... — the classes: python -m local.soak --help), SEED: make soak TOTAL=20000 FAULTS=none.
+# class:rate,... — the classes: python -m local_run.soak --help), SEED: make soak TOTAL=20000 FAULTS=none.
 # SLOW_TARGET_MS=ms: a target that spends ms per record, the soak run without and with key-ordered
 # delivery (RECORDS_PER_INVOCATION, the stack's relayMaxRecordsPerInvocation) and compared.
 soak: build
 	cargo build --quiet --locked -p infra
 	cd $(ROOT) && TOTAL="$(TOTAL)" FAULTS="$(FAULTS)" SEED="$(SEED)" SLOW_TARGET_MS="$(SLOW_TARGET_MS)" \
-	  RECORDS_PER_INVOCATION="$(RECORDS_PER_INVOCATION)" $(PY) -m local.soak
+	  RECORDS_PER_INVOCATION="$(RECORDS_PER_INVOCATION)" $(PY) -m local_run.soak
 
 # ---- mutation testing (owned by .cargo/mutants.toml: the files, and each excluded mutant's reason) ----
 .PHONY: mutants

@@ -30,8 +30,8 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from local import envelope
-from local.aws import free_port
+from local_run import envelope
+from local_run.moto_clients import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

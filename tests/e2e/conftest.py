@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.functions import release_binaries
-from local.harness import LocalRun, RunSpec
-from local.program import ROOT
+from local_run.functions import release_binaries
+from local_run.harness import LocalRun, RunSpec
+from local_run.infra_command import ROOT
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """The Python side's copy of the contracts against their source of truth, the Rust shared crate:
-the envelope builders of `local.envelope` must produce exactly the shape `infra
+the envelope builders of `local_run.envelope` must produce exactly the shape `infra
 --envelope-example` prints, the limits come from `infra --limits`, and the metric names from
 `infra --metric-names`."""
 
@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from local import envelope
-from local.dead_letters import layout
-from local.envelope import Status
-from local.limits import limits
-from local.metrics import EmfError, names, totals
-from local.program import run_infra
+from local_run import envelope
+from local_run.dead_letters import layout
+from local_run.envelope import Status
+from local_run.infra_command import run_infra
+from local_run.limits import limits
+from local_run.metrics import EmfError, names, totals
 
 
 @pytest.fixture(scope="module")

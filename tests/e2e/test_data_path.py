@@ -15,17 +15,17 @@ from typing import Any
 
 import pytest
 
-from local import envelope
-from local.dead_letters import layout
-from local.envelope import DeadLetterKind, produced_record
-from local.functions import release_binaries
-from local.harness import DEMO_EXTERNAL_ID, LocalRun, RunSpec
-from local.ledger import Accounting, on_failure_ids
-from local.metrics import names, totals
-from local.program import ROOT
-from local.runtime_api import FunctionHost
-from local.stream import FIRST_SHARD_HASH_KEY
-from local.template import render
+from local_run import envelope
+from local_run.dead_letters import layout
+from local_run.envelope import DeadLetterKind, produced_record
+from local_run.functions import release_binaries
+from local_run.harness import DEMO_EXTERNAL_ID, LocalRun, RunSpec
+from local_run.infra_command import ROOT
+from local_run.ledger import Accounting, on_failure_ids
+from local_run.metrics import names, totals
+from local_run.runtime_api import FunctionHost
+from local_run.stream import FIRST_SHARD_HASH_KEY
+from local_run.template import render
 
 
 def assert_nothing_lost(acc: Accounting) -> None:

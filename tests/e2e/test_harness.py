@@ -1,4 +1,4 @@
-"""The harness's own parts, tested against stand-in functions (local/fake_functions.py) with the
+"""The harness's own parts, tested against stand-in functions (local_run/fake_functions.py) with the
 program's committed example stacks: the moto launcher's patches, the runtime emulator's Lambda
 semantics, and the event source mapping's retry/bisect/on-failure rules. The system itself is
 tested with the release binaries in test_data_path.py."""
@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from local import envelope
-from local.harness import LocalRun, RunSpec
-from local.log_filter import LogLevelFilter, level_of
-from local.runtime_api import FunctionHost
-from local.stream import FIRST_SHARD_HASH_KEY
+from local_run import envelope
+from local_run.harness import LocalRun, RunSpec
+from local_run.log_filter import LogLevelFilter, level_of
+from local_run.runtime_api import FunctionHost
+from local_run.stream import FIRST_SHARD_HASH_KEY
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class FakeRun:
 def fake_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeRun]:
     work = tmp_path_factory.mktemp("harness")
     events = work / "events.jsonl"
-    stand_in = [sys.executable, "-m", "local.fake_functions"]
+    stand_in = [sys.executable, "-m", "local_run.fake_functions"]
     spec = RunSpec(
         binaries={
             "producer": [*stand_in, "producer"],
@@ -251,7 +251,7 @@ def test_a_recycled_function_answers_the_next_invocation(tmp_path: Path) -> None
         host.stop()
 
 
-# ---- Lambda's log-level filtering (local/log_filter.py) ----
+# ---- Lambda's log-level filtering (local_run/log_filter.py) ----
 
 STAMP = "2025-11-25T04:31:37.125Z"
 
@@ -350,7 +350,7 @@ def test_the_emulator_filters_a_functions_output_before_anything_reads_it(tmp_pa
 def fake_function_host(name: str, mode: str, timeout_s: float) -> FunctionHost:
     env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "ERROR"}
     return FunctionHost(
-        name, [sys.executable, "-m", "local.fake_functions", mode], env=env, arn="arn:x", timeout_s=timeout_s
+        name, [sys.executable, "-m", "local_run.fake_functions", mode], env=env, arn="arn:x", timeout_s=timeout_s
     )
 
 

@@ -28,13 +28,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.envelope import produced_record
-from local.functions import release_binaries
-from local.harness import LocalRun, RunSpec
-from local.ledger import Accounting
-from local.program import ROOT
-from local.stream import FIRST_SHARD_HASH_KEY
-from local.template import render
+from local_run.envelope import produced_record
+from local_run.functions import release_binaries
+from local_run.harness import LocalRun, RunSpec
+from local_run.infra_command import ROOT
+from local_run.ledger import Accounting
+from local_run.stream import FIRST_SHARD_HASH_KEY
+from local_run.template import render
 
 RELAYCTL = ROOT / "target" / "debug" / "relayctl"
 # The target's allowed clock skew is 300 s (functions/target/src/processor.rs); a record this far

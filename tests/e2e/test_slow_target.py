@@ -12,9 +12,12 @@ from collections import Counter
 
 import pytest
 
-from local.program import ROOT
-from local.runtime_api import FunctionHost, records_in
-from local.soak import SOAK_DIR, Report, comparison, parse_args, soak
+from local_run.infra_command import ROOT
+from local_run.runtime_api import FunctionHost, records_in
+from local_run.soak.cli import parse_args
+from local_run.soak.report import Report, comparison
+from local_run.soak.run import soak
+from local_run.soak.settings import SOAK_DIR
 
 
 def envelope(records: int) -> bytes:
@@ -30,7 +33,7 @@ def test_records_in_counts_an_envelopes_records_and_nothing_else() -> None:
 
 def test_a_slow_target_keeps_its_container_busy_per_record() -> None:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "local.fake_functions", "pid"]
+    command = [sys.executable, "-m", "local_run.fake_functions", "pid"]
     host = FunctionHost("f", command, env=env, arn="arn:x", timeout_s=10, processing_ms_per_record=40)
     try:
         host.invoke(envelope(0))  # the process's start is not part of the times measured below

@@ -19,10 +19,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.faults import CLASSES, SHORT_CREDENTIALS_S, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
-from local.program import ROOT
-from local.runtime_api import FunctionHost, HostFaults
-from local.soak import Report, analyse_deliveries, parse_args, soak
+from local_run.faults import CLASSES, SHORT_CREDENTIALS_S, WINDOW_CYCLE_S, FaultInjector, FaultMatrixError, parse_matrix
+from local_run.infra_command import ROOT
+from local_run.runtime_api import FunctionHost, HostFaults
+from local_run.soak.analysis import analyse_deliveries
+from local_run.soak.cli import parse_args
+from local_run.soak.report import Report
+from local_run.soak.run import soak
 
 # Every class at a rate that makes it happen within a few thousand records and half a minute.
 HIGH_RATES = (
@@ -115,9 +118,9 @@ def test_a_redelivery_is_not_an_order_violation_and_duplicates_are_counted_with_
 
 # ---- the runtime injectors, against a stand-in process ----
 def stand_in(faults: HostFaults) -> FunctionHost:
-    """A stand-in function that answers with its process id (local.fake_functions pid)."""
+    """A stand-in function that answers with its process id (local_run.fake_functions pid)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "local.fake_functions", "pid"]
+    command = [sys.executable, "-m", "local_run.fake_functions", "pid"]
     return FunctionHost("f", command, env=env, arn="arn:x", timeout_s=10, faults=faults)
 
 
@@ -221,7 +224,7 @@ def launcher(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[
     from moto.sts import models as sts_models
     from moto.sts import responses as sts_responses
 
-    from local import moto_launcher
+    from local_run import moto_launcher
 
     injector = FaultInjector({}, seed=5, started_at=time.time())
     monkeypatch.setattr(moto_launcher, "_faults", injector)

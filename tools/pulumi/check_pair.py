@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from local.aws import Credentials, LocalAws
-from local.moto_server import MotoServer
+from local_run.moto_clients import Credentials, LocalAws
+from local_run.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RELAYCTL = ROOT / "target/debug/relayctl"

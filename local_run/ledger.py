@@ -10,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local.containers import FunctionPool
-from local.dead_letters import layout
-from local.envelope import DeadLetterKind
-from local.runtime_api import FunctionHost
-from local.stream import StreamOperator, record_id
+from local_run.containers import FunctionPool
+from local_run.dead_letters import layout
+from local_run.envelope import DeadLetterKind
+from local_run.runtime_api import FunctionHost
+from local_run.stream import StreamOperator, record_id
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.template import Template, TemplateError, render, resolve
+from local_run.template import Template, TemplateError, render, resolve
 
 # The three functions, each declared as `<name>Function` with the execution role `<name>Role`.
 FUNCTIONS = ("producer", "relay", "target")

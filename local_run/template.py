@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.program import InfraError, run_infra
+from local_run.infra_command import InfraError, run_infra
 
 _INTERPOLATION = re.compile(r"\$\{([^}]+)\}")
 

@@ -13,8 +13,8 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from local.aws import Credentials, LocalAws
-from local.stacks import FUNCTIONS, Stacks
+from local_run.moto_clients import Credentials, LocalAws
+from local_run.stacks import FUNCTIONS, Stacks
 
 LAMBDA_TRUST = json.dumps(
     {
@@ -146,7 +146,7 @@ def _register_target_function(aws: LocalAws, admin: Credentials, stacks: Stacks,
     (the launcher hands each Invoke to the runtime emulator that hosts the release binary)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("bootstrap", "#!/bin/sh\n# runs locally under local/runtime_api.py\n")
+        z.writestr("bootstrap", "#!/bin/sh\n# runs locally under local_run/runtime_api.py\n")
     aws.client("lambda", admin).create_function(
         FunctionName=stacks.function_names["target"],
         Runtime="provided.al2023",

@@ -1,4 +1,4 @@
-"""moto's standalone server for both accounts, started through `local.moto_launcher` on a free
+"""moto's standalone server for both accounts, started through `local_run.moto_launcher` on a free
 port of 127.0.0.1, and the audit it writes (one JSON line per AssumeRole and per Invoke)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.aws import free_port
-from local.processes import spawn, terminate
+from local_run.moto_clients import free_port
+from local_run.processes import spawn, terminate
 
 START_TIMEOUT_S = 30
 
@@ -70,7 +70,7 @@ class MotoServer:
                 **({"LOCAL_FAULTS": faults} if faults else {}),
             }
         )
-        command = [sys.executable, "-m", "local.moto_launcher", "-H", "127.0.0.1", "-p", str(port)]
+        command = [sys.executable, "-m", "local_run.moto_launcher", "-H", "127.0.0.1", "-p", str(port)]
         with open(logs_dir / "moto.log", "ab") as log:
             proc = spawn(command, env=env, stdout=log)
         server = cls(proc, endpoint, audit_path)

@@ -85,7 +85,7 @@ class LogLevelFilter:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LogLevelFilter:
         """From the `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` Lambda sets from the
-        function's `loggingConfig` (`local.template.Template.lambda_logging_environment`). A
+        function's `loggingConfig` (`local_run.template.Template.lambda_logging_environment`). A
         level Lambda does not know cannot be configured; it is refused here too."""
         json_format = env.get("AWS_LAMBDA_LOG_FORMAT", "Text").upper() == "JSON"
         level = env.get("AWS_LAMBDA_LOG_LEVEL", DEFAULT_LEVEL).upper()

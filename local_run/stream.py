@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from local.environment import Stream
-from local.limits import Limits
+from local_run.environment import Stream
+from local_run.limits import Limits
 
 # Kinesis maps hash key 0 to the first shard: records a test wants in one batch go there.
 FIRST_SHARD_HASH_KEY = "0"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from local.program import infra_facts
+from local_run.infra_command import infra_facts
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`make demo`: the whole data path on this machine, two accounts, real release binaries.
 
-    python -m local.demo [--ticks 200] [--interval 0.05] [--records 5] [--echo-logs]
+    python -m local_run.demo [--ticks 200] [--interval 0.05] [--records 5] [--echo-logs]
 
 (or TICKS / INTERVAL / RECORDS in the environment, which `make demo TICKS=...` passes on).
 Exit status 0 only when nothing was lost.
@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from local.functions import release_binaries
-from local.harness import CrossAccountProof, LocalRun, RunSpec
-from local.ledger import Accounting, result_line
-from local.metrics import Agreement, EmfError, agreements
-from local.program import ROOT, InfraError
-from local.template import TemplateError
+from local_run.functions import release_binaries
+from local_run.harness import CrossAccountProof, LocalRun, RunSpec
+from local_run.infra_command import ROOT, InfraError
+from local_run.ledger import Accounting, result_line
+from local_run.metrics import Agreement, EmfError, agreements
+from local_run.template import TemplateError
 
 Say = Callable[[str], None]
 

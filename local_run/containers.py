@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, LoopbackServer, QuietHandler, invoke_reply
+from local_run.runtime_api import INVOKE_PREFIX, FunctionHost, InvokeResult, LoopbackServer, QuietHandler, invoke_reply
 
 
 class FunctionPool:

@@ -5,7 +5,7 @@ emulator and the runtime emulator can be exercised quickly and with behaviour th
 functions do not offer (a relay that crashes, returns garbage, ...). The end-to-end tests of the
 system use the release binaries, never these.
 
-Usage: python -m local.fake_functions producer|relay|target|scripted|pid|init_exit|init_error
+Usage: python -m local_run.fake_functions producer|relay|target|scripted|pid|init_exit|init_error
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from local import envelope
-from local.dead_letters import layout
-from local.envelope import Status
+from local_run import envelope
+from local_run.dead_letters import layout
+from local_run.envelope import Status
 
 Handler = Callable[[Any], Any]
 

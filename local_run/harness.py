@@ -4,7 +4,7 @@ event source mapping, plus the ledger that proves nothing was lost.
 `LocalRun.start(spec)` builds it in dependency order from a `RunSpec`, each part from the
 parts before it: the rendered stacks, the runtime emulators (moto needs the target's address),
 moto, the accounts and their resources, the function processes, the event source mapping, the
-ledger. Used by `local.demo` (make demo) and by the end-to-end tests (tests/e2e). Everything
+ledger. Used by `local_run.demo` (make demo) and by the end-to-end tests (tests/e2e). Everything
 binds to 127.0.0.1; every child process runs in its own process group and is stopped by
 `LocalRun.stop()` (also registered with atexit; the demo also stops on SIGINT/SIGTERM), and a
 start that fails stops what it had started.
@@ -24,20 +24,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local.aws import Credentials, LocalAws
-from local.containers import FunctionPool
-from local.environment import Environment
-from local.esm import EventSourceMapping, MappingSettings
-from local.faults import FaultInjector
-from local.functions import RunningFunctions, create_hosts
-from local.ledger import Accounting, DeadLetterCollector, Ledger
-from local.limits import Limits, limits
-from local.moto_server import MotoServer, TrustRule
-from local.program import ROOT
-from local.runtime_api import FunctionHost
-from local.stacks import Stacks
-from local.stream import StreamOperator, record_id
-from local.template import TemplateError, resolve
+from local_run.containers import FunctionPool
+from local_run.environment import Environment
+from local_run.esm import EventSourceMapping, MappingSettings
+from local_run.faults import FaultInjector
+from local_run.functions import RunningFunctions, create_hosts
+from local_run.infra_command import ROOT
+from local_run.ledger import Accounting, DeadLetterCollector, Ledger
+from local_run.limits import Limits, limits
+from local_run.moto_clients import Credentials, LocalAws
+from local_run.moto_server import MotoServer, TrustRule
+from local_run.runtime_api import FunctionHost
+from local_run.stacks import Stacks
+from local_run.stream import StreamOperator, record_id
+from local_run.template import TemplateError, resolve
 
 # What the local run supplies in place of the secret the example stack files cannot hold.
 DEMO_EXTERNAL_ID = "local-demo-external-id-7f3c"
@@ -60,7 +60,7 @@ class RunSpec:
     extra_function_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     echo_logs: bool = False
     retry_base_delay_s: float = 0.02  # the mapping's retry back-off, time compressed
-    # Warm containers per function (default 1 each), and the soak's faults (`local.faults`).
+    # Warm containers per function (default 1 each), and the soak's faults (`local_run.faults`).
     containers: Mapping[str, int] = field(default_factory=dict)
     faults: FaultInjector | None = None
     slow_target_ms: float = 0.0  # processing time the target spends per record (0: none)
@@ -219,7 +219,7 @@ class LocalRun:
 
     def put_records(self, records: Sequence[tuple[str, bytes]], explicit_hash_key: str | None = None) -> list[str]:
         """Writes (partition key, data) records straight into the stream with the source
-        account's credentials; their record ids (`local.stream.record_id`: the produced record's
+        account's credentials; their record ids (`local_run.stream.record_id`: the produced record's
         id, else the partition key) join the ledger. Returns the sequence numbers."""
         sequence_numbers = self.stream.put_records(records, explicit_hash_key)
         self.ledger.add_produced(record_id(pk, data) for pk, data in records)

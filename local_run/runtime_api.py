@@ -8,7 +8,7 @@ semantics where they matter to the data path:
 - one invocation at a time per container (concurrent invokes queue, as with a concurrency of 1);
 - a handler error is HTTP 200 + `X-Amz-Function-Error: Unhandled` with the error JSON as body
   (cargo-lambda's emulator answers 500, which the SDK retries);
-- a request of Lambda's synchronous payload limit or more (6 MB, `local.limits`) is refused
+- a request of Lambda's synchronous payload limit or more (6 MB, `local_run.limits`) is refused
   with 413 before the function sees it;
 - a timeout or a crash fails the invocation (`Sandbox.Timedout` / `Runtime.ExitError`) and the
   next invocation gets a fresh process (a new cold start), as a real sandbox would. The timeout
@@ -20,7 +20,7 @@ semantics where they matter to the data path:
   record of the envelope before the process takes it, as a target doing real work would be.
 
 The process's output (stdout and stderr) goes through Lambda's log-level filtering
-(`local.log_filter`, from the function's log format and level) first; the lines Lambda would keep
+(`local_run.log_filter`, from the function's log format and level) first; the lines Lambda would keep
 are parsed as JSON log lines and kept in memory (and copied to a log file), so the harness reads
 `record processed` lines the way one would query CloudWatch Logs, and never a line Lambda drops.
 """
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
-from local.faults import FaultInjector
-from local.limits import limits
-from local.log_filter import LogLevelFilter
-from local.processes import spawn, terminate
+from local_run.faults import FaultInjector
+from local_run.limits import limits
+from local_run.log_filter import LogLevelFilter
+from local_run.processes import spawn, terminate
 
 RUNTIME_PREFIX = "/2018-06-01/runtime"
 INVOKE_PREFIX = "/2015-03-31/functions/"
@@ -76,7 +76,7 @@ class _Invocation:
 
 @dataclass(frozen=True)
 class HostFaults:
-    """Faults of `make soak` this container injects (`local.faults`), each counted by `injector`."""
+    """Faults of `make soak` this container injects (`local_run.faults`), each counted by `injector`."""
 
     injector: FaultInjector
     kill: str | None = None  # class whose hit SIGKILLs the process as it answers (no answer given)

@@ -15,9 +15,9 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from local.envelope import DeadLetterKind
-from local.ledger import Accounting, Ledger
-from local.program import infra_facts
+from local_run.envelope import DeadLetterKind
+from local_run.infra_command import infra_facts
+from local_run.ledger import Accounting, Ledger
 
 
 @dataclasses.dataclass(frozen=True)

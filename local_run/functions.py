@@ -1,5 +1,5 @@
 """The three functions as Lambda runs them: one warm container each (a `FunctionHost`), or
-several (a `local.containers.FunctionPool`, for `make soak`), started
+several (a `local_run.containers.FunctionPool`, for `make soak`), started
 with the environment their rendered resource declares plus what Lambda itself adds (the
 execution role's credentials, the function's name and memory, the region, the log format and
 level of its `loggingConfig`)."""
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.aws import Credentials, LocalAws
-from local.containers import FunctionPool
-from local.environment import Environment
-from local.faults import FaultInjector
-from local.program import ROOT
-from local.runtime_api import EchoLine, FunctionHost, HostFaults
-from local.stacks import FUNCTIONS, Stacks
+from local_run.containers import FunctionPool
+from local_run.environment import Environment
+from local_run.faults import FaultInjector
+from local_run.infra_command import ROOT
+from local_run.moto_clients import Credentials, LocalAws
+from local_run.runtime_api import EchoLine, FunctionHost, HostFaults
+from local_run.stacks import FUNCTIONS, Stacks
 
 
 def create_hosts(
@@ -38,7 +38,7 @@ def create_hosts(
     """A runtime emulator per container of each function (`containers`: function -> count,
     default 1), listening but with no process yet: moto needs the target's address before any
     function can get its credentials. With `faults`, the relay's and the target's containers
-    inject the soak's runtime faults (`local.faults`). With `slow_target_ms`, each target container
+    inject the soak's runtime faults (`local_run.faults`). With `slow_target_ms`, each target container
     spends that long per record it is sent."""
     timeouts = {f: float(stacks.template_of(f).literal(f"{f}Function", "timeout", 30)) for f in FUNCTIONS}
     host_faults = (

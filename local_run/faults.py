@@ -6,9 +6,9 @@ the default matrix). Every class has one injector, in one place, and every injec
 
 - per record (the soak's writer marks the records it writes; counted by the writer):
   `target_retry`, `target_rejected`, `target_function_error`, `malformed`;
-- per invocation, in the runtime emulator (`local.runtime_api`, counted by the `FaultInjector`
+- per invocation, in the runtime emulator (`local_run.runtime_api`, counted by the `FaultInjector`
   of the harness process): `target_slow`, `target_kill`, `relay_kill`;
-- per request, in moto (`local.moto_launcher`, counted as `fault` lines of moto's audit):
+- per request, in moto (`local_run.moto_launcher`, counted as `fault` lines of moto's audit):
   `target_throttle`, `sts_short_credentials`, `kinesis_put_refused`, `kinesis_get_failed`,
   and the windows `sts_throttle`, `sts_deny`, `dead_letter_refused`.
 

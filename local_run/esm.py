@@ -38,9 +38,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.dead_letters import layout
-from local.runtime_api import InvokeResult
-from local.stream import record_id
+from local_run.dead_letters import layout
+from local_run.runtime_api import InvokeResult
+from local_run.stream import record_id
 
 # The event is sent compact, so the size counted per record is the size sent.
 COMPACT = (",", ":")

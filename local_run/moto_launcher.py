@@ -16,16 +16,16 @@
 This patches moto internals, so moto is pinned (tools/requirements.txt) and the launcher has
 its own tests (tests/e2e/test_harness.py).
 
-Environment (set by `local.moto_server`):
+Environment (set by `local_run.moto_server`):
   LOCAL_SYNC_PAYLOAD_LIMIT  Lambda's synchronous payload limit in bytes (`infra --limits`; passed
                         in, so this process does not run the infra binary)
   LOCAL_LAMBDA_ROUTES   JSON {"<function arn>": "http://127.0.0.1:<port>"}
   LOCAL_AUDIT_LOG       path of the JSON-lines audit file
   LOCAL_TRUST_RULES     JSON {"<role arn>": {"external_id": "...", "principal_account": "..."}}
-  LOCAL_FAULTS          optional: the fault matrix of `make soak` (`local.faults`); its moto
+  LOCAL_FAULTS          optional: the fault matrix of `make soak` (`local_run.faults`); its moto
                         classes are injected here and each injection is an audit line
                         {"event": "fault", "class": ...}
-Arguments are moto.server's (`python -m local.moto_launcher -H 127.0.0.1 -p <port>`).
+Arguments are moto.server's (`python -m local_run.moto_launcher -H 127.0.0.1 -p <port>`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from moto.sts import models as sts_models  # noqa: E402
 from moto.sts import responses as sts_responses  # noqa: E402
 from moto.sts.exceptions import STSClientError  # noqa: E402
 
-from local.faults import SHORT_CREDENTIALS_S, FaultInjector  # noqa: E402
+from local_run.faults import SHORT_CREDENTIALS_S, FaultInjector  # noqa: E402
 
 
 def _sync_payload_limit() -> int:
@@ -216,7 +216,7 @@ def audited_assume_role(self: sts_responses.TokenResponse) -> ActionResult:
     return result
 
 
-# ---- the soak's faults (local.faults): injected only when LOCAL_FAULTS is set ----
+# ---- the soak's faults (local_run.faults): injected only when LOCAL_FAULTS is set ----
 _faults: FaultInjector | None = None
 
 

@@ -3,7 +3,7 @@
 
 The envelope's one definition is the Rust shared crate (`functions/shared/src/envelope.rs`);
 tests/e2e/test_contract.py checks these builders against what `infra --envelope-example`
-prints, so a field renamed there fails here. The stand-in functions (`local.fake_functions`),
+prints, so a field renamed there fails here. The stand-in functions (`local_run.fake_functions`),
 the tests and the benchmark build envelopes only through this module.
 """
 
@@ -51,7 +51,7 @@ def relayed_record(
 
 
 def relayed_record_from_kinesis(event_record: Mapping[str, Any]) -> JsonObject:
-    """What the relay makes of one record of a Kinesis event (AWS's format, see `local.esm`)."""
+    """What the relay makes of one record of a Kinesis event (AWS's format, see `local_run.esm`)."""
     kinesis = event_record["kinesis"]
     arrival = kinesis.get("approximateArrivalTimestamp")
     return relayed_record(

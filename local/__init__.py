@@ -1,9 +1,0 @@
-"""The local two-account run of cross-account-relay: the data path on one machine.
-
-moto plays both AWS accounts (`local.moto_server`, `local.moto_launcher`), the release binaries
-run under a Lambda runtime API emulator (`local.runtime_api`), the harness plays the schedule
-and the Kinesis event source mapping (`local.esm`), and a ledger proves that no record was lost
-(`local.ledger`). `local.harness.LocalRun` puts them together for `make demo` (`local.demo`)
-and the end-to-end tests (tests/e2e). Facts the Rust code owns (AWS limits, the envelope's shape,
-the rendered stacks) are read from the `infra` binary (`local.program`), never typed again.
-"""

@@ -1,0 +1,133 @@
+"""What a soak run saw, worked out by pure functions (no run, no I/O): the target's log lines
+(duplicates and the order per key), the dead letters by reason, the accounting record by record,
+and the faults injected."""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from local_run.envelope import DeadLetterKind
+
+
+# ---- what the target saw ----
+@dataclass(frozen=True)
+class Deliveries:
+    """Duplicates and the order per partition key, from the target's log lines."""
+
+    delivered_more_than_once: int  # ids the target answered ok twice or more
+    recognised_by_dedup: int  # ... of which the target flagged a later delivery as a duplicate
+    order_violations: int
+    violations_sample: list[str]
+    delivered: frozenset[str]  # ids the target answered ok at least once
+    last_ok_at: float | None = None  # when the target logged its last ok (epoch seconds)
+
+
+def analyse_deliveries(lines: Iterable[Mapping[str, Any]], key_of: Mapping[str, str]) -> Deliveries:
+    """Duplicates and the order per partition key, from the target's `record processed` lines in
+    the order they were logged. A key's sequence numbers must rise, apart from redeliveries: a
+    sequence number below the highest one seen for its key that was never seen before is a
+    violation (a later record of the key overtook it)."""
+    ok_count: Counter[str] = Counter()
+    flagged: set[str] = set()
+    highest: dict[str, int] = {}
+    seen: dict[str, set[int]] = {}
+    violations: list[str] = []
+    last_ok_at: float | None = None
+    for line in lines:
+        rid = str(line.get("record_id"))
+        try:
+            seq = int(line.get("sequence_number", ""))
+        except ValueError:
+            continue
+        key = key_of.get(rid, rid)
+        if line.get("outcome") == "ok":
+            ok_count[rid] += 1
+            if ok_count[rid] > 1 and line.get("duplicate") is True:
+                flagged.add(rid)
+            last_ok_at = max(last_ok_at or 0.0, logged_at(line))
+        key_seen = seen.setdefault(key, set())
+        if seq < highest.get(key, -1) and seq not in key_seen:
+            violations.append(f"{key}: {seq} after {highest[key]}")
+        key_seen.add(seq)
+        highest[key] = max(highest.get(key, -1), seq)
+    twice = {rid for rid, n in ok_count.items() if n > 1}
+    return Deliveries(
+        len(twice), len(twice & flagged), len(violations), violations[:5], frozenset(ok_count), last_ok_at
+    )
+
+
+def logged_at(line: Mapping[str, Any]) -> float:
+    """A log line's `timestamp` (RFC 3339, UTC) in epoch seconds; 0 when it has none."""
+    try:
+        return datetime.datetime.fromisoformat(str(line["timestamp"])).timestamp()
+    except (KeyError, ValueError):
+        return 0.0
+
+
+# ---- what was dead-lettered ----
+def dead_letters_by_reason(
+    letters: Iterable[dict[str, Any]], ids_in_range: Callable[[dict[str, Any]], Iterable[str]], wanted: set[str]
+) -> dict[str, set[str]]:
+    """Record ids of `wanted` per reason they were dead-lettered for (a record can have several),
+    from the dead-letter bucket's documents: the relay's own name their record (its partition
+    key), the mapping's on-failure records are read as their `KinesisBatchInfo` range (through
+    `ids_in_range`, as an operator would), and a document of neither kind counts as
+    `unknown_message`."""
+    ids: dict[str, set[str]] = {}
+    for m in letters:
+        kind = m.get("kind")
+        if kind in (DeadLetterKind.REJECTED_BY_TARGET, DeadLetterKind.UNDELIVERABLE):
+            reason, batch = str(kind), {str(m.get("partition_key"))} & wanted
+        elif "KinesisBatchInfo" in m:
+            condition = (m.get("requestContext") or {}).get("condition", "unknown")
+            reason, batch = f"on_failure_{condition}", set(ids_in_range(m["KinesisBatchInfo"])) & wanted
+        else:
+            reason, batch = "unknown_message", set()
+        ids.setdefault(reason, set()).update(str(i) for i in batch)
+    return ids
+
+
+@dataclass(frozen=True)
+class Exact:
+    """The accounting record by record against what was really dead-lettered: the relay's own
+    dead letters name their record, and the mapping's on-failure batches are taken from the
+    mapping itself (`MappingStats.on_failure_ids`), not from the sequence-number range of Lambda's
+    on-failure record, which with parallelizationFactor > 1 also spans other lanes' records (so a
+    record lost in another lane would look dead-lettered)."""
+
+    dead_lettered: int  # never delivered, dead-lettered
+    on_failure: int  # ... of which by the mapping's on-failure destination
+    delivered_and_dead_lettered: int
+    lost_ids: list[str]
+    range_only: int  # never delivered, "dead-lettered" only by an on-failure range it was not in
+
+
+def exact_accounting(
+    wanted: set[str], on_failure_ids: Iterable[str], by_reason: Mapping[str, set[str]], delivered: frozenset[str]
+) -> Exact:
+    """`wanted` (the ids produced) accounted for: delivered, dead-lettered by the relay (`by_reason`,
+    apart from the on-failure ranges) or in a batch the mapping sent to its on-failure destination
+    (`on_failure_ids`), or lost."""
+    relay_letters = set().union(*(ids for reason, ids in by_reason.items() if not reason.startswith("on_failure_")))
+    on_failure = set(on_failure_ids) & wanted
+    dead = (relay_letters | on_failure) & wanted
+    by_range = set().union(*(ids for reason, ids in by_reason.items() if reason.startswith("on_failure_")))
+    return Exact(
+        dead_lettered=len(dead - delivered),
+        on_failure=len(on_failure - delivered),
+        delivered_and_dead_lettered=len(dead & delivered),
+        lost_ids=sorted(wanted - delivered - dead),
+        range_only=len(by_range - dead - delivered),
+    )
+
+
+# ---- what was injected ----
+def injected(here: Mapping[str, int], audit: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    """Faults injected in this process (`here`: records, runtime) and in moto (its audit's fault lines)."""
+    counts = Counter(here)
+    counts.update(e["class"] for e in audit if e.get("event") == "fault")
+    return counts
