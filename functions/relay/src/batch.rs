@@ -3,14 +3,14 @@
 //! Each record ends in exactly one of three places:
 //! - delivered: the target answered `ok`;
 //! - dead-lettered: the target answered `rejected` (or the record is too large for any Invoke),
-//!   and the dead-letter queue accepted it — it is not reported as failed, so it cannot block
+//!   and the dead-letter bucket accepted it — it is not reported as failed, so it cannot block
 //!   its shard;
 //! - failed: anything else (target said `retry`, Invoke or AssumeRole failed, function error,
-//!   unreadable answer, dead-letter queue unavailable) — returned in `batchItemFailures`, so the
+//!   unreadable answer, dead-letter bucket unavailable) — returned in `batchItemFailures`, so the
 //!   event source mapping delivers it again.
 //!
 //! A record is known by its position (its index in the batch) from start to end: plan
-//! ([`chunk::plan`] or [`chunk::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
+//! ([`packing::plan`] or [`packing::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
 //! respond, each step handing the next its records with their positions.
 //!
 //! A record is known to people by its `event_id` (Lambda's `eventID`, `<shard id>:<sequence
@@ -28,7 +28,7 @@
 //!   (almost always one), sent up to `max_concurrency` at a time;
 //! - key-ordered ([`Relay::with_max_records_per_invocation`]): envelopes of at most that many
 //!   records, records of one partition key in order, different keys concurrently. The batch is
-//!   sorted into at most `max_concurrency` lanes ([`chunk::lanes`]), every record of a key in
+//!   sorted into at most `max_concurrency` lanes ([`packing::lanes`]), every record of a key in
 //!   one lane, in batch order. Lanes run concurrently; within a lane, an envelope is built and
 //!   sent only once the one before it has been answered and its answer read. A record that is
 //!   not delivered (`retry`, no verdict, a failed Invoke or function error: anything but `ok`
@@ -50,9 +50,9 @@ use shared::envelope::{
 use shared::metrics::{relay as metric, Metrics};
 use tokio::time::Instant;
 
-use crate::chunk::{self, Envelope, HeldBack, Lane, Oversized};
 use crate::deadline::{Deadline, OutOfTime, Stage};
 use crate::event::{EventRecord, KinesisBatch};
+use crate::packing::{self, Envelope, HeldBack, Lane, Oversized};
 use crate::ports::{
     DeadLetter, DeadLetterKind, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply,
     TargetInvoker,
@@ -287,11 +287,11 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
     ) -> (Vec<Answered>, Vec<Oversized>) {
         let max_bytes = self.max_payload_bytes;
         let Some(max_records) = self.max_records_per_invocation else {
-            let plan = chunk::plan(batch_id, records, max_bytes);
+            let plan = packing::plan(batch_id, records, max_bytes);
             let answered = self.deliver_all(plan.envelopes, deadline).await;
             return (answered, plan.oversized);
         };
-        let plan = chunk::lanes(
+        let plan = packing::lanes(
             batch_id,
             records,
             max_bytes,
@@ -384,7 +384,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
     }
 
     /// Sends the dead letters, up to `max_concurrency` at a time, within the deadline's
-    /// dead-letter stage. A record leaves the batch only once the queue has accepted it: a
+    /// dead-letter stage. A record leaves the batch only once the bucket has accepted it: a
     /// refused letter turns its record into a retry, one not written in time into a deferral.
     async fn dead_letter(
         &self,
@@ -404,7 +404,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
                 let outcome = match sent {
                     Ok(Ok(())) => return None,
                     Ok(Err(error)) => DeliveryOutcome::Retry {
-                        reason: format!("dead-letter queue refused the record: {error}"),
+                        reason: format!("dead-letter bucket refused the record: {error}"),
                     },
                     Err(late) => DeliveryOutcome::Deferred {
                         reason: format!(
@@ -433,7 +433,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             delivery_id = letter.delivery_id.as_deref(),
             kind = letter.kind.as_str(),
             reason = %letter.reason,
-            "record sent to the dead-letter queue"
+            "record written to the dead-letter bucket"
         );
         Ok(())
     }
@@ -630,7 +630,7 @@ fn outcome(verdict: Option<RecordOutcome>) -> DeliveryOutcome {
 }
 
 impl Settled {
-    /// The record's letter for the dead-letter queue, if its outcome is to be dead-lettered.
+    /// The record's letter for the dead-letter bucket, if its outcome is to be dead-lettered.
     fn letter(&self, batch_id: &str, event_source_arn: &str) -> Option<DeadLetter> {
         let DeliveryOutcome::DeadLetter { kind, reason } = &self.outcome else {
             return None;
@@ -1029,7 +1029,7 @@ mod tests {
             (None, &rejected.batch_id)
         );
 
-        let mut dead = logs.with_message("record sent to the dead-letter queue");
+        let mut dead = logs.with_message("record written to the dead-letter bucket");
         dead.sort_by_key(|l| l["event_id"].as_str().unwrap_or_default().to_string());
         let fields = |l: &serde_json::Value| {
             let text = |field: &str| l.get(field).and_then(|v| v.as_str()).map(str::to_string);
@@ -1114,7 +1114,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dead_letter_queue_failure_keeps_the_record_in_the_stream() {
+    async fn a_dead_letter_bucket_failure_keeps_the_record_in_the_stream() {
         let queue = FakeQueue {
             refuse: true,
             ..Default::default()

@@ -4,7 +4,7 @@
 //! - [`settings`]: the relay's configuration, read once per container.
 //! - [`event`]: the Kinesis event, read with each record's data left as the event's base64.
 //! - [`deadline`]: the time an invocation has left, and how much of it each stage may use.
-//! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
+//! - [`packing`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
 //!   partition key for key-ordered delivery.
 //! - [`ports`]: what the relay needs from the world (invoke the target, dead-letter a record),
 //!   as traits, so the batch logic runs in tests without a network.
@@ -14,9 +14,9 @@
 
 pub mod aws;
 pub mod batch;
-pub mod chunk;
 pub mod deadline;
 pub mod event;
+pub mod packing;
 pub mod ports;
 pub mod s3;
 pub mod settings;
