@@ -21,9 +21,8 @@ impl S3DeadLetters {
 
 /// The object key and body of a dead letter.
 pub fn dead_letter_object(letter: &DeadLetter) -> (String, Vec<u8>) {
-    let key = shared::dead_letter::relay_key(letter.kind.as_str(), &letter.event_id);
-    let body = serde_json::to_vec(letter).expect("a DeadLetter always serializes");
-    (key, body)
+    let body = letter.to_json().expect("a DeadLetter always serializes");
+    (letter.key(), body)
 }
 
 #[async_trait]
