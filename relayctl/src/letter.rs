@@ -195,8 +195,8 @@ struct FailedKinesisRecord {
 
 fn mapping_letter(body: &[u8]) -> Result<(Kind, String, Vec<Record>), String> {
     let record: InvocationRecord = parse(body)?;
-    let payload = (record.payload.as_deref())
-        .ok_or("no `payload` (only an S3 destination has one)")?;
+    let payload =
+        (record.payload.as_deref()).ok_or("no `payload` (only an S3 destination has one)")?;
     let event: FailedEvent =
         serde_json::from_str(payload).map_err(|e| format!("`payload` is not JSON: {e}"))?;
     let records = event

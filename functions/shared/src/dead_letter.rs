@@ -309,13 +309,22 @@ mod tests {
         let cases: [(&[u8], &str); 6] = [
             (b"{", "not JSON: "),
             (br#""a letter""#, "invalid type: string"),
-            (br#"{"partition_key": "p", "data_base64": ""}"#, "no `kind` the relay writes"),
+            (
+                br#"{"partition_key": "p", "data_base64": ""}"#,
+                "no `kind` the relay writes",
+            ),
             (
                 br#"{"kind": "failed_batch", "partition_key": "p", "data_base64": ""}"#,
                 "no `kind` the relay writes (`failed_batch`)",
             ),
-            (br#"{"kind": "undeliverable", "data_base64": ""}"#, "no `partition_key`"),
-            (br#"{"kind": "undeliverable", "partition_key": "p"}"#, "no `data_base64`"),
+            (
+                br#"{"kind": "undeliverable", "data_base64": ""}"#,
+                "no `partition_key`",
+            ),
+            (
+                br#"{"kind": "undeliverable", "partition_key": "p"}"#,
+                "no `data_base64`",
+            ),
         ];
         for (body, needle) in cases {
             let err = DeadLetter::from_json(body).unwrap_err().to_string();

@@ -1,14 +1,14 @@
-//! What the relay needs from the world, as traits: the batch logic is tested with in-memory
-//! adapters, and runs in Lambda with the ones in [`crate::aws`].
+//! The port: invoke the target function synchronously with one envelope, and the answer or
+//! the failure that stood in the way.
 
 use async_trait::async_trait;
-pub use shared::dead_letter::{DeadLetter, DeadLetterKind};
 
 /// The target function's answer to one synchronous invocation.
 #[derive(Debug, Clone)]
 pub struct InvokeReply {
     /// Lambda's `X-Amz-Function-Error` (`Unhandled`, ...): the handler failed.
     pub function_error: Option<String>,
+    /// The handler's answer (or Lambda's error document when `function_error` is set).
     pub payload: Vec<u8>,
 }
 
@@ -16,7 +16,9 @@ pub struct InvokeReply {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct InvokeFailure {
+    /// Which step failed.
     pub kind: InvokeFailureKind,
+    /// What failed and why, for the log line.
     pub message: String,
 }
 
@@ -29,13 +31,10 @@ pub enum InvokeFailureKind {
     Invoke,
 }
 
+/// Invokes the target function: [`super::lambda::LambdaTarget`] in Lambda,
+/// [`super::memory::MemoryTarget`] in tests.
 #[async_trait]
 pub trait TargetInvoker: Send + Sync {
+    /// Sends one envelope (`payload`, JSON) and waits for the target's answer.
     async fn invoke(&self, payload: Vec<u8>) -> Result<InvokeReply, InvokeFailure>;
-}
-
-/// Where dead letters go (the S3 dead-letter bucket in Lambda, see [`crate::s3`]).
-#[async_trait]
-pub trait DeadLetterQueue: Send + Sync {
-    async fn send(&self, letter: &DeadLetter) -> Result<(), String>;
 }
