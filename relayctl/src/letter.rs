@@ -6,8 +6,8 @@
 //! `aws/lambda/async/<function>/`.
 
 use base64::Engine;
-use serde_json::Value;
-use shared::dead_letter::{ASYNC_PREFIX, MAPPING_PREFIX, RELAY_PREFIX};
+use serde::Deserialize;
+use shared::dead_letter::{DeadLetter, DeadLetterKind, ASYNC_PREFIX, MAPPING_PREFIX, RELAY_PREFIX};
 
 /// Why an object is in the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -30,18 +30,29 @@ impl Kind {
         Kind::FailedInvocation,
     ];
 
-    /// The spelling `--kind` takes and `list` prints.
+    /// The spelling `--kind` takes and `list` prints (the relay's kinds are spelled as the
+    /// relay writes them).
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::RejectedByTarget => "rejected_by_target",
-            Kind::Undeliverable => "undeliverable",
+            Kind::RejectedByTarget => DeadLetterKind::RejectedByTarget.as_str(),
+            Kind::Undeliverable => DeadLetterKind::Undeliverable.as_str(),
             Kind::FailedBatch => "failed_batch",
             Kind::FailedInvocation => "failed_invocation",
         }
     }
 
+    /// The kind spelled `value`, if any.
     pub fn parse(value: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+}
+
+impl From<DeadLetterKind> for Kind {
+    fn from(kind: DeadLetterKind) -> Self {
+        match kind {
+            DeadLetterKind::RejectedByTarget => Kind::RejectedByTarget,
+            DeadLetterKind::Undeliverable => Kind::Undeliverable,
+        }
     }
 }
 
@@ -71,14 +82,21 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str)
-}
-
 fn decode(data: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|e| format!("data is not base64: {e}"))
+}
+
+/// Parses `body` as a `T`, saying "not JSON" when it is not JSON at all.
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            e.to_string()
+        } else {
+            format!("not JSON: {e}")
+        }
+    })
 }
 
 /// Reads the object at `key` written at `written_at` with content `body`.
@@ -87,14 +105,13 @@ pub fn read(key: &str, written_at: i64, body: &[u8]) -> Result<Letter, Unreadabl
         key: key.to_string(),
         reason,
     };
-    let json: Value =
-        serde_json::from_slice(body).map_err(|e| unreadable(format!("not JSON: {e}")))?;
     let (kind, reason, records) = if key.starts_with(RELAY_PREFIX) {
-        relay_letter(&json)
+        relay_letter(body)
     } else if key.starts_with(ASYNC_PREFIX) {
-        Ok((Kind::FailedInvocation, lambda_reason(&json), Vec::new()))
+        parse::<InvocationRecord>(body)
+            .map(|record| (Kind::FailedInvocation, record.reason(), Vec::new()))
     } else if key.starts_with(MAPPING_PREFIX) {
-        mapping_letter(&json)
+        mapping_letter(body)
     } else {
         Err(format!(
             "its key is under none of {RELAY_PREFIX}, {MAPPING_PREFIX}"
@@ -110,51 +127,92 @@ pub fn read(key: &str, written_at: i64, body: &[u8]) -> Result<Letter, Unreadabl
     })
 }
 
-fn relay_letter(json: &Value) -> Result<(Kind, String, Vec<Record>), String> {
-    let kind = text(json, "/kind")
-        .and_then(Kind::parse)
-        .filter(|k| matches!(k, Kind::RejectedByTarget | Kind::Undeliverable))
-        .ok_or("no `kind` the relay writes")?;
-    let partition_key = text(json, "/partition_key").ok_or("no `partition_key`")?;
-    let data = decode(text(json, "/data_base64").ok_or("no `data_base64`")?)?;
-    let reason = text(json, "/reason").unwrap_or_default().to_string();
+/// The relay's own object: one [`DeadLetter`], read with the type the relay writes it with.
+fn relay_letter(body: &[u8]) -> Result<(Kind, String, Vec<Record>), String> {
+    let letter = DeadLetter::from_json(body).map_err(|e| e.to_string())?;
     let record = Record {
-        partition_key: partition_key.to_string(),
-        data,
+        data: decode(&letter.data_base64)?,
+        partition_key: letter.partition_key,
     };
-    Ok((kind, reason, vec![record]))
+    Ok((letter.kind.into(), letter.reason, vec![record]))
 }
 
-/// Lambda's reason: the condition (`RetryAttemptsExhausted`, `RecordAgeExceeded`, ...) and the
-/// function error, if any.
-fn lambda_reason(json: &Value) -> String {
-    let condition = text(json, "/requestContext/condition").unwrap_or("unknown condition");
-    match text(json, "/responseContext/functionError") {
-        Some(error) => format!("{condition} ({error})"),
-        None => condition.to_string(),
+/// Lambda's on-failure invocation record, as far as relayctl reads it (AWS's format: "Retain
+/// discarded batch records" and asynchronous invocation destinations).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationRecord {
+    #[serde(default)]
+    request_context: RequestContext,
+    #[serde(default)]
+    response_context: ResponseContext,
+    /// The whole event, as JSON text: only in an S3 destination's records.
+    payload: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct RequestContext {
+    condition: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseContext {
+    function_error: Option<String>,
+}
+
+impl InvocationRecord {
+    /// Lambda's reason: the condition (`RetryAttemptsExhausted`, `RecordAgeExceeded`, ...) and
+    /// the function error, if any.
+    fn reason(&self) -> String {
+        let condition = (self.request_context.condition.as_deref()).unwrap_or("unknown condition");
+        match &self.response_context.function_error {
+            Some(error) => format!("{condition} ({error})"),
+            None => condition.to_string(),
+        }
     }
 }
 
-fn mapping_letter(json: &Value) -> Result<(Kind, String, Vec<Record>), String> {
-    let payload = text(json, "/payload").ok_or("no `payload` (only an S3 destination has one)")?;
-    let event: Value =
+/// The Kinesis event of a failed batch, as far as a redrive needs it.
+#[derive(Deserialize)]
+struct FailedEvent {
+    #[serde(rename = "Records")]
+    records: Option<Vec<FailedRecord>>,
+}
+
+#[derive(Deserialize)]
+struct FailedRecord {
+    #[serde(default)]
+    kinesis: FailedKinesisRecord,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FailedKinesisRecord {
+    partition_key: Option<String>,
+    data: Option<String>,
+}
+
+fn mapping_letter(body: &[u8]) -> Result<(Kind, String, Vec<Record>), String> {
+    let record: InvocationRecord = parse(body)?;
+    let payload =
+        (record.payload.as_deref()).ok_or("no `payload` (only an S3 destination has one)")?;
+    let event: FailedEvent =
         serde_json::from_str(payload).map_err(|e| format!("`payload` is not JSON: {e}"))?;
     let records = event
-        .get("Records")
-        .and_then(Value::as_array)
+        .records
         .ok_or("`payload` has no `Records`")?
-        .iter()
+        .into_iter()
         .map(|r| {
-            let partition_key =
-                text(r, "/kinesis/partitionKey").ok_or("a record has no partitionKey")?;
-            let data = decode(text(r, "/kinesis/data").ok_or("a record has no data")?)?;
+            let partition_key = (r.kinesis.partition_key).ok_or("a record has no partitionKey")?;
+            let data = decode(&r.kinesis.data.ok_or("a record has no data")?)?;
             Ok(Record {
-                partition_key: partition_key.to_string(),
+                partition_key,
                 data,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok((Kind::FailedBatch, lambda_reason(json), records))
+    Ok((Kind::FailedBatch, record.reason(), records))
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 //! - [`cli`]: the command line and its `--help`.
 //! - [`letter`]: one object of the bucket, read (kind, reason, age, records).
 //! - [`ops`]: list and redrive, over the bucket and the stream as ports.
-//! - [`aws`]: the real bucket (S3); the stream is the producer crate's Kinesis sink.
+//! - [`bucket`]: the dead-letter bucket as a port, with its adapters: S3 (the operator's
+//!   credentials) and a bucket in memory for tests. The stream is the producer crate's sink.
 //! - [`output`]: what the commands print, and the progress bar.
 //! - [`pair`]: both stacks through the Pulumi CLI, each with its own account's credentials.
 
-pub mod aws;
+pub mod bucket;
 pub mod cli;
 pub mod letter;
 pub mod ops;

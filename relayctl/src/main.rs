@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use producer::sink::KinesisSink;
 use producer::{Producer, ProducerSettings};
-use relayctl::aws::S3Bucket;
+use relayctl::bucket::S3Bucket;
 use relayctl::cli::{self, Command};
 use relayctl::ops::{load, redrive, Filter};
 use relayctl::output::{self, ProgressBar};

@@ -1,26 +1,16 @@
 //! What `relayctl` does, over two ports so it is tested without a network: the dead-letter
-//! bucket ([`Bucket`]) and the stream (the producer crate's `RecordSink`, written through its
+//! bucket ([`crate::bucket`]) and the stream (the producer crate's `RecordSink`, written through its
 //! `Producer::write`, which splits calls within the PutRecords limits and retries only the
 //! entries Kinesis refused).
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use producer::sink::{PutEntry, RecordSink};
 use producer::Producer;
 use shared::dead_letter::REDRIVEN_PREFIX;
 
+use crate::bucket::{Bucket, BucketError};
 use crate::letter::{self, Kind, Letter, Unreadable};
-
-/// The dead-letter bucket, as relayctl uses it.
-#[async_trait]
-pub trait Bucket: Send + Sync {
-    /// Every object's key and when it was last written (seconds since the Unix epoch).
-    async fn list(&self) -> Result<Vec<(String, i64)>, String>;
-    async fn get(&self, key: &str) -> Result<Vec<u8>, String>;
-    /// Copies the object to `redriven/<key>`, then deletes it.
-    async fn move_to_redriven(&self, key: &str) -> Result<(), String>;
-}
 
 /// Which dead letters a command applies to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +41,7 @@ pub async fn load(
     bucket: &dyn Bucket,
     filter: &Filter,
     now: i64,
-) -> Result<(Vec<Letter>, Vec<Unreadable>), String> {
+) -> Result<(Vec<Letter>, Vec<Unreadable>), BucketError> {
     let mut letters = Vec::new();
     let mut unreadable = Vec::new();
     for (key, written_at) in bucket.list().await? {
@@ -163,7 +153,7 @@ pub async fn redrive<S: RecordSink>(
                     report.records_written += written.records_written;
                     match bucket.move_to_redriven(&letter.key).await {
                         Ok(()) => report.objects_redriven += 1,
-                        Err(e) => report.failed.push((letter.key.clone(), e)),
+                        Err(e) => report.failed.push((letter.key.clone(), e.to_string())),
                     }
                 }
                 Err(e) => report.failed.push((letter.key.clone(), e.to_string())),
@@ -179,44 +169,14 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Duration;
 
+    use async_trait::async_trait;
     use base64::Engine;
     use producer::sink::EntryResult;
     use producer::ProducerSettings;
     use serde_json::json;
 
     use super::*;
-
-    /// A bucket in memory: key -> (written at, body); `refuse_moves` fails every move.
-    #[derive(Default)]
-    struct MemoryBucket {
-        objects: Mutex<BTreeMap<String, (i64, Vec<u8>)>>,
-        refuse_moves: bool,
-    }
-
-    #[async_trait]
-    impl Bucket for MemoryBucket {
-        async fn list(&self) -> Result<Vec<(String, i64)>, String> {
-            Ok(self
-                .objects
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(k, (t, _))| (k.clone(), *t))
-                .collect())
-        }
-        async fn get(&self, key: &str) -> Result<Vec<u8>, String> {
-            Ok(self.objects.lock().unwrap()[key].1.clone())
-        }
-        async fn move_to_redriven(&self, key: &str) -> Result<(), String> {
-            if self.refuse_moves {
-                return Err("AccessDenied".into());
-            }
-            let mut objects = self.objects.lock().unwrap();
-            let object = objects.remove(key).unwrap();
-            objects.insert(format!("{REDRIVEN_PREFIX}{key}"), object);
-            Ok(())
-        }
-    }
+    use crate::bucket::MemoryBucket;
 
     /// A stream that refuses the first `refusals` entries it sees, then accepts everything.
     #[derive(Default)]
@@ -274,30 +234,23 @@ mod tests {
     /// invocation (at 300) and one object that is not a dead letter.
     fn bucket() -> MemoryBucket {
         let bucket = MemoryBucket::default();
-        let mut objects = bucket.objects.lock().unwrap();
         let rejected = json!({"kind": "rejected_by_target", "reason": "body.message missing",
             "partition_key": "r-1", "data_base64": b64(b"one")});
-        objects.insert(
-            "relay/rejected_by_target/s/1.json".into(),
-            (100, rejected.to_string().into()),
+        bucket.insert(
+            "relay/rejected_by_target/s/1.json",
+            100,
+            rejected.to_string(),
         );
         let event = json!({"Records": [
             {"kinesis": {"partitionKey": "b-1", "data": b64(b"two")}},
             {"kinesis": {"partitionKey": "b-2", "data": b64(b"three")}}]});
         let batch = json!({"requestContext": {"condition": "RetryAttemptsExhausted"},
             "responseContext": {"functionError": "Unhandled"}, "payload": event.to_string()});
-        objects.insert(
-            "aws/lambda/u/s/2026/11/25/t-1".into(),
-            (200, batch.to_string().into()),
-        );
+        bucket.insert("aws/lambda/u/s/2026/11/25/t-1", 200, batch.to_string());
         let tick = json!({"requestContext": {"condition": "RetriesExhausted"}});
-        objects.insert(
-            "aws/lambda/async/p/2026/11/25/t-2".into(),
-            (300, tick.to_string().into()),
-        );
-        objects.insert("notes.txt".into(), (50, b"hello".to_vec()));
-        objects.insert("redriven/relay/x.json".into(), (10, b"{}".to_vec()));
-        drop(objects);
+        bucket.insert("aws/lambda/async/p/2026/11/25/t-2", 300, tick.to_string());
+        bucket.insert("notes.txt", 50, b"hello".to_vec());
+        bucket.insert("redriven/relay/x.json", 10, b"{}".to_vec());
         bucket
     }
 
@@ -434,15 +387,15 @@ mod tests {
             "{:?}",
             report.failed
         );
-        let refusing = MemoryBucket {
-            refuse_moves: true,
-            ..bucket
-        };
+        let refusing = bucket.refusing_moves();
         let stream = MemoryStream::default();
         let report = redrive(&letters, &refusing, &producer(&stream), |_, _| {}).await;
         assert_eq!(report.records_written, 3);
         assert_eq!(report.objects_redriven, 0);
-        assert_eq!(report.failed[0].1, "AccessDenied");
+        assert_eq!(
+            report.failed[0].1,
+            "CopyObject of s3://memory/relay/rejected_by_target/s/1.json failed: AccessDenied"
+        );
         let left = refusing
             .list()
             .await

@@ -128,7 +128,7 @@ def test_malformed_record_goes_to_dead_letter_bucket_and_neighbours_are_delivere
     # about it and the relay's; the letter names the Invoke the target logged, and the relay's batch.
     event_id = f"{run.environment.stream.shards[0]}:{sequence_numbers[len(before)]}"
     (target_line,) = target_lines_for(run, bad_id)
-    (relay_line,) = relay_lines_for(run, "record sent to the dead-letter queue", bad_id, 1)
+    (relay_line,) = relay_lines_for(run, "record written to the dead-letter bucket", bad_id, 1)
     assert letter["event_id"] == target_line["event_id"] == relay_line["event_id"] == event_id
     assert letter["delivery_id"] == target_line["delivery_id"] == relay_line["delivery_id"], letter
     assert letter["batch_id"] == relay_line["batch_id"], letter

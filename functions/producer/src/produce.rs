@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::metrics::{producer as metric, Metrics};
-use shared::payload::{ProducedRecord, RecordBody};
+use shared::produced_record::{ProducedRecord, RecordBody};
 
 use crate::settings::ProducerSettings;
 use crate::sink::{EntryResult, PutEntry, RecordSink};

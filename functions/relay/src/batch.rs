@@ -3,14 +3,14 @@
 //! Each record ends in exactly one of three places:
 //! - delivered: the target answered `ok`;
 //! - dead-lettered: the target answered `rejected` (or the record is too large for any Invoke),
-//!   and the dead-letter queue accepted it — it is not reported as failed, so it cannot block
+//!   and the dead-letter bucket accepted it — it is not reported as failed, so it cannot block
 //!   its shard;
 //! - failed: anything else (target said `retry`, Invoke or AssumeRole failed, function error,
-//!   unreadable answer, dead-letter queue unavailable) — returned in `batchItemFailures`, so the
+//!   unreadable answer, dead-letter bucket unavailable) — returned in `batchItemFailures`, so the
 //!   event source mapping delivers it again.
 //!
 //! A record is known by its position (its index in the batch) from start to end: plan
-//! ([`chunk::plan`] or [`chunk::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
+//! ([`packing::plan`] or [`packing::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
 //! respond, each step handing the next its records with their positions.
 //!
 //! A record is known to people by its `event_id` (Lambda's `eventID`, `<shard id>:<sequence
@@ -28,7 +28,7 @@
 //!   (almost always one), sent up to `max_concurrency` at a time;
 //! - key-ordered ([`Relay::with_max_records_per_invocation`]): envelopes of at most that many
 //!   records, records of one partition key in order, different keys concurrently. The batch is
-//!   sorted into at most `max_concurrency` lanes ([`chunk::lanes`]), every record of a key in
+//!   sorted into at most `max_concurrency` lanes ([`packing::lanes`]), every record of a key in
 //!   one lane, in batch order. Lanes run concurrently; within a lane, an envelope is built and
 //!   sent only once the one before it has been answered and its answer read. A record that is
 //!   not delivered (`retry`, no verdict, a failed Invoke or function error: anything but `ok`
@@ -50,13 +50,12 @@ use shared::envelope::{
 use shared::metrics::{relay as metric, Metrics};
 use tokio::time::Instant;
 
-use crate::chunk::{self, Envelope, HeldBack, Lane, Oversized};
+use crate::dead_letters::{DeadLetterBucket, WriteError};
 use crate::deadline::{Deadline, OutOfTime, Stage};
 use crate::event::{EventRecord, KinesisBatch};
-use crate::ports::{
-    DeadLetter, DeadLetterKind, DeadLetterQueue, InvokeFailure, InvokeFailureKind, InvokeReply,
-    TargetInvoker,
-};
+use crate::invoke::{InvokeFailure, InvokeFailureKind, InvokeReply, TargetInvoker};
+use crate::packing::{self, Envelope, HeldBack, Lane, Oversized};
+use shared::dead_letter::{DeadLetter, DeadLetterKind};
 
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +185,7 @@ fn quote(bytes: &[u8]) -> String {
     text.chars().take(QUOTE_LIMIT).collect()
 }
 
-impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
+impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
     pub fn new(
         target: T,
         dead_letters: D,
@@ -287,11 +286,11 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
     ) -> (Vec<Answered>, Vec<Oversized>) {
         let max_bytes = self.max_payload_bytes;
         let Some(max_records) = self.max_records_per_invocation else {
-            let plan = chunk::plan(batch_id, records, max_bytes);
+            let plan = packing::plan(batch_id, records, max_bytes);
             let answered = self.deliver_all(plan.envelopes, deadline).await;
             return (answered, plan.oversized);
         };
-        let plan = chunk::lanes(
+        let plan = packing::lanes(
             batch_id,
             records,
             max_bytes,
@@ -384,7 +383,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
     }
 
     /// Sends the dead letters, up to `max_concurrency` at a time, within the deadline's
-    /// dead-letter stage. A record leaves the batch only once the queue has accepted it: a
+    /// dead-letter stage. A record leaves the batch only once the bucket has accepted it: a
     /// refused letter turns its record into a retry, one not written in time into a deferral.
     async fn dead_letter(
         &self,
@@ -400,11 +399,11 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             .collect();
         let unsent: Vec<(usize, DeliveryOutcome)> = futures::stream::iter(letters)
             .map(|(at, letter)| async move {
-                let sent = deadline.run(Stage::DeadLetters, self.send(&letter)).await;
+                let sent = deadline.run(Stage::DeadLetters, self.write(&letter)).await;
                 let outcome = match sent {
                     Ok(Ok(())) => return None,
                     Ok(Err(error)) => DeliveryOutcome::Retry {
-                        reason: format!("dead-letter queue refused the record: {error}"),
+                        reason: format!("dead-letter bucket refused the record: {error}"),
                     },
                     Err(late) => DeliveryOutcome::Deferred {
                         reason: format!(
@@ -423,8 +422,8 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
         }
     }
 
-    async fn send(&self, letter: &DeadLetter) -> Result<(), String> {
-        self.dead_letters.send(letter).await?;
+    async fn write(&self, letter: &DeadLetter) -> Result<(), WriteError> {
+        self.dead_letters.write(letter).await?;
         tracing::warn!(
             record_id = %letter.partition_key,
             event_id = %letter.event_id,
@@ -433,7 +432,7 @@ impl<T: TargetInvoker, D: DeadLetterQueue> Relay<T, D> {
             delivery_id = letter.delivery_id.as_deref(),
             kind = letter.kind.as_str(),
             reason = %letter.reason,
-            "record sent to the dead-letter queue"
+            "record written to the dead-letter bucket"
         );
         Ok(())
     }
@@ -630,7 +629,7 @@ fn outcome(verdict: Option<RecordOutcome>) -> DeliveryOutcome {
 }
 
 impl Settled {
-    /// The record's letter for the dead-letter queue, if its outcome is to be dead-lettered.
+    /// The record's letter for the dead-letter bucket, if its outcome is to be dead-lettered.
     fn letter(&self, batch_id: &str, event_source_arn: &str) -> Option<DeadLetter> {
         let DeliveryOutcome::DeadLetter { kind, reason } = &self.outcome else {
             return None;
@@ -724,14 +723,12 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dead_letters::MemoryDeadLetterBucket;
     use crate::deadline::Deadline;
-    use async_trait::async_trait;
+    use crate::invoke::MemoryTarget;
     use shared::envelope::{RecordData, RecordResult};
     use shared::telemetry::CapturedLogs;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
-
-    type Behaviour = dyn Fn(&DeliveryRequest) -> Result<InvokeReply, InvokeFailure> + Send + Sync;
 
     /// A target that answers per record from the record's data: `ok`, `bad` → rejected,
     /// `later` → retry, `skip` → no result; `boom` anywhere → function error.
@@ -764,142 +761,6 @@ mod tests {
             function_error: None,
             payload: serde_json::to_vec(&DeliveryResponse::new(results)).unwrap(),
         })
-    }
-
-    #[derive(Clone)]
-    struct FakeTarget {
-        behaviour: Arc<Behaviour>,
-        payload_sizes: Arc<Mutex<Vec<usize>>>,
-        in_flight: Arc<AtomicUsize>,
-        max_in_flight: Arc<AtomicUsize>,
-        /// (partition key, sequence number) of each record, as the target finished with it.
-        processed: Arc<Mutex<Vec<(String, String)>>>,
-        /// Envelopes that arrived while another envelope with one of their keys was in flight.
-        overlaps: Arc<AtomicUsize>,
-        keys_in_flight: Arc<Mutex<HashMap<String, usize>>>,
-        /// How long the target takes for an envelope, when set (tests on tokio's paused clock).
-        pace: Option<Arc<Pace>>,
-    }
-
-    type Pace = dyn Fn(&DeliveryRequest) -> std::time::Duration + Send + Sync;
-
-    impl FakeTarget {
-        fn new(
-            behaviour: impl Fn(&DeliveryRequest) -> Result<InvokeReply, InvokeFailure>
-                + Send
-                + Sync
-                + 'static,
-        ) -> Self {
-            Self {
-                behaviour: Arc::new(behaviour),
-                payload_sizes: Arc::default(),
-                in_flight: Arc::default(),
-                max_in_flight: Arc::default(),
-                processed: Arc::default(),
-                overlaps: Arc::default(),
-                keys_in_flight: Arc::default(),
-                pace: None,
-            }
-        }
-
-        /// A target that takes `pace(envelope)` for each envelope.
-        fn paced(
-            behaviour: impl Fn(&DeliveryRequest) -> Result<InvokeReply, InvokeFailure>
-                + Send
-                + Sync
-                + 'static,
-            pace: impl Fn(&DeliveryRequest) -> std::time::Duration + Send + Sync + 'static,
-        ) -> Self {
-            let pace: Arc<Pace> = Arc::new(pace);
-            Self {
-                pace: Some(pace),
-                ..Self::new(behaviour)
-            }
-        }
-    }
-
-    #[async_trait]
-    impl TargetInvoker for FakeTarget {
-        async fn invoke(&self, payload: Vec<u8>) -> Result<InvokeReply, InvokeFailure> {
-            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            self.payload_sizes.lock().unwrap().push(payload.len());
-            let request =
-                DeliveryRequest::decode(&payload).expect("the relay sends valid envelopes");
-            let keys: HashSet<String> = (request.records.iter())
-                .map(|r| r.partition_key.clone())
-                .collect();
-            self.arrive(&keys);
-            // Later envelopes of a batch take less time: overtaking shows if order is not kept.
-            let first: u64 = request.records[0].sequence_number.parse().unwrap_or(0);
-            let millis = 5 + (2000 - first.min(2000)) / 100;
-            let took = match &self.pace {
-                Some(pace) => pace(&request),
-                None => std::time::Duration::from_millis(millis),
-            };
-            tokio::time::sleep(took).await;
-            let reply = (self.behaviour)(&request);
-            let mut processed = self.processed.lock().unwrap();
-            processed.extend(
-                (request.records.iter())
-                    .map(|r| (r.partition_key.clone(), r.sequence_number.clone())),
-            );
-            drop(processed);
-            let mut in_flight = self.keys_in_flight.lock().unwrap();
-            for key in keys {
-                *in_flight.get_mut(&key).unwrap() -= 1;
-            }
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            reply
-        }
-    }
-
-    impl FakeTarget {
-        /// Counts an overlap if one of `keys` is already in flight, and marks them in flight.
-        fn arrive(&self, keys: &HashSet<String>) {
-            let mut in_flight = self.keys_in_flight.lock().unwrap();
-            let mut overlap = false;
-            for key in keys {
-                let n = in_flight.entry(key.clone()).or_default();
-                overlap |= *n > 0;
-                *n += 1;
-            }
-            if overlap {
-                self.overlaps.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-
-        /// The sequence numbers the target processed for each key, in the order it did.
-        fn processed_per_key(&self) -> HashMap<String, Vec<u64>> {
-            let mut per_key: HashMap<String, Vec<u64>> = HashMap::new();
-            for (key, seq) in self.processed.lock().unwrap().iter() {
-                per_key
-                    .entry(key.clone())
-                    .or_default()
-                    .push(seq.parse().unwrap());
-            }
-            per_key
-        }
-    }
-
-    #[derive(Clone, Default)]
-    struct FakeQueue {
-        letters: Arc<Mutex<Vec<DeadLetter>>>,
-        refuse: bool,
-        /// How long a write takes (tests on tokio's paused clock).
-        takes: std::time::Duration,
-    }
-
-    #[async_trait]
-    impl DeadLetterQueue for FakeQueue {
-        async fn send(&self, letter: &DeadLetter) -> Result<(), String> {
-            if self.refuse {
-                return Err("AccessDenied".into());
-            }
-            tokio::time::sleep(self.takes).await;
-            self.letters.lock().unwrap().push(letter.clone());
-            Ok(())
-        }
     }
 
     fn event(data: &[&[u8]]) -> KinesisBatch {
@@ -957,20 +818,20 @@ mod tests {
 
     #[tokio::test]
     async fn all_ok_reports_no_failures() {
-        let queue = FakeQueue::default();
-        let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay
             .handle(event(&[b"ok", b"ok", b"ok"]), &Deadline::none())
             .await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.delivered, report.invocations), (3, 1));
-        assert!(queue.letters.lock().unwrap().is_empty());
+        assert!(queue.letters().is_empty());
     }
 
     #[tokio::test]
     async fn rejected_goes_to_the_queue_and_retry_to_batch_item_failures() {
-        let queue = FakeQueue::default();
-        let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay
             .handle(
                 event(&[b"ok", b"bad", b"later", b"ok", b"skip"]),
@@ -978,7 +839,7 @@ mod tests {
             )
             .await;
         assert_eq!(failures(&response), vec!["1002", "1004"]);
-        let letters = queue.letters.lock().unwrap();
+        let letters = queue.letters();
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].sequence_number, "1001");
         assert_eq!(letters[0].partition_key, "id-1");
@@ -1001,11 +862,11 @@ mod tests {
         let (logs, _guard) = CapturedLogs::start();
         let deliveries = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&deliveries);
-        let target = FakeTarget::new(move |request| {
+        let target = MemoryTarget::new(move |request| {
             seen.lock().unwrap().push(request.delivery_id.clone());
             by_data(request)
         });
-        let queue = FakeQueue::default();
+        let queue = MemoryDeadLetterBucket::default();
         // The first three records go in one envelope; the fourth fits none.
         let relay = Relay::new(target, queue.clone(), 4, 4096);
         let big = vec![b'x'; 8000];
@@ -1016,7 +877,7 @@ mod tests {
         assert_eq!(delivery_id.len(), 1, "{delivery_id:?}");
         let batch_id = logs.with_message("invocation summary")[0]["batch_id"].clone();
 
-        let letters = queue.letters.lock().unwrap().clone();
+        let letters = queue.letters();
         let letter_of = |kind| letters.iter().find(|l| l.kind == kind).unwrap();
         let rejected = letter_of(DeadLetterKind::RejectedByTarget);
         assert_eq!(rejected.event_id, "shardId-000000000000:1001");
@@ -1029,7 +890,7 @@ mod tests {
             (None, &rejected.batch_id)
         );
 
-        let mut dead = logs.with_message("record sent to the dead-letter queue");
+        let mut dead = logs.with_message("record written to the dead-letter bucket");
         dead.sort_by_key(|l| l["event_id"].as_str().unwrap_or_default().to_string());
         let fields = |l: &serde_json::Value| {
             let text = |field: &str| l.get(field).and_then(|v| v.as_str()).map(str::to_string);
@@ -1055,9 +916,9 @@ mod tests {
 
     #[tokio::test]
     async fn function_error_fails_only_its_own_envelope() {
-        let queue = FakeQueue::default();
+        let queue = MemoryDeadLetterBucket::default();
         // Each envelope holds about one record at this size.
-        let relay = Relay::new(FakeTarget::new(by_data), queue, 4, 250);
+        let relay = Relay::new(MemoryTarget::new(by_data), queue, 4, 250);
         let (response, report) = relay
             .handle(event(&[b"ok", b"boom", b"ok"]), &Deadline::none())
             .await;
@@ -1069,14 +930,14 @@ mod tests {
 
     #[tokio::test]
     async fn invoke_and_assume_role_failures_fail_the_batch_as_retryable() {
-        let target = FakeTarget::new(|_| {
+        let target = MemoryTarget::new(|_| {
             Err(InvokeFailure {
                 kind: InvokeFailureKind::AssumeRole,
                 message: "AssumeRole of arn:aws:iam::222222222222:role/x failed: AccessDenied"
                     .into(),
             })
         });
-        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20);
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 4, 6 << 20);
         let (response, report) = relay
             .handle(event(&[b"ok", b"bad"]), &Deadline::none())
             .await;
@@ -1093,13 +954,13 @@ mod tests {
             br#"{"version":1}"#,
         ] {
             let body = payload.to_vec();
-            let target = FakeTarget::new(move |_| {
+            let target = MemoryTarget::new(move |_| {
                 Ok(InvokeReply {
                     function_error: None,
                     payload: body.clone(),
                 })
             });
-            let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20);
+            let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 4, 6 << 20);
             let (response, report) = relay
                 .handle(event(&[b"ok", b"ok"]), &Deadline::none())
                 .await;
@@ -1114,12 +975,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dead_letter_queue_failure_keeps_the_record_in_the_stream() {
-        let queue = FakeQueue {
-            refuse: true,
-            ..Default::default()
-        };
-        let relay = Relay::new(FakeTarget::new(by_data), queue, 4, 6 << 20);
+    async fn a_dead_letter_bucket_failure_keeps_the_record_in_the_stream() {
+        let queue = MemoryDeadLetterBucket::refusing();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue, 4, 6 << 20);
         let (response, report) = relay
             .handle(event(&[b"ok", b"bad"]), &Deadline::none())
             .await;
@@ -1132,11 +990,11 @@ mod tests {
 
     #[tokio::test]
     async fn batch_over_six_megabytes_is_chunked_and_delivered() {
-        let target = FakeTarget::new(by_data);
-        let sizes = target.payload_sizes.clone();
+        let target = MemoryTarget::new(by_data);
+        let probe = target.clone();
         let relay = Relay::new(
             target,
-            FakeQueue::default(),
+            MemoryDeadLetterBucket::default(),
             4,
             shared::config::MAX_INVOKE_REQUEST_BYTES,
         );
@@ -1145,7 +1003,7 @@ mod tests {
         let (response, report) = relay.handle(event(&data), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.delivered, 8);
-        let sizes = sizes.lock().unwrap();
+        let sizes = probe.payload_sizes();
         assert!(sizes.len() >= 2, "{sizes:?}");
         assert!(
             sizes
@@ -1158,23 +1016,23 @@ mod tests {
 
     #[tokio::test]
     async fn invocations_run_concurrently_up_to_the_limit() {
-        let target = FakeTarget::new(by_data);
-        let max = target.max_in_flight.clone();
-        let relay = Relay::new(target, FakeQueue::default(), 3, 250);
+        let target = MemoryTarget::new(by_data);
+        let probe = target.clone();
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 3, 250);
         let data: Vec<&[u8]> = (0..12).map(|_| &b"ok"[..]).collect();
         let (_, report) = relay.handle(event(&data), &Deadline::none()).await;
         assert_eq!(report.invocations, 12);
-        assert_eq!(max.load(Ordering::SeqCst), 3);
+        assert_eq!(probe.max_in_flight(), 3);
     }
 
     #[tokio::test]
     async fn a_record_too_large_for_any_invoke_is_dead_lettered() {
-        let queue = FakeQueue::default();
-        let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 4096);
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 4096);
         let big = vec![b'x'; 8000];
         let (response, report) = relay.handle(event(&[b"ok", &big]), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
-        let letters = queue.letters.lock().unwrap();
+        let letters = queue.letters();
         assert_eq!(letters[0].kind.as_str(), "undeliverable");
         assert!(
             letters[0].reason.contains("over the 4096-byte limit"),
@@ -1189,13 +1047,13 @@ mod tests {
         let mut event = event(&[b"bad", b"ok"]);
         let twin = event.records[0].kinesis.sequence_number.clone();
         event.records[1].kinesis.sequence_number = twin;
-        let queue = FakeQueue::default();
-        let relay = Relay::new(FakeTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay.handle(event, &Deadline::none()).await;
         assert_eq!(response.batch_item_failures.len(), 2);
         assert_eq!((report.records, report.failed), (2, 2));
         assert_accounted(&report);
-        assert!(queue.letters.lock().unwrap().is_empty());
+        assert!(queue.letters().is_empty());
     }
 
     #[test]
@@ -1231,7 +1089,12 @@ mod tests {
     #[tokio::test]
     async fn each_batch_ends_with_one_summary_line_of_its_counts() {
         let (logs, _guard) = CapturedLogs::start();
-        let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
+        let relay = Relay::new(
+            MemoryTarget::new(by_data),
+            MemoryDeadLetterBucket::default(),
+            4,
+            6 << 20,
+        );
         relay
             .handle(event(&[b"ok", b"bad", b"later"]), &Deadline::none())
             .await;
@@ -1253,7 +1116,12 @@ mod tests {
 
     #[tokio::test]
     async fn each_batch_gives_one_metrics_line_of_its_counts_latencies_and_age() {
-        let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
+        let relay = Relay::new(
+            MemoryTarget::new(by_data),
+            MemoryDeadLetterBucket::default(),
+            4,
+            6 << 20,
+        );
         let (_, report) = relay
             .handle(event(&[b"ok", b"bad", b"later"]), &Deadline::none())
             .await;
@@ -1307,14 +1175,14 @@ mod tests {
     #[tokio::test]
     async fn a_failed_envelope_is_logged_once_with_its_cause() {
         let (logs, _guard) = CapturedLogs::start();
-        let denied = FakeTarget::new(|_| {
+        let denied = MemoryTarget::new(|_| {
             Err(InvokeFailure {
                 kind: InvokeFailureKind::AssumeRole,
                 message: "AssumeRole of arn:aws:iam::222222222222:role/x failed: AccessDenied"
                     .into(),
             })
         });
-        Relay::new(denied, FakeQueue::default(), 4, 6 << 20)
+        Relay::new(denied, MemoryDeadLetterBucket::default(), 4, 6 << 20)
             .handle(event(&[b"ok", b"ok"]), &Deadline::none())
             .await;
         let lines = logs.with_message("target invocation failed");
@@ -1329,13 +1197,13 @@ mod tests {
         // A function error quotes what the target said, up to 512 characters.
         let long = format!(r#"{{"errorMessage":"{}"}}"#, "x".repeat(600));
         let quoted: String = long.chars().take(512).collect();
-        let failing = FakeTarget::new(move |_| {
+        let failing = MemoryTarget::new(move |_| {
             Ok(InvokeReply {
                 function_error: Some("Unhandled".into()),
                 payload: long.clone().into_bytes(),
             })
         });
-        Relay::new(failing, FakeQueue::default(), 4, 6 << 20)
+        Relay::new(failing, MemoryDeadLetterBucket::default(), 4, 6 << 20)
             .handle(event(&[b"ok"]), &Deadline::none())
             .await;
         let lines = logs.with_message("target failed");
@@ -1345,13 +1213,13 @@ mod tests {
             format!("target function error (Unhandled): {quoted}")
         );
 
-        let unreadable = FakeTarget::new(|_| {
+        let unreadable = MemoryTarget::new(|_| {
             Ok(InvokeReply {
                 function_error: None,
                 payload: b"not json".to_vec(),
             })
         });
-        Relay::new(unreadable, FakeQueue::default(), 4, 6 << 20)
+        Relay::new(unreadable, MemoryDeadLetterBucket::default(), 4, 6 << 20)
             .handle(event(&[b"ok"]), &Deadline::none())
             .await;
         let lines = logs.with_message("target answer unreadable");
@@ -1365,7 +1233,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_batch_is_a_no_op() {
-        let relay = Relay::new(FakeTarget::new(by_data), FakeQueue::default(), 4, 6 << 20);
+        let relay = Relay::new(
+            MemoryTarget::new(by_data),
+            MemoryDeadLetterBucket::default(),
+            4,
+            6 << 20,
+        );
         let (response, report) = relay.handle(event(&[]), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!(report.invocations, 0);
@@ -1393,9 +1266,13 @@ mod tests {
     fn keyed_by_data(
         lanes: usize,
         max_records: usize,
-    ) -> (Relay<FakeTarget, FakeQueue>, FakeTarget, FakeQueue) {
-        let target = FakeTarget::new(by_data);
-        let (probe, queue) = (target.clone(), FakeQueue::default());
+    ) -> (
+        Relay<MemoryTarget, MemoryDeadLetterBucket>,
+        MemoryTarget,
+        MemoryDeadLetterBucket,
+    ) {
+        let target = MemoryTarget::new(by_data);
+        let (probe, queue) = (target.clone(), MemoryDeadLetterBucket::default());
         let relay = Relay::new(target, queue.clone(), lanes, 6 << 20)
             .with_max_records_per_invocation(Some(max_records));
         (relay, probe, queue)
@@ -1412,12 +1289,8 @@ mod tests {
         // 10 keys of 12 records in 4 lanes (3, 3, 2, 2 keys): 36, 36, 24, 24 records, 3 an
         // envelope.
         assert_eq!(report.invocations, 12 + 12 + 8 + 8);
-        assert_eq!(probe.max_in_flight.load(Ordering::SeqCst), 4);
-        assert_eq!(
-            probe.overlaps.load(Ordering::SeqCst),
-            0,
-            "a key was in flight twice"
-        );
+        assert_eq!(probe.max_in_flight(), 4);
+        assert_eq!(probe.overlaps(), 0, "a key was in flight twice");
         let per_key = probe.processed_per_key();
         assert_eq!(per_key.len(), 10);
         for (key, seqs) in per_key {
@@ -1429,15 +1302,15 @@ mod tests {
     #[tokio::test]
     async fn without_the_setting_the_batch_goes_as_one_envelope() {
         let _logs = capture();
-        let target = FakeTarget::new(by_data);
+        let target = MemoryTarget::new(by_data);
         let probe = target.clone();
-        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 4, 6 << 20)
             .with_max_records_per_invocation(None);
         let (_, report) = relay
             .handle(as_event(&round_robin(120, 10, b"ok")), &Deadline::none())
             .await;
         assert_eq!((report.invocations, report.delivered), (1, 120));
-        assert_eq!(probe.max_in_flight.load(Ordering::SeqCst), 1);
+        assert_eq!(probe.max_in_flight(), 1);
     }
 
     #[tokio::test]
@@ -1466,7 +1339,7 @@ mod tests {
         let per_key = probe.processed_per_key();
         assert_eq!(per_key["a"], [1000, 1002]);
         assert_eq!(per_key["b"], [1001, 1003, 1005]);
-        assert_eq!(queue.letters.lock().unwrap()[0].sequence_number, "1003");
+        assert_eq!(queue.letters()[0].sequence_number, "1003");
         let reported =
             logs.with_message("record reported as failed; the event source mapping will retry it");
         let reasons: Vec<(&str, &str)> = (reported.iter())
@@ -1523,9 +1396,9 @@ mod tests {
     #[tokio::test]
     async fn key_ordered_envelopes_stay_under_six_megabytes_and_too_large_records_are_set_aside() {
         let _logs = capture();
-        let target = FakeTarget::new(by_data);
+        let target = MemoryTarget::new(by_data);
         let probe = target.clone();
-        let queue = FakeQueue::default();
+        let queue = MemoryDeadLetterBucket::default();
         let relay = Relay::new(
             target,
             queue.clone(),
@@ -1546,8 +1419,8 @@ mod tests {
         let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.delivered, report.dead_lettered), (7, 1));
-        assert_eq!(queue.letters.lock().unwrap()[0].sequence_number, "1005");
-        let sizes = probe.payload_sizes.lock().unwrap().clone();
+        assert_eq!(queue.letters()[0].sequence_number, "1005");
+        let sizes = probe.payload_sizes();
         assert_eq!(sizes.len(), 3, "{sizes:?}");
         assert!(
             sizes
@@ -1564,13 +1437,13 @@ mod tests {
     #[tokio::test]
     async fn key_ordered_assume_role_failures_are_counted_per_record() {
         let _logs = capture();
-        let target = FakeTarget::new(|_| {
+        let target = MemoryTarget::new(|_| {
             Err(InvokeFailure {
                 kind: InvokeFailureKind::AssumeRole,
                 message: "AssumeRole failed: AccessDenied".into(),
             })
         });
-        let relay = Relay::new(target, FakeQueue::default(), 4, 6 << 20)
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 4, 6 << 20)
             .with_max_records_per_invocation(Some(1));
         let records = round_robin(6, 2, b"ok");
         let (response, report) = relay.handle(as_event(&records), &Deadline::none()).await;
@@ -1603,12 +1476,12 @@ mod tests {
         // One record an envelope, two at once; 1 s an envelope, 60 s for "slow". The relay has
         // 3 s: delivery ends at 2.55 s. e0 and e1 start at 0 s, e2 at 1 s, e3 at 2 s (it would
         // end at 3 s); at 2.55 s e1 and e3 are abandoned, and e4 and e5 never start.
-        let target = FakeTarget::paced(by_data, |request| {
+        let target = MemoryTarget::paced(by_data, |request| {
             let slow = request.records[0].data.decode().unwrap() == b"slow";
             seconds(if slow { 60.0 } else { 1.0 })
         });
         let probe = target.clone();
-        let relay = Relay::new(target, FakeQueue::default(), 2, 250);
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 2, 250);
         let started = Instant::now();
         let batch = event(&[b"ok", b"slow", b"ok", b"ok", b"ok", b"ok"]);
         let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
@@ -1619,7 +1492,7 @@ mod tests {
             (2, 4, 4)
         );
         assert_eq!(report.invocations, 4, "e4 and e5 were never sent");
-        assert_eq!(probe.payload_sizes.lock().unwrap().len(), 4);
+        assert_eq!(probe.payload_sizes().len(), 4);
         assert_accounted(&report);
         let abandoned = "Invoke abandoned after 2550 ms without an answer, to answer before the \
                          relay's timeout; the target may still process these records, so they \
@@ -1655,8 +1528,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_time_enough_nothing_is_deferred() {
         let (_logs, _guard) = capture();
-        let target = FakeTarget::paced(by_data, |_| seconds(1.0));
-        let relay = Relay::new(target, FakeQueue::default(), 2, 250);
+        let target = MemoryTarget::paced(by_data, |_| seconds(1.0));
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 2, 250);
         let batch = event(&[b"ok", b"ok", b"ok", b"bad"]);
         let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
         assert!(response.batch_item_failures.is_empty());
@@ -1675,11 +1548,8 @@ mod tests {
         let (logs, _guard) = capture();
         // The target answers at once; each write to the bucket takes 2 s, one at a time. With
         // 3 s, writes end at 2.85 s: the first letter is written at 2 s, the second abandoned.
-        let target = FakeTarget::paced(by_data, |_| seconds(0.0));
-        let queue = FakeQueue {
-            takes: seconds(2.0),
-            ..Default::default()
-        };
+        let target = MemoryTarget::paced(by_data, |_| seconds(0.0));
+        let queue = MemoryDeadLetterBucket::taking(seconds(2.0));
         let relay = Relay::new(target, queue.clone(), 1, 6 << 20);
         let batch = event(&[b"ok", b"bad", b"bad"]);
         let started = Instant::now();
@@ -1694,7 +1564,7 @@ mod tests {
             ),
             (1, 1, 1)
         );
-        assert_eq!(queue.letters.lock().unwrap().len(), 1);
+        assert_eq!(queue.letters().len(), 1);
         assert_eq!(
             reasons(&logs),
             [(
@@ -1705,12 +1575,9 @@ mod tests {
             )]
         );
         // Writes of 1.4 s: the second ends at 2.8 s, and 50 ms are too little for the third.
-        let queue = FakeQueue {
-            takes: seconds(1.4),
-            ..Default::default()
-        };
+        let queue = MemoryDeadLetterBucket::taking(seconds(1.4));
         let relay = Relay::new(
-            FakeTarget::paced(by_data, |_| seconds(0.0)),
+            MemoryTarget::paced(by_data, |_| seconds(0.0)),
             queue,
             1,
             6 << 20,
@@ -1737,9 +1604,9 @@ mod tests {
         let records: Vec<(&str, &[u8])> = (0..10)
             .map(|i| (if i % 2 == 0 { "a" } else { "b" }, &b"ok"[..]))
             .collect();
-        let target = FakeTarget::paced(by_data, |_| seconds(1.0));
+        let target = MemoryTarget::paced(by_data, |_| seconds(1.0));
         let probe = target.clone();
-        let relay = Relay::new(target, FakeQueue::default(), 2, 6 << 20)
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 2, 6 << 20)
             .with_max_records_per_invocation(Some(1));
         let (response, report) = relay
             .handle(keyed_event(&records), &Deadline::after(seconds(3.0)))
@@ -1757,7 +1624,7 @@ mod tests {
             (4, 6, 6)
         );
         // The abandoned Invokes arrived (six in all) but, dropped, never finished here.
-        assert_eq!(probe.payload_sizes.lock().unwrap().len(), 6);
+        assert_eq!(probe.payload_sizes().len(), 6);
         let per_key = probe.processed_per_key();
         assert_eq!(per_key["a"], [1000, 1002]);
         assert_eq!(per_key["b"], [1001, 1003]);

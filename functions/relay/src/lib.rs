@@ -4,21 +4,20 @@
 //! - [`settings`]: the relay's configuration, read once per container.
 //! - [`event`]: the Kinesis event, read with each record's data left as the event's base64.
 //! - [`deadline`]: the time an invocation has left, and how much of it each stage may use.
-//! - [`chunk`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
+//! - [`packing`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
 //!   partition key for key-ordered delivery.
-//! - [`ports`]: what the relay needs from the world (invoke the target, dead-letter a record),
-//!   as traits, so the batch logic runs in tests without a network.
-//! - [`aws`]: the real target adapter: the Lambda client with assumed-role credentials.
-//! - [`s3`]: the real dead-letter adapter: one object per record in the dead-letter bucket.
+//! - [`invoke`]: the port to the target function, with its adapters: the Lambda client with
+//!   assumed-role credentials, and a target in memory for tests.
+//! - [`dead_letters`]: the port to the dead-letter bucket, with its adapters: S3 (one object per
+//!   record), and a bucket in memory for tests.
 //! - [`batch`]: the handler: records → envelopes → outcomes → `batchItemFailures`.
 
-pub mod aws;
 pub mod batch;
-pub mod chunk;
+pub mod dead_letters;
 pub mod deadline;
 pub mod event;
-pub mod ports;
-pub mod s3;
+pub mod invoke;
+pub mod packing;
 pub mod settings;
 
 pub use batch::{BatchReport, Relay};

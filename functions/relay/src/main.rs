@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use aws_config::BehaviorVersion;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use relay::aws::{target_lambda_client, LambdaTarget};
+use relay::dead_letters::S3DeadLetterBucket;
 use relay::event::RelayEvent;
-use relay::s3::S3DeadLetters;
+use relay::invoke::{target_lambda_client, LambdaTarget};
 use relay::{Deadline, Relay, RelaySettings};
 
 #[tokio::main]
@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     };
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
     let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
-    let dead_letters = S3DeadLetters::new(
+    let dead_letters = S3DeadLetterBucket::new(
         aws_sdk_s3::Client::new(&sdk),
         settings.dead_letter_bucket.clone(),
     );

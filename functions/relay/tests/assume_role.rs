@@ -11,9 +11,9 @@ use aws_credential_types::Credentials;
 use aws_smithy_http_client::test_util::infallible_client_fn;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::date_time::{DateTime, Format};
-use relay::aws::{target_lambda_client, LambdaTarget};
+use relay::dead_letters::MemoryDeadLetterBucket;
 use relay::event::KinesisBatch;
-use relay::ports::{DeadLetter, DeadLetterQueue};
+use relay::invoke::{target_lambda_client, LambdaTarget};
 use relay::{Deadline, Relay, RelaySettings};
 use shared::envelope::{DeliveryRequest, DeliveryResponse, RecordOutcome, RecordResult};
 
@@ -135,13 +135,10 @@ fn fake_aws_answering(
     })
 }
 
-struct NoQueue;
-
-#[async_trait::async_trait]
-impl DeadLetterQueue for NoQueue {
-    async fn send(&self, _: &DeadLetter) -> Result<(), String> {
-        panic!("nothing should be dead-lettered here")
-    }
+/// Nothing should be dead-lettered here: a bucket that refuses every letter turns one into a
+/// failed record, which the tests would see.
+fn no_dead_letters() -> MemoryDeadLetterBucket {
+    MemoryDeadLetterBucket::refusing()
 }
 
 fn settings() -> RelaySettings {
@@ -159,13 +156,16 @@ fn settings() -> RelaySettings {
     RelaySettings::from_source(&env).unwrap()
 }
 
-async fn warm_relay(calls: Arc<Calls>, lifetime: Option<Duration>) -> Relay<LambdaTarget, NoQueue> {
+async fn warm_relay(
+    calls: Arc<Calls>,
+    lifetime: Option<Duration>,
+) -> Relay<LambdaTarget, MemoryDeadLetterBucket> {
     relay_over(fake_aws(calls, lifetime)).await
 }
 
 async fn relay_over(
     http: aws_smithy_runtime_api::client::http::SharedHttpClient,
-) -> Relay<LambdaTarget, NoQueue> {
+) -> Relay<LambdaTarget, MemoryDeadLetterBucket> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("eu-west-1"))
         .credentials_provider(Credentials::new(
@@ -181,7 +181,7 @@ async fn relay_over(
     let settings = settings();
     // What main does once per container.
     let target = LambdaTarget::new(target_lambda_client(&sdk, &settings).await, &settings);
-    Relay::new(target, NoQueue, 4, settings.max_payload_bytes)
+    Relay::new(target, no_dead_letters(), 4, settings.max_payload_bytes)
 }
 
 /// A minute to answer, as a relay with Lambda's 60 s timeout has.

@@ -10,9 +10,15 @@
 //! | [`MAPPING_PREFIX`] | Lambda, for the relay's event source mapping | the on-failure invocation record of a batch that kept failing, with the whole event (`payload`) |
 //! | [`ASYNC_PREFIX`] | Lambda, for the producer's asynchronous invocations | the on-failure invocation record of a tick that kept failing |
 //!
+//! The relay's objects hold one [`DeadLetter`] each, as JSON: the relay writes it, `relayctl`
+//! reads it back with the same type, and the local run and the end-to-end tests read its fields
+//! by the names below.
+//!
 //! Lambda chooses the keys of its own objects ("Retain discarded batch records for a Kinesis
 //! Data Streams event source": `aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/...`; asynchronous
 //! invocations: `aws/lambda/async/<function-name>/YYYY/MM/DD/...`).
+
+use serde::{Deserialize, Serialize};
 
 /// Where the relay writes the records it gives up on.
 pub const RELAY_PREFIX: &str = "relay/";
@@ -42,6 +48,176 @@ pub fn relay_key(kind: &str, event_id: &str) -> String {
     format!("{RELAY_PREFIX}{kind}/{path}.json")
 }
 
+/// Why the relay gave up on a record: its dead letter's `kind`, and the folder of its key.
+///
+/// | kind | spelling | why |
+/// | --- | --- | --- |
+/// | [`Self::RejectedByTarget`] | `rejected_by_target` | the target answered `rejected`: retrying cannot help |
+/// | [`Self::Undeliverable`] | `undeliverable` | the record is too large for any Invoke request |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum DeadLetterKind {
+    /// The target answered `rejected`: retrying cannot help.
+    RejectedByTarget,
+    /// The record is too large for any Invoke request.
+    Undeliverable,
+}
+
+impl DeadLetterKind {
+    /// Every kind, in the order `relayctl list` prints them.
+    pub const ALL: [Self; 2] = [Self::RejectedByTarget, Self::Undeliverable];
+
+    /// The spelling in the dead letter, its key and the logs (the local run reads it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RejectedByTarget => "rejected_by_target",
+            Self::Undeliverable => "undeliverable",
+        }
+    }
+
+    /// The kind spelled `value`, if the relay writes one so spelled.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+impl From<DeadLetterKind> for &'static str {
+    fn from(kind: DeadLetterKind) -> Self {
+        kind.as_str()
+    }
+}
+
+impl TryFrom<String> for DeadLetterKind {
+    type Error = UnreadableDeadLetter;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or(UnreadableDeadLetter::UnknownKind(value))
+    }
+}
+
+/// A record the relay gave up on, as its object in the dead-letter bucket holds it (JSON, the
+/// fields in this order): its reason, where it came from, and all its data.
+///
+/// Read back, only `kind`, `partition_key` and `data_base64` must be present (what a redrive
+/// needs); the other fields are empty when absent, so objects written before a field existed
+/// still read (before `batch_id`, `delivery_id` held the relay invocation's id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WrittenDeadLetter")]
+pub struct DeadLetter {
+    /// Why the relay gave up on the record.
+    pub kind: DeadLetterKind,
+    /// The target's reason, or why no Invoke could carry the record.
+    pub reason: String,
+    /// The record's Kinesis partition key (the producer's record id).
+    pub partition_key: String,
+    /// The record's Kinesis sequence number.
+    pub sequence_number: String,
+    /// The record's correlation id: Lambda's `eventID` (`<shard id>:<sequence number>`), which
+    /// every log line of the relay and of the target about this record carries as `event_id`.
+    pub event_id: String,
+    /// The stream the record was read from.
+    pub event_source_arn: String,
+    /// The record's bytes, base64: all of them, so the record can be redriven after the
+    /// stream has trimmed it.
+    pub data_base64: String,
+    /// How many bytes `data_base64` decodes to.
+    pub data_bytes: usize,
+    /// The relay invocation that gave up on the record (its `invocation summary` line's
+    /// `batch_id`).
+    pub batch_id: String,
+    /// The Invoke whose answer rejected the record: the `delivery_id` of the target's line about
+    /// it. Absent for a record that was never sent (too large for any Invoke).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+}
+
+impl DeadLetter {
+    /// The object key of this letter ([`relay_key`]).
+    pub fn key(&self) -> String {
+        relay_key(self.kind.as_str(), &self.event_id)
+    }
+
+    /// The object's body: the letter as JSON.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// Reads an object's body back. A body that is not JSON, or that lacks a field a redrive
+    /// needs, is an error that says so.
+    pub fn from_json(body: &[u8]) -> Result<Self, UnreadableDeadLetter> {
+        serde_json::from_slice(body).map_err(|error| {
+            if error.is_data() {
+                UnreadableDeadLetter::Invalid(error.to_string())
+            } else {
+                UnreadableDeadLetter::NotJson(error.to_string())
+            }
+        })
+    }
+}
+
+/// Why a body is not a [`DeadLetter`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnreadableDeadLetter {
+    /// The body is not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// The JSON is not a dead letter (the reason says which field is wrong).
+    #[error("{0}")]
+    Invalid(String),
+    /// `kind` is absent.
+    #[error("no `kind` the relay writes")]
+    NoKind,
+    /// `kind` is not one the relay writes.
+    #[error("no `kind` the relay writes (`{0}`)")]
+    UnknownKind(String),
+    /// A field a redrive needs is absent.
+    #[error("no `{0}`")]
+    Missing(&'static str),
+}
+
+/// What an object may hold: every field optional, so that a missing one is named in
+/// [`UnreadableDeadLetter::Missing`] rather than in serde's words.
+#[derive(Deserialize)]
+struct WrittenDeadLetter {
+    kind: Option<DeadLetterKind>,
+    #[serde(default)]
+    reason: String,
+    partition_key: Option<String>,
+    #[serde(default)]
+    sequence_number: String,
+    #[serde(default)]
+    event_id: String,
+    #[serde(default)]
+    event_source_arn: String,
+    data_base64: Option<String>,
+    #[serde(default)]
+    data_bytes: usize,
+    #[serde(default)]
+    batch_id: String,
+    #[serde(default)]
+    delivery_id: Option<String>,
+}
+
+impl TryFrom<WrittenDeadLetter> for DeadLetter {
+    type Error = UnreadableDeadLetter;
+
+    fn try_from(written: WrittenDeadLetter) -> Result<Self, Self::Error> {
+        use UnreadableDeadLetter::{Missing, NoKind};
+        Ok(DeadLetter {
+            kind: written.kind.ok_or(NoKind)?,
+            reason: written.reason,
+            partition_key: written.partition_key.ok_or(Missing("partition_key"))?,
+            sequence_number: written.sequence_number,
+            event_id: written.event_id,
+            event_source_arn: written.event_source_arn,
+            data_base64: written.data_base64.ok_or(Missing("data_base64"))?,
+            data_bytes: written.data_bytes,
+            batch_id: written.batch_id,
+            delivery_id: written.delivery_id,
+        })
+    }
+}
+
 /// The prefix of the producer's asynchronous on-failure records.
 pub fn async_prefix(function_name: &str) -> String {
     format!("{ASYNC_PREFIX}{function_name}/")
@@ -61,6 +237,112 @@ mod tests {
             relay_key("undeliverable", "x"),
             "relay/undeliverable/x.json"
         );
+    }
+
+    fn letter(delivery_id: Option<&str>) -> DeadLetter {
+        DeadLetter {
+            kind: DeadLetterKind::RejectedByTarget,
+            reason: "body.message missing".into(),
+            partition_key: "id-1".into(),
+            sequence_number: "42".into(),
+            event_id: "shardId-000000000000:42".into(),
+            event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
+            data_base64: "aGk=".into(),
+            data_bytes: 2,
+            batch_id: "b0".into(),
+            delivery_id: delivery_id.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_dead_letter_is_written_with_its_fields_in_order_and_read_back_whole() {
+        let sent = letter(Some("b0-0"));
+        let body = String::from_utf8(sent.to_json().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            concat!(
+                r#"{"kind":"rejected_by_target","reason":"body.message missing","#,
+                r#""partition_key":"id-1","sequence_number":"42","#,
+                r#""event_id":"shardId-000000000000:42","#,
+                r#""event_source_arn":"arn:aws:kinesis:eu-west-1:111111111111:stream/s","#,
+                r#""data_base64":"aGk=","data_bytes":2,"batch_id":"b0","delivery_id":"b0-0"}"#
+            )
+        );
+        assert_eq!(DeadLetter::from_json(body.as_bytes()), Ok(sent));
+        // A record never sent has no delivery to name: the field is left out, not null.
+        let never_sent = letter(None);
+        let body = String::from_utf8(never_sent.to_json().unwrap()).unwrap();
+        assert!(body.ends_with(r#""batch_id":"b0"}"#), "{body}");
+        assert_eq!(DeadLetter::from_json(body.as_bytes()), Ok(never_sent));
+    }
+
+    #[test]
+    fn a_dead_letter_key_is_its_kind_and_event_id() {
+        assert_eq!(
+            letter(None).key(),
+            "relay/rejected_by_target/shardId-000000000000/42.json"
+        );
+        let undeliverable = DeadLetter {
+            kind: DeadLetterKind::Undeliverable,
+            ..letter(None)
+        };
+        assert_eq!(
+            undeliverable.key(),
+            "relay/undeliverable/shardId-000000000000/42.json"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_needs_only_what_a_redrive_needs() {
+        let letter = DeadLetter::from_json(
+            br#"{"kind": "undeliverable", "partition_key": "p", "data_base64": ""}"#,
+        )
+        .unwrap();
+        assert_eq!(letter.kind, DeadLetterKind::Undeliverable);
+        assert_eq!(letter.partition_key, "p");
+        assert_eq!((letter.reason.as_str(), letter.batch_id.as_str()), ("", ""));
+        assert_eq!(letter.delivery_id, None);
+    }
+
+    #[test]
+    fn what_is_not_a_dead_letter_says_why() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"{", "not JSON: "),
+            (br#""a letter""#, "invalid type: string"),
+            (
+                br#"{"partition_key": "p", "data_base64": ""}"#,
+                "no `kind` the relay writes",
+            ),
+            (
+                br#"{"kind": "failed_batch", "partition_key": "p", "data_base64": ""}"#,
+                "no `kind` the relay writes (`failed_batch`)",
+            ),
+            (
+                br#"{"kind": "undeliverable", "data_base64": ""}"#,
+                "no `partition_key`",
+            ),
+            (
+                br#"{"kind": "undeliverable", "partition_key": "p"}"#,
+                "no `data_base64`",
+            ),
+        ];
+        for (body, needle) in cases {
+            let err = DeadLetter::from_json(body).unwrap_err().to_string();
+            assert!(err.starts_with(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn dead_letter_kinds_keep_their_wire_spelling() {
+        for (kind, spelling) in [
+            (DeadLetterKind::RejectedByTarget, "rejected_by_target"),
+            (DeadLetterKind::Undeliverable, "undeliverable"),
+        ] {
+            assert_eq!(kind.as_str(), spelling);
+            assert_eq!(DeadLetterKind::parse(spelling), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), spelling);
+        }
+        assert_eq!(DeadLetterKind::parse("rejected"), None);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub struct RecordResult {
 }
 
 /// `ok`: processed. `rejected`: permanently invalid, retrying cannot help (the relay sends it to
-/// the dead-letter queue). `retry`: not processed now, deliver again later.
+/// the dead-letter bucket). `retry`: not processed now, deliver again later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RecordOutcome {

@@ -7,7 +7,7 @@
 //! - [`envelope`]: the versioned JSON contract between the relay and the target.
 //! - [`metrics`]: CloudWatch metrics in Embedded Metric Format, and their names.
 //! - [`limits`]: the AWS service limits the data path respects, written once.
-//! - [`payload`]: the record the producer writes to the stream and the target validates.
+//! - [`produced_record`]: the record the producer writes to the stream and the target validates.
 //! - [`telemetry`]: structured JSON logs, set up in one place.
 
 pub mod config;
@@ -15,5 +15,5 @@ pub mod dead_letter;
 pub mod envelope;
 pub mod limits;
 pub mod metrics;
-pub mod payload;
+pub mod produced_record;
 pub mod telemetry;

@@ -16,7 +16,7 @@ use shared::envelope::{
     DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RecordResult, RelayedRecord,
 };
 use shared::metrics::{target as metric, Metrics};
-use shared::payload::ProducedRecord;
+use shared::produced_record::ProducedRecord;
 
 use crate::memory::Memory;
 use crate::settings::TargetSettings;
@@ -291,7 +291,7 @@ fn validate(record: &ProducedRecord, now: DateTime<Utc>) -> Option<String> {
 mod tests {
     use super::*;
     use shared::envelope::{RecordData, ENVELOPE_VERSION};
-    use shared::payload::{RecordBody, SimulatedFault};
+    use shared::produced_record::{RecordBody, SimulatedFault};
 
     fn now() -> DateTime<Utc> {
         "2026-11-25T05:00:00Z".parse().unwrap()

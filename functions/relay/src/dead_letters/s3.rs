@@ -5,31 +5,39 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::ports::{DeadLetter, DeadLetterQueue};
+use shared::dead_letter::DeadLetter;
+
+use crate::dead_letters::port::{DeadLetterBucket, WriteError};
 
 /// Writes dead letters under the relay's prefix of the dead-letter bucket.
-pub struct S3DeadLetters {
+pub struct S3DeadLetterBucket {
     client: aws_sdk_s3::Client,
     bucket: String,
 }
 
-impl S3DeadLetters {
+impl S3DeadLetterBucket {
+    /// The bucket named `bucket`, written with `client` (the relay's own role).
     pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
         Self { client, bucket }
     }
 }
 
 /// The object key and body of a dead letter.
-pub fn dead_letter_object(letter: &DeadLetter) -> (String, Vec<u8>) {
-    let key = shared::dead_letter::relay_key(letter.kind.as_str(), &letter.event_id);
-    let body = serde_json::to_vec(letter).expect("a DeadLetter always serializes");
-    (key, body)
+pub fn dead_letter_object(letter: &DeadLetter) -> Result<(String, Vec<u8>), WriteError> {
+    let key = letter.key();
+    match letter.to_json() {
+        Ok(body) => Ok((key, body)),
+        Err(e) => Err(WriteError::Encode {
+            key,
+            cause: e.to_string(),
+        }),
+    }
 }
 
 #[async_trait]
-impl DeadLetterQueue for S3DeadLetters {
-    async fn send(&self, letter: &DeadLetter) -> Result<(), String> {
-        let (key, body) = dead_letter_object(letter);
+impl DeadLetterBucket for S3DeadLetterBucket {
+    async fn write(&self, letter: &DeadLetter) -> Result<(), WriteError> {
+        let (key, body) = dead_letter_object(letter)?;
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -39,12 +47,10 @@ impl DeadLetterQueue for S3DeadLetters {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| {
-                format!(
-                    "PutObject of s3://{}/{key} failed: {}",
-                    self.bucket,
-                    DisplayErrorContext(&e)
-                )
+            .map_err(|e| WriteError::Put {
+                bucket: self.bucket.clone(),
+                cause: DisplayErrorContext(&e).to_string(),
+                key,
             })
     }
 }
@@ -59,7 +65,7 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
 
     use super::*;
-    use crate::ports::DeadLetterKind;
+    use shared::dead_letter::DeadLetterKind;
 
     const BUCKET: &str = "relay-dead-letters-111111111111";
 
@@ -82,7 +88,7 @@ mod tests {
     fn a_dead_letter_is_one_object_per_record_with_all_its_data() {
         // Larger than SQS's 256 KiB: the data is kept whole now.
         let data = "A".repeat(400_000);
-        let (key, body) = dead_letter_object(&letter(data.clone()));
+        let (key, body) = dead_letter_object(&letter(data.clone())).unwrap();
         assert_eq!(key, "relay/rejected_by_target/shardId-000000000000/42.json");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["data_base64"], data);
@@ -98,7 +104,7 @@ mod tests {
             delivery_id: None,
             ..letter("AAAA".into())
         };
-        let (key, body) = dead_letter_object(&never_sent);
+        let (key, body) = dead_letter_object(&never_sent).unwrap();
         assert_eq!(key, "relay/undeliverable/shardId-000000000000/42.json");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value.get("delivery_id"), None, "{value}");
@@ -136,8 +142,8 @@ mod tests {
     async fn a_dead_letter_is_put_at_its_key_and_a_refusal_is_an_error() {
         let letter = letter("AAAA".into());
         let sent = Arc::default();
-        let sink = S3DeadLetters::new(s3_answering(200, "", Arc::clone(&sent)), BUCKET.into());
-        sink.send(&letter).await.unwrap();
+        let sink = S3DeadLetterBucket::new(s3_answering(200, "", Arc::clone(&sent)), BUCKET.into());
+        sink.write(&letter).await.unwrap();
         let requests = sent.lock().unwrap().clone();
         assert_eq!(requests.len(), 1);
         let (method, uri, body) = &requests[0];
@@ -149,11 +155,12 @@ mod tests {
             )),
             "{uri}"
         );
-        assert_eq!(body, &dead_letter_object(&letter).1);
+        assert_eq!(body, &dead_letter_object(&letter).unwrap().1);
 
         let denied = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"#;
-        let sink = S3DeadLetters::new(s3_answering(403, denied, Arc::default()), BUCKET.into());
-        let err = sink.send(&letter).await.unwrap_err();
+        let sink =
+            S3DeadLetterBucket::new(s3_answering(403, denied, Arc::default()), BUCKET.into());
+        let err = sink.write(&letter).await.unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
                 "PutObject of s3://{BUCKET}/relay/rejected_by_target/shardId-000000000000/42.json failed: "

@@ -5,25 +5,24 @@ use async_trait::async_trait;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use shared::dead_letter::REDRIVEN_PREFIX;
 
-use crate::ops::Bucket;
+use crate::bucket::port::{Bucket, BucketError};
 
+/// The dead-letter bucket in S3.
 pub struct S3Bucket {
     client: aws_sdk_s3::Client,
     bucket: String,
 }
 
 impl S3Bucket {
+    /// The bucket named `bucket`, called with `client`.
     pub fn new(client: aws_sdk_s3::Client, bucket: String) -> Self {
         Self { client, bucket }
     }
+}
 
-    fn error(&self, call: &str, key: &str, e: impl std::error::Error) -> String {
-        format!(
-            "{call} of s3://{}/{key} failed: {}",
-            self.bucket,
-            DisplayErrorContext(e)
-        )
-    }
+/// The error's whole chain, as one line.
+fn cause(e: impl std::error::Error) -> String {
+    DisplayErrorContext(e).to_string()
 }
 
 /// CopyObject's `x-amz-copy-source`: `bucket/key`, the key URL-encoded (S3 requires it; `/`
@@ -43,7 +42,7 @@ fn copy_source(bucket: &str, key: &str) -> String {
 
 #[async_trait]
 impl Bucket for S3Bucket {
-    async fn list(&self) -> Result<Vec<(String, i64)>, String> {
+    async fn list(&self) -> Result<Vec<(String, i64)>, BucketError> {
         let mut pages = self
             .client
             .list_objects_v2()
@@ -52,7 +51,10 @@ impl Bucket for S3Bucket {
             .send();
         let mut objects = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("ListObjectsV2", "", e))?;
+            let page = page.map_err(|e| BucketError::List {
+                bucket: self.bucket.clone(),
+                cause: cause(e),
+            })?;
             for object in page.contents() {
                 let key = object.key().unwrap_or_default().to_string();
                 let written_at = object.last_modified().map(|t| t.secs()).unwrap_or(0);
@@ -62,7 +64,12 @@ impl Bucket for S3Bucket {
         Ok(objects)
     }
 
-    async fn get(&self, key: &str) -> Result<Vec<u8>, String> {
+    async fn get(&self, key: &str) -> Result<Vec<u8>, BucketError> {
+        let failed = |cause| BucketError::Get {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            cause,
+        };
         let object = self
             .client
             .get_object()
@@ -70,16 +77,12 @@ impl Bucket for S3Bucket {
             .key(key)
             .send()
             .await
-            .map_err(|e| self.error("GetObject", key, e))?;
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.error("GetObject", key, e))?;
+            .map_err(|e| failed(cause(e)))?;
+        let body = object.body.collect().await.map_err(|e| failed(cause(e)))?;
         Ok(body.into_bytes().to_vec())
     }
 
-    async fn move_to_redriven(&self, key: &str) -> Result<(), String> {
+    async fn move_to_redriven(&self, key: &str) -> Result<(), BucketError> {
         let target = format!("{REDRIVEN_PREFIX}{key}");
         self.client
             .copy_object()
@@ -88,14 +91,22 @@ impl Bucket for S3Bucket {
             .copy_source(copy_source(&self.bucket, key))
             .send()
             .await
-            .map_err(|e| self.error("CopyObject", key, e))?;
+            .map_err(|e| BucketError::Copy {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                cause: cause(e),
+            })?;
         self.client
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| self.error("DeleteObject", key, e))?;
+            .map_err(|e| BucketError::Delete {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                cause: cause(e),
+            })?;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use shared::envelope::{empty_request_len, DeliveryRequest, RelayedRecord};
 /// The plan for one batch: envelopes to send, and records too large to send at all. Every
 /// record is in exactly one of the two, under its position (its index in the planned records).
 #[derive(Debug, Default)]
-pub struct ChunkPlan {
+pub struct PackingPlan {
     pub envelopes: Vec<Envelope>,
     pub oversized: Vec<Oversized>,
 }
@@ -112,7 +112,7 @@ fn envelope(id: String, taken: Vec<Pending>) -> Envelope {
 
 /// Packs records in order into envelopes of at most `max_bytes` encoded bytes. Envelope ids are
 /// `<batch_id>-<n>`. A record that cannot fit even alone goes to `oversized` with its size.
-pub fn plan(batch_id: &str, records: Vec<RelayedRecord>, max_bytes: usize) -> ChunkPlan {
+pub fn plan(batch_id: &str, records: Vec<RelayedRecord>, max_bytes: usize) -> PackingPlan {
     let limit = Limit::new(&format!("{batch_id}-{}", records.len()), max_bytes);
     let (pending, oversized) = limit.sort_out(records);
     let mut queue = VecDeque::from(pending);
@@ -125,7 +125,7 @@ pub fn plan(batch_id: &str, records: Vec<RelayedRecord>, max_bytes: usize) -> Ch
         let id = format!("{batch_id}-{}", envelopes.len());
         envelopes.push(envelope(id, taken));
     }
-    ChunkPlan {
+    PackingPlan {
         envelopes,
         oversized,
     }
@@ -262,7 +262,7 @@ mod tests {
         }
     }
 
-    fn sequence_numbers(plan: &ChunkPlan) -> Vec<String> {
+    fn sequence_numbers(plan: &PackingPlan) -> Vec<String> {
         plan.envelopes
             .iter()
             .flat_map(|e| e.request.records.iter().map(|r| r.sequence_number.clone()))

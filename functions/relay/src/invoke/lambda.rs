@@ -1,5 +1,5 @@
 //! The real adapter of the target: the target account's Lambda client (assumed-role
-//! credentials). The dead-letter bucket's adapter is in [`crate::s3`].
+//! credentials).
 
 use async_trait::async_trait;
 use aws_config::sts::AssumeRoleProvider;
@@ -8,7 +8,7 @@ use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_lambda::types::InvocationType;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use crate::ports::{InvokeFailure, InvokeFailureKind, InvokeReply, TargetInvoker};
+use crate::invoke::port::{InvokeFailure, InvokeFailureKind, InvokeReply, TargetInvoker};
 use crate::settings::RelaySettings;
 
 /// A Lambda client for the target account. Built once per container: its credentials come from
@@ -40,6 +40,7 @@ pub struct LambdaTarget {
 }
 
 impl LambdaTarget {
+    /// The target named in `settings`, invoked with `client` (see [`target_lambda_client`]).
     pub fn new(client: aws_sdk_lambda::Client, settings: &RelaySettings) -> Self {
         Self {
             client,
