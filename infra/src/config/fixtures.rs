@@ -1,7 +1,8 @@
 //! Stack configurations for the tests of the modules that build on the configuration: every
 //! required key set, the name prefix `p`, and whatever keys a test adds.
 
-use super::{RawConfig, SourceConfig, StackConfig, TargetConfig};
+use super::parse::RawConfig;
+use super::types::{SourceConfig, StackConfig, TargetConfig};
 
 const COMMON: &[(&str, &str)] = &[
     ("aws:region", "eu-west-1"),

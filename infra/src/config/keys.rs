@@ -7,6 +7,32 @@
 
 use shared::config::{self as env, FlagSetting, NumberSetting};
 
+/// What a stack deploys. Comes from config (`side`), never from the stack's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackSide {
+    Source,
+    Target,
+}
+
+impl StackSide {
+    /// The value of `side` that selects this side.
+    pub fn name(self) -> &'static str {
+        match self {
+            StackSide::Source => "source",
+            StackSide::Target => "target",
+        }
+    }
+
+    /// The key naming the account a stack of this side is pinned to: its provider's only
+    /// `allowedAccountIds` entry.
+    pub fn account_key(self) -> Key {
+        match self {
+            StackSide::Source => Key::SourceAccountId,
+            StackSide::Target => Key::TargetAccountId,
+        }
+    }
+}
+
 /// Which stacks read a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -17,11 +43,11 @@ pub enum Scope {
 
 impl Scope {
     /// Whether a stack of `side` reads a key of this scope.
-    pub fn includes(self, side: super::StackSide) -> bool {
+    pub fn includes(self, side: StackSide) -> bool {
         match self {
             Scope::Both => true,
-            Scope::Source => side == super::StackSide::Source,
-            Scope::Target => side == super::StackSide::Target,
+            Scope::Source => side == StackSide::Source,
+            Scope::Target => side == StackSide::Target,
         }
     }
 

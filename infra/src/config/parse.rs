@@ -8,12 +8,12 @@ use super::checks::{
     check_email, check_function_reference, check_schedule_expression, looks_like_region,
     FunctionArn,
 };
-use super::keys::{Values, KEYS};
-use super::{
-    AlarmSettings, Architecture, CommonConfig, Key, NamePrefix, SourceConfig, StackConfig,
-    StackSide, StreamCapacity, TargetConfig, TargetOutputs, TargetRegion,
+use super::keys::{Key, StackSide, Values, KEYS};
+use super::types::{
+    AlarmSettings, Architecture, CommonConfig, SourceConfig, StackConfig, StreamCapacity,
+    TargetConfig, TargetOutputs, TargetRegion,
 };
-use crate::names;
+use crate::names::{self, NamePrefix};
 use crate::template::PROJECT;
 
 /// A setting the parser reads: a key of the project's namespace, or the provider's region.

@@ -2,6 +2,7 @@ use super::checks::*;
 use super::parse::set_line;
 use super::*;
 use shared::config as env;
+use std::collections::BTreeMap;
 
 pub(crate) const TARGET: &[(&str, &str)] = &[
     ("aws:region", "eu-west-1"),
