@@ -1023,3 +1023,22 @@ fn every_key_has_a_description_and_example() {
         );
     }
 }
+
+/// The example stack files set what an operator chooses on purpose, not copies of defaults:
+/// the one key they set at its default is `namePrefix`, the value both stacks of a pair must
+/// share.
+#[test]
+fn the_example_stack_files_set_no_key_at_its_default() {
+    for file in ["Pulumi.source.yaml", "Pulumi.target.yaml"] {
+        let values = crate::stack_file::parse(&project_file(file)).unwrap();
+        assert!(values.contains_key("cross-account-relay:side"), "{file}");
+        for k in KEYS {
+            let Some(value) = values.get(&format!("cross-account-relay:{}", k.name)) else {
+                continue;
+            };
+            if k.key != Key::NamePrefix {
+                assert_ne!(Some(value), k.default().as_ref(), "{file}: {}", k.name);
+            }
+        }
+    }
+}
