@@ -28,12 +28,13 @@ PULUMI_VERSION := $(shell grep -oE 'github.com/pulumi/pulumi/pkg/v3 v[0-9][0-9.]
 FUNCTIONS := producer relay target
 ZIPS := $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
-.PHONY: help tools build test demo unit lint bench go-check
+.PHONY: help tools build test demo unit lint bench go-check generate
 
 help:
 	@echo "make demo   run producer -> Kinesis -> relay -> (AssumeRole) -> target locally, two accounts"
 	@echo "make test   run every test (lint, unit, mutants, infra checks, Pulumi engine, end to end)"
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
+	@echo "make generate  write what is printed from the program: docs/reference/*.md and Pulumi.yaml's config: block"
 	@echo "make bench  start-up time and peak memory of the release binaries; the relay's warm throughput beside Python's"
 	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
 	@echo "make soak   TOTAL records (100000) through the local run under a fault matrix (FAULTS=default|none|class:rate,...); fails if one is lost"
@@ -62,6 +63,15 @@ build: tools
 
 unit:
 	cargo test --workspace --locked
+
+# The generated files, each printed from its one source (tests fail when a copy differs):
+# docs/reference/{config-keys,environment,alarms}.md, and the `config:` block that ends Pulumi.yaml.
+generate:
+	cargo build --quiet --locked -p infra
+	mkdir -p docs/reference
+	target/debug/infra reference docs/reference
+	{ sed '/^config:/,$$d' Pulumi.yaml; target/debug/infra --pulumi-yaml-config; } > Pulumi.yaml.new
+	mv Pulumi.yaml.new Pulumi.yaml
 
 lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo fmt --all --check
@@ -106,7 +116,7 @@ $(NODE_TOOLS)/.installed: infra/checks/package.json infra/checks/package-lock.js
 	touch $@
 
 # The pinned pulumi-aws version, read from the program's one definition of it.
-AWS_PIN   := $(shell sed -n 's/^pub const PULUMI_AWS_VERSION: &str = "\(.*\)";/\1/p' infra/src/model.rs)
+AWS_PIN   := $(shell sed -n 's/^pub const PULUMI_AWS_VERSION: &str = "\(.*\)";/\1/p' infra/src/template.rs)
 AWS_WHEEL := $(ROOT)/.cache/pulumi-aws/pulumi_aws-$(AWS_PIN)-py3-none-any.whl
 
 $(AWS_WHEEL): | $(VENV)/.installed

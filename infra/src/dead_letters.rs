@@ -16,23 +16,19 @@
 use serde_json::json;
 
 use crate::config::SourceConfig;
-use crate::function::function_name;
 use crate::iam::{PolicyDocument, Principal, Statement};
-use crate::logical;
-use crate::model::{output_of, to_json, Resource, Template};
+use crate::names::{self, function_name};
+use crate::template::{output_of, to_json, Resource, Template};
 use shared::dead_letter as layout;
 
-/// `<prefix>-dead-letters-<source account>`: bucket names are global, so the account id keeps
-/// two accounts using the same prefix apart (at most 32 + 14 + 13 = 59 of S3's 63 characters).
+/// The bucket's physical name ([`names::dead_letter_bucket_name`]).
 pub fn bucket_name(config: &SourceConfig) -> String {
     let common = &config.common;
-    common
-        .name_prefix
-        .name(&format!("dead-letters-{}", common.source_account_id))
+    names::dead_letter_bucket_name(&common.name_prefix, &common.source_account_id)
 }
 
 fn bucket_arn() -> String {
-    output_of(logical::DEAD_LETTER_BUCKET, "arn")
+    output_of(names::DEAD_LETTER_BUCKET, "arn")
 }
 
 fn objects_under(prefix: &str) -> String {
@@ -85,9 +81,9 @@ const PRINCIPAL_ARN: &str = "aws:PrincipalArn";
 /// - no other principal writes under `relay/` or `aws/lambda/`, so nothing in the bucket that
 ///   looks like a dead letter was put there by anyone but its writer.
 pub fn bucket_policy(config: &SourceConfig) -> PolicyDocument {
-    let relay = output_of(logical::RELAY.role, "arn");
-    let producer = output_of(logical::PRODUCER.role, "arn");
-    let producer_name = function_name(&config.common.name_prefix, logical::PRODUCER.binary);
+    let relay = output_of(names::RELAY.role, "arn");
+    let producer = output_of(names::PRODUCER.role, "arn");
+    let producer_name = function_name(&config.common.name_prefix, names::PRODUCER.binary);
     let writers_prefixes = [
         objects_under(layout::RELAY_PREFIX),
         objects_under(layout::MAPPING_PREFIX),
@@ -134,15 +130,15 @@ pub fn bucket_policy(config: &SourceConfig) -> PolicyDocument {
 }
 
 fn setting(type_token: &str) -> Resource {
-    Resource::aws(type_token, crate::source::PROVIDER)
-        .prop("bucket", output_of(logical::DEAD_LETTER_BUCKET, "id"))
+    Resource::aws(type_token, names::SOURCE_PROVIDER)
+        .prop("bucket", output_of(names::DEAD_LETTER_BUCKET, "id"))
 }
 
 /// The bucket, its encryption, public access block, policy and expiry.
 pub fn add_bucket(t: &mut Template, config: &SourceConfig) {
     t.add(
-        logical::DEAD_LETTER_BUCKET,
-        Resource::aws("aws:s3:Bucket", crate::source::PROVIDER)
+        names::DEAD_LETTER_BUCKET,
+        Resource::aws("aws:s3:Bucket", names::SOURCE_PROVIDER)
             .prop("bucket", bucket_name(config))
             // S3 refuses to delete a bucket that holds objects (BucketNotEmpty); with
             // forceDestroy the provider empties it first. Off by default: dead letters are
@@ -152,14 +148,14 @@ pub fn add_bucket(t: &mut Template, config: &SourceConfig) {
     );
     // SSE-S3: encrypted at rest without a key policy that Lambda's writes would have to meet.
     t.add(
-        logical::DEAD_LETTER_BUCKET_ENCRYPTION,
+        names::DEAD_LETTER_BUCKET_ENCRYPTION,
         setting("aws:s3:BucketServerSideEncryptionConfiguration").prop(
             "rules",
             json!([{ "applyServerSideEncryptionByDefault": { "sseAlgorithm": "AES256" } }]),
         ),
     );
     t.add(
-        logical::DEAD_LETTER_BUCKET_PUBLIC_ACCESS,
+        names::DEAD_LETTER_BUCKET_PUBLIC_ACCESS,
         setting("aws:s3:BucketPublicAccessBlock")
             .prop("blockPublicAcls", true)
             .prop("blockPublicPolicy", true)
@@ -167,14 +163,14 @@ pub fn add_bucket(t: &mut Template, config: &SourceConfig) {
             .prop("restrictPublicBuckets", true),
     );
     t.add(
-        logical::DEAD_LETTER_BUCKET_POLICY,
+        names::DEAD_LETTER_BUCKET_POLICY,
         setting("aws:s3:BucketPolicy")
             .prop("policy", to_json(bucket_policy(config).to_value()))
             // S3 refuses a policy while the public access block is being changed.
-            .depends_on(&[logical::DEAD_LETTER_BUCKET_PUBLIC_ACCESS]),
+            .depends_on(&[names::DEAD_LETTER_BUCKET_PUBLIC_ACCESS]),
     );
     t.add(
-        logical::DEAD_LETTER_BUCKET_LIFECYCLE,
+        names::DEAD_LETTER_BUCKET_LIFECYCLE,
         setting("aws:s3:BucketLifecycleConfiguration").prop(
             "rules",
             json!([{
@@ -302,16 +298,16 @@ mod tests {
         );
         for (logical, token) in [
             (
-                logical::DEAD_LETTER_BUCKET_ENCRYPTION,
+                names::DEAD_LETTER_BUCKET_ENCRYPTION,
                 "aws:s3:BucketServerSideEncryptionConfiguration",
             ),
             (
-                logical::DEAD_LETTER_BUCKET_PUBLIC_ACCESS,
+                names::DEAD_LETTER_BUCKET_PUBLIC_ACCESS,
                 "aws:s3:BucketPublicAccessBlock",
             ),
-            (logical::DEAD_LETTER_BUCKET_POLICY, "aws:s3:BucketPolicy"),
+            (names::DEAD_LETTER_BUCKET_POLICY, "aws:s3:BucketPolicy"),
             (
-                logical::DEAD_LETTER_BUCKET_LIFECYCLE,
+                names::DEAD_LETTER_BUCKET_LIFECYCLE,
                 "aws:s3:BucketLifecycleConfiguration",
             ),
         ] {
@@ -322,20 +318,19 @@ mod tests {
             );
         }
         assert_eq!(
-            r[logical::DEAD_LETTER_BUCKET_LIFECYCLE]["properties"]["rules"][0]["expiration"]
-                ["days"],
+            r[names::DEAD_LETTER_BUCKET_LIFECYCLE]["properties"]["rules"][0]["expiration"]["days"],
             45
         );
         assert_eq!(
-            r[logical::DEAD_LETTER_BUCKET_POLICY]["properties"]["policy"]["fn::toJSON"],
+            r[names::DEAD_LETTER_BUCKET_POLICY]["properties"]["policy"]["fn::toJSON"],
             bucket_policy(&config("p")).to_value()
         );
         assert_eq!(
-            r[logical::DEAD_LETTER_BUCKET_POLICY]["options"]["dependsOn"],
+            r[names::DEAD_LETTER_BUCKET_POLICY]["options"]["dependsOn"],
             json!(["${deadLetterBucketPublicAccess}"])
         );
         assert_eq!(
-            r[logical::DEAD_LETTER_BUCKET_PUBLIC_ACCESS]["properties"]["restrictPublicBuckets"],
+            r[names::DEAD_LETTER_BUCKET_PUBLIC_ACCESS]["properties"]["restrictPublicBuckets"],
             true
         );
     }
@@ -359,7 +354,7 @@ mod tests {
 
     #[test]
     fn the_expiry_rule_covers_every_object_with_an_empty_prefix_filter() {
-        let rule = &rendered(&[])[logical::DEAD_LETTER_BUCKET_LIFECYCLE]["properties"]["rules"][0];
+        let rule = &rendered(&[])[names::DEAD_LETTER_BUCKET_LIFECYCLE]["properties"]["rules"][0];
         assert_eq!(rule["filter"], json!({"prefix": ""}));
         assert_eq!(rule["status"], "Enabled");
     }

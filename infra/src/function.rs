@@ -6,28 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::config::{CommonConfig, NamePrefix};
+use crate::config::CommonConfig;
 use crate::iam::{self, PolicyDocument, Statement};
-use crate::logical::FunctionResources;
-use crate::model::{file_archive, output_of, to_json, Resource, Template};
-
-// Physical names are fixed (not auto-named) because the other account refers to them before
-// they exist: the cross-account role trusts `arn:aws:iam::<source>:role/<prefix>-relay-role`.
-
-/// `<prefix>-<function>`: the Lambda function's name.
-pub fn function_name(prefix: &NamePrefix, function: &str) -> String {
-    prefix.name(function)
-}
-
-/// `<prefix>-<function>-role`: the execution role's name.
-pub fn role_name(prefix: &NamePrefix, function: &str) -> String {
-    prefix.name(&format!("{function}-role"))
-}
-
-/// `/aws/lambda/<function name>`: the group Lambda writes to by default.
-pub fn log_group_name(prefix: &NamePrefix, function: &str) -> String {
-    format!("/aws/lambda/{}", function_name(prefix, function))
-}
+use crate::names::{function_name, log_group_name, role_name, FunctionResources};
+use crate::template::{file_archive, output_of, to_json, Resource, Template};
 
 /// The detail of Lambda's own (platform) log lines for every function. INFO keeps each
 /// invocation's start and report lines (duration, billed duration, memory used, init duration on
@@ -138,6 +120,7 @@ fn add_role(template: &mut Template, common: &CommonConfig, spec: &FunctionSpec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::NamePrefix;
 
     #[test]
     fn names_follow_the_documented_convention() {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::{to_json, Resource};
+use crate::template::{to_json, Resource};
 
 /// Kinesis actions a Lambda event source mapping needs on the stream (Lambda developer guide,
 /// "Process Amazon Kinesis Data Streams records with Lambda"). `kinesis:SubscribeToShard` is

@@ -4,23 +4,28 @@
 //! reads a template from its standard output. The program turns the stack's typed
 //! configuration ([`config`]) into the resources of one of two stacks — [`source`] (schedule,
 //! producer, stream, relay) or [`target`] (target function, cross-account role) — built from
-//! the typed [`model`], with every IAM document in [`iam`].
+//! the typed [`template`], every name from [`names`], with every IAM document in [`iam`].
 
 pub mod alarms;
 pub mod config;
 pub mod dead_letters;
 pub mod function;
 pub mod iam;
-pub mod logical;
-pub mod model;
+pub mod names;
 pub mod outputs;
 pub mod provider;
+pub mod reference;
 pub mod source;
 pub mod stack_file;
 pub mod target;
+pub mod template;
+
+/// The old name of [`template`], kept while `relayctl` still imports `infra::model::PROJECT`
+/// (remove it once relayctl says `infra::template::PROJECT`).
+pub use template as model;
 
 use config::{RawConfig, StackConfig};
-use model::{Resource, Template};
+use template::{Resource, Template};
 
 /// What the YAML language host passes to the compiler.
 #[derive(Debug, Default, Clone)]

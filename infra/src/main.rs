@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use infra::{model::PROJECT, stack_file, CompilerEnv};
+use infra::{stack_file, template::PROJECT, CompilerEnv};
 
 const HELP: &str = "\
 infra: the Pulumi program of cross-account-relay, run by `pulumi` as the YAML runtime's compiler.
@@ -19,6 +19,8 @@ stack's template as JSON.
                          `key` (project namespace) or `namespace:key`, and an empty VALUE
                          removes the key (secrets, which stack files keep encrypted, come
                          in with --set)
+  infra reference DIR    write the generated reference (config-keys.md, environment.md,
+                         alarms.md) into DIR (`make generate`: docs/reference)
   --pulumi-aws-version   print the pinned pulumi-aws version
   --limits               print the AWS limits the data path respects, as JSON (shared::limits)
   --dead-letter-layout   print the dead-letter bucket's key prefixes per writer, as JSON
@@ -28,7 +30,7 @@ stack's template as JSON.
   --envelope-example     print a relay->target request and the target's response, as the
                          shared crate serialises them (the contract's shape for other languages)
   --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)
-  --readme-config-table  print the README's table of configuration keys";
+  --readme-config-table  print the table of configuration keys (docs/reference/config-keys.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,7 +40,16 @@ fn main() -> ExitCode {
             Ok(env) => env,
             Err(e) => return fail(&e, 2),
         },
-        Some("--pulumi-aws-version") => return print(infra::model::PULUMI_AWS_VERSION),
+        Some("reference") => {
+            return match args.get(1) {
+                Some(dir) if args.len() == 2 => match infra::reference::write(dir.as_ref()) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(&format!("reference: {e}"), 1),
+                },
+                _ => fail("reference: usage: infra reference DIR (try --help)", 2),
+            }
+        }
+        Some("--pulumi-aws-version") => return print(infra::template::PULUMI_AWS_VERSION),
         Some("--limits") => return print(&limits_json()),
         Some("--dead-letter-layout") => return print(&pairs_json(shared::dead_letter::LAYOUT)),
         Some("--metric-names") => return print(&pairs_json(shared::metrics::NAMES)),

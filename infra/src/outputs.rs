@@ -24,7 +24,7 @@ pub const SOURCE_KEYS: [(&str, Key); 3] = [
 mod tests {
     use super::*;
     use crate::config::RawConfig;
-    use crate::logical;
+    use crate::names;
     use serde_json::Value;
 
     const SOURCE: [(&str, &str); 5] = [
@@ -39,7 +39,7 @@ mod tests {
     fn relay_environment(extra: &[(&str, &str)]) -> String {
         let raw = RawConfig::from_pairs("s", &[SOURCE.as_slice(), extra].concat());
         let template = crate::render(&raw.stack_config().unwrap());
-        let relay = &template.resources[logical::RELAY.function];
+        let relay = &template.resources[names::RELAY.function];
         serde_json::to_string(&relay.properties["environment"]).unwrap()
     }
 
@@ -66,7 +66,7 @@ mod tests {
         for (output, _) in SOURCE_KEYS {
             let reference = format!(
                 "${{{}.outputs[\\\"{output}\\\"]}}",
-                logical::TARGET_STACK_REFERENCE
+                names::TARGET_STACK_REFERENCE
             );
             assert!(expected.contains(&reference), "{reference} in {expected}");
             expected = expected.replace(&reference, value(output));

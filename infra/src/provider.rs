@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::config::{CommonConfig, StackSide};
-use crate::model::{Resource, PROJECT};
+use crate::template::{Resource, PROJECT};
 
 /// The provider every resource of a stack goes through. `allowedAccountIds` makes the provider
 /// refuse credentials of any other account, so a stack can never be deployed into the wrong

@@ -1,6 +1,6 @@
 //! The source stack: schedule → producer → encrypted stream → event source mapping → relay,
 //! with the dead-letter bucket (and the schedule's queue) for what could not be delivered, and
-//! the alarms that say so ([`crate::alarms`]).
+//! the alarms that say so ([`alarms`], built with [`crate::alarms`]).
 //!
 //! ```text
 //! schedule --(schedulerRole)--> producerFunction --PutRecords--> stream (streamKey)
@@ -11,36 +11,27 @@
 //! relay/producer metrics, scheduleDeadLetterQueue --alarms--> alarmTopic
 //! ```
 
+pub mod alarms;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::alarms;
 use crate::config::{SourceConfig, StackSide, StreamCapacity, TargetOutputs, TargetRegion};
 use crate::dead_letters;
-use crate::function::{self, add_function, FunctionSpec};
+use crate::function::{add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
-use crate::logical;
-use crate::model::{output_of, secret, to_json, Resource, Template};
+use crate::names;
 use crate::outputs;
+use crate::template::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
 
-pub const PROVIDER: &str = logical::SOURCE_PROVIDER;
+pub const PROVIDER: &str = names::SOURCE_PROVIDER;
 /// Logical name of the StackReference when `targetStack` is set. It must differ from every
 /// config key: the YAML runtime puts config keys and resources in one namespace.
-pub const TARGET_STACK: &str = logical::TARGET_STACK_REFERENCE;
+pub const TARGET_STACK: &str = names::TARGET_STACK_REFERENCE;
 /// EventBridge Scheduler's group of the producer's schedule (the schedule sets no group).
 pub const SCHEDULE_GROUP: &str = "default";
-
-/// The stream's physical name: fixed, so the key policy can name the stream it serves.
-pub fn stream_name(config: &SourceConfig) -> String {
-    config.common.name_prefix.name("stream")
-}
-
-/// The schedule's dead-letter queue's physical name (its alarm watches it by name).
-pub fn schedule_dead_letter_queue_name(config: &SourceConfig) -> String {
-    config.common.name_prefix.name("schedule-dead-letters")
-}
 
 /// The stream key's policy. A key policy is the key's only gate, so the account keeps the
 /// administration actions (listed, no `kms:*`) and may let its own IAM policies use the key,
@@ -53,7 +44,7 @@ pub fn stream_key_policy(config: &SourceConfig) -> PolicyDocument {
     let stream = iam::stream_arn(
         &common.region,
         &common.source_account_id,
-        &stream_name(config),
+        &names::stream_name(&config.common.name_prefix),
     );
     PolicyDocument::new(vec![
         iam::account_administers_key(&common.source_account_id),
@@ -132,12 +123,12 @@ pub fn template(config: &SourceConfig) -> Template {
     add_producer(&mut t, config);
     add_schedule(&mut t, config);
     add_relay(&mut t, config, &target);
-    alarms::add(
+    crate::alarms::add(
         &mut t,
         common,
         PROVIDER,
         &common.source_account_id,
-        &alarms::source_alarms(config),
+        &alarms::alarms(config),
     );
     add_outputs(&mut t);
     t
@@ -145,17 +136,20 @@ pub fn template(config: &SourceConfig) -> Template {
 
 fn add_stream(t: &mut Template, config: &SourceConfig) {
     t.add(
-        logical::STREAM_KEY,
+        names::STREAM_KEY,
         iam::customer_managed_key(
             PROVIDER,
-            &format!("Encrypts the Kinesis stream {}", stream_name(config)),
+            &format!(
+                "Encrypts the Kinesis stream {}",
+                names::stream_name(&config.common.name_prefix)
+            ),
             &stream_key_policy(config),
         ),
     );
     let stream = Resource::aws("aws:kinesis:Stream", PROVIDER)
-        .prop("name", stream_name(config))
+        .prop("name", names::stream_name(&config.common.name_prefix))
         .prop("encryptionType", "KMS")
-        .prop("kmsKeyId", output_of(logical::STREAM_KEY, "arn"))
+        .prop("kmsKeyId", output_of(names::STREAM_KEY, "arn"))
         .prop("retentionPeriod", config.stream_retention_hours);
     let stream = match config.stream_capacity {
         StreamCapacity::OnDemand => {
@@ -165,16 +159,19 @@ fn add_stream(t: &mut Template, config: &SourceConfig) {
             .prop("streamModeDetails", json!({ "streamMode": "PROVISIONED" }))
             .prop("shardCount", shards),
     };
-    t.add(logical::STREAM, stream);
+    t.add(names::STREAM, stream);
 }
 
 /// Scheduler accepts only an SQS queue as a schedule's dead-letter queue, written with the
 /// schedule's role: a queue of its own keeps that role's permission to this one queue.
 fn add_schedule_dead_letter_queue(t: &mut Template, config: &SourceConfig) {
     t.add(
-        logical::SCHEDULE_DEAD_LETTER_QUEUE,
+        names::SCHEDULE_DEAD_LETTER_QUEUE,
         Resource::aws("aws:sqs:Queue", PROVIDER)
-            .prop("name", schedule_dead_letter_queue_name(config))
+            .prop(
+                "name",
+                names::schedule_dead_letter_queue_name(&config.common.name_prefix),
+            )
             // SSE-SQS: encrypted without a key policy for Scheduler's writes to meet.
             .prop("sqsManagedSseEnabled", true)
             // 14 days, SQS's maximum: time to look at and replay what failed.
@@ -185,7 +182,7 @@ fn add_schedule_dead_letter_queue(t: &mut Template, config: &SourceConfig) {
 fn add_producer(t: &mut Template, config: &SourceConfig) {
     let common = &config.common;
     let environment: BTreeMap<&'static str, Value> = BTreeMap::from([
-        (env::STREAM_NAME, json!(output_of(logical::STREAM, "name"))),
+        (env::STREAM_NAME, json!(output_of(names::STREAM, "name"))),
         (
             env::PRODUCER_RECORDS_PER_INVOCATION,
             json!(config.records_per_invocation.to_string()),
@@ -207,7 +204,7 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
         t,
         common,
         FunctionSpec {
-            resources: logical::PRODUCER,
+            resources: names::PRODUCER,
             provider: PROVIDER,
             description: "Writes scheduled records to the Kinesis stream",
             memory_mb: 128,
@@ -218,12 +215,12 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
                 Statement::allow(
                     "WriteThisStream",
                     iam::KINESIS_WRITE_ACTIONS,
-                    &[&output_of(logical::STREAM, "arn")],
+                    &[&output_of(names::STREAM, "arn")],
                 ),
                 Statement::allow(
                     "EncryptRecordsWithStreamKey",
                     &["kms:GenerateDataKey"],
-                    &[&output_of(logical::STREAM_KEY, "arn")],
+                    &[&output_of(names::STREAM_KEY, "arn")],
                 ),
             ]
             .into_iter()
@@ -238,19 +235,16 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
     // its error and the tick's event in the dead-letter bucket, instead of existing only as a
     // log line.
     t.add(
-        logical::PRODUCER_INVOKE_CONFIG,
+        names::PRODUCER_INVOKE_CONFIG,
         Resource::aws("aws:lambda:FunctionEventInvokeConfig", PROVIDER)
-            .prop(
-                "functionName",
-                output_of(logical::PRODUCER.function, "name"),
-            )
+            .prop("functionName", output_of(names::PRODUCER.function, "name"))
             .prop("maximumRetryAttempts", 2)
             .prop("maximumEventAgeInSeconds", 240)
             .prop(
                 "destinationConfig",
                 json!({ "onFailure": { "destination": dead_letters::destination() } }),
             )
-            .depends_on(&[logical::PRODUCER.policy, logical::DEAD_LETTER_BUCKET_POLICY]),
+            .depends_on(&[names::PRODUCER.policy, names::DEAD_LETTER_BUCKET_POLICY]),
     );
 }
 
@@ -258,12 +252,9 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
     let common = &config.common;
     let group = iam::schedule_group_arn(&common.region, &common.source_account_id, SCHEDULE_GROUP);
     t.add(
-        logical::SCHEDULER_ROLE,
+        names::SCHEDULER_ROLE,
         Resource::aws("aws:iam:Role", PROVIDER)
-            .prop(
-                "name",
-                function::role_name(&common.name_prefix, "scheduler"),
-            )
+            .prop("name", names::scheduler_role_name(&common.name_prefix))
             .prop(
                 "description",
                 "Lets EventBridge Scheduler invoke the producer",
@@ -281,9 +272,9 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
             ),
     );
     t.add(
-        logical::SCHEDULER_ROLE_POLICY,
+        names::SCHEDULER_ROLE_POLICY,
         Resource::aws("aws:iam:RolePolicy", PROVIDER)
-            .prop("role", output_of(logical::SCHEDULER_ROLE, "id"))
+            .prop("role", output_of(names::SCHEDULER_ROLE, "id"))
             .prop(
                 "policy",
                 to_json(
@@ -291,12 +282,12 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
                         Statement::allow(
                             "InvokeProducerOnly",
                             &["lambda:InvokeFunction"],
-                            &[&output_of(logical::PRODUCER.function, "arn")],
+                            &[&output_of(names::PRODUCER.function, "arn")],
                         ),
                         Statement::allow(
                             "SendUndeliveredTicksToScheduleDeadLetterQueue",
                             &["sqs:SendMessage"],
-                            &[&output_of(logical::SCHEDULE_DEAD_LETTER_QUEUE, "arn")],
+                            &[&output_of(names::SCHEDULE_DEAD_LETTER_QUEUE, "arn")],
                         ),
                     ])
                     .to_value(),
@@ -304,26 +295,26 @@ fn add_schedule(t: &mut Template, config: &SourceConfig) {
             ),
     );
     t.add(
-        logical::SCHEDULE,
+        names::SCHEDULE,
         Resource::aws("aws:scheduler:Schedule", PROVIDER)
-            .prop("name", common.name_prefix.name("producer"))
+            .prop("name", names::schedule_name(&common.name_prefix))
             .prop("description", "Ticks the producer")
             .prop("scheduleExpression", config.schedule_expression.clone())
             .prop("flexibleTimeWindow", json!({ "mode": "OFF" }))
             .prop(
                 "target",
                 json!({
-                    "arn": output_of(logical::PRODUCER.function, "arn"),
-                    "roleArn": output_of(logical::SCHEDULER_ROLE, "arn"),
+                    "arn": output_of(names::PRODUCER.function, "arn"),
+                    "roleArn": output_of(names::SCHEDULER_ROLE, "arn"),
                     // Covers handing the tick to Lambda (the asynchronous Invoke call); a failing
                     // handler is retried by Lambda per producerInvokeConfig. Given up after 4
                     // minutes so it never overlaps the next tick of the default 5-minute rate,
                     // and then kept in the schedule's dead-letter queue instead of dropped.
                     "retryPolicy": { "maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 240 },
-                    "deadLetterConfig": { "arn": output_of(logical::SCHEDULE_DEAD_LETTER_QUEUE, "arn") }
+                    "deadLetterConfig": { "arn": output_of(names::SCHEDULE_DEAD_LETTER_QUEUE, "arn") }
                 }),
             )
-            .depends_on(&[logical::SCHEDULER_ROLE_POLICY]),
+            .depends_on(&[names::SCHEDULER_ROLE_POLICY]),
     );
 }
 
@@ -342,7 +333,7 @@ fn relay_environment(
         ),
         (
             env::DEAD_LETTER_BUCKET,
-            json!(output_of(logical::DEAD_LETTER_BUCKET, "bucket")),
+            json!(output_of(names::DEAD_LETTER_BUCKET, "bucket")),
         ),
         (
             env::RELAY_MAX_CONCURRENT_INVOCATIONS,
@@ -364,7 +355,7 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
         t,
         &config.common,
         FunctionSpec {
-            resources: logical::RELAY,
+            resources: names::RELAY,
             provider: PROVIDER,
             description: "Relays Kinesis batches to the target account's function",
             memory_mb: config.memory_mb,
@@ -375,12 +366,12 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
                 Statement::allow(
                     "ReadThisStream",
                     iam::KINESIS_READ_ACTIONS,
-                    &[&output_of(logical::STREAM, "arn")],
+                    &[&output_of(names::STREAM, "arn")],
                 ),
                 Statement::allow(
                     "DecryptRecordsWithStreamKey",
                     &["kms:Decrypt"],
-                    &[&output_of(logical::STREAM_KEY, "arn")],
+                    &[&output_of(names::STREAM_KEY, "arn")],
                 ),
                 Statement::allow(
                     "AssumeTargetRoleOnly",
@@ -397,10 +388,10 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
     );
 
     t.add(
-        logical::RELAY_EVENT_SOURCE_MAPPING,
+        names::RELAY_EVENT_SOURCE_MAPPING,
         Resource::aws("aws:lambda:EventSourceMapping", PROVIDER)
-            .prop("eventSourceArn", output_of(logical::STREAM, "arn"))
-            .prop("functionName", output_of(logical::RELAY.function, "arn"))
+            .prop("eventSourceArn", output_of(names::STREAM, "arn"))
+            .prop("functionName", output_of(names::RELAY.function, "arn"))
             .prop("startingPosition", config.starting_position.clone())
             .prop("batchSize", config.batch_size)
             .prop(
@@ -433,38 +424,38 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
             // function ("provided mapping already exists"): replacing it (startingPosition
             // forces that) must delete the old one first.
             .delete_before_replace()
-            .depends_on(&[logical::RELAY.policy, logical::DEAD_LETTER_BUCKET_POLICY]),
+            .depends_on(&[names::RELAY.policy, names::DEAD_LETTER_BUCKET_POLICY]),
     );
 }
 
 fn add_outputs(t: &mut Template) {
-    t.output("streamName", output_of(logical::STREAM, "name"));
-    t.output("streamArn", output_of(logical::STREAM, "arn"));
+    t.output("streamName", output_of(names::STREAM, "name"));
+    t.output("streamArn", output_of(names::STREAM, "arn"));
     t.output(
         "deadLetterBucketName",
-        output_of(logical::DEAD_LETTER_BUCKET, "bucket"),
+        output_of(names::DEAD_LETTER_BUCKET, "bucket"),
     );
     t.output(
         "scheduleDeadLetterQueueUrl",
-        output_of(logical::SCHEDULE_DEAD_LETTER_QUEUE, "url"),
+        output_of(names::SCHEDULE_DEAD_LETTER_QUEUE, "url"),
     );
     t.output(
         "producerFunctionName",
-        output_of(logical::PRODUCER.function, "name"),
+        output_of(names::PRODUCER.function, "name"),
     );
     t.output(
         "relayFunctionName",
-        output_of(logical::RELAY.function, "name"),
+        output_of(names::RELAY.function, "name"),
     );
-    t.output("relayRoleArn", output_of(logical::RELAY.role, "arn"));
-    t.output("scheduleName", output_of(logical::SCHEDULE, "name"));
+    t.output("relayRoleArn", output_of(names::RELAY.role, "arn"));
+    t.output("scheduleName", output_of(names::SCHEDULE, "name"));
     t.output(
         "producerLogGroupName",
-        output_of(logical::PRODUCER.log_group, "name"),
+        output_of(names::PRODUCER.log_group, "name"),
     );
     t.output(
         "relayLogGroupName",
-        output_of(logical::RELAY.log_group, "name"),
+        output_of(names::RELAY.log_group, "name"),
     );
-    t.output("alarmTopicArn", output_of(logical::ALARM_TOPIC, "arn"));
+    t.output("alarmTopicArn", output_of(names::ALARM_TOPIC, "arn"));
 }

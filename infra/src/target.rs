@@ -1,5 +1,5 @@
 //! The target stack: the function in the target account, the role the relay assumes to
-//! invoke it, and the alarms on the function ([`crate::alarms`]).
+//! invoke it, and the alarms on the function ([`alarms`], built with [`crate::alarms`]).
 //!
 //! ```text
 //! relay role (source account) --sts:AssumeRole + ExternalId--> crossAccountRole
@@ -7,21 +7,22 @@
 //! targetFunction errors, throttles --alarms--> alarmTopic
 //! ```
 
+pub mod alarms;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::alarms;
 use crate::config::{StackSide, TargetConfig};
-use crate::function::{self, add_function, FunctionSpec};
+use crate::function::{add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
-use crate::logical;
-use crate::model::{output_of, secret, to_json, Resource, Template};
+use crate::names;
 use crate::outputs;
 use crate::provider::provider;
+use crate::template::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
 
-pub const PROVIDER: &str = logical::TARGET_PROVIDER;
+pub const PROVIDER: &str = names::TARGET_PROVIDER;
 
 /// The trust policy of the cross-account role. The principal is the source *account*, so the
 /// policy is valid before the relay role exists (IAM rejects a trust policy naming a role ARN
@@ -47,7 +48,7 @@ pub fn trusted_relay_role(config: &TargetConfig) -> String {
     let common = &config.common;
     iam::role_arn(
         &common.source_account_id,
-        &function::role_name(&common.name_prefix, logical::RELAY.binary),
+        &names::role_name(&common.name_prefix, names::RELAY.binary),
     )
 }
 
@@ -60,12 +61,12 @@ pub fn template(config: &TargetConfig) -> Template {
     t.add(PROVIDER, provider(common, StackSide::Target));
     add_target_function(&mut t, config);
     add_cross_account_role(&mut t, config);
-    alarms::add(
+    crate::alarms::add(
         &mut t,
         common,
         PROVIDER,
         &common.target_account_id,
-        &alarms::target_alarms(config),
+        &alarms::alarms(config),
     );
     add_outputs(&mut t, config);
     t
@@ -87,7 +88,7 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
         t,
         common,
         FunctionSpec {
-            resources: logical::TARGET,
+            resources: names::TARGET,
             provider: PROVIDER,
             description: "Validates relayed envelopes and answers per record",
             memory_mb: config.memory_mb,
@@ -102,7 +103,7 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
 fn add_cross_account_role(t: &mut Template, config: &TargetConfig) {
     let common = &config.common;
     t.add(
-        logical::CROSS_ACCOUNT_ROLE,
+        names::CROSS_ACCOUNT_ROLE,
         Resource::aws("aws:iam:Role", PROVIDER)
             .prop("name", common.cross_account_role_name.clone())
             .prop(
@@ -116,16 +117,16 @@ fn add_cross_account_role(t: &mut Template, config: &TargetConfig) {
             ),
     );
     t.add(
-        logical::CROSS_ACCOUNT_ROLE_POLICY,
+        names::CROSS_ACCOUNT_ROLE_POLICY,
         Resource::aws("aws:iam:RolePolicy", PROVIDER)
-            .prop("role", output_of(logical::CROSS_ACCOUNT_ROLE, "id"))
+            .prop("role", output_of(names::CROSS_ACCOUNT_ROLE, "id"))
             .prop(
                 "policy",
                 to_json(
                     PolicyDocument::new(vec![Statement::allow(
                         "InvokeTargetFunctionOnly",
                         &["lambda:InvokeFunction"],
-                        &[&output_of(logical::TARGET.function, "arn")],
+                        &[&output_of(names::TARGET.function, "arn")],
                     )])
                     .to_value(),
                 ),
@@ -139,7 +140,7 @@ fn add_outputs(t: &mut Template, config: &TargetConfig) {
     let common = &config.common;
     t.output(
         outputs::CROSS_ACCOUNT_ROLE_ARN,
-        output_of(logical::CROSS_ACCOUNT_ROLE, "arn"),
+        output_of(names::CROSS_ACCOUNT_ROLE, "arn"),
     );
     t.output(
         "crossAccountRoleMaxSessionSeconds",
@@ -147,18 +148,18 @@ fn add_outputs(t: &mut Template, config: &TargetConfig) {
     );
     t.output(
         "targetFunctionName",
-        output_of(logical::TARGET.function, "name"),
+        output_of(names::TARGET.function, "name"),
     );
     t.output(
         outputs::TARGET_FUNCTION_ARN,
-        output_of(logical::TARGET.function, "arn"),
+        output_of(names::TARGET.function, "arn"),
     );
     t.output(outputs::TARGET_REGION, common.region.clone());
     t.output(
         "targetLogGroupName",
-        output_of(logical::TARGET.log_group, "name"),
+        output_of(names::TARGET.log_group, "name"),
     );
     t.output("trustedRelayRoleArn", trusted_relay_role(config));
     t.output("namePrefix", common.name_prefix.as_str());
-    t.output("alarmTopicArn", output_of(logical::ALARM_TOPIC, "arn"));
+    t.output("alarmTopicArn", output_of(names::ALARM_TOPIC, "arn"));
 }

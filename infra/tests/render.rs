@@ -122,7 +122,7 @@ fn package_discovery_names_the_pinned_aws_provider() {
     assert_eq!(provider["type"], "pulumi:providers:aws");
     assert_eq!(
         provider["options"]["version"],
-        infra::model::PULUMI_AWS_VERSION
+        infra::template::PULUMI_AWS_VERSION
     );
 }
 
@@ -152,7 +152,7 @@ fn target_stack_has_exactly_its_resources() {
             assert_eq!(res["options"]["provider"], "${targetProvider}", "{name}");
             assert_eq!(
                 res["options"]["version"],
-                infra::model::PULUMI_AWS_VERSION,
+                infra::template::PULUMI_AWS_VERSION,
                 "{name}"
             );
         }

@@ -23,9 +23,9 @@ SCRIPT = Path(__file__).resolve().with_name("schema_from_wheel.py")
 
 def pinned_version() -> str:
     """The program's one definition of the pin (the Makefile reads the same line)."""
-    model = (REPO / "infra/src/model.rs").read_text()
+    model = (REPO / "infra/src/template.rs").read_text()
     m = re.search(r'pub const PULUMI_AWS_VERSION: &str = "([^"]+)";', model)
-    assert m, "PULUMI_AWS_VERSION not found in infra/src/model.rs"
+    assert m, "PULUMI_AWS_VERSION not found in infra/src/template.rs"
     return m.group(1)
 
 

@@ -19,26 +19,14 @@ impl ProducerSettings {
         let read = Reader::new(source);
         Ok(Self {
             stream: read.required(config::STREAM_NAME)?,
-            records_per_invocation: read.number(
-                config::PRODUCER_RECORDS_PER_INVOCATION,
-                1u32,
-                config::PRODUCER_RECORDS_PER_INVOCATION_RANGE,
-            )? as usize,
-            padding_bytes: read.number(
-                config::PRODUCER_PADDING_BYTES,
-                0u32,
-                config::PRODUCER_PADDING_BYTES_RANGE,
-            )? as usize,
-            max_put_attempts: read.number(
-                config::PRODUCER_MAX_PUT_ATTEMPTS,
-                5u32,
-                config::PRODUCER_MAX_PUT_ATTEMPTS_RANGE,
-            )?,
-            retry_base_delay: Duration::from_millis(u64::from(read.number(
-                config::PRODUCER_RETRY_BASE_DELAY_MS,
-                100u32,
-                config::PRODUCER_RETRY_BASE_DELAY_MS_RANGE,
-            )?)),
+            records_per_invocation: read
+                .setting(&config::PRODUCER_RECORDS_PER_INVOCATION_SETTING)?
+                as usize,
+            padding_bytes: read.setting(&config::PRODUCER_PADDING_BYTES_SETTING)? as usize,
+            max_put_attempts: read.setting(&config::PRODUCER_MAX_PUT_ATTEMPTS_SETTING)?,
+            retry_base_delay: Duration::from_millis(u64::from(
+                read.setting(&config::PRODUCER_RETRY_BASE_DELAY_MS_SETTING)?,
+            )),
         })
     }
 }

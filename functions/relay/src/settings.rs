@@ -57,27 +57,21 @@ impl RelaySettings {
             target_function: read.required(config::TARGET_FUNCTION_NAME)?,
             target_region: read.optional(config::TARGET_REGION),
             // Role chaining: STS refuses more than an hour (see the range's documentation).
-            session_length: Duration::from_secs(u64::from(read.number(
-                config::ASSUME_ROLE_SESSION_SECONDS,
-                3600u32,
-                config::ASSUME_ROLE_SESSION_SECONDS_RANGE,
-            )?)),
+            session_length: Duration::from_secs(u64::from(
+                read.setting(&config::ASSUME_ROLE_SESSION_SECONDS_SETTING)?,
+            )),
             dead_letter_bucket: read.required(config::DEAD_LETTER_BUCKET)?,
-            max_concurrent_invocations: read.number(
-                config::RELAY_MAX_CONCURRENT_INVOCATIONS,
-                4u32,
-                config::RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE,
-            )? as usize,
+            max_concurrent_invocations: read
+                .setting(&config::RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING)?
+                as usize,
             max_payload_bytes: read.number(
                 config::RELAY_MAX_PAYLOAD_BYTES,
                 config::MAX_INVOKE_REQUEST_BYTES,
                 4096..=config::MAX_INVOKE_REQUEST_BYTES,
             )?,
-            max_records_per_invocation: match read.number(
-                config::RELAY_MAX_RECORDS_PER_INVOCATION,
-                0u32,
-                config::RELAY_MAX_RECORDS_PER_INVOCATION_RANGE,
-            )? {
+            max_records_per_invocation: match read
+                .setting(&config::RELAY_MAX_RECORDS_PER_INVOCATION_SETTING)?
+            {
                 0 => None,
                 n => Some(n as usize),
             },

@@ -16,12 +16,8 @@ impl TargetSettings {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         let read = Reader::new(source);
         Ok(Self {
-            dedup_capacity: read.number(
-                config::TARGET_DEDUP_CAPACITY,
-                10_000u32,
-                config::TARGET_DEDUP_CAPACITY_RANGE,
-            )? as usize,
-            fault_injection: read.flag(config::TARGET_FAULT_INJECTION, false)?,
+            dedup_capacity: read.setting(&config::TARGET_DEDUP_CAPACITY_SETTING)? as usize,
+            fault_injection: read.flag_setting(&config::TARGET_FAULT_INJECTION_SETTING)?,
         })
     }
 }

@@ -29,7 +29,7 @@ pub const TARGET_EXTERNAL_ID: &str = "TARGET_EXTERNAL_ID";
 pub const TARGET_FUNCTION_NAME: &str = "TARGET_FUNCTION_NAME";
 /// Region of the target function (and of the STS endpoint used to reach it).
 pub const TARGET_REGION: &str = "TARGET_REGION";
-/// Lifetime of the assumed-role session, in seconds ([`ASSUME_ROLE_SESSION_SECONDS_RANGE`]).
+/// Lifetime of the assumed-role session, in seconds ([`ASSUME_ROLE_SESSION_SECONDS_SETTING`]).
 pub const ASSUME_ROLE_SESSION_SECONDS: &str = "ASSUME_ROLE_SESSION_SECONDS";
 /// Name of the S3 bucket the relay writes the records it gives up on to (with their data).
 pub const DEAD_LETTER_BUCKET: &str = "DEAD_LETTER_BUCKET";
@@ -39,7 +39,7 @@ pub const RELAY_MAX_CONCURRENT_INVOCATIONS: &str = "RELAY_MAX_CONCURRENT_INVOCAT
 pub const RELAY_MAX_PAYLOAD_BYTES: &str = "RELAY_MAX_PAYLOAD_BYTES";
 /// Most records in one Invoke, which turns on key-ordered delivery: the records of one partition
 /// key reach the target in order, different keys concurrently. Unset or 0 (the default): as
-/// many records as fit one Invoke request ([`RELAY_MAX_RECORDS_PER_INVOCATION_RANGE`]).
+/// many records as fit one Invoke request ([`RELAY_MAX_RECORDS_PER_INVOCATION_SETTING`]).
 pub const RELAY_MAX_RECORDS_PER_INVOCATION: &str = "RELAY_MAX_RECORDS_PER_INVOCATION";
 
 /// Records whose id the target remembers, to recognise a redelivery (per container).
@@ -114,32 +114,89 @@ pub const RELAY_VARIABLES: &[&str] = &[
 /// Every variable the target reads.
 pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJECTION];
 
+/// A numeric setting a function reads: its variable, the value it takes when the variable is
+/// unset and the values it accepts. One definition serves the function's start-up check
+/// ([`Reader::setting`]) and the Pulumi program, whose stack key that feeds the variable takes
+/// its default and range from here (the program refuses a bad key before deploying; the
+/// function refuses a bad variable at start-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberSetting {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// The value when the variable is unset or empty.
+    pub default: u32,
+    /// The values accepted.
+    pub range: std::ops::RangeInclusive<u32>,
+}
+
+/// A `true`/`false` setting a function reads, with its default (see [`NumberSetting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlagSetting {
+    /// The environment variable.
+    pub variable: &'static str,
+    /// The value when the variable is unset or empty.
+    pub default: bool,
+}
+
 /// Session lengths the relay may ask for, in seconds. STS accepts 900 s and up; the relay
 /// assumes the cross-account role with its own execution-role credentials, which is role
 /// chaining, and STS caps a chained session at one hour whatever the role's
 /// MaxSessionDuration ("The requested DurationSeconds exceeds the 1 hour session limit for
 /// roles assumed by role chaining").
-pub const ASSUME_ROLE_SESSION_SECONDS_RANGE: std::ops::RangeInclusive<u32> = 900..=3600;
-
-// The ranges of the other settings the Pulumi program passes on, checked in both places (the
-// program refuses a bad stack key before deploying; the function refuses a bad variable at
-// start-up) from this one definition.
+pub const ASSUME_ROLE_SESSION_SECONDS_SETTING: NumberSetting = NumberSetting {
+    variable: ASSUME_ROLE_SESSION_SECONDS,
+    default: 3600,
+    range: 900..=3600,
+};
 
 /// Records per producer invocation: up to 20 PutRecords calls, well within its 30 s.
-pub const PRODUCER_RECORDS_PER_INVOCATION_RANGE: std::ops::RangeInclusive<u32> = 1..=10_000;
+pub const PRODUCER_RECORDS_PER_INVOCATION_SETTING: NumberSetting = NumberSetting {
+    variable: PRODUCER_RECORDS_PER_INVOCATION,
+    default: 1,
+    range: 1..=10_000,
+};
 /// Filler per record: a Kinesis record is at most 1 MiB, and the record has other fields.
-pub const PRODUCER_PADDING_BYTES_RANGE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
+pub const PRODUCER_PADDING_BYTES_SETTING: NumberSetting = NumberSetting {
+    variable: PRODUCER_PADDING_BYTES,
+    default: 0,
+    range: 0..=1_000_000,
+};
 /// PutRecords attempts for refused entries (1 = no retry).
-pub const PRODUCER_MAX_PUT_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=20;
+pub const PRODUCER_MAX_PUT_ATTEMPTS_SETTING: NumberSetting = NumberSetting {
+    variable: PRODUCER_MAX_PUT_ATTEMPTS,
+    default: 5,
+    range: 1..=20,
+};
 /// First backoff between PutRecords attempts, in milliseconds.
-pub const PRODUCER_RETRY_BASE_DELAY_MS_RANGE: std::ops::RangeInclusive<u32> = 0..=10_000;
+pub const PRODUCER_RETRY_BASE_DELAY_MS_SETTING: NumberSetting = NumberSetting {
+    variable: PRODUCER_RETRY_BASE_DELAY_MS,
+    default: 100,
+    range: 0..=10_000,
+};
 /// Envelopes the relay has in flight per batch.
-pub const RELAY_MAX_CONCURRENT_INVOCATIONS_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
+pub const RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING: NumberSetting = NumberSetting {
+    variable: RELAY_MAX_CONCURRENT_INVOCATIONS,
+    default: 4,
+    range: 1..=64,
+};
 /// Records per Invoke in key-ordered delivery: 0 turns it off (the default); a batch holds at
 /// most 10,000 records (the event source mapping's largest batch), so more would never split one.
-pub const RELAY_MAX_RECORDS_PER_INVOCATION_RANGE: std::ops::RangeInclusive<u32> = 0..=10_000;
+pub const RELAY_MAX_RECORDS_PER_INVOCATION_SETTING: NumberSetting = NumberSetting {
+    variable: RELAY_MAX_RECORDS_PER_INVOCATION,
+    default: 0,
+    range: 0..=10_000,
+};
 /// Record ids the target remembers per container (0: none).
-pub const TARGET_DEDUP_CAPACITY_RANGE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
+pub const TARGET_DEDUP_CAPACITY_SETTING: NumberSetting = NumberSetting {
+    variable: TARGET_DEDUP_CAPACITY,
+    default: 10_000,
+    range: 0..=1_000_000,
+};
+/// Whether a record may ask the target to fail: off unless a stack turns it on (demo only).
+pub const TARGET_FAULT_INJECTION_SETTING: FlagSetting = FlagSetting {
+    variable: TARGET_FAULT_INJECTION,
+    default: false,
+};
 
 /// The largest Invoke request the relay sends: one byte under Lambda's limit, which a request
 /// must be *smaller* than.
@@ -239,6 +296,16 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
+    /// A [`NumberSetting`]: its variable within its range, or its default when absent.
+    pub fn setting(&self, setting: &NumberSetting) -> Result<u32, ConfigError> {
+        self.number(setting.variable, setting.default, setting.range.clone())
+    }
+
+    /// A [`FlagSetting`]: its variable as [`Reader::flag`] reads it, or its default when absent.
+    pub fn flag_setting(&self, setting: &FlagSetting) -> Result<bool, ConfigError> {
+        self.flag(setting.variable, setting.default)
+    }
+
     /// `true` or `false` (also `1`/`0`, `yes`/`no`), or `default` when absent.
     pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         let Some(raw) = self.optional(name) else {
@@ -332,6 +399,45 @@ mod tests {
             err.to_string().contains("PRODUCER_PADDING_BYTES=\"x1\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_setting_is_read_with_its_own_default_and_range() {
+        let unset = env(&[]);
+        let setting = &PRODUCER_MAX_PUT_ATTEMPTS_SETTING;
+        assert_eq!(Reader::new(&unset).setting(setting), Ok(5));
+        let set = env(&[(PRODUCER_MAX_PUT_ATTEMPTS, "20")]);
+        assert_eq!(Reader::new(&set).setting(setting), Ok(20));
+        let out = env(&[(PRODUCER_MAX_PUT_ATTEMPTS, "21")]);
+        let err = Reader::new(&out).setting(setting).unwrap_err().to_string();
+        assert!(
+            err.contains("PRODUCER_MAX_PUT_ATTEMPTS") && err.contains("between 1 and 20"),
+            "{err}"
+        );
+        let flag = &TARGET_FAULT_INJECTION_SETTING;
+        assert_eq!(Reader::new(&unset).flag_setting(flag), Ok(false));
+        let on = env(&[(TARGET_FAULT_INJECTION, "true")]);
+        assert_eq!(Reader::new(&on).flag_setting(flag), Ok(true));
+    }
+
+    #[test]
+    fn every_default_is_within_its_range() {
+        for setting in [
+            ASSUME_ROLE_SESSION_SECONDS_SETTING,
+            PRODUCER_RECORDS_PER_INVOCATION_SETTING,
+            PRODUCER_PADDING_BYTES_SETTING,
+            PRODUCER_MAX_PUT_ATTEMPTS_SETTING,
+            PRODUCER_RETRY_BASE_DELAY_MS_SETTING,
+            RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING,
+            RELAY_MAX_RECORDS_PER_INVOCATION_SETTING,
+            TARGET_DEDUP_CAPACITY_SETTING,
+        ] {
+            assert!(
+                setting.range.contains(&setting.default),
+                "{}",
+                setting.variable
+            );
+        }
     }
 
     #[test]
