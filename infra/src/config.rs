@@ -456,8 +456,8 @@ pub fn pulumi_yaml_config_block() -> String {
     out
 }
 
-/// The README's table of configuration keys, generated from [`KEYS`] (a test compares it with
-/// README.md; `infra --readme-config-table` prints it).
+/// The table of configuration keys, generated from [`KEYS`] (a test compares it with
+/// docs/reference/config-keys.md; `infra --readme-config-table` prints it).
 pub fn readme_config_table() -> String {
     let mut out = String::from(
         "| key | stacks | default | meaning |\n| --- | --- | --- | --- |\n| `aws:region` | both | required | Region of every resource (`eu-west-1` in the examples). |\n",
@@ -1789,12 +1789,12 @@ mod tests {
         }
     }
 
-    /// The README's table of keys is the one generated from the program's key table.
+    /// The reference table of keys is the one generated from the program's key table.
     #[test]
     fn readme_lists_exactly_the_program_keys() {
         assert!(
-            project_file("README.md").contains(&readme_config_table()),
-            "README.md's table of configuration keys differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --readme-config-table"
+            project_file("docs/reference/config-keys.md").contains(&readme_config_table()),
+            "docs/reference/config-keys.md's table of configuration keys differs from the program's keys; regenerate it with\n  cargo run -q -p infra -- --readme-config-table"
         );
     }
 
