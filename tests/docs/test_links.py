@@ -74,13 +74,14 @@ def anchors(path: Path) -> set[str]:
 
 def links(path: Path) -> list[tuple[int, str]]:
     """Every link target of a Markdown file, with its line number (outside code)."""
-    found = []
-    for number, line in enumerate(prose_lines(path.read_text()), 1):
-        found += [(number, m.group(1)) for m in INLINE_LINK.finditer(line)]
+    lines = prose_lines(path.read_text())
+    text = "\n".join(lines)  # a link's text may wrap onto the next line
+    found = [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in INLINE_LINK.finditer(text)]
+    for number, line in enumerate(lines, 1):
         definition = DEFINITION.match(line)
         if definition:
             found.append((number, definition.group(1)))
-    return found
+    return sorted(found, key=lambda link: link[0])
 
 
 def resolve(root: Path, source: Path, target: str) -> tuple[Path, str]:
@@ -160,7 +161,7 @@ def test_the_checks_find_what_is_broken(tmp_path: Path) -> None:
     (tmp_path / "docs" / "guide.md").write_text(
         "# Guide\n\n## Twice\n\n## Twice\n\n```sh\n# not a heading\n[not a link](nowhere.md)\n```\n"
         "[ok](#twice-1) [bad anchor](#not-a-heading) [shown as code: `[x](missing.md)`]\n"
-        "[escapes](../../outside.md) [web](https://example.com/none)\n"
+        "[escapes](../../outside.md) [web](https://example.com/none) [a link that\nwraps](#wrapped)\n"
     )
     (tmp_path / "docs" / "orphan.md").write_text("# Orphan\n")
     (tmp_path / "Makefile").write_text("all:\n")
@@ -179,5 +180,6 @@ def test_the_checks_find_what_is_broken(tmp_path: Path) -> None:
     assert guide == [
         "(#not-a-heading) no heading with the id #not-a-heading in docs/guide.md",
         "(../../outside.md) points outside the repository",
+        "(#wrapped) no heading with the id #wrapped in docs/guide.md",
     ]
     assert guides_not_linked(tmp_path) == ["docs/orphan.md"]
