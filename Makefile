@@ -78,9 +78,10 @@ lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(TOOLS)/bin/actionlint .github/workflows/*.yml
 	@$(MAKE) --no-print-directory $(VENV)/.installed
-	$(VENV)/bin/ruff check local_run tests/e2e bench infra/checks tools/pulumi
-	$(VENV)/bin/ruff format --check local_run tests/e2e bench infra/checks tools/pulumi
+	$(VENV)/bin/ruff check local_run tests/e2e tests/docs bench infra/checks tools/pulumi
+	$(VENV)/bin/ruff format --check local_run tests/e2e tests/docs bench infra/checks tools/pulumi
 	$(VENV)/bin/mypy
+	$(PY) -m pytest tests/docs -q -p no:cacheprovider
 
 $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
 	@command -v go >/dev/null || { echo "make: Go is needed to build actionlint (https://go.dev/dl/)"; exit 1; }

@@ -27,13 +27,13 @@ from local_run.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RELAYCTL = ROOT / "target/debug/relayctl"
-README = ROOT / "README.md"
+DEPLOY_GUIDE = ROOT / "docs/deploy.md"
 REGION = "eu-west-1"
 SOURCE_ACCOUNT = "111111111111"  # the committed example stack files' placeholders
 TARGET_ACCOUNT = "222222222222"
 PROFILES = ["--target-profile", "target", "--source-profile", "source"]
-# The README's Deploy section shows this command's output; the check compares it (see readme_output).
-README_MARKER = (
+# The deploy guide (docs/deploy.md) shows this command's output; the check compares it (see check_guide).
+PAIR_OUTPUT_MARKER = (
     "<!-- relayctl pair up: output of a real run, checked by make check-pulumi (tools/pulumi/check_pair.py) -->"
 )
 DURATION = re.compile(r"\(\d+\.\d s\)")
@@ -295,8 +295,8 @@ def up_one_backend(ws: Workspace) -> str:
     expect(relay["TARGET_ROLE_ARN"] == outputs["crossAccountRoleArn"], f"relay's role {relay['TARGET_ROLE_ARN']}")
     expect(f":iam::{TARGET_ACCOUNT}:role/" in outputs["crossAccountRoleArn"], "the role is not in the target account")
     expect(run.external_id not in proc.stdout + proc.stderr, "up printed the external id")
-    check_readme(proc.stdout)
-    return f"target then source ({len(state(ws, backend, 'target'))} + {len(state(ws, backend, 'source'))} resources), targetStack set, relay reads {outputs['crossAccountRoleArn']}; README's output matches"
+    check_guide(proc.stdout)
+    return f"target then source ({len(state(ws, backend, 'target'))} + {len(state(ws, backend, 'source'))} resources), targetStack set, relay reads {outputs['crossAccountRoleArn']}; docs/deploy.md's output matches"
 
 
 def second_up(ws: Workspace) -> str:
@@ -401,28 +401,28 @@ def two_backends(ws: Workspace) -> str:
     return "a refused source stops the pair after the target, its `run next` command finishes it; config values copied; no changes the second time; outputs; destroyed in order"
 
 
-def readme_block() -> list[str]:
-    """The fenced block after README_MARKER."""
-    text = README.read_text()
-    if README_MARKER not in text:
-        raise PairCheckFailed(f"README.md lacks the marker {README_MARKER}")
-    after = text.split(README_MARKER, 1)[1].lstrip("\n")
+def guide_block() -> list[str]:
+    """The fenced block after PAIR_OUTPUT_MARKER."""
+    text = DEPLOY_GUIDE.read_text()
+    if PAIR_OUTPUT_MARKER not in text:
+        raise PairCheckFailed(f"docs/deploy.md lacks the marker {PAIR_OUTPUT_MARKER}")
+    after = text.split(PAIR_OUTPUT_MARKER, 1)[1].lstrip("\n")
     if not after.startswith("```"):
-        raise PairCheckFailed("README.md: a ``` block must follow the pair output marker")
+        raise PairCheckFailed("docs/deploy.md: a ``` block must follow the pair output marker")
     body = after.split("\n", 1)[1]
     return body.split("\n```", 1)[0].splitlines()
 
 
-def check_readme(output: str) -> None:
-    """The README shows `$ relayctl pair up --target-profile target --source-profile source`
+def check_guide(output: str) -> None:
+    """The deploy guide shows `$ relayctl pair up --target-profile target --source-profile source`
     and what it printed, durations aside."""
-    shown = [DURATION.sub("(… s)", line) for line in readme_block()]
+    shown = [DURATION.sub("(… s)", line) for line in guide_block()]
     actual = ["$ relayctl pair up " + " ".join(PROFILES)] + [
         DURATION.sub("(… s)", line) for line in output.splitlines()
     ]
     if shown != actual:
         raise PairCheckFailed(
-            "README.md's `relayctl pair up` output differs from a real run; the run's output is in "
+            "docs/deploy.md's `relayctl pair up` output differs from a real run; the run's output is in "
             ".cache/check-pulumi/pair-up.txt (durations may differ):\n" + "\n".join(actual)
         )
 
