@@ -289,7 +289,7 @@ mod tests {
             AlarmSpec {
                 logical: "firstAlarm",
                 name: "first",
-                description: "First. (README: Operate)",
+                description: "First. (docs/operate.md)",
                 watched: Watched::lambda(lambda::ERRORS, "p-target".into()),
                 statistic: Statistic::Sum,
                 threshold: Threshold::Count(Key::AlarmErrorsThreshold),
@@ -297,7 +297,7 @@ mod tests {
             AlarmSpec {
                 logical: "secondAlarm",
                 name: "second",
-                description: "Second. (README: Operate)",
+                description: "Second. (docs/operate.md)",
                 watched: Watched::queue(sqs::MESSAGES_VISIBLE, "p-queue".into()),
                 statistic: Statistic::Maximum,
                 threshold: Threshold::SecondsOf(Key::AlarmIteratorAgeSeconds),
@@ -414,7 +414,7 @@ mod tests {
                 "type": "aws:cloudwatch:MetricAlarm",
                 "properties": {
                     "name": "p-first",
-                    "alarmDescription": "First. (README: Operate)",
+                    "alarmDescription": "First. (docs/operate.md)",
                     "namespace": "AWS/Lambda",
                     "metricName": "Errors",
                     "dimensions": {"FunctionName": "p-target"},

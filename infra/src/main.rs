@@ -30,7 +30,7 @@ stack's template as JSON.
   --envelope-example     print a relay->target request and the target's response, as the
                          shared crate serialises them (the contract's shape for other languages)
   --pulumi-yaml-config   print the `config:` block of Pulumi.yaml (generated from the program's keys)
-  --readme-config-table  print the table of configuration keys (docs/reference/config-keys.md)";
+  --config-table         print the table of configuration keys (docs/reference/config-keys.md)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,7 +55,7 @@ fn main() -> ExitCode {
         Some("--metric-names") => return print(&pairs_json(shared::metrics::NAMES)),
         Some("--envelope-example") => return print(&envelope_example()),
         Some("--pulumi-yaml-config") => return print(&infra::config::pulumi_yaml_config_block()),
-        Some("--readme-config-table") => return print(&infra::config::readme_config_table()),
+        Some("--config-table") => return print(&infra::config::config_table()),
         Some("--help" | "-h") => return print(HELP),
         Some(other) => return fail(&format!("unknown argument {other:?} (try --help)"), 2),
     };

@@ -63,7 +63,7 @@ pub fn config_keys() -> Result<String, ConfigError> {
     Ok(format!(
         "# Configuration keys\n\n{GENERATED}\n\nFor operators setting up a pair of stacks: every key of the `{}` namespace the Pulumi program reads (`pulumi config set --stack <stack> <key> <value>`), which stacks read it, its default, the values it accepts and, where it has one, the function's environment variable it is passed on in ([environment.md](environment.md)). A key at its default need not be set.\n\n{}",
         crate::template::PROJECT,
-        crate::config::readme_config_table()
+        crate::config::config_table()
     ))
 }
 

@@ -409,7 +409,7 @@ key_table! {
     ShardCount => number("shardCount", Source, 1, 1..=10_000, "2", "Shards of a PROVISIONED stream (ignored for ON_DEMAND).");
     StreamRetentionHours => number("streamRetentionHours", Source, 168, 24..=8760, "336", "Kinesis retention, in hours. Above 24 hours Kinesis bills extended retention (per shard-hour for PROVISIONED, per GB for ON_DEMAND). Dead letters keep their records' data in the dead-letter bucket, so redrive does not depend on it: 24 is enough unless the relay may fall behind by more than a day.");
     DeadLetterRetentionDays => number("deadLetterRetentionDays", Source, 30, 1..=3650, "90", "Days an object stays in the dead-letter bucket before S3 expires it: long enough to notice a failure, fix its cause and redrive.");
-    DeadLetterBucketForceDestroy => flag("deadLetterBucketForceDestroy", Source, false, "true", "Lets `pulumi destroy` (or a namePrefix change, which replaces the bucket) delete the dead-letter bucket with the dead letters in it: its forceDestroy. false: S3 refuses to delete a bucket that holds objects (BucketNotEmpty), so dead letters, which are data, are never deleted by accident; keep, export or empty them first (README: Tear down). It takes effect only once an up has set it: destroy reads it from the stack's state.");
+    DeadLetterBucketForceDestroy => flag("deadLetterBucketForceDestroy", Source, false, "true", "Lets `pulumi destroy` (or a namePrefix change, which replaces the bucket) delete the dead-letter bucket with the dead letters in it: its forceDestroy. false: S3 refuses to delete a bucket that holds objects (BucketNotEmpty), so dead letters, which are data, are never deleted by accident; keep, export or empty them first (docs/deploy.md, Tear down). It takes effect only once an up has set it: destroy reads it from the stack's state.");
     ProducerRecordsPerInvocation => fed("producerRecordsPerInvocation", Source, &env::PRODUCER_RECORDS_PER_INVOCATION_SETTING, "10", "Records the producer writes per scheduled invocation (at most 500 per PutRecords call).");
     ProducerPaddingBytes => fed("producerPaddingBytes", Source, &env::PRODUCER_PADDING_BYTES_SETTING, "1024", "Filler bytes in each produced record's body.");
     ProducerMaxPutAttempts => fed("producerMaxPutAttempts", Source, &env::PRODUCER_MAX_PUT_ATTEMPTS_SETTING, "8", "PutRecords attempts the producer makes for entries Kinesis refused (1 = no retry).");
@@ -490,8 +490,8 @@ pub fn pulumi_yaml_config_block() -> String {
 }
 
 /// The table of configuration keys (`docs/reference/config-keys.md` holds it), generated from
-/// [`KEYS`]: `infra --readme-config-table` prints it.
-pub fn readme_config_table() -> String {
+/// [`KEYS`]: `infra --config-table` prints it.
+pub fn config_table() -> String {
     let mut out = String::from(
         "| key | stacks | default | meaning | sets (function's variable) |\n| --- | --- | --- | --- | --- |\n| `aws:region` | both | required | Region of every resource (`eu-west-1` in the examples). | — |\n",
     );

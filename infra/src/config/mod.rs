@@ -19,8 +19,8 @@ pub mod types;
 
 pub use crate::names::NamePrefix;
 pub use keys::{
-    pulumi_yaml_config_block, readme_config_table, Key, KeySpec, KeyType, Scope, StackSide, Values,
-    KEYS, REQUIRED_KEYS,
+    config_table, pulumi_yaml_config_block, Key, KeySpec, KeyType, Scope, StackSide, Values, KEYS,
+    REQUIRED_KEYS,
 };
 pub use parse::{check_project, ConfigError, RawConfig};
 pub use types::{

@@ -596,7 +596,7 @@ fn another_project_name_is_refused() {
 
 #[test]
 fn the_readme_table_has_a_row_per_key() {
-    let table = readme_config_table();
+    let table = config_table();
     assert_eq!(table.lines().count(), 3 + Key::COUNT, "{table}");
     for k in KEYS {
         assert!(table.contains(&format!("| `{}` |", k.name)), "{}", k.name);

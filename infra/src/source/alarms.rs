@@ -13,7 +13,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::RELAY_DEAD_LETTERED_ALARM,
             name: "relay-records-dead-lettered",
-            description: "The relay wrote records to the dead-letter bucket (rejected by the target, or too large for any Invoke). See them with `relayctl list`, fix the cause, then `relayctl redrive` (README: Operate).",
+            description: "The relay wrote records to the dead-letter bucket (rejected by the target, or too large for any Invoke). See them with `relayctl list`, fix the cause, then `relayctl redrive` (docs/operate.md).",
             // No data = no batch: the relay reports a count, 0 included, for every batch.
             watched: Watched::own(metrics::relay::RECORDS_DEAD_LETTERED, relay()),
             statistic: Statistic::Sum,
@@ -22,7 +22,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::SCHEDULE_DEAD_LETTERS_ALARM,
             name: "schedule-dead-letters",
-            description: "Scheduler could not hand a producer tick to Lambda: the tick waits in the schedule's dead-letter queue (stack output scheduleDeadLetterQueueUrl). Fix the cause, invoke the producer once per message, delete the message (README: Operate).",
+            description: "Scheduler could not hand a producer tick to Lambda: the tick waits in the schedule's dead-letter queue (stack output scheduleDeadLetterQueueUrl). Fix the cause, invoke the producer once per message, delete the message (docs/operate.md).",
             // No data = an empty queue: SQS stops reporting a queue left empty and untouched for
             // six hours, and keeps reporting one that holds a message.
             watched: Watched::queue(
@@ -35,7 +35,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::RELAY_ERRORS_ALARM,
             name: "relay-errors",
-            description: "The relay failed whole invocations (a handler error or a timeout): the event source mapping retries the batch, then writes it to the dead-letter bucket as a failed batch. Read the relay's log (README: Operate).",
+            description: "The relay failed whole invocations (a handler error or a timeout): the event source mapping retries the batch, then writes it to the dead-letter bucket as a failed batch. Read the relay's log (docs/operate.md).",
             // No data = no invocation, so no error.
             watched: Watched::lambda(lambda::ERRORS, relay()),
             statistic: Statistic::Sum,
@@ -44,7 +44,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::RELAY_ITERATOR_AGE_ALARM,
             name: "relay-iterator-age",
-            description: "Records wait in the stream longer than alarmIteratorAgeSeconds before the relay gets them: the relay falls behind or retries a failing batch. Past maximumRecordAgeSeconds they go to the dead-letter bucket (README: Operate).",
+            description: "Records wait in the stream longer than alarmIteratorAgeSeconds before the relay gets them: the relay falls behind or retries a failing batch. Past maximumRecordAgeSeconds they go to the dead-letter bucket (docs/operate.md).",
             // No data = no batch, so no record waited (Lambda reports it per batch).
             watched: Watched::lambda(lambda::ITERATOR_AGE, relay()),
             statistic: Statistic::Maximum,
@@ -53,7 +53,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::RELAY_DESTINATION_DELIVERY_FAILURES_ALARM,
             name: "relay-destination-delivery-failures",
-            description: "Lambda could not write a failed batch's on-failure record to the dead-letter bucket (the relay's DestinationDeliveryFailures): the mapping gave those records up, and they are left only in the stream, until its retention ends. Fix the cause (the bucket policy, the relay role's s3:PutObject and s3:ListBucket), then find the records by the relay's failed-record log lines and write them to the stream again (README: Operate).",
+            description: "Lambda could not write a failed batch's on-failure record to the dead-letter bucket (the relay's DestinationDeliveryFailures): the mapping gave those records up, and they are left only in the stream, until its retention ends. Fix the cause (the bucket policy, the relay role's s3:PutObject and s3:ListBucket), then find the records by the relay's failed-record log lines and write them to the stream again (docs/operate.md).",
             // No data = no write attempted, so none failed. Any failure is data loss: the
             // threshold is not a key.
             watched: Watched::lambda(lambda::DESTINATION_DELIVERY_FAILURES, relay()),
@@ -63,7 +63,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::RELAY_ASSUME_ROLE_FAILURES_ALARM,
             name: "relay-assume-role-failures",
-            description: "The relay could not assume the target account's cross-account role (its AssumeRoleFailures): no record is delivered while it lasts, and the mapping retries, then dead-letters the batches. Read the relay's log for the STS error: a changed trust policy, external id or role, or STS throttling (README: Operate).",
+            description: "The relay could not assume the target account's cross-account role (its AssumeRoleFailures): no record is delivered while it lasts, and the mapping retries, then dead-letters the batches. Read the relay's log for the STS error: a changed trust policy, external id or role, or STS throttling (docs/operate.md).",
             // No data = no batch: the relay reports a count, 0 included, for every batch.
             watched: Watched::own(metrics::relay::ASSUME_ROLE_FAILURES, relay()),
             statistic: Statistic::Sum,
@@ -72,7 +72,7 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::PRODUCER_ERRORS_ALARM,
             name: "producer-errors",
-            description: "Producer ticks failed (records not written after every retry): Lambda retries a tick twice, then writes it to the dead-letter bucket as a failed invocation. Read the producer's log (README: Operate).",
+            description: "Producer ticks failed (records not written after every retry): Lambda retries a tick twice, then writes it to the dead-letter bucket as a failed invocation. Read the producer's log (docs/operate.md).",
             // No data = no invocation, so no error.
             watched: Watched::lambda(lambda::ERRORS, names::function_name(prefix, names::PRODUCER.binary)),
             statistic: Statistic::Sum,
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn every_alarm_says_what_it_means_and_points_to_the_readme() {
         for a in &alarms(&source(&[])) {
-            assert!(a.description.contains("(README: Operate)"), "{}", a.logical);
+            assert!(a.description.contains("(docs/operate.md)"), "{}", a.logical);
             // CloudWatch's limit on an alarm's description.
             assert!(a.description.len() <= 1024, "{}", a.logical);
         }

@@ -11,7 +11,7 @@ pub fn alarms(config: &TargetConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::TARGET_ERRORS_ALARM,
             name: "target-errors",
-            description: "The target function failed whole deliveries (a handler error or a timeout): the relay reports those records for retry. Read the target's log (README: Operate).",
+            description: "The target function failed whole deliveries (a handler error or a timeout): the relay reports those records for retry. Read the target's log (docs/operate.md).",
             // No data = no invocation, so no error.
             watched: Watched::lambda(lambda::ERRORS, target()),
             statistic: Statistic::Sum,
@@ -20,7 +20,7 @@ pub fn alarms(config: &TargetConfig) -> Vec<AlarmSpec> {
         AlarmSpec {
             logical: names::TARGET_THROTTLES_ALARM,
             name: "target-throttles",
-            description: "Invocations of the target function were refused for lack of concurrency: the relay retries those records, later. Raise targetReservedConcurrency or the account's limit (README: Operate).",
+            description: "Invocations of the target function were refused for lack of concurrency: the relay retries those records, later. Raise targetReservedConcurrency or the account's limit (docs/operate.md).",
             // No data = no invocation asked for, so none refused.
             watched: Watched::lambda(lambda::THROTTLES, target()),
             statistic: Statistic::Sum,
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn every_alarm_says_what_it_means_and_points_to_the_readme() {
         for a in &alarms(&target(&[])) {
-            assert!(a.description.contains("(README: Operate)"), "{}", a.logical);
+            assert!(a.description.contains("(docs/operate.md)"), "{}", a.logical);
             // CloudWatch's limit on an alarm's description.
             assert!(a.description.len() <= 1024, "{}", a.logical);
         }
