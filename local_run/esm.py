@@ -434,8 +434,11 @@ class EventSourceMapping:
         # Only an S3 destination gets the records themselves.
         message["payload"] = json.dumps({"Records": records}, separators=COMPACT)
         key = self.on_failure_key(shard_id, datetime.datetime.now(datetime.UTC))
-        # The shard does not move on until the destination took the record: a refused write
-        # (`make soak` injects them) is tried again, never dropped.
+        # NOT Lambda's behaviour: Lambda gives a batch up when its on-failure record cannot be
+        # written and counts the relay's DestinationDeliveryFailures (the alarm
+        # relay-destination-delivery-failures). Here the shard does not move on until the
+        # destination took the record: a refused write (`make soak` injects them) is tried
+        # again, so the soak's accounting stays exact (docs/local-run.md says so).
         s3 = self.s3_factory()
         while True:
             try:

@@ -183,3 +183,29 @@ pub const TARGET: FunctionResources = FunctionResources {
     policy: "targetRolePolicy",
     log_group: "targetLogGroup",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every physical name is the prefix, a hyphen and its fixed suffix: the other account and
+    /// the alarms refer to them by these exact names.
+    #[test]
+    fn every_physical_name_is_the_prefix_and_its_own_suffix() {
+        let p = NamePrefix::parse("pair-1").unwrap();
+        assert_eq!(function_name(&p, "relay"), "pair-1-relay");
+        assert_eq!(role_name(&p, "relay"), "pair-1-relay-role");
+        assert_eq!(log_group_name(&p, "relay"), "/aws/lambda/pair-1-relay");
+        assert_eq!(stream_name(&p), "pair-1-stream");
+        assert_eq!(
+            schedule_dead_letter_queue_name(&p),
+            "pair-1-schedule-dead-letters"
+        );
+        assert_eq!(schedule_name(&p), "pair-1-producer");
+        assert_eq!(scheduler_role_name(&p), "pair-1-scheduler-role");
+        assert_eq!(
+            dead_letter_bucket_name(&p, "111111111111"),
+            "pair-1-dead-letters-111111111111"
+        );
+    }
+}

@@ -207,6 +207,18 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_default()
     }
 
+    /// A template value is shown as itself, except a secret, whose value is never printed.
+    #[test]
+    fn a_value_is_shown_as_itself_and_a_secret_only_as_one() {
+        assert_eq!(shown(&serde_json::json!("x")), "`x`");
+        assert_eq!(
+            shown(&serde_json::json!({"fn::secret": "s3cr3t"})),
+            "the key's value, as a secret"
+        );
+        assert_eq!(shown(&serde_json::json!({"a": 1})), "`{\"a\":1}`");
+        assert_eq!(shown(&serde_json::json!(7)), "`7`");
+    }
+
     /// Every committed reference file is what the program prints now.
     #[test]
     fn the_committed_reference_is_the_generated_one() {

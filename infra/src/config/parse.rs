@@ -609,3 +609,19 @@ fn or_list(items: &[String]) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::or_list;
+
+    /// The allowed values in an error read as a sentence: `a`, `a or b`, `a, b or c`.
+    #[test]
+    fn allowed_values_are_listed_as_a_sentence() {
+        let list =
+            |items: &[&str]| or_list(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&[]), "");
+        assert_eq!(list(&["1"]), "1");
+        assert_eq!(list(&["1", "3"]), "1 or 3");
+        assert_eq!(list(&["1", "3", "5"]), "1, 3 or 5");
+    }
+}
