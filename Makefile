@@ -65,7 +65,8 @@ unit:
 	cargo test --workspace --locked
 
 # The generated files, each printed from its one source (tests fail when a copy differs):
-# docs/reference/{config-keys,environment,alarms}.md, and the `config:` block that ends Pulumi.yaml.
+# docs/reference/{config-keys,environment,alarms,metrics,dead-letters}.md, and the `config:` block
+# that ends Pulumi.yaml.
 generate:
 	cargo build --quiet --locked -p infra
 	mkdir -p docs/reference

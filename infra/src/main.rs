@@ -20,7 +20,8 @@ stack's template as JSON.
                          removes the key (secrets, which stack files keep encrypted, come
                          in with --set)
   infra reference DIR    write the generated reference (config-keys.md, environment.md,
-                         alarms.md) into DIR (`make generate`: docs/reference)
+                         alarms.md, metrics.md, dead-letters.md) into DIR
+                         (`make generate`: docs/reference)
   --pulumi-aws-version   print the pinned pulumi-aws version
   --limits               print the AWS limits the data path respects, as JSON (shared::limits)
   --dead-letter-layout   print the dead-letter bucket's key prefixes per writer, as JSON

@@ -7,7 +7,10 @@
 
 use base64::Engine;
 use serde::Deserialize;
-use shared::dead_letter::{DeadLetter, DeadLetterKind, ASYNC_PREFIX, MAPPING_PREFIX, RELAY_PREFIX};
+use shared::dead_letter::{
+    DeadLetter, DeadLetterKind, ASYNC_PREFIX, FAILED_BATCH, FAILED_INVOCATION, MAPPING_PREFIX,
+    RELAY_PREFIX,
+};
 
 /// Why an object is in the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,8 +39,8 @@ impl Kind {
         match self {
             Kind::RejectedByTarget => DeadLetterKind::RejectedByTarget.as_str(),
             Kind::Undeliverable => DeadLetterKind::Undeliverable.as_str(),
-            Kind::FailedBatch => "failed_batch",
-            Kind::FailedInvocation => "failed_invocation",
+            Kind::FailedBatch => FAILED_BATCH,
+            Kind::FailedInvocation => FAILED_INVOCATION,
         }
     }
 

@@ -40,6 +40,63 @@ pub const LAYOUT: &[(&str, &str)] = &[
     ("redriven_prefix", REDRIVEN_PREFIX),
 ];
 
+/// The kind `relayctl` gives Lambda's on-failure record of a batch the relay's event source
+/// mapping gave up on (under [`MAPPING_PREFIX`]).
+pub const FAILED_BATCH: &str = "failed_batch";
+/// The kind `relayctl` gives Lambda's on-failure record of a producer invocation that kept
+/// failing (under [`ASYNC_PREFIX`]).
+pub const FAILED_INVOCATION: &str = "failed_invocation";
+
+/// What the bucket holds under one prefix: a row of `docs/reference/dead-letters.md`, which
+/// `make generate` prints from [`PREFIXES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix {
+    /// The pattern of the objects' keys in parts, to be joined: one of the prefixes above,
+    /// then a kind or placeholders.
+    pub key: &'static [&'static str],
+    /// The kind `relayctl` lists the objects as; none for the objects it has redriven.
+    pub kind: Option<&'static str>,
+    /// What one object holds.
+    pub holds: &'static str,
+}
+
+/// Every prefix of the bucket and what an object under it holds, in the reference's order.
+pub const PREFIXES: &[Prefix] = &[
+    Prefix {
+        key: &[
+            RELAY_PREFIX,
+            DeadLetterKind::RejectedByTarget.as_str(),
+            "/<shard>/<sequence>.json",
+        ],
+        kind: Some(DeadLetterKind::RejectedByTarget.as_str()),
+        holds: "one record the target rejected, with its reason and all its data",
+    },
+    Prefix {
+        key: &[
+            RELAY_PREFIX,
+            DeadLetterKind::Undeliverable.as_str(),
+            "/<shard>/<sequence>.json",
+        ],
+        kind: Some(DeadLetterKind::Undeliverable.as_str()),
+        holds: "one record too large for any Invoke request",
+    },
+    Prefix {
+        key: &[MAPPING_PREFIX, "<mapping UUID>/<shard>/YYYY/MM/DD/..."],
+        kind: Some(FAILED_BATCH),
+        holds: "Lambda's on-failure record of a batch the relay kept failing, the whole event (every record's data) in `payload`",
+    },
+    Prefix {
+        key: &[ASYNC_PREFIX, "<producer>/YYYY/MM/DD/..."],
+        kind: Some(FAILED_INVOCATION),
+        holds: "Lambda's on-failure record of a producer tick that kept failing: the tick's event, no records",
+    },
+    Prefix {
+        key: &[REDRIVEN_PREFIX, "<original key>"],
+        kind: None,
+        holds: "an object `relayctl redrive` has put back on the stream",
+    },
+];
+
 /// The key of the relay's dead letter for one record: `relay/<kind>/<shard>/<sequence>.json`.
 /// Deterministic, so writing the same record again (a retried batch rejected twice) replaces
 /// the object instead of adding a second one. `event_id` is Lambda's `<shard>:<sequence>`.
@@ -68,7 +125,7 @@ impl DeadLetterKind {
     pub const ALL: [Self; 2] = [Self::RejectedByTarget, Self::Undeliverable];
 
     /// The spelling in the dead letter, its key and the logs (the local run reads it).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::RejectedByTarget => "rejected_by_target",
             Self::Undeliverable => "undeliverable",
@@ -343,6 +400,23 @@ mod tests {
             assert_eq!(serde_json::to_value(kind).unwrap(), spelling);
         }
         assert_eq!(DeadLetterKind::parse("rejected"), None);
+    }
+
+    #[test]
+    fn every_kind_is_under_one_prefix_of_the_layout() {
+        let kinds: Vec<_> = PREFIXES.iter().filter_map(|p| p.kind).collect();
+        let mut expected: Vec<_> = DeadLetterKind::ALL.map(DeadLetterKind::as_str).to_vec();
+        expected.extend([FAILED_BATCH, FAILED_INVOCATION]);
+        assert_eq!(kinds, expected);
+        for prefix in PREFIXES {
+            let key = prefix.key.concat();
+            assert!(LAYOUT.iter().any(|(_, p)| key.starts_with(p)), "{key}");
+            assert!(!prefix.holds.is_empty(), "{key}");
+        }
+        assert_eq!(
+            PREFIXES[0].key.concat(),
+            relay_key("rejected_by_target", "<shard>:<sequence>")
+        );
     }
 
     #[test]

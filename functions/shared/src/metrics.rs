@@ -39,24 +39,29 @@ impl Unit {
     }
 }
 
-/// A metric's name and unit.
+/// A metric's name and unit, and what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metric {
     pub name: &'static str,
     pub unit: Unit,
+    /// What one invocation's value is (a count's what is counted, a sample's what is timed):
+    /// the reference's `docs/reference/metrics.md` prints it (`make generate`).
+    pub meaning: &'static str,
 }
 
-const fn count(name: &'static str) -> Metric {
+const fn count(name: &'static str, meaning: &'static str) -> Metric {
     Metric {
         name,
         unit: Unit::Count,
+        meaning,
     }
 }
 
-const fn milliseconds(name: &'static str) -> Metric {
+const fn milliseconds(name: &'static str, meaning: &'static str) -> Metric {
     Metric {
         name,
         unit: Unit::Milliseconds,
+        meaning,
     }
 }
 
@@ -64,24 +69,37 @@ const fn milliseconds(name: &'static str) -> Metric {
 pub mod relay {
     use super::{count, milliseconds, Metric};
     /// Records in the batch.
-    pub const RECORDS_RECEIVED: Metric = count("RecordsReceived");
+    pub const RECORDS_RECEIVED: Metric = count("RecordsReceived", "records in the batch");
     /// Records the target answered `ok` for.
-    pub const RECORDS_DELIVERED: Metric = count("RecordsDelivered");
+    pub const RECORDS_DELIVERED: Metric =
+        count("RecordsDelivered", "records the target answered `ok` for");
     /// Records written to the dead-letter bucket (rejected by the target, or undeliverable).
-    pub const RECORDS_DEAD_LETTERED: Metric = count("RecordsDeadLettered");
+    pub const RECORDS_DEAD_LETTERED: Metric = count(
+        "RecordsDeadLettered",
+        "records written to the dead-letter bucket (rejected, undeliverable)",
+    );
     /// Records returned in `batchItemFailures`, for the event source mapping to retry.
-    pub const RECORDS_FAILED: Metric = count("RecordsFailed");
+    pub const RECORDS_FAILED: Metric = count(
+        "RecordsFailed",
+        "records in `batchItemFailures`, to be retried by the mapping",
+    );
     /// Invoke calls made to the target.
-    pub const TARGET_INVOCATIONS: Metric = count("TargetInvocations");
+    pub const TARGET_INVOCATIONS: Metric = count("TargetInvocations", "Invoke calls to the target");
     /// Wall time of each Invoke call.
-    pub const INVOKE_LATENCY: Metric = milliseconds("InvokeLatency");
+    pub const INVOKE_LATENCY: Metric = milliseconds("InvokeLatency", "one sample per Invoke call");
     /// Invoke calls that failed because the target role could not be assumed.
-    pub const ASSUME_ROLE_FAILURES: Metric = count("AssumeRoleFailures");
+    pub const ASSUME_ROLE_FAILURES: Metric = count(
+        "AssumeRoleFailures",
+        "Invoke calls that failed because the cross-account role could not be assumed",
+    );
     /// Now minus the oldest record's arrival in the stream.
-    pub const BATCH_AGE: Metric = milliseconds("BatchAge");
+    pub const BATCH_AGE: Metric = milliseconds(
+        "BatchAge",
+        "now − the oldest record's arrival in the stream",
+    );
     /// Records returned in `batchItemFailures` because the invocation's time ran out before they
     /// were delivered (or before their dead letter was written); a part of `RecordsFailed`.
-    pub const RECORDS_DEADLINE_DEFERRED: Metric = count("RecordsDeadlineDeferred");
+    pub const RECORDS_DEADLINE_DEFERRED: Metric = count("RecordsDeadlineDeferred", "records in `batchItemFailures` because the invocation's time ran out (a part of `RecordsFailed`; see the relay's deadline)");
     pub const ALL: &[Metric] = &[
         RECORDS_RECEIVED,
         RECORDS_DELIVERED,
@@ -98,13 +116,19 @@ pub mod relay {
 /// The target's metrics, one line per delivery.
 pub mod target {
     use super::{count, milliseconds, Metric};
-    pub const RECORDS_OK: Metric = count("RecordsOk");
-    pub const RECORDS_REJECTED: Metric = count("RecordsRejected");
-    pub const RECORDS_RETRY: Metric = count("RecordsRetry");
+    pub const RECORDS_OK: Metric = count("RecordsOk", "records it answered `ok`");
+    pub const RECORDS_REJECTED: Metric = count("RecordsRejected", "records it answered `rejected`");
+    pub const RECORDS_RETRY: Metric = count("RecordsRetry", "records it answered `retry`");
     /// Records answered `ok` again without processing: already processed by this container.
-    pub const DUPLICATES: Metric = count("DuplicatesRecognised");
+    pub const DUPLICATES: Metric = count(
+        "DuplicatesRecognised",
+        "redeliveries answered `ok` without processing again (per container)",
+    );
     /// From the record's creation by the producer to its processing, per record.
-    pub const END_TO_END_LATENCY: Metric = milliseconds("EndToEndLatency");
+    pub const END_TO_END_LATENCY: Metric = milliseconds(
+        "EndToEndLatency",
+        "one sample per record: producer's `created_at` → processed",
+    );
     pub const ALL: &[Metric] = &[
         RECORDS_OK,
         RECORDS_REJECTED,
@@ -118,11 +142,14 @@ pub mod target {
 pub mod producer {
     use super::{count, Metric};
     /// Records the stream accepted.
-    pub const RECORDS_WRITTEN: Metric = count("RecordsWritten");
+    pub const RECORDS_WRITTEN: Metric = count("RecordsWritten", "records the stream accepted");
     /// PutRecords entries sent again after a partial failure.
-    pub const RETRIED_ENTRIES: Metric = count("RetriedEntries");
+    pub const RETRIED_ENTRIES: Metric = count("RetriedEntries", "PutRecords entries sent again after a partial failure (left out of a failed invocation's line)");
     /// Records the invocation did not write (it fails; Lambda retries it, then dead-letters it).
-    pub const RECORDS_FAILED: Metric = count("RecordsFailed");
+    pub const RECORDS_FAILED: Metric = count(
+        "RecordsFailed",
+        "records a failed invocation did not write (Lambda retries it, then dead-letters it)",
+    );
     pub const ALL: &[Metric] = &[RECORDS_WRITTEN, RETRIED_ENTRIES, RECORDS_FAILED];
 }
 
@@ -422,6 +449,13 @@ mod tests {
         assert!(
             NAMES.contains(&("namespace", NAMESPACE)) && NAMES.contains(&("dimension", DIMENSION))
         );
+    }
+
+    #[test]
+    fn every_metric_says_what_it_means() {
+        for metric in [relay::ALL, target::ALL, producer::ALL].concat() {
+            assert!(!metric.meaning.trim().is_empty(), "{}", metric.name);
+        }
     }
 
     #[test]
