@@ -74,15 +74,20 @@ generate:
 	{ sed '/^config:/,$$d' Pulumi.yaml; target/debug/infra --pulumi-yaml-config; } > Pulumi.yaml.new
 	mv Pulumi.yaml.new Pulumi.yaml
 
+# No Rust module refers to a module above it (its parent, any ancestor, the crate root), and no
+# two modules refer to each other, directly or round a cycle (tools/check_module_imports.py).
+MODULE_CHECK := tools/check_module_imports.py tools/test_check_module_imports.py
+
 lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(TOOLS)/bin/actionlint .github/workflows/*.yml
 	@$(MAKE) --no-print-directory $(VENV)/.installed
-	$(VENV)/bin/ruff check local_run tests/e2e tests/docs bench infra/checks tools/pulumi
-	$(VENV)/bin/ruff format --check local_run tests/e2e tests/docs bench infra/checks tools/pulumi
+	$(VENV)/bin/ruff check local_run tests/e2e tests/docs bench infra/checks tools/pulumi $(MODULE_CHECK)
+	$(VENV)/bin/ruff format --check local_run tests/e2e tests/docs bench infra/checks tools/pulumi $(MODULE_CHECK)
 	$(VENV)/bin/mypy
-	$(PY) -m pytest tests/docs -q -p no:cacheprovider
+	$(PY) -m pytest tests/docs tools/test_check_module_imports.py -q -p no:cacheprovider
+	$(PY) tools/check_module_imports.py
 
 $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
 	@command -v go >/dev/null || { echo "make: Go is needed to build actionlint (https://go.dev/dl/)"; exit 1; }
