@@ -15,16 +15,15 @@ pub mod names;
 pub mod outputs;
 pub mod provider;
 pub mod reference;
+pub mod render;
 pub mod source;
 pub mod stack_file;
 pub mod target;
 pub mod template;
 
-/// The old name of [`template`], kept while `relayctl` still imports `infra::model::PROJECT`
-/// (remove it once relayctl says `infra::template::PROJECT`).
-pub use template as model;
+pub use render::render;
 
-use config::{RawConfig, StackConfig};
+use config::RawConfig;
 use template::{Resource, Template};
 
 /// What the YAML language host passes to the compiler.
@@ -72,14 +71,6 @@ pub fn compile(env: &CompilerEnv) -> Result<Template, CompileError> {
     }
     let raw = RawConfig::parse(stack, json)?;
     Ok(render(&raw.stack_config()?))
-}
-
-/// The template of a stack from its typed configuration.
-pub fn render(config: &StackConfig) -> Template {
-    match config {
-        StackConfig::Source(c) => source::template(c),
-        StackConfig::Target(c) => target::template(c),
-    }
 }
 
 /// The package-discovery template: one provider resource that names the pinned `aws` package.

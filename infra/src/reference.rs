@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::alarms::{AlarmSpec, Statistic, Threshold};
 use crate::config::{ConfigError, Key, RawConfig, StackConfig, KEYS};
-use crate::{names, render};
+use crate::names;
+use crate::render::render;
 use shared::config as env;
 use shared::dead_letter;
 

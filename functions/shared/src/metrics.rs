@@ -23,51 +23,12 @@ pub const FUNCTION_NAME_VARIABLE: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// EMF takes at most 100 values of one metric in one line.
 pub const MAX_VALUES: usize = 100;
 
-/// A metric's CloudWatch unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    Count,
-    Milliseconds,
-}
-
-impl Unit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Unit::Count => "Count",
-            Unit::Milliseconds => "Milliseconds",
-        }
-    }
-}
-
-/// A metric's name and unit, and what it means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Metric {
-    pub name: &'static str,
-    pub unit: Unit,
-    /// What one invocation's value is (a count's what is counted, a sample's what is timed):
-    /// the reference's `docs/reference/metrics.md` prints it (`make generate`).
-    pub meaning: &'static str,
-}
-
-const fn count(name: &'static str, meaning: &'static str) -> Metric {
-    Metric {
-        name,
-        unit: Unit::Count,
-        meaning,
-    }
-}
-
-const fn milliseconds(name: &'static str, meaning: &'static str) -> Metric {
-    Metric {
-        name,
-        unit: Unit::Milliseconds,
-        meaning,
-    }
-}
+mod metric;
+pub use metric::{Metric, Unit};
 
 /// The relay's metrics, one line per batch.
 pub mod relay {
-    use super::{count, milliseconds, Metric};
+    use crate::metrics::metric::{count, milliseconds, Metric};
     /// Records in the batch.
     pub const RECORDS_RECEIVED: Metric = count("RecordsReceived", "records in the batch");
     /// Records the target answered `ok` for.
@@ -115,7 +76,7 @@ pub mod relay {
 
 /// The target's metrics, one line per delivery.
 pub mod target {
-    use super::{count, milliseconds, Metric};
+    use crate::metrics::metric::{count, milliseconds, Metric};
     pub const RECORDS_OK: Metric = count("RecordsOk", "records it answered `ok`");
     pub const RECORDS_REJECTED: Metric = count("RecordsRejected", "records it answered `rejected`");
     pub const RECORDS_RETRY: Metric = count("RecordsRetry", "records it answered `retry`");
@@ -140,7 +101,7 @@ pub mod target {
 
 /// The producer's metrics, one line per invocation.
 pub mod producer {
-    use super::{count, Metric};
+    use crate::metrics::metric::{count, Metric};
     /// Records the stream accepted.
     pub const RECORDS_WRITTEN: Metric = count("RecordsWritten", "records the stream accepted");
     /// PutRecords entries sent again after a partial failure.

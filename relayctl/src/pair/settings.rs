@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use infra::config::{ConfigError, Key, RawConfig, StackSide};
-use infra::model::PROJECT;
+use infra::template::PROJECT;
 use serde::Deserialize;
 
 /// The `aws:` keys the pair reads.
