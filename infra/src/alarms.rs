@@ -275,6 +275,47 @@ fn alarm(common: &CommonConfig, provider: &str, spec: &AlarmSpec) -> Resource {
         .depends_on(&[names::ALARM_TOPIC_POLICY])
 }
 
+/// What the stacks' alarm tests compare: each spec as a row of plain values.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{AlarmSpec, Statistic};
+    use crate::config::AlarmSettings;
+
+    /// `(logical, physical name after the prefix, namespace, metric, dimension, its value,
+    /// statistic, threshold)` of each alarm.
+    pub type Row = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        String,
+        Statistic,
+        u64,
+    );
+
+    pub fn rows(alarms: &[AlarmSpec], settings: &AlarmSettings) -> Vec<Row> {
+        alarms
+            .iter()
+            .map(|a| {
+                let w = &a.watched;
+                let resource = w.resource.clone();
+                let row = (a.logical, a.name, w.namespace, w.metric, w.dimension);
+                (
+                    row.0,
+                    row.1,
+                    row.2,
+                    row.3,
+                    row.4,
+                    resource,
+                    a.statistic,
+                    a.threshold.value(settings),
+                )
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{json, Value};

@@ -111,6 +111,21 @@ fn stmt(sid: &str, actions: &[&str], resources: &[&str]) -> (String, Vec<String>
     )
 }
 
+/// What AWS documents an S3 on-failure destination needs besides `s3:PutObject`
+/// ([`put_dead_letters`]): listing the bucket.
+fn list_dead_letter_bucket() -> (String, Vec<String>, Vec<String>) {
+    stmt(
+        "ListDeadLetterBucket",
+        &["s3:ListBucket"],
+        &["${deadLetterBucket.arn}"],
+    )
+}
+
+/// A writer's `s3:PutObject` on every key of the dead-letter bucket, as statement `sid`.
+fn put_dead_letters(sid: &str) -> (String, Vec<String>, Vec<String>) {
+    stmt(sid, &["s3:PutObject"], &["${deadLetterBucket.arn}/*"])
+}
+
 #[test]
 fn package_discovery_names_the_pinned_aws_provider() {
     let out = package_discovery();
@@ -479,16 +494,8 @@ fn source_iam_is_exact() {
                 &["kms:GenerateDataKey"],
                 &["${streamKey.arn}"]
             ),
-            stmt(
-                "WriteFailedTicks",
-                &["s3:PutObject"],
-                &["${deadLetterBucket.arn}/*"]
-            ),
-            stmt(
-                "ListDeadLetterBucket",
-                &["s3:ListBucket"],
-                &["${deadLetterBucket.arn}"]
-            ),
+            put_dead_letters("WriteFailedTicks"),
+            list_dead_letter_bucket(),
         ]
     );
     assert_eq!(
@@ -525,16 +532,8 @@ fn source_iam_is_exact() {
                 &["sts:AssumeRole"],
                 &["arn:aws:iam::222222222222:role/cross-account-relay-invoker"]
             ),
-            stmt(
-                "WriteDeadLettersAndOnFailureRecords",
-                &["s3:PutObject"],
-                &["${deadLetterBucket.arn}/*"]
-            ),
-            stmt(
-                "ListDeadLetterBucket",
-                &["s3:ListBucket"],
-                &["${deadLetterBucket.arn}"]
-            ),
+            put_dead_letters("WriteDeadLettersAndOnFailureRecords"),
+            list_dead_letter_bucket(),
         ]
     );
     let effects: Vec<_> = policy(&t, "relayRolePolicy")["Statement"]

@@ -129,6 +129,21 @@ pub struct NumberSetting {
     pub range: std::ops::RangeInclusive<u32>,
 }
 
+impl NumberSetting {
+    /// A setting read from `variable`, `default` when unset, refused outside `range`.
+    pub const fn new(
+        variable: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Self {
+        Self {
+            variable,
+            default,
+            range,
+        }
+    }
+}
+
 /// A `true`/`false` setting a function reads, with its default (see [`NumberSetting`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlagSetting {
@@ -143,55 +158,31 @@ pub struct FlagSetting {
 /// chaining, and STS caps a chained session at one hour whatever the role's
 /// MaxSessionDuration ("The requested DurationSeconds exceeds the 1 hour session limit for
 /// roles assumed by role chaining").
-pub const ASSUME_ROLE_SESSION_SECONDS_SETTING: NumberSetting = NumberSetting {
-    variable: ASSUME_ROLE_SESSION_SECONDS,
-    default: 3600,
-    range: 900..=3600,
-};
+pub const ASSUME_ROLE_SESSION_SECONDS_SETTING: NumberSetting =
+    NumberSetting::new(ASSUME_ROLE_SESSION_SECONDS, 3600, 900..=3600);
 
 /// Records per producer invocation: up to 20 PutRecords calls, well within its 30 s.
-pub const PRODUCER_RECORDS_PER_INVOCATION_SETTING: NumberSetting = NumberSetting {
-    variable: PRODUCER_RECORDS_PER_INVOCATION,
-    default: 1,
-    range: 1..=10_000,
-};
+pub const PRODUCER_RECORDS_PER_INVOCATION_SETTING: NumberSetting =
+    NumberSetting::new(PRODUCER_RECORDS_PER_INVOCATION, 1, 1..=10_000);
 /// Filler per record: a Kinesis record is at most 1 MiB, and the record has other fields.
-pub const PRODUCER_PADDING_BYTES_SETTING: NumberSetting = NumberSetting {
-    variable: PRODUCER_PADDING_BYTES,
-    default: 0,
-    range: 0..=1_000_000,
-};
+pub const PRODUCER_PADDING_BYTES_SETTING: NumberSetting =
+    NumberSetting::new(PRODUCER_PADDING_BYTES, 0, 0..=1_000_000);
 /// PutRecords attempts for refused entries (1 = no retry).
-pub const PRODUCER_MAX_PUT_ATTEMPTS_SETTING: NumberSetting = NumberSetting {
-    variable: PRODUCER_MAX_PUT_ATTEMPTS,
-    default: 5,
-    range: 1..=20,
-};
+pub const PRODUCER_MAX_PUT_ATTEMPTS_SETTING: NumberSetting =
+    NumberSetting::new(PRODUCER_MAX_PUT_ATTEMPTS, 5, 1..=20);
 /// First backoff between PutRecords attempts, in milliseconds.
-pub const PRODUCER_RETRY_BASE_DELAY_MS_SETTING: NumberSetting = NumberSetting {
-    variable: PRODUCER_RETRY_BASE_DELAY_MS,
-    default: 100,
-    range: 0..=10_000,
-};
+pub const PRODUCER_RETRY_BASE_DELAY_MS_SETTING: NumberSetting =
+    NumberSetting::new(PRODUCER_RETRY_BASE_DELAY_MS, 100, 0..=10_000);
 /// Envelopes the relay has in flight per batch.
-pub const RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING: NumberSetting = NumberSetting {
-    variable: RELAY_MAX_CONCURRENT_INVOCATIONS,
-    default: 4,
-    range: 1..=64,
-};
+pub const RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING: NumberSetting =
+    NumberSetting::new(RELAY_MAX_CONCURRENT_INVOCATIONS, 4, 1..=64);
 /// Records per Invoke in key-ordered delivery: 0 turns it off (the default); a batch holds at
 /// most 10,000 records (the event source mapping's largest batch), so more would never split one.
-pub const RELAY_MAX_RECORDS_PER_INVOCATION_SETTING: NumberSetting = NumberSetting {
-    variable: RELAY_MAX_RECORDS_PER_INVOCATION,
-    default: 0,
-    range: 0..=10_000,
-};
+pub const RELAY_MAX_RECORDS_PER_INVOCATION_SETTING: NumberSetting =
+    NumberSetting::new(RELAY_MAX_RECORDS_PER_INVOCATION, 0, 0..=10_000);
 /// Record ids the target remembers per container (0: none).
-pub const TARGET_DEDUP_CAPACITY_SETTING: NumberSetting = NumberSetting {
-    variable: TARGET_DEDUP_CAPACITY,
-    default: 10_000,
-    range: 0..=1_000_000,
-};
+pub const TARGET_DEDUP_CAPACITY_SETTING: NumberSetting =
+    NumberSetting::new(TARGET_DEDUP_CAPACITY, 10_000, 0..=1_000_000);
 /// Whether a record may ask the target to fail: off unless a stack turns it on (demo only).
 pub const TARGET_FAULT_INJECTION_SETTING: FlagSetting = FlagSetting {
     variable: TARGET_FAULT_INJECTION,
@@ -469,16 +460,14 @@ mod tests {
     #[test]
     fn the_log_level_is_lambdas_application_log_level() {
         let level = |value: &'static str| log_level(&env(&[(AWS_LAMBDA_LOG_LEVEL, value)]));
-        for (value, expected) in [
-            ("TRACE", LevelFilter::TRACE),
-            ("DEBUG", LevelFilter::DEBUG),
-            ("INFO", LevelFilter::INFO),
-            ("WARN", LevelFilter::WARN),
-            ("ERROR", LevelFilter::ERROR),
-            ("FATAL", LevelFilter::ERROR),
+        // Each of Lambda's names, in any case; tracing has nothing above ERROR.
+        assert_eq!(level("FATAL"), Ok(LevelFilter::ERROR));
+        let names = APPLICATION_LOG_LEVELS.iter().copied();
+        for (value, expected) in names.chain([
             ("debug", LevelFilter::DEBUG),
             (" Warn ", LevelFilter::WARN),
-        ] {
+            ("trace", LevelFilter::TRACE),
+        ]) {
             assert_eq!(level(value), Ok(expected), "{value}");
         }
         // Unset or empty: Lambda's default.

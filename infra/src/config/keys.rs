@@ -233,14 +233,8 @@ const fn text(
     example: &'static str,
     description: &'static str,
 ) -> KeySpec {
-    row(
-        key,
-        name,
-        scope,
-        Values::Text(default),
-        example,
-        description,
-    )
+    let values = Values::Text(default);
+    row(key, name, scope, values, example, description)
 }
 
 const fn one_of(
@@ -300,15 +294,8 @@ const fn fed_flag(
     example: &'static str,
     description: &'static str,
 ) -> KeySpec {
-    row(
-        key,
-        name,
-        scope,
-        Values::Flag(setting.default),
-        example,
-        description,
-    )
-    .feeds(setting.variable)
+    let values = Values::Flag(setting.default);
+    row(key, name, scope, values, example, description).feeds(setting.variable)
 }
 
 const fn flag(
@@ -319,14 +306,8 @@ const fn flag(
     example: &'static str,
     description: &'static str,
 ) -> KeySpec {
-    row(
-        key,
-        name,
-        scope,
-        Values::Flag(default),
-        example,
-        description,
-    )
+    let values = Values::Flag(default);
+    row(key, name, scope, values, example, description)
 }
 
 /// The range of every alarm's count threshold.

@@ -84,42 +84,8 @@ pub fn alarms(config: &SourceConfig) -> Vec<AlarmSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alarms::testing::rows;
     use crate::config::fixtures::source;
-    use crate::config::AlarmSettings;
-
-    /// `(logical, physical name after the prefix, namespace, metric, dimension, its value,
-    /// statistic, threshold)` of each alarm.
-    type Row = (
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        String,
-        Statistic,
-        u64,
-    );
-
-    fn rows(alarms: &[AlarmSpec], settings: &AlarmSettings) -> Vec<Row> {
-        alarms
-            .iter()
-            .map(|a| {
-                let w = &a.watched;
-                let resource = w.resource.clone();
-                let row = (a.logical, a.name, w.namespace, w.metric, w.dimension);
-                (
-                    row.0,
-                    row.1,
-                    row.2,
-                    row.3,
-                    row.4,
-                    resource,
-                    a.statistic,
-                    a.threshold.value(settings),
-                )
-            })
-            .collect()
-    }
 
     #[test]
     fn source_alarms_watch_the_relay_producer_and_schedule_queue_by_physical_name() {
@@ -237,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn every_alarm_says_what_it_means_and_points_to_the_readme() {
+    fn every_alarm_says_what_it_means_and_points_to_the_operate_guide() {
         for a in &alarms(&source(&[])) {
             assert!(a.description.contains("(docs/operate.md)"), "{}", a.logical);
             // CloudWatch's limit on an alarm's description.

@@ -331,53 +331,30 @@ mod tests {
     #[test]
     fn up_goes_target_first_and_destroy_source_first() {
         use Step::*;
+        let read = [
+            ReadConfig(Target),
+            ReadConfig(Source),
+            ReadExternalId(Target),
+            ReadExternalId(Source),
+        ];
+        let checks = [CheckSides, CheckAccounts, CheckAgreement];
+        let up = [Up(Target), ReadOutputs(Target), WireSource, Up(Source)];
         assert_eq!(
             steps(Action::Up, Wiring::StackReference),
-            vec![
-                ReadConfig(Target),
-                ReadConfig(Source),
-                ReadExternalId(Target),
-                ReadExternalId(Source),
-                ReadQualifiedName,
-                CheckSides,
-                CheckAccounts,
-                CheckAgreement,
-                Up(Target),
-                ReadOutputs(Target),
-                WireSource,
-                Up(Source),
-            ]
+            [&read[..], &[ReadQualifiedName], &checks, &up].concat()
         );
         assert_eq!(
             steps(Action::Up, Wiring::ConfigValues),
-            vec![
-                ReadConfig(Target),
-                ReadConfig(Source),
-                ReadExternalId(Target),
-                ReadExternalId(Source),
-                CheckSides,
-                CheckAccounts,
-                CheckAgreement,
-                Up(Target),
-                ReadOutputs(Target),
-                WireSource,
-                Up(Source),
-            ]
+            [&read[..], &checks, &up].concat()
         );
         assert_eq!(
             steps(Action::Preview, Wiring::ConfigValues),
-            vec![
-                ReadConfig(Target),
-                ReadConfig(Source),
-                ReadExternalId(Target),
-                ReadExternalId(Source),
-                CheckSides,
-                CheckAccounts,
-                CheckAgreement,
-                Preview(Target),
-                ReadOutputs(Target),
-                PreviewWiredSource,
+            [
+                &read[..],
+                &checks,
+                &[Preview(Target), ReadOutputs(Target), PreviewWiredSource]
             ]
+            .concat()
         );
         assert_eq!(
             steps(Action::Destroy, Wiring::StackReference),

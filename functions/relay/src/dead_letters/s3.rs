@@ -72,15 +72,15 @@ mod tests {
     fn letter(data_base64: String) -> DeadLetter {
         DeadLetter {
             kind: DeadLetterKind::RejectedByTarget,
-            reason: "body.message missing".into(),
-            partition_key: "id-1".into(),
-            sequence_number: "42".into(),
-            event_id: "shardId-000000000000:42".into(),
-            event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
+            reason: "unknown schema version".into(),
+            partition_key: "order-7".into(),
+            sequence_number: "4959".into(),
+            event_id: "shardId-000000000003:4959".into(),
+            event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/orders".into(),
             data_bytes: 3 * data_base64.len() / 4,
             data_base64,
-            batch_id: "b0".into(),
-            delivery_id: Some("b0-0".into()),
+            batch_id: "batch-9".into(),
+            delivery_id: Some("batch-9-2".into()),
         }
     }
 
@@ -89,15 +89,18 @@ mod tests {
         // Larger than SQS's 256 KiB: the data is kept whole now.
         let data = "A".repeat(400_000);
         let (key, body) = dead_letter_object(&letter(data.clone())).unwrap();
-        assert_eq!(key, "relay/rejected_by_target/shardId-000000000000/42.json");
+        assert_eq!(
+            key,
+            "relay/rejected_by_target/shardId-000000000003/4959.json"
+        );
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["data_base64"], data);
         assert_eq!(value["kind"], "rejected_by_target");
-        assert_eq!(value["partition_key"], "id-1");
-        assert_eq!(value["reason"], "body.message missing");
-        assert_eq!(value["event_id"], "shardId-000000000000:42");
-        assert_eq!(value["batch_id"], "b0");
-        assert_eq!(value["delivery_id"], "b0-0");
+        assert_eq!(value["partition_key"], "order-7");
+        assert_eq!(value["reason"], "unknown schema version");
+        assert_eq!(value["event_id"], "shardId-000000000003:4959");
+        assert_eq!(value["batch_id"], "batch-9");
+        assert_eq!(value["delivery_id"], "batch-9-2");
         // A record never sent has no delivery to name: the field is left out, not null.
         let never_sent = DeadLetter {
             kind: DeadLetterKind::Undeliverable,
@@ -105,10 +108,10 @@ mod tests {
             ..letter("AAAA".into())
         };
         let (key, body) = dead_letter_object(&never_sent).unwrap();
-        assert_eq!(key, "relay/undeliverable/shardId-000000000000/42.json");
+        assert_eq!(key, "relay/undeliverable/shardId-000000000003/4959.json");
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value.get("delivery_id"), None, "{value}");
-        assert_eq!(value["batch_id"], "b0");
+        assert_eq!(value["batch_id"], "batch-9");
     }
 
     /// Method, URI and body of each request the fake HTTP layer received.
@@ -151,7 +154,7 @@ mod tests {
         // An IP endpoint is addressed path-style: /<bucket>/<key>.
         assert!(
             uri.starts_with(&format!(
-                "http://127.0.0.1:1/{BUCKET}/relay/rejected_by_target/shardId-000000000000/42.json"
+                "http://127.0.0.1:1/{BUCKET}/relay/rejected_by_target/shardId-000000000003/4959.json"
             )),
             "{uri}"
         );
@@ -163,7 +166,7 @@ mod tests {
         let err = sink.write(&letter).await.unwrap_err().to_string();
         assert!(
             err.starts_with(&format!(
-                "PutObject of s3://{BUCKET}/relay/rejected_by_target/shardId-000000000000/42.json failed: "
+                "PutObject of s3://{BUCKET}/relay/rejected_by_target/shardId-000000000003/4959.json failed: "
             )),
             "{err}"
         );

@@ -76,13 +76,13 @@ impl Pulumi for FakePulumi {
     fn run(
         &mut self,
         call: &Call,
-        env: &[EnvChange],
+        changes: &[EnvChange],
         on_event: &mut dyn FnMut(EngineEvent),
     ) -> Result<Finished, DriverError> {
         let args = &call.args;
         self.calls.push(format!(
             "{}pulumi {}",
-            env_text(&call.env(env)),
+            env_text(&call.env(changes)),
             args.join(" ")
         ));
         let name = value_after(args, "--stack").unwrap().to_string();
@@ -294,35 +294,42 @@ fn nothing(_: &str) -> bool {
     false
 }
 
+/// The context of a run in the tests: no terminal, nothing in the environment, `project` as
+/// both the project's folder and the scratch folder.
+fn context<'a>(
+    pulumi: &'a mut dyn Pulumi,
+    accounts: &'a dyn Accounts,
+    out: &'a mut Vec<u8>,
+    project: &std::path::Path,
+) -> Context<'a> {
+    Context {
+        pulumi,
+        accounts,
+        out,
+        terminal: false,
+        present: &nothing,
+        ambient_backend: None,
+        project: project.to_path_buf(),
+        temp_dir: project.to_path_buf(),
+    }
+}
+
+/// The arguments of a command line, split at whitespace.
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(String::from).collect()
+}
+
 /// Runs `line` (after `relayctl pair`) against `fake`: its output with every duration as
 /// `(T)`, and its result.
 fn pair(
-    fake: &mut FakePulumi,
+    fake: &mut dyn Pulumi,
     sts: &FakeSts,
     line: &str,
     project: &std::path::Path,
 ) -> (String, Result<(), PairError>) {
-    let args = parse(
-        &line
-            .split_whitespace()
-            .map(String::from)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let args = parse(&words(line)).unwrap();
     let mut out = Vec::new();
-    let result = run(
-        &args,
-        Context {
-            pulumi: fake,
-            accounts: sts,
-            out: &mut out,
-            terminal: false,
-            present: &nothing,
-            ambient_backend: None,
-            project: project.to_path_buf(),
-            temp_dir: project.to_path_buf(),
-        },
-    );
+    let result = run(&args, context(fake, sts, &mut out, project));
     (mask_durations(&String::from_utf8(out).unwrap()), result)
 }
 
@@ -522,21 +529,10 @@ or only the step that failed:
     let mut failing = FailingCli;
     let args = parse(&["outputs".to_string()]).unwrap();
     let mut out = Vec::new();
-    let err = run(
-        &args,
-        Context {
-            pulumi: &mut failing,
-            accounts: &right_sts(),
-            out: &mut out,
-            terminal: false,
-            present: &nothing,
-            ambient_backend: None,
-            project: dir.clone(),
-            temp_dir: dir.clone(),
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let sts = right_sts();
+    let err = run(&args, context(&mut failing, &sts, &mut out, &dir))
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "target stack `target` failed: `pulumi stack output --json --stack target` ended with exit 1
@@ -575,19 +571,11 @@ fn the_output_of_a_secret_call_is_never_shown_when_it_fails() {
     let args = parse(&["up".to_string()]).unwrap();
     let dir = scratch("secret");
     let mut fake = FakePulumi::default();
+    let sts = right_sts();
     let mut out = Vec::new();
     let runner = Runner {
         args: &args,
-        ctx: Context {
-            pulumi: &mut fake,
-            accounts: &right_sts(),
-            out: &mut out,
-            terminal: false,
-            present: &nothing,
-            ambient_backend: None,
-            project: dir.clone(),
-            temp_dir: dir.clone(),
-        },
+        ctx: context(&mut fake, &sts, &mut out, &dir),
         wiring: Wiring::StackReference,
         members: BTreeMap::new(),
         target_name: None,
@@ -801,14 +789,10 @@ fn destroy_goes_source_first_and_a_failure_spares_the_target() {
 #[test]
 fn preview_changes_nothing_and_previews_the_source_as_up_would_wire_it() {
     let dir = scratch("preview");
+    let preview = format!("preview {PROFILES}");
     // Before the target is deployed: the source cannot be previewed yet, and says why.
     let mut fake = example();
-    let (out, result) = pair(
-        &mut fake,
-        &right_sts(),
-        &format!("preview {PROFILES}"),
-        &dir,
-    );
+    let (out, result) = pair(&mut fake, &right_sts(), &preview, &dir);
     result.unwrap();
     assert!(out.contains("target: preview: 12 to create (T)\n"), "{out}");
     assert!(
@@ -825,12 +809,7 @@ fn preview_changes_nothing_and_previews_the_source_as_up_would_wire_it() {
     std::fs::write(dir.join("Pulumi.source.yaml"), "config: {}\n").unwrap();
     let before = fake.stacks["source"].config.clone();
     fake.calls.clear();
-    let (out, result) = pair(
-        &mut fake,
-        &right_sts(),
-        &format!("preview {PROFILES}"),
-        &dir,
-    );
+    let (out, result) = pair(&mut fake, &right_sts(), &preview, &dir);
     result.unwrap();
     let copy = dir.join(format!(
         "relayctl-pair-{}-Pulumi.source.yaml",
@@ -859,12 +838,7 @@ fn preview_changes_nothing_and_previews_the_source_as_up_would_wire_it() {
 
     // No stack file to copy: not previewed, and said so.
     std::fs::remove_file(dir.join("Pulumi.source.yaml")).unwrap();
-    let (out, result) = pair(
-        &mut fake,
-        &right_sts(),
-        &format!("preview {PROFILES}"),
-        &dir,
-    );
+    let (out, result) = pair(&mut fake, &right_sts(), &preview, &dir);
     result.unwrap();
     assert!(
         out.contains("source: not previewed: could not copy Pulumi.source.yaml"),
@@ -876,12 +850,7 @@ fn preview_changes_nothing_and_previews_the_source_as_up_would_wire_it() {
         .1
         .unwrap();
     fake.calls.clear();
-    let (out, _) = pair(
-        &mut fake,
-        &right_sts(),
-        &format!("preview {PROFILES}"),
-        &dir,
-    );
+    let (out, _) = pair(&mut fake, &right_sts(), &preview, &dir);
     assert!(
         out.contains("source: preview: no changes, 30 unchanged (T)\n"),
         "{out}"
@@ -958,9 +927,9 @@ fn config_that_is_not_json_stops_the_run_naming_the_stack() {
     impl Pulumi for Garbage {
         fn run(
             &mut self,
-            _: &Call,
-            _: &[EnvChange],
-            _: &mut dyn FnMut(EngineEvent),
+            _call: &Call,
+            _changes: &[EnvChange],
+            _events: &mut dyn FnMut(EngineEvent),
         ) -> Result<Finished, DriverError> {
             Ok(ok("warning: something\n"))
         }
@@ -972,20 +941,9 @@ fn config_that_is_not_json_stops_the_run_naming_the_stack() {
     ] {
         let args = parse(&[line.to_string()]).unwrap();
         let mut out = Vec::new();
-        let err = run(
-            &args,
-            Context {
-                pulumi: &mut Garbage,
-                accounts: &right_sts(),
-                out: &mut out,
-                terminal: false,
-                present: &nothing,
-                ambient_backend: None,
-                project: dir.clone(),
-                temp_dir: dir.clone(),
-            },
-        )
-        .unwrap_err()
+        let sts = right_sts();
+        let err = run(&args, context(&mut Garbage, &sts, &mut out, &dir))
+            .unwrap_err()
         .to_string();
         assert!(err.starts_with(needle), "{err}");
     }
@@ -1016,13 +974,7 @@ fn a_dry_run_prints_its_calls_and_runs_none() {
     let line = format!("destroy {PROFILES} --dry-run");
     let (out, result) = pair(&mut fake, &FakeSts(vec![]), &line, &dir);
     result.unwrap();
-    let args = parse(
-        &line
-            .split_whitespace()
-            .map(String::from)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    let args = parse(&words(&line)).unwrap();
     let expected = dry_run(&args, Wiring::StackReference, &nothing).join("\n") + "\n";
     assert_eq!(out, expected);
     assert!(fake.calls.is_empty(), "{:?}", fake.calls);
