@@ -595,7 +595,7 @@ fn another_project_name_is_refused() {
 }
 
 #[test]
-fn the_readme_table_has_a_row_per_key() {
+fn the_config_table_has_a_row_per_key() {
     let table = config_table();
     assert_eq!(table.lines().count(), 3 + Key::COUNT, "{table}");
     for k in KEYS {
@@ -707,7 +707,7 @@ fn function_settings_share_the_program_ranges() {
     assert_eq!(
         *env::PRODUCER_RECORDS_PER_INVOCATION_SETTING.range.end(),
         10_000,
-        "README and Pulumi.yaml describe this range"
+        "docs/reference/config-keys.md and Pulumi.yaml describe this range"
     );
     let capacity =
         |v: &'static str| match with(TARGET, &[("targetDedupCapacity", v)]).stack_config() {
@@ -727,7 +727,7 @@ fn function_settings_share_the_program_ranges() {
     assert_eq!(
         env::RELAY_MAX_RECORDS_PER_INVOCATION_SETTING.range,
         0..=10_000,
-        "README and Pulumi.yaml describe this range"
+        "docs/reference/config-keys.md and Pulumi.yaml describe this range"
     );
 }
 
