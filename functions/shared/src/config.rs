@@ -46,6 +46,13 @@ pub const RELAY_MAX_RECORDS_PER_INVOCATION: &str = "RELAY_MAX_RECORDS_PER_INVOCA
 pub const TARGET_DEDUP_CAPACITY: &str = "TARGET_DEDUP_CAPACITY";
 /// `true` lets a record's body ask the target to fail (demo and tests only); default `false`.
 pub const TARGET_FAULT_INJECTION: &str = "TARGET_FAULT_INJECTION";
+/// The DynamoDB table a target built on the target library keeps its idempotency records in
+/// (in the target's own account). Unset or empty: no durable store, so a redelivered record runs
+/// its handler again.
+pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
+/// How long the idempotency store keeps a completed record's answer, in hours
+/// ([`IDEMPOTENCY_TTL_HOURS_SETTING`]).
+pub const IDEMPOTENCY_TTL_HOURS: &str = "IDEMPOTENCY_TTL_HOURS";
 
 /// The application log level of every function, which Lambda sets from the function's
 /// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment
@@ -188,6 +195,13 @@ pub const TARGET_FAULT_INJECTION_SETTING: FlagSetting = FlagSetting {
     variable: TARGET_FAULT_INJECTION,
     default: false,
 };
+
+/// How long a completed record's answer is kept, in hours. It must exceed the source stream's
+/// retention (24 h by default, at most 8,760 h) plus the time within which dead letters may be
+/// redriven, or a late redelivery runs the handler again: 14 days by default, at least 25 hours
+/// (just over the default retention), at most two years.
+pub const IDEMPOTENCY_TTL_HOURS_SETTING: NumberSetting =
+    NumberSetting::new(IDEMPOTENCY_TTL_HOURS, 336, 25..=17_520);
 
 /// The largest Invoke request the relay sends: one byte under Lambda's limit, which a request
 /// must be *smaller* than.
