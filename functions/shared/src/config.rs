@@ -53,6 +53,12 @@ pub const IDEMPOTENCY_TABLE: &str = "IDEMPOTENCY_TABLE";
 /// How long the idempotency store keeps a completed record's answer, in hours
 /// ([`IDEMPOTENCY_TTL_HOURS_SETTING`]).
 pub const IDEMPOTENCY_TTL_HOURS: &str = "IDEMPOTENCY_TTL_HOURS";
+/// The idempotency table's hash key attribute (a string: the record's idempotency key); the
+/// target stack declares the table with it and the target library writes it.
+pub const IDEMPOTENCY_KEY_ATTRIBUTE: &str = "id";
+/// The idempotency table's TTL attribute (a number, epoch seconds): DynamoDB deletes an item some
+/// time after it passes.
+pub const IDEMPOTENCY_TTL_ATTRIBUTE: &str = "expires_at";
 
 /// The application log level of every function, which Lambda sets from the function's
 /// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment
