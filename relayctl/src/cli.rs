@@ -28,7 +28,8 @@ list and redrive run on your machine with the source account's credentials (AWS_
   --dry-run            say what redrive would write and move, and change nothing
 
 FILTERS
-  --kind KIND          rejected_by_target, undeliverable, failed_batch or failed_invocation
+  --kind KIND          rejected_by_target, undeliverable, target_function_error,
+                       failed_batch or failed_invocation
                        (repeat for several; default all)
   --older-than AGE     only objects at least this old: 90s, 15m, 2h, 7d
   --reason TEXT        only objects whose reason contains TEXT
@@ -187,7 +188,7 @@ mod tests {
             ("list", "--bucket is required"),
             ("redrive --bucket b", "redrive needs --stream"),
             ("list --bucket", "--bucket needs a value"),
-            ("list --bucket b --kind rejected", "a kind is one of rejected_by_target, undeliverable, failed_batch, failed_invocation"),
+            ("list --bucket b --kind rejected", "a kind is one of rejected_by_target, undeliverable, target_function_error, failed_batch, failed_invocation"),
             ("list --bucket b --older-than 2w", "an age is a number and a unit"),
             ("list --bucket b --verbose", "unknown argument \"--verbose\""),
             ("show --bucket b", "unknown command \"show\": list, redrive or pair"),

@@ -19,6 +19,8 @@ pub enum Kind {
     RejectedByTarget,
     /// Too large for any Invoke request (the relay's object, one record).
     Undeliverable,
+    /// The target function failed on the record alone (the relay's object, one poison record).
+    TargetFunctionError,
     /// A batch the event source mapping gave up on (Lambda's object, the whole batch).
     FailedBatch,
     /// A producer invocation that kept failing (Lambda's object, no records: the tick's event).
@@ -26,9 +28,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::RejectedByTarget,
         Kind::Undeliverable,
+        Kind::TargetFunctionError,
         Kind::FailedBatch,
         Kind::FailedInvocation,
     ];
@@ -39,6 +42,7 @@ impl Kind {
         match self {
             Kind::RejectedByTarget => DeadLetterKind::RejectedByTarget.as_str(),
             Kind::Undeliverable => DeadLetterKind::Undeliverable.as_str(),
+            Kind::TargetFunctionError => DeadLetterKind::TargetFunctionError.as_str(),
             Kind::FailedBatch => FAILED_BATCH,
             Kind::FailedInvocation => FAILED_INVOCATION,
         }
@@ -55,6 +59,7 @@ impl From<DeadLetterKind> for Kind {
         match kind {
             DeadLetterKind::RejectedByTarget => Kind::RejectedByTarget,
             DeadLetterKind::Undeliverable => Kind::Undeliverable,
+            DeadLetterKind::TargetFunctionError => Kind::TargetFunctionError,
         }
     }
 }
@@ -247,6 +252,12 @@ mod tests {
             "partition_key": "id-2", "data_base64": ""});
         let letter = readable("relay/undeliverable/s/8.json", 0, &undeliverable);
         assert_eq!(letter.kind, Kind::Undeliverable);
+        let poison = json!({"kind": "target_function_error",
+            "reason": "target function error on this record alone (Unhandled): boom",
+            "partition_key": "id-3", "data_base64": "aGk="});
+        let letter = readable("relay/target_function_error/s/9.json", 0, &poison);
+        assert_eq!(letter.kind, Kind::TargetFunctionError);
+        assert_eq!(letter.records[0].data, b"hi");
     }
 
     #[test]

@@ -279,6 +279,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_poison_record_is_listed_under_its_kind_and_redriven() {
+        let bucket = MemoryBucket::default();
+        let poison = json!({"kind": "target_function_error",
+            "reason": "target function error on this record alone (Unhandled): boom",
+            "partition_key": "p-1", "data_base64": b64(b"poison")});
+        let key = "relay/target_function_error/s/9.json";
+        bucket.insert(key, 100, poison.to_string());
+        let only = Filter {
+            kinds: vec![Kind::TargetFunctionError],
+            ..Filter::default()
+        };
+        let (letters, unreadable) = load(&bucket, &only, 1_000).await.unwrap();
+        assert!(unreadable.is_empty());
+        let summary = summarise(&letters, 1_000);
+        assert_eq!(
+            (summary[0].kind, summary[0].objects, summary[0].records),
+            (Kind::TargetFunctionError, 1, 1)
+        );
+        let stream = MemoryStream::default();
+        let report = redrive(&letters, &bucket, &producer(&stream), |_, _| {}).await;
+        assert_eq!((report.objects_redriven, report.records_written), (1, 1));
+        let written = stream.written.lock().unwrap().clone();
+        assert_eq!(written, [("p-1".into(), b"poison".to_vec())]);
+        let keys: Vec<_> = (bucket.list().await.unwrap().into_iter())
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, [format!("redriven/{key}")]);
+    }
+
+    #[tokio::test]
     async fn filters_select_by_kind_age_and_reason() {
         let keys = |filter: Filter| async move {
             let (letters, _) = load(&bucket(), &filter, 1_000).await.unwrap();

@@ -81,6 +81,15 @@ pub const PREFIXES: &[Prefix] = &[
         holds: "one record too large for any Invoke request",
     },
     Prefix {
+        key: &[
+            RELAY_PREFIX,
+            DeadLetterKind::TargetFunctionError.as_str(),
+            "/<shard>/<sequence>.json",
+        ],
+        kind: Some(DeadLetterKind::TargetFunctionError.as_str()),
+        holds: "one record the target function failed on alone (a poison record the relay isolated by splitting its envelope), with the target's error type and message and all its data",
+    },
+    Prefix {
         key: &[MAPPING_PREFIX, "<mapping UUID>/<shard>/YYYY/MM/DD/..."],
         kind: Some(FAILED_BATCH),
         holds: "Lambda's on-failure record of a batch the relay kept failing, the whole event (every record's data) in `payload`",
@@ -111,6 +120,7 @@ pub fn relay_key(kind: &str, event_id: &str) -> String {
 /// | --- | --- | --- |
 /// | [`Self::RejectedByTarget`] | `rejected_by_target` | the target answered `rejected`: retrying cannot help |
 /// | [`Self::Undeliverable`] | `undeliverable` | the record is too large for any Invoke request |
+/// | [`Self::TargetFunctionError`] | `target_function_error` | the target function failed on the record alone (a poison record) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "&'static str", try_from = "String")]
 pub enum DeadLetterKind {
@@ -118,17 +128,25 @@ pub enum DeadLetterKind {
     RejectedByTarget,
     /// The record is too large for any Invoke request.
     Undeliverable,
+    /// The target function failed (`X-Amz-Function-Error`) on an envelope holding this record
+    /// alone: a poison record, isolated by splitting the envelope it came in.
+    TargetFunctionError,
 }
 
 impl DeadLetterKind {
     /// Every kind, in the order `relayctl list` prints them.
-    pub const ALL: [Self; 2] = [Self::RejectedByTarget, Self::Undeliverable];
+    pub const ALL: [Self; 3] = [
+        Self::RejectedByTarget,
+        Self::Undeliverable,
+        Self::TargetFunctionError,
+    ];
 
     /// The spelling in the dead letter, its key and the logs (the local run reads it).
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::RejectedByTarget => "rejected_by_target",
             Self::Undeliverable => "undeliverable",
+            Self::TargetFunctionError => "target_function_error",
         }
     }
 
@@ -394,6 +412,7 @@ mod tests {
         for (kind, spelling) in [
             (DeadLetterKind::RejectedByTarget, "rejected_by_target"),
             (DeadLetterKind::Undeliverable, "undeliverable"),
+            (DeadLetterKind::TargetFunctionError, "target_function_error"),
         ] {
             assert_eq!(kind.as_str(), spelling);
             assert_eq!(DeadLetterKind::parse(spelling), Some(kind));
