@@ -344,6 +344,10 @@ fn relay_environment(
             json!(config.relay_max_records_per_invocation.to_string()),
         ),
         (
+            env::RELAY_POISON_SPLIT_DEPTH,
+            json!(config.relay_poison_split_depth.to_string()),
+        ),
+        (
             env::RELAY_MAX_PAYLOAD_BYTES,
             json!(shared::config::MAX_INVOKE_REQUEST_BYTES.to_string()),
         ),

@@ -36,6 +36,9 @@ pub struct RelaySettings {
     /// `Some(n)`: key-ordered delivery, at most `n` records per Invoke; `None`: as many records
     /// as fit one Invoke, envelopes in batch order (see [`crate::batch`]).
     pub max_records_per_invocation: Option<usize>,
+    /// How many times an envelope the target function failed is halved to isolate its poison
+    /// records (0: never; see [`crate::batch`]).
+    pub poison_split_depth: usize,
     /// Prefix of the STS session name, so CloudTrail in the target account shows who called.
     pub session_name_prefix: String,
 }
@@ -75,6 +78,7 @@ impl RelaySettings {
                 0 => None,
                 n => Some(n as usize),
             },
+            poison_split_depth: read.setting(&config::RELAY_POISON_SPLIT_DEPTH_SETTING)? as usize,
             session_name_prefix: source
                 .get("AWS_LAMBDA_FUNCTION_NAME")
                 .filter(|n| !n.is_empty())
@@ -136,6 +140,18 @@ mod tests {
         assert_eq!(settings.max_concurrent_invocations, 4);
         assert!(settings.target_region.is_none());
         assert_eq!(settings.max_records_per_invocation, None);
+        assert_eq!(settings.poison_split_depth, 7);
+    }
+
+    #[test]
+    fn poison_split_depth_is_read_and_bounded() {
+        let depth = |value: &'static str| {
+            with(config::RELAY_POISON_SPLIT_DEPTH, value).map(|s| s.poison_split_depth)
+        };
+        assert_eq!(depth("0"), Ok(0));
+        assert_eq!(depth("14"), Ok(14));
+        let err = depth("15").unwrap_err().to_string();
+        assert!(err.contains("RELAY_POISON_SPLIT_DEPTH=\"15\""), "{err}");
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub const RELAY_MAX_PAYLOAD_BYTES: &str = "RELAY_MAX_PAYLOAD_BYTES";
 /// key reach the target in order, different keys concurrently. Unset or 0 (the default): as
 /// many records as fit one Invoke request ([`RELAY_MAX_RECORDS_PER_INVOCATION_SETTING`]).
 pub const RELAY_MAX_RECORDS_PER_INVOCATION: &str = "RELAY_MAX_RECORDS_PER_INVOCATION";
+/// How many times the relay halves an envelope the target function failed
+/// (`X-Amz-Function-Error`) to isolate its poison records; 0: never, the whole envelope is
+/// retried ([`RELAY_POISON_SPLIT_DEPTH_SETTING`]).
+pub const RELAY_POISON_SPLIT_DEPTH: &str = "RELAY_POISON_SPLIT_DEPTH";
 
 /// Records whose id the target remembers, to recognise a redelivery (per container).
 pub const TARGET_DEDUP_CAPACITY: &str = "TARGET_DEDUP_CAPACITY";
@@ -122,6 +126,7 @@ pub const RELAY_VARIABLES: &[&str] = &[
     RELAY_MAX_CONCURRENT_INVOCATIONS,
     RELAY_MAX_PAYLOAD_BYTES,
     RELAY_MAX_RECORDS_PER_INVOCATION,
+    RELAY_POISON_SPLIT_DEPTH,
 ];
 
 /// Every variable the target reads.
@@ -193,6 +198,11 @@ pub const RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING: NumberSetting =
 /// most 10,000 records (the event source mapping's largest batch), so more would never split one.
 pub const RELAY_MAX_RECORDS_PER_INVOCATION_SETTING: NumberSetting =
     NumberSetting::new(RELAY_MAX_RECORDS_PER_INVOCATION, 0, 0..=10_000);
+/// Halvings of a function-failed envelope: 7 isolates one record in an envelope of up to 128
+/// (2^7) records, so in a batch of the default 100; 14 (2^14 = 16,384) does so in the largest
+/// batch (10,000 records).
+pub const RELAY_POISON_SPLIT_DEPTH_SETTING: NumberSetting =
+    NumberSetting::new(RELAY_POISON_SPLIT_DEPTH, 7, 0..=14);
 /// Record ids the target remembers per container (0: none).
 pub const TARGET_DEDUP_CAPACITY_SETTING: NumberSetting =
     NumberSetting::new(TARGET_DEDUP_CAPACITY, 10_000, 0..=1_000_000);
@@ -441,6 +451,7 @@ mod tests {
             PRODUCER_RETRY_BASE_DELAY_MS_SETTING,
             RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING,
             RELAY_MAX_RECORDS_PER_INVOCATION_SETTING,
+            RELAY_POISON_SPLIT_DEPTH_SETTING,
             TARGET_DEDUP_CAPACITY_SETTING,
         ] {
             assert!(

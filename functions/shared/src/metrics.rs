@@ -61,6 +61,7 @@ pub mod relay {
     /// Records returned in `batchItemFailures` because the invocation's time ran out before they
     /// were delivered (or before their dead letter was written); a part of `RecordsFailed`.
     pub const RECORDS_DEADLINE_DEFERRED: Metric = count("RecordsDeadlineDeferred", "records in `batchItemFailures` because the invocation's time ran out (a part of `RecordsFailed`; see the relay's deadline)");
+    pub const POISON_SPLIT_INVOCATIONS: Metric = count("PoisonSplitInvocations", "Invoke calls the relay made to isolate poison records: the halves of envelopes the target function failed (a part of `TargetInvocations`; see `relayPoisonSplitDepth`)");
     pub const ALL: &[Metric] = &[
         RECORDS_RECEIVED,
         RECORDS_DELIVERED,
@@ -71,6 +72,7 @@ pub mod relay {
         ASSUME_ROLE_FAILURES,
         BATCH_AGE,
         RECORDS_DEADLINE_DEFERRED,
+        POISON_SPLIT_INVOCATIONS,
     ];
 }
 
@@ -136,6 +138,10 @@ pub const NAMES: &[(&str, &str)] = &[
     (
         "relay_records_deadline_deferred",
         relay::RECORDS_DEADLINE_DEFERRED.name,
+    ),
+    (
+        "relay_poison_split_invocations",
+        relay::POISON_SPLIT_INVOCATIONS.name,
     ),
     ("target_records_ok", target::RECORDS_OK.name),
     ("target_records_rejected", target::RECORDS_REJECTED.name),

@@ -559,6 +559,7 @@ impl RawConfig {
             starting_position: self.one_of(Key::StartingPosition)?,
             relay_max_concurrent_invocations: self.number(Key::RelayMaxConcurrentInvocations)?,
             relay_max_records_per_invocation: self.number(Key::RelayMaxRecordsPerInvocation)?,
+            relay_poison_split_depth: self.number(Key::RelayPoisonSplitDepth)?,
             memory_mb: self.number(Key::RelayMemoryMb)?,
             timeout_seconds: self.number(Key::RelayTimeoutSeconds)?,
             common: {

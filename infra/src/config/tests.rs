@@ -732,6 +732,17 @@ fn function_settings_share_the_program_ranges() {
 }
 
 #[test]
+fn poison_split_depth_defaults_to_seven_and_zero_turns_it_off() {
+    let depth = |v: &'static str| {
+        source(&[("relayPoisonSplitDepth", v)]).map(|s| s.relay_poison_split_depth)
+    };
+    assert_eq!(source(&[]).unwrap().relay_poison_split_depth, 7);
+    assert_eq!(depth("0").unwrap(), 0);
+    let err = depth("15").unwrap_err().to_string();
+    assert!(err.contains("must be between 0 and 14"), "{err}");
+}
+
+#[test]
 fn alarms_default_to_any_error_dead_letter_or_throttle_and_ten_minutes_of_iterator_age() {
     let s = source(&[]).unwrap();
     let alarms = &s.common.alarms;

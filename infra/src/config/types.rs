@@ -157,6 +157,8 @@ pub struct SourceConfig {
     pub relay_max_concurrent_invocations: u32,
     /// 0: off (the relay's default); n: key-ordered delivery, at most n records per Invoke.
     pub relay_max_records_per_invocation: u32,
+    /// Halvings of a function-failed envelope (`relayPoisonSplitDepth`; 0: none).
+    pub relay_poison_split_depth: u32,
     pub memory_mb: u32,
     pub timeout_seconds: u32,
 }
