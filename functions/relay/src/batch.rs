@@ -86,6 +86,8 @@ pub struct BatchReport {
     pub deadline_deferred: usize,
     pub invocations: usize,
     pub assume_role_failures: usize,
+    /// Invoke calls made to isolate poison records (a part of `invocations`).
+    pub poison_split_invocations: usize,
     /// Wall time of each Invoke call, in milliseconds.
     pub invoke_latencies_ms: Vec<u64>,
     /// The earliest `approximateArrivalTimestamp` of the batch's records, in ms since the epoch.
@@ -105,6 +107,10 @@ impl BatchReport {
             .count(metric::TARGET_INVOCATIONS, self.invocations)
             .count(metric::ASSUME_ROLE_FAILURES, self.assume_role_failures)
             .count(metric::RECORDS_DEADLINE_DEFERRED, self.deadline_deferred)
+            .count(
+                metric::POISON_SPLIT_INVOCATIONS,
+                self.poison_split_invocations,
+            )
             .values(
                 metric::INVOKE_LATENCY,
                 self.invoke_latencies_ms.iter().copied(),
@@ -120,6 +126,8 @@ pub struct Relay<T, D> {
     max_payload_bytes: usize,
     /// `Some`: key-ordered delivery with at most this many records per envelope.
     max_records_per_invocation: Option<usize>,
+    /// How many times an envelope the target function failed is halved (0: never).
+    poison_split_depth: usize,
 }
 
 /// A record with its outcome, its position in the batch, and the Invoke that carried it (`None`:
@@ -142,6 +150,8 @@ struct Answered {
     answer: Answer,
     /// How long the Invoke took, in ms (`None`: not sent).
     latency_ms: Option<u64>,
+    /// Sent as a part of an envelope the target function failed (see [`Relay::isolate`]).
+    split: bool,
 }
 
 /// Why a whole envelope failed; each of its records is retried with this as the reason.
@@ -151,6 +161,10 @@ enum EnvelopeFailure {
     Invoke(InvokeFailure),
     #[error("target function error ({kind}): {quoted}")]
     FunctionError { kind: String, quoted: String },
+    /// A function error on an envelope of this one record, once the relay split the envelope
+    /// it came in: a poison record, dead-lettered.
+    #[error("target function error on this record alone ({kind}): {quoted}")]
+    Poison { kind: String, quoted: String },
     #[error("target answer unreadable: {0}")]
     Unreadable(EnvelopeError),
     /// Never sent (key-ordered delivery): an earlier record of its key was not delivered.
@@ -198,7 +212,15 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             max_concurrency: max_concurrency.max(1),
             max_payload_bytes,
             max_records_per_invocation: None,
+            poison_split_depth: 0,
         }
+    }
+
+    /// How many times an envelope the target function failed is halved to isolate its poison
+    /// records (see the module docs); 0, the default here: never, the envelope is retried.
+    pub fn with_poison_split_depth(mut self, depth: usize) -> Self {
+        self.poison_split_depth = depth;
+        self
     }
 
     /// `Some(n)`: key-ordered delivery, at most `n` records per Invoke (see the module docs);
@@ -237,6 +259,9 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
         let (answered, oversized) = self.deliver(&batch_id, records, deadline).await;
         let invoke_latencies_ms: Vec<u64> = answered.iter().filter_map(|a| a.latency_ms).collect();
         let assume_role_failures = answered.iter().map(Answered::assume_role_failures).sum();
+        let poison_split_invocations = (answered.iter())
+            .filter(|a| a.split && a.latency_ms.is_some())
+            .count();
         let mut settled: Vec<Settled> = self
             .set_aside(oversized)
             .chain(answered.into_iter().flat_map(Answered::settle))
@@ -251,6 +276,7 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             records: streams.len(),
             invocations: invoke_latencies_ms.len(),
             assume_role_failures,
+            poison_split_invocations,
             invoke_latencies_ms,
             oldest_arrival_ms,
             ..tally
@@ -323,16 +349,12 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             let Some(envelope) = lane.next_envelope() else {
                 break;
             };
-            let (answer, latency_ms) = self.invoke(&envelope.request, deadline).await;
-            let sent = Answered {
-                envelope,
-                answer,
-                latency_ms,
-            };
-            for (key, sequence_number) in sent.undelivered() {
-                stopped.entry(key).or_insert(sequence_number);
+            for sent in self.send(envelope, Order::ByKey, deadline).await {
+                for (key, sequence_number) in sent.undelivered() {
+                    stopped.entry(key).or_insert(sequence_number);
+                }
+                answered.push(sent);
             }
-            answered.push(sent);
             if deadline.can_start(Stage::Delivery).is_ok() {
                 for held in lane.hold_back(|key| stopped.contains_key(key)) {
                     let behind = stopped[&held.record.partition_key].clone();
@@ -346,17 +368,96 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
     /// Sends the envelopes, up to `max_concurrency` at a time.
     async fn deliver_all(&self, envelopes: Vec<Envelope>, deadline: &Deadline) -> Vec<Answered> {
         futures::stream::iter(envelopes)
-            .map(|envelope| async move {
-                let (answer, latency_ms) = self.invoke(&envelope.request, deadline).await;
-                Answered {
-                    envelope,
-                    answer,
-                    latency_ms,
-                }
-            })
+            .map(|envelope| self.send(envelope, Order::Batch, deadline))
             .buffer_unordered(self.max_concurrency)
+            .flat_map(futures::stream::iter)
             .collect()
             .await
+    }
+
+    /// Sends one envelope. If the target function fails it (and splitting is on), isolates its
+    /// poison records ([`Self::isolate`]); if the target then answered for none of its records,
+    /// it is failing everything rather than a poison record (a bad deploy, a timeout), and the
+    /// envelope is retried whole, as with splitting off, its records not dead-lettered.
+    async fn send(&self, envelope: Envelope, order: Order, deadline: &Deadline) -> Vec<Answered> {
+        let sent = self.send_once(envelope, false, deadline).await;
+        if self.poison_split_depth == 0 || !sent.function_failed() {
+            return vec![sent];
+        }
+        let mut answered = self
+            .isolate(sent, self.poison_split_depth, order, deadline)
+            .await;
+        if !answered.iter().any(Answered::read_by_target) {
+            answered.iter_mut().for_each(Answered::pardon);
+        }
+        answered
+    }
+
+    /// Sends one envelope, and its answer.
+    async fn send_once(&self, envelope: Envelope, split: bool, deadline: &Deadline) -> Answered {
+        let (answer, latency_ms) = self.invoke(&envelope.request, deadline).await;
+        Answered {
+            envelope,
+            answer,
+            latency_ms,
+            split,
+        }
+    }
+
+    /// An envelope the target function failed: one record alone is poison (dead-lettered);
+    /// more, with `depth` halvings left, are split in two halves sent one after the other (so
+    /// no more Invokes are in flight than without splitting), each isolated in turn if it fails
+    /// too; with none left, the envelope is retried. In key-ordered delivery, the second half's
+    /// records of a key the first half did not settle are held back, as a lane does. Each half
+    /// is an Invoke like any other: it starts only with time left in the delivery stage, and
+    /// is deferred otherwise.
+    fn isolate<'a>(
+        &'a self,
+        failed: Answered,
+        depth: usize,
+        order: Order,
+        deadline: &'a Deadline,
+    ) -> futures::future::BoxFuture<'a, Vec<Answered>> {
+        Box::pin(async move {
+            if failed.envelope.positions.len() == 1 {
+                return vec![failed.poisoned()];
+            }
+            if depth == 0 {
+                return vec![failed];
+            }
+            let (spent, first, second) = failed.halve();
+            let mut answered = vec![spent];
+            let first = self.retry_part(first, depth - 1, order, deadline).await;
+            let stopped: HashMap<String, String> = match order {
+                Order::ByKey => first.iter().flat_map(Answered::undelivered).rev().collect(),
+                Order::Batch => HashMap::new(),
+            };
+            answered.extend(first);
+            let (held, second) = hold_back(second, |key| stopped.contains_key(key));
+            answered.extend(held.into_iter().map(|held| {
+                let behind = stopped[&held.record.partition_key].clone();
+                Answered::unsent(held, EnvelopeFailure::HeldBack { behind })
+            }));
+            if let Some(second) = second {
+                answered.extend(self.retry_part(second, depth - 1, order, deadline).await);
+            }
+            answered
+        })
+    }
+
+    /// Sends a part of a failed envelope, isolating its poison records if it fails too.
+    async fn retry_part(
+        &self,
+        part: Envelope,
+        depth: usize,
+        order: Order,
+        deadline: &Deadline,
+    ) -> Vec<Answered> {
+        let sent = self.send_once(part, true, deadline).await;
+        if !sent.function_failed() {
+            return vec![sent];
+        }
+        self.isolate(sent, depth, order, deadline).await
     }
 
     /// Invokes the target with one envelope, within the deadline's delivery stage: its answer,
@@ -438,6 +539,37 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
     }
 }
 
+/// Whether the records of one key must reach the target in order (key-ordered delivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The default mode: envelopes in batch order, no promise per key.
+    Batch,
+    /// Key-ordered delivery: a key's record is not sent once an earlier one was not settled.
+    ByKey,
+}
+
+/// The records of `envelope` whose key is `stopped`, and the envelope of the others (`None`:
+/// none left).
+fn hold_back(
+    envelope: Envelope,
+    stopped: impl Fn(&str) -> bool,
+) -> (Vec<HeldBack>, Option<Envelope>) {
+    let Envelope { positions, request } = envelope;
+    let (held, kept): (Vec<_>, Vec<_>) = (positions.into_iter().zip(request.records))
+        .partition(|(_, record)| stopped(&record.partition_key));
+    let held = (held.into_iter())
+        .map(|(position, record)| HeldBack { position, record })
+        .collect();
+    let kept = (!kept.is_empty()).then(|| {
+        let (positions, records) = kept.into_iter().unzip();
+        Envelope {
+            positions,
+            request: DeliveryRequest::new(request.delivery_id, records),
+        }
+    });
+    (held, kept)
+}
+
 /// Kinesis never repeats a sequence number in a batch, and the target answers per sequence
 /// number. If a batch ever did, every record is failed rather than risk dead-lettering one twin
 /// on the other's verdict.
@@ -513,7 +645,7 @@ impl EnvelopeFailure {
                 error = %failure.message,
                 "target invocation failed"
             ),
-            Self::FunctionError { .. } => {
+            Self::FunctionError { .. } | Self::Poison { .. } => {
                 tracing::error!(delivery_id = %delivery_id, records, error = %self, "target failed");
             }
             Self::Unreadable(_) => tracing::error!(
@@ -548,7 +680,66 @@ impl Answered {
             envelope,
             answer,
             latency_ms: None,
+            split: false,
         }
+    }
+
+    /// Whether the target function failed the whole envelope.
+    fn function_failed(&self) -> bool {
+        matches!(self.answer, Err(EnvelopeFailure::FunctionError { .. }))
+    }
+
+    /// Whether the target answered for the envelope's records (whatever its verdicts).
+    fn read_by_target(&self) -> bool {
+        self.answer.is_ok() && !self.envelope.positions.is_empty()
+    }
+
+    /// This envelope of one record, which the target function failed, as poison.
+    fn poisoned(mut self) -> Self {
+        if let Err(EnvelopeFailure::FunctionError { kind, quoted }) = self.answer {
+            self.answer = Err(EnvelopeFailure::Poison { kind, quoted });
+        }
+        self
+    }
+
+    /// A poison record back to a function error, retried (see [`Relay::send`]).
+    fn pardon(&mut self) {
+        if let Err(EnvelopeFailure::Poison { kind, quoted }) = &mut self.answer {
+            let (kind, quoted) = (std::mem::take(kind), std::mem::take(quoted));
+            self.answer = Err(EnvelopeFailure::FunctionError { kind, quoted });
+        }
+    }
+
+    /// A failed envelope in two halves, `<its delivery id>/1` and `/2`, and what is left of
+    /// it: its Invoke (counted, its latency kept) answering for no record, since the halves
+    /// answer for them all.
+    fn halve(self) -> (Self, Envelope, Envelope) {
+        let Envelope {
+            mut positions,
+            request,
+        } = self.envelope;
+        let DeliveryRequest {
+            delivery_id,
+            mut records,
+            ..
+        } = request;
+        let middle = positions.len() / 2;
+        let part = |n: usize, positions: Vec<usize>, records: Vec<RelayedRecord>| Envelope {
+            positions,
+            request: DeliveryRequest::new(format!("{delivery_id}/{n}"), records),
+        };
+        let second = part(2, positions.split_off(middle), records.split_off(middle));
+        let first = part(1, positions, records);
+        let spent = Self {
+            envelope: Envelope {
+                positions: Vec::new(),
+                request: DeliveryRequest::new(delivery_id, Vec::new()),
+            },
+            answer: Ok(Vec::new()),
+            latency_ms: self.latency_ms,
+            split: self.split,
+        };
+        (spent, first, second)
     }
 
     /// The partition key and sequence number of each record of the envelope that was neither
@@ -566,6 +757,7 @@ impl Answered {
                 .filter(|(_, verdict)| !settled_by_target(verdict))
                 .map(|(record, _)| record)
                 .collect(),
+            Err(EnvelopeFailure::Poison { .. }) => Vec::new(),
             Err(_) => records.collect(),
         };
         (failed.into_iter())
@@ -595,6 +787,10 @@ impl Answered {
                 let reason = failure.to_string();
                 let outcome = match failure {
                     EnvelopeFailure::OutOfTime(_) => DeliveryOutcome::Deferred { reason },
+                    EnvelopeFailure::Poison { .. } => DeliveryOutcome::DeadLetter {
+                        kind: DeadLetterKind::TargetFunctionError,
+                        reason,
+                    },
                     _ => DeliveryOutcome::Retry { reason },
                 };
                 vec![outcome; positions.len()]
@@ -715,6 +911,7 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
         deadline_deferred = report.deadline_deferred,
         invocations = report.invocations,
         assume_role_failures = report.assume_role_failures,
+        poison_split_invocations = report.poison_split_invocations,
         duration_ms = started.elapsed().as_millis() as u64,
         "invocation summary"
     );
@@ -1638,5 +1835,179 @@ mod tests {
             "{reasons:?}"
         );
         assert_accounted(&report);
+    }
+
+    /// A relay that halves a function-failed envelope up to `depth` times, in front of a
+    /// target answering by each record's data (`boom`: function error): the relay, the queue.
+    fn splitting(
+        depth: usize,
+    ) -> (
+        Relay<MemoryTarget, MemoryDeadLetterBucket>,
+        MemoryDeadLetterBucket,
+    ) {
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20)
+            .with_poison_split_depth(depth);
+        (relay, queue)
+    }
+
+    /// The sequence numbers of the letters written, sorted.
+    fn lettered(queue: &MemoryDeadLetterBucket) -> Vec<String> {
+        let mut seqs: Vec<String> = (queue.letters().into_iter())
+            .map(|l| l.sequence_number)
+            .collect();
+        seqs.sort();
+        seqs
+    }
+
+    #[tokio::test]
+    async fn one_poison_record_among_eight_is_isolated_and_only_it_dead_lettered() {
+        let (relay, queue) = splitting(7);
+        let mut data: Vec<&[u8]> = vec![b"ok"; 8];
+        data[3] = b"boom";
+        let (response, report) = relay.handle(event(&data), &Deadline::none()).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.delivered, report.dead_lettered), (7, 1));
+        // The whole, then halves: [0-3] fails, [4-7] ok; [0-1] ok, [2-3] fails; [2] ok, [3].
+        assert_eq!(
+            (report.invocations, report.poison_split_invocations),
+            (7, 6)
+        );
+        let letters = queue.letters();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].sequence_number, "1003");
+        assert_eq!(letters[0].kind, DeadLetterKind::TargetFunctionError);
+        assert_eq!(
+            letters[0].reason,
+            r#"target function error on this record alone (Unhandled): {"errorMessage":"boom"}"#
+        );
+        assert_eq!(letters[0].data_base64, "Ym9vbQ==");
+        let delivery_id = letters[0].delivery_id.as_deref().unwrap_or_default();
+        assert!(delivery_id.ends_with("-0/1/2/2"), "{delivery_id}");
+        let line = report.metrics("p-relay", 0).to_value(0);
+        assert_eq!(line["PoisonSplitInvocations"].as_u64(), Some(6));
+        assert_eq!(line["RecordsDeadLettered"].as_u64(), Some(1));
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn two_poison_records_are_both_isolated() {
+        let (relay, queue) = splitting(7);
+        let mut data: Vec<&[u8]> = vec![b"ok"; 8];
+        data[1] = b"boom";
+        data[6] = b"boom";
+        let (response, report) = relay.handle(event(&data), &Deadline::none()).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.delivered, report.dead_lettered), (6, 2));
+        assert_eq!(lettered(&queue), ["1001", "1006"]);
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn an_envelope_the_target_fails_whole_is_retried_not_dead_lettered() {
+        // Every record fails alone too: the target is failing, not the records.
+        let (relay, queue) = splitting(7);
+        let (response, report) = relay
+            .handle(
+                event(&[b"boom", b"boom", b"boom", b"boom"]),
+                &Deadline::none(),
+            )
+            .await;
+        assert_eq!(failures(&response), ["1000", "1001", "1002", "1003"]);
+        assert!(queue.letters().is_empty());
+        assert_eq!((report.failed, report.dead_lettered), (4, 0));
+        // The whole, 2 halves, 4 records alone.
+        assert_eq!(
+            (report.invocations, report.poison_split_invocations),
+            (7, 6)
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn with_splitting_off_a_function_error_fails_the_whole_envelope() {
+        let (relay, queue) = splitting(0);
+        let (response, report) = relay
+            .handle(event(&[b"ok", b"boom", b"ok", b"ok"]), &Deadline::none())
+            .await;
+        assert_eq!(failures(&response), ["1000", "1001", "1002", "1003"]);
+        assert!(queue.letters().is_empty());
+        assert_eq!(
+            (report.invocations, report.poison_split_invocations),
+            (1, 0)
+        );
+    }
+
+    #[tokio::test]
+    async fn past_the_depth_the_parts_that_still_fail_are_retried() {
+        // One halving: [0-1] ok, [2-3] holds the poison and is retried whole.
+        let (relay, queue) = splitting(1);
+        let (response, report) = relay
+            .handle(event(&[b"ok", b"ok", b"ok", b"boom"]), &Deadline::none())
+            .await;
+        assert_eq!(failures(&response), ["1002", "1003"]);
+        assert!(queue.letters().is_empty());
+        assert_eq!((report.delivered, report.invocations), (2, 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_split_stops_at_the_deadline_and_hands_the_rest_back() {
+        let (_logs, _guard) = capture();
+        // 1 s an Invoke; delivery ends at 2.55 s. The whole fails at 1 s, [0-3] is delivered at
+        // 2 s, [4-7] (with the poison) is abandoned at 2.55 s.
+        let target = MemoryTarget::paced(by_data, |_| seconds(1.0));
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(target, queue.clone(), 4, 6 << 20).with_poison_split_depth(7);
+        let mut data: Vec<&[u8]> = vec![b"ok"; 8];
+        data[6] = b"boom";
+        let (response, report) = relay
+            .handle(event(&data), &Deadline::after(seconds(3.0)))
+            .await;
+        assert_eq!(failures(&response), ["1004", "1005", "1006", "1007"]);
+        assert_eq!((report.delivered, report.deadline_deferred), (4, 4));
+        assert!(queue.letters().is_empty());
+        assert_eq!(
+            (report.invocations, report.poison_split_invocations),
+            (3, 2)
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn key_ordered_a_poison_record_is_settled_and_its_key_goes_on() {
+        // One lane, one envelope of all four: a's poison is dead-lettered, a's next delivered.
+        let records: Vec<(&str, &[u8])> =
+            vec![("a", b"ok"), ("a", b"boom"), ("b", b"ok"), ("a", b"ok")];
+        let (relay, probe, queue) = keyed_by_data(1, 4);
+        let relay = relay.with_poison_split_depth(7);
+        let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.delivered, report.dead_lettered), (3, 1));
+        assert_eq!(lettered(&queue), ["1001"]);
+        assert_eq!(probe.processed_per_key()["a"].last(), Some(&1003));
+    }
+
+    #[tokio::test]
+    async fn key_ordered_a_part_still_failing_holds_back_its_keys_later_records() {
+        // One halving: [a ok, a boom] fails and is retried; from [b ok, a ok], a's record waits
+        // behind 1000 and is not sent, b's is delivered.
+        let records: Vec<(&str, &[u8])> =
+            vec![("a", b"ok"), ("a", b"boom"), ("b", b"ok"), ("a", b"ok")];
+        let (relay, probe, queue) = keyed_by_data(1, 4);
+        let relay = relay.with_poison_split_depth(1);
+        let (logs, _guard) = capture();
+        let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000", "1001", "1003"]);
+        assert!(queue.letters().is_empty());
+        assert_eq!((report.delivered, report.invocations), (1, 3));
+        // 1003 went only in the whole envelope (which failed), not after its key stopped.
+        let a = &probe.processed_per_key()["a"];
+        assert_eq!(a, &[1000, 1001, 1003, 1000, 1001]);
+        let held = reasons(&logs);
+        assert!(
+            held.iter()
+                .any(|(seq, reason)| seq == "1003" && reason.contains("earlier record 1000")),
+            "{held:?}"
+        );
     }
 }

@@ -29,7 +29,8 @@ async fn main() -> ExitCode {
         settings.max_concurrent_invocations,
         settings.max_payload_bytes,
     )
-    .with_max_records_per_invocation(settings.max_records_per_invocation);
+    .with_max_records_per_invocation(settings.max_records_per_invocation)
+    .with_poison_split_depth(settings.poison_split_depth);
     let relay = &relay;
     let function_name = &shared::metrics::function_name(&shared::config::ProcessEnv);
     let level = shared::metrics::line_level(&shared::config::ProcessEnv);
