@@ -2,9 +2,9 @@
 //!
 //! Each record ends in exactly one of three places:
 //! - delivered: the target answered `ok`;
-//! - dead-lettered: the target answered `rejected` (or the record is too large for any Invoke),
-//!   and the dead-letter bucket accepted it — it is not reported as failed, so it cannot block
-//!   its shard;
+//! - dead-lettered: the target answered `rejected`, the record is too large for any Invoke, or
+//!   the target function failed on it alone (a poison record, below), and the dead-letter bucket
+//!   accepted it — it is not reported as failed, so it cannot block its shard;
 //! - failed: anything else (target said `retry`, Invoke or AssumeRole failed, function error,
 //!   unreadable answer, dead-letter bucket unavailable) — returned in `batchItemFailures`, so the
 //!   event source mapping delivers it again.
@@ -38,6 +38,15 @@
 //!   one is settled; the event source mapping redelivers the key's records from the earliest
 //!   failed one, in order. Within one envelope the target gets a key's records in order, and
 //!   answers for each.
+//!
+//! Poison records ([`Relay::with_poison_split_depth`]): an envelope the target function fails
+//! (`X-Amz-Function-Error`) is halved and the halves sent again, one after the other, a half
+//! that fails too halved in turn, up to the depth (`Relay::isolate`). A record that fails
+//! alone is dead-lettered as [`DeadLetterKind::TargetFunctionError`]; a part still failing with
+//! no halving left is retried. If the target answered for no record of the envelope at all, it
+//! is failing everything, not a record, and the whole envelope is retried (`Relay::send`).
+//! In key-ordered delivery a poison record counts as settled, like a rejected one, and the
+//! second half's records of a key the first half did not settle are held back.
 
 use std::collections::{HashMap, HashSet};
 
