@@ -442,9 +442,8 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
                 Order::Batch => HashMap::new(),
             };
             answered.extend(first);
-            let (held, second) = hold_back(second, |key| stopped.contains_key(key));
-            answered.extend(held.into_iter().map(|held| {
-                let behind = stopped[&held.record.partition_key].clone();
+            let (held, second) = hold_back(second, |key| stopped.get(key).cloned());
+            answered.extend(held.into_iter().map(|(held, behind)| {
                 Answered::unsent(held, EnvelopeFailure::HeldBack { behind })
             }));
             if let Some(second) = second {
@@ -557,24 +556,28 @@ enum Order {
     ByKey,
 }
 
-/// The records of `envelope` whose key is `stopped`, and the envelope of the others (`None`:
-/// none left).
+/// The records of `envelope` whose key is stopped, each with the record it waits for
+/// (`behind(key)`), and the envelope of the others (`None`: none left).
 fn hold_back(
     envelope: Envelope,
-    stopped: impl Fn(&str) -> bool,
-) -> (Vec<HeldBack>, Option<Envelope>) {
+    behind: impl Fn(&str) -> Option<String>,
+) -> (Vec<(HeldBack, String)>, Option<Envelope>) {
     let Envelope { positions, request } = envelope;
-    let (held, kept): (Vec<_>, Vec<_>) = (positions.into_iter().zip(request.records))
-        .partition(|(_, record)| stopped(&record.partition_key));
-    let held = (held.into_iter())
-        .map(|(position, record)| HeldBack { position, record })
-        .collect();
-    let kept = (!kept.is_empty()).then(|| {
-        let (positions, records) = kept.into_iter().unzip();
-        Envelope {
-            positions,
-            request: DeliveryRequest::new(request.delivery_id, records),
+    let mut held = Vec::new();
+    let mut kept = (Vec::new(), Vec::new());
+    for (position, record) in positions.into_iter().zip(request.records) {
+        match behind(&record.partition_key) {
+            Some(earlier) => held.push((HeldBack { position, record }, earlier)),
+            None => {
+                kept.0.push(position);
+                kept.1.push(record);
+            }
         }
+    }
+    let (positions, records) = kept;
+    let kept = (!positions.is_empty()).then(|| Envelope {
+        positions,
+        request: DeliveryRequest::new(request.delivery_id, records),
     });
     (held, kept)
 }
