@@ -36,6 +36,11 @@ class DeadLetterKind(enum.StrEnum):
 
     REJECTED_BY_TARGET = "rejected_by_target"
     UNDELIVERABLE = "undeliverable"
+    TARGET_FUNCTION_ERROR = "target_function_error"  # a poison record the relay isolated
+
+
+# The kinds the relay writes about one record each (all of them: a letter of another kind is unknown).
+RELAY_KINDS = frozenset(DeadLetterKind)
 
 
 # ---- the envelope: request ----

@@ -12,7 +12,7 @@ from typing import Any
 
 from local_run.containers import FunctionPool
 from local_run.dead_letters import layout
-from local_run.envelope import DeadLetterKind
+from local_run.envelope import RELAY_KINDS, DeadLetterKind
 from local_run.runtime_api import FunctionHost
 from local_run.stream import StreamOperator, record_id
 
@@ -24,6 +24,7 @@ class Accounting:
     produced: int
     delivered: int  # distinct ids the target answered ok
     rejected: int  # dead-lettered by the relay because the target rejected them
+    poison: int  # dead-lettered by the relay because the target function failed on them alone
     dead_lettered: int  # in the dead-letter bucket, for any reason, and never delivered
     dead_letter_objects: int  # objects in the dead-letter bucket holding any of them
     on_failure_batches: int  # the event source mapping's on-failure records holding any of them
@@ -34,6 +35,19 @@ class Accounting:
     unknown_dead_letters: int
     p50_ms: float | None  # end-to-end latency the target logged
     p99_ms: float | None
+
+
+def letter_record_id(letter: dict[str, Any]) -> str:
+    """The record id (`record_id`) of one of the relay's dead letters: read from the record's
+    data it keeps (`data_base64`), so a record written under another partition key than its id
+    (the soak's keyed records) is still named by its id; the partition key when the letter holds
+    no readable data."""
+    partition_key = str(letter.get("partition_key"))
+    try:
+        data = base64.b64decode(letter["data_base64"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        return partition_key
+    return record_id(partition_key, data)
 
 
 def on_failure_ids(letter: dict[str, Any]) -> list[str]:
@@ -51,6 +65,7 @@ class Ledger:
         self._lock = threading.Lock()
         self._produced: list[str] = []
         self._dead_letters: dict[str, dict[str, Any]] = {}  # object key -> its JSON
+        self._letter_ids: dict[str, str] = {}  # object key -> `letter_record_id` (read once)
         self._range_cache: dict[tuple[str, str, str], list[str]] = {}
         self.producer_errors: list[str] = []
 
@@ -62,6 +77,9 @@ class Ledger:
         """What the dead-letter bucket holds now (object key -> its JSON)."""
         with self._lock:
             self._dead_letters = dict(objects)
+            for key, letter in objects.items():
+                if key not in self._letter_ids and letter.get("kind") in RELAY_KINDS:
+                    self._letter_ids[key] = letter_record_id(letter)
 
     def produced(self) -> list[str]:
         with self._lock:
@@ -93,7 +111,8 @@ class Ledger:
         """The RESULT numbers for `ids` (default: everything produced in this run)."""
         with self._lock:
             produced = list(self._produced if ids is None else ids)
-            letters = list(self._dead_letters.values())
+            letters = list(self._dead_letters.items())
+            letter_ids = dict(self._letter_ids)
         wanted = set(produced)
         ok_latency: dict[str, Any] = {}
         for line in self.target_lines():
@@ -105,17 +124,20 @@ class Ledger:
         delivered_ids = set(ok_latency)
         rejected_ids: set[str] = set()
         undeliverable_ids: set[str] = set()
+        poison_ids: set[str] = set()
         failed_batch_ids: set[str] = set()
         on_failure_batches, other_letters, objects = 0, 0, 0
-        for m in letters:
-            kind, letter_id = m.get("kind"), m.get("partition_key")
-            if kind == DeadLetterKind.REJECTED_BY_TARGET:
+        by_kind = {
+            DeadLetterKind.REJECTED_BY_TARGET: rejected_ids,
+            DeadLetterKind.UNDELIVERABLE: undeliverable_ids,
+            DeadLetterKind.TARGET_FUNCTION_ERROR: poison_ids,
+        }
+        for key, m in letters:
+            kind = m.get("kind")
+            if kind in RELAY_KINDS:
+                letter_id = letter_ids.get(key) or letter_record_id(m)
                 if letter_id in wanted:
-                    rejected_ids.add(letter_id)
-                    objects += 1
-            elif kind == DeadLetterKind.UNDELIVERABLE:
-                if letter_id in wanted:
-                    undeliverable_ids.add(letter_id)
+                    by_kind[DeadLetterKind(kind)].add(letter_id)
                     objects += 1
             elif "KinesisBatchInfo" in m and isinstance(m.get("payload"), str):
                 batch = wanted.intersection(on_failure_ids(m))
@@ -125,18 +147,20 @@ class Ledger:
                     objects += 1
             else:
                 other_letters += 1
-        dead_ids = (rejected_ids | undeliverable_ids | failed_batch_ids) - delivered_ids
+        relay_ids = rejected_ids | undeliverable_ids | poison_ids
+        dead_ids = (relay_ids | failed_batch_ids) - delivered_ids
         latencies = sorted(float(v) for v in ok_latency.values() if isinstance(v, int | float))
         return Accounting(
             produced=len(wanted),
             delivered=len(delivered_ids),
             rejected=len(rejected_ids - delivered_ids),
+            poison=len(poison_ids - delivered_ids),
             dead_lettered=len(dead_ids),
             dead_letter_objects=objects,
             on_failure_batches=on_failure_batches,
             lost=len(wanted) - len(delivered_ids) - len(dead_ids),
             unaccounted_ids=sorted(wanted - delivered_ids - dead_ids),
-            delivered_and_dead_lettered=sorted(delivered_ids & (rejected_ids | undeliverable_ids | failed_batch_ids)),
+            delivered_and_dead_lettered=sorted(delivered_ids & (relay_ids | failed_batch_ids)),
             duplicate_produced_ids=len(produced) - len(wanted),
             unknown_dead_letters=other_letters,
             p50_ms=percentile(latencies, 50),

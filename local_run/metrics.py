@@ -15,7 +15,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from local_run.envelope import DeadLetterKind
+from local_run.envelope import RELAY_KINDS
 from local_run.infra_command import infra_facts
 from local_run.ledger import Accounting, Ledger
 
@@ -28,6 +28,7 @@ class MetricNames:
     relay_records_delivered: str
     relay_records_dead_lettered: str
     relay_records_deadline_deferred: str
+    relay_poison_split_invocations: str
     target_records_ok: str
     target_duplicates: str
     producer_records_written: str
@@ -104,8 +105,7 @@ def agreements(logs: Mapping[str, Sequence[Mapping[str, Any]]], ledger: Ledger, 
     processed) makes a metric count a record twice where the ledger counts ids once."""
     n = names()
     producer, relay, target = (totals(logs[f]) for f in ("producer", "relay", "target"))
-    relay_kinds = {DeadLetterKind.REJECTED_BY_TARGET, DeadLetterKind.UNDELIVERABLE}
-    relay_letters = sum(1 for m in ledger.dead_letters() if m.get("kind") in relay_kinds)
+    relay_letters = sum(1 for m in ledger.dead_letters() if m.get("kind") in RELAY_KINDS)
     first_time_ok = target.get(n.target_records_ok, 0) - target.get(n.target_duplicates, 0)
     return [
         Agreement(

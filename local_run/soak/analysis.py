@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from local_run.envelope import DeadLetterKind
+from local_run.envelope import RELAY_KINDS
+from local_run.ledger import letter_record_id
 
 
 # ---- what the target saw ----
@@ -73,15 +74,14 @@ def dead_letters_by_reason(
     letters: Iterable[dict[str, Any]], ids_in_range: Callable[[dict[str, Any]], Iterable[str]], wanted: set[str]
 ) -> dict[str, set[str]]:
     """Record ids of `wanted` per reason they were dead-lettered for (a record can have several),
-    from the dead-letter bucket's documents: the relay's own name their record (its partition
-    key), the mapping's on-failure records are read as their `KinesisBatchInfo` range (through
+    from the dead-letter bucket's documents: the relay's own name their record (`letter_record_id`), the mapping's on-failure records are read as their `KinesisBatchInfo` range (through
     `ids_in_range`, as an operator would), and a document of neither kind counts as
     `unknown_message`."""
     ids: dict[str, set[str]] = {}
     for m in letters:
         kind = m.get("kind")
-        if kind in (DeadLetterKind.REJECTED_BY_TARGET, DeadLetterKind.UNDELIVERABLE):
-            reason, batch = str(kind), {str(m.get("partition_key"))} & wanted
+        if kind in RELAY_KINDS:
+            reason, batch = str(kind), {letter_record_id(m)} & wanted
         elif "KinesisBatchInfo" in m:
             condition = (m.get("requestContext") or {}).get("condition", "unknown")
             reason, batch = f"on_failure_{condition}", set(ids_in_range(m["KinesisBatchInfo"])) & wanted
@@ -106,15 +106,21 @@ class Exact:
     range_only: int  # never delivered, "dead-lettered" only by an on-failure range it was not in
 
 
+def dead_letter_ids(on_failure_ids: Iterable[str], by_reason: Mapping[str, set[str]]) -> set[str]:
+    """Every id really dead-lettered: named by one of the relay's dead letters (`by_reason`, apart
+    from the on-failure ranges) or in a batch the mapping sent to its on-failure destination."""
+    relay_letters = set().union(*(ids for reason, ids in by_reason.items() if not reason.startswith("on_failure_")))
+    return relay_letters | set(on_failure_ids)
+
+
 def exact_accounting(
     wanted: set[str], on_failure_ids: Iterable[str], by_reason: Mapping[str, set[str]], delivered: frozenset[str]
 ) -> Exact:
     """`wanted` (the ids produced) accounted for: delivered, dead-lettered by the relay (`by_reason`,
     apart from the on-failure ranges) or in a batch the mapping sent to its on-failure destination
     (`on_failure_ids`), or lost."""
-    relay_letters = set().union(*(ids for reason, ids in by_reason.items() if not reason.startswith("on_failure_")))
     on_failure = set(on_failure_ids) & wanted
-    dead = (relay_letters | on_failure) & wanted
+    dead = dead_letter_ids(on_failure_ids, by_reason) & wanted
     by_range = set().union(*(ids for reason, ids in by_reason.items() if reason.startswith("on_failure_")))
     return Exact(
         dead_lettered=len(dead - delivered),
@@ -123,6 +129,22 @@ def exact_accounting(
         lost_ids=sorted(wanted - delivered - dead),
         range_only=len(by_range - dead - delivered),
     )
+
+
+# The fault classes whose records must not be delivered: the target refuses them, cannot read
+# them, or fails on them every time (a poison record).
+NEVER_DELIVERED = ("target_rejected", "malformed", "target_function_error")
+
+
+def poison_collateral(
+    wanted: set[str], marked: Mapping[str, list[str]], dead: set[str], delivered: frozenset[str]
+) -> list[str]:
+    """Good records dead-lettered: ids of `wanted` that no fault marked as never to be delivered
+    (`NEVER_DELIVERED`), found in a dead letter of any kind (`dead`) and never delivered. Before the
+    relay isolated poison records, a poison record took its whole envelope (and with it the
+    batch) to the on-failure destination: those good neighbours are what this counts."""
+    bad = set().union(*(marked.get(fault, []) for fault in NEVER_DELIVERED))
+    return sorted((wanted & dead) - bad - delivered)
 
 
 # ---- what was injected ----

@@ -20,6 +20,7 @@ class Report:
 
     acc: Accounting  # the ledger's accounting, on-failure records read back as ranges (the operator's view)
     exact: Exact
+    collateral: list[str]  # good records dead-lettered and never delivered (`poison_collateral`)
     deliveries: Deliveries
     by_reason: dict[str, set[str]]  # dead-letter reason -> record ids
     injected: Counter[str]
@@ -57,6 +58,10 @@ class Report:
             (bool(self.exact.lost_ids), f"{len(self.exact.lost_ids)} records lost: {self.exact.lost_ids[:5]}"),
             (a.produced < self.asked, f"produced {a.produced} of the {self.asked} records asked for"),
             (bool(self.producer_errors), f"{len(self.producer_errors)} producer errors: {self.producer_errors[:2]}"),
+            (
+                bool(self.collateral),
+                f"{len(self.collateral)} good records dead-lettered (poison collateral): {self.collateral[:5]}",
+            ),
             (a.unknown_dead_letters > 0, f"{a.unknown_dead_letters} dead letters of no known kind"),
             (
                 self.deliveries.order_violations > 0,
@@ -79,7 +84,8 @@ class Report:
             f"RESULT produced={a.produced} delivered={a.delivered} duplicates={d.delivered_more_than_once} "
             f"dedup_recognised={d.recognised_by_dedup} dead_lettered={e.dead_lettered} "
             f"delivered_and_dead_lettered={e.delivered_and_dead_lettered} lost={len(self.lost_ids)} "
-            f"order_violations={d.order_violations} assume_role_calls={self.assume_role_calls} "
+            f"order_violations={d.order_violations} poison_collateral={len(self.collateral)} "
+            f"assume_role_calls={self.assume_role_calls} "
             f"relay_timeouts={self.relay_timeouts} deadline_deferred={self.deadline_deferred} "
             f"records_per_s={a.produced / self.wall_s:.0f} delivered_per_s={self.delivered_per_s:.0f} {faults}"
         )
@@ -104,6 +110,7 @@ def report_lines(report: Report, settings: SoakSettings) -> list[str]:
             for reason, ids in sorted(report.by_reason.items())
         ),
         ("on-failure records holding produced records", a.on_failure_batches),
+        ("good records dead-lettered, never delivered (poison collateral)", len(report.collateral)),
         ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", e.delivered_and_dead_lettered),
         ("lost (checked record by record)", len(report.lost_ids)),
         ("  lost as the ledger reads on-failure ranges (the operator's view)", a.lost),

@@ -16,7 +16,14 @@ from local_run.faults import FaultInjector, describe_matrix
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
 from local_run.metrics import names, totals
-from local_run.soak.analysis import analyse_deliveries, dead_letters_by_reason, exact_accounting, injected
+from local_run.soak.analysis import (
+    analyse_deliveries,
+    dead_letter_ids,
+    dead_letters_by_reason,
+    exact_accounting,
+    injected,
+    poison_collateral,
+)
 from local_run.soak.records import Writer
 from local_run.soak.report import Report
 from local_run.soak.settings import SOAK_DIR, SoakSettings
@@ -150,8 +157,10 @@ def drive(run: LocalRun, injector: FaultInjector, settings: SoakSettings, say: S
     audit = run.moto.audit()
     relay_key = run.execution_credentials("relay").access_key_id
     assumes = [e for e in audit if e["event"] == "assume_role" and e["caller_access_key"] == relay_key]
+    dead = dead_letter_ids(run.esm.stats.on_failure_ids, by_reason)
     return Report(
         acc=acc,
+        collateral=poison_collateral(wanted, writer.marked, dead, deliveries.delivered),
         exact=exact_accounting(wanted, run.esm.stats.on_failure_ids, by_reason, deliveries.delivered),
         deliveries=deliveries,
         by_reason=by_reason,

@@ -204,6 +204,42 @@ def test_a_record_that_keeps_failing_ends_in_the_on_failure_destination(run: Loc
     assert {line["event_id"] for line in failed} == {event_record["eventID"]}, failed
 
 
+def test_a_poison_record_is_isolated_and_its_neighbours_are_delivered(run: LocalRun) -> None:
+    """The target fails the whole envelope (a function error) for one record in it: the relay
+    halves the envelope until that record is alone, delivers the rest, and dead-letters the poison
+    record with the target's error, its data and its event id; nothing goes to the mapping's
+    on-failure destination and the shard moves on."""
+    before = [produced_record() for _ in range(5)]
+    poison_id, poison = produced_record(simulate={"function_error": True})
+    after = [produced_record() for _ in range(4)]
+    records = [*before, (poison_id, poison), *after]
+    metrics_before = totals(list(run.hosts["relay"].logs))
+    on_failure_before = run.esm.stats.on_failure_batches
+    with run.esm.paused_polling():
+        sequence_numbers = run.put_records(records, explicit_hash_key=FIRST_SHARD_HASH_KEY)
+    ids = [pk for pk, _ in records]
+    acc = run.settle(ids)
+    assert_nothing_lost(acc)
+    assert acc.delivered == 9 and acc.poison == 1 and acc.dead_lettered == 1 and acc.rejected == 0, acc
+    assert acc.on_failure_batches == 0 and run.esm.stats.on_failure_batches == on_failure_before, acc
+    (letter,) = dead_letters_of(run, poison_id)
+    assert letter["kind"] == DeadLetterKind.TARGET_FUNCTION_ERROR, letter
+    assert "SimulatedFunctionError" in letter["reason"], letter
+    assert base64.b64decode(letter["data_base64"]) == poison
+    assert letter["event_id"] == f"{run.environment.stream.shards[0]}:{sequence_numbers[len(before)]}"
+    keys = [k for k, m in run.ledger.dead_letter_objects().items() if m.get("partition_key") == poison_id]
+    assert len(keys) == 1 and keys[0].startswith(f"{layout().relay_prefix}target_function_error/"), keys
+    # Each good record reached the target and was answered ok once it was out of the poison's envelope.
+    for pk, _ in [*before, *after]:
+        assert "ok" in [line["outcome"] for line in target_lines_for(run, pk)], pk
+    # Ten records, one poison: halves of 5, then of 3 (or 2), down to the record alone.
+    metrics = totals(list(run.hosts["relay"].logs))
+    split = metrics.get(names().relay_poison_split_invocations, 0) - metrics_before.get(
+        names().relay_poison_split_invocations, 0
+    )
+    assert 2 <= split <= 2 * 4, split
+
+
 def test_a_batch_over_6_mb_is_chunked_under_the_invoke_limit(run: LocalRun) -> None:
     limit = run.limits.lambda_sync_payload_limit
     records = [produced_record(padding="x" * 900_000) for _ in range(8)]

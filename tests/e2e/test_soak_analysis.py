@@ -5,7 +5,9 @@ expected count below is worked out by hand from the inputs, so a miscount fails.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 from collections import Counter
 from typing import Any
 
@@ -17,10 +19,12 @@ from local_run.soak.analysis import (
     Deliveries,
     Exact,
     analyse_deliveries,
+    dead_letter_ids,
     dead_letters_by_reason,
     exact_accounting,
     injected,
     logged_at,
+    poison_collateral,
 )
 from local_run.soak.cli import parse_args
 from local_run.soak.records import Writer
@@ -114,15 +118,23 @@ def test_dead_letters_are_counted_by_reason_and_only_for_the_records_produced() 
         {"kind": "rejected_by_target", "partition_key": "p1"},  # the same record twice: one id
         {"kind": "undeliverable", "partition_key": "p2"},
         {"kind": "undeliverable", "partition_key": "not-produced"},
+        # A poison record the relay isolated, written under a key that is not its id: named by its data.
+        {
+            "kind": "target_function_error",
+            "partition_key": "key-3",
+            "data_base64": base64.b64encode(json.dumps({"id": "p5"}).encode()).decode(),
+        },
+        {"kind": "target_function_error", "partition_key": "p6", "data_base64": "not base64!"},
         {"KinesisBatchInfo": info, "requestContext": {"condition": "RetryAttemptsExhausted"}},
         {"KinesisBatchInfo": info},  # no condition
         {"note": "something else"},
     ]
-    wanted = {"p1", "p2", "p3", "p4", "p5"}
+    wanted = {"p1", "p2", "p3", "p4", "p5", "p6"}
     by_reason = dead_letters_by_reason(letters, ids_in_range, wanted)
     assert by_reason == {
         "rejected_by_target": {"p1"},
         "undeliverable": {"p2"},
+        "target_function_error": {"p5", "p6"},
         "on_failure_RetryAttemptsExhausted": {"p3", "p4"},
         "on_failure_unknown": {"p3", "p4"},
         "unknown_message": set(),
@@ -144,6 +156,21 @@ def test_the_exact_accounting_counts_each_record_once() -> None:
     assert (everything.dead_lettered, everything.lost_ids, everything.range_only) == (4, [], 0)
 
 
+def test_poison_collateral_is_the_good_records_dead_lettered_and_never_delivered() -> None:
+    wanted = {"good-1", "good-2", "good-3", "poison", "rejected", "bad-json"}
+    marked = {"target_function_error": ["poison"], "target_rejected": ["rejected"], "malformed": ["bad-json"]}
+    by_reason = {
+        "target_function_error": {"poison"},
+        "rejected_by_target": {"rejected"},
+        "on_failure_RetryAttemptsExhausted": {"good-3"},  # a range only: not in the mapping's batch
+    }
+    dead = dead_letter_ids(["good-1", "good-2", "bad-json", "elsewhere"], by_reason)
+    assert dead == {"poison", "rejected", "good-1", "good-2", "bad-json", "elsewhere"}
+    # good-2 was dead-lettered with its batch but delivered too: not collateral; good-3 is only in a range.
+    assert poison_collateral(wanted, marked, dead, frozenset({"good-2"})) == ["good-1"]
+    assert poison_collateral(wanted, marked, dead, frozenset({"good-1", "good-2"})) == []
+
+
 def test_faults_injected_here_and_in_moto_add_up() -> None:
     here = Counter({"target_kill": 2, "malformed": 1})
     audit = [
@@ -161,6 +188,7 @@ def accounting(**changed: Any) -> Accounting:
         produced=10,
         delivered=8,
         rejected=1,
+        poison=0,
         dead_lettered=2,
         dead_letter_objects=2,
         on_failure_batches=1,
@@ -180,6 +208,7 @@ def report(**changed: Any) -> Report:
     clean = Report(
         acc=accounting(),
         exact=Exact(dead_lettered=2, on_failure=1, delivered_and_dead_lettered=0, lost_ids=[], range_only=0),
+        collateral=[],
         deliveries=Deliveries(3, 2, 0, [], delivered, last_ok_at=1004.0),
         by_reason={"rejected_by_target": {"r8"}, "on_failure_RetryAttemptsExhausted": {"r9"}},
         injected=Counter({"target_kill": 4}),
@@ -206,7 +235,7 @@ def test_a_clean_report_is_healthy_and_its_result_line_says_what_was_counted() -
     faults = " ".join(f"fault_{name}={4 if name == 'target_kill' else 0}" for name in CLASSES)
     assert r.result_line() == (
         "RESULT produced=10 delivered=8 duplicates=3 dedup_recognised=2 dead_lettered=2 "
-        "delivered_and_dead_lettered=0 lost=0 order_violations=0 assume_role_calls=6 relay_timeouts=0 "
+        "delivered_and_dead_lettered=0 lost=0 order_violations=0 poison_collateral=0 assume_role_calls=6 relay_timeouts=0 "
         f"deadline_deferred=5 records_per_s=5 delivered_per_s=2 {faults}"
     )
 
@@ -220,6 +249,7 @@ def test_each_problem_makes_the_report_unhealthy_and_is_named() -> None:
         "produced 10 of the 12 records asked for": report(asked=12),
         "1 producer errors: ['boom']": report(producer_errors=["boom"]),
         "2 dead letters of no known kind": report(acc=accounting(unknown_dead_letters=2)),
+        "1 good records dead-lettered (poison collateral): ['r9']": report(collateral=["r9"]),
         "1 records reached the target after a later record of their key: ['k: 1 after 3']": report(
             deliveries=Deliveries(0, 0, 1, ["k: 1 after 3"], frozenset())
         ),
@@ -240,6 +270,7 @@ def test_the_printed_report_names_every_count_and_what_is_wrong() -> None:
     assert table["dead-lettered (never delivered)"] == "2"
     assert table["in the dead-letter bucket for rejected_by_target (distinct ids; on-failure: by its range)"] == "1"
     assert table["relayMaxRecordsPerInvocation (key-ordered delivery)"] == "4"
+    assert table["good records dead-lettered, never delivered (poison collateral)"] == "0"
     assert table["fault target_kill injected"] == "4"
     assert table["peak RSS relay (MiB)"] == "2.0"
     assert table["target invocations"] == "11"
