@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::letter::{Letter, Unreadable};
+use crate::letter::{Kind, Letter, Unreadable};
 use crate::ops::{age, summarise, RedriveReport};
 
 /// What relayctl cannot redrive, why, and what to do instead: ends `relayctl list` and
@@ -34,9 +34,11 @@ pub fn listing(letters: &[Letter], unreadable: &[Unreadable], now: i64) -> Strin
     if summary.is_empty() {
         out.push_str("no dead letters\n");
     }
+    // The kinds' column is as wide as the longest kind's name, so the counts line up.
+    let width = Kind::ALL.iter().map(|k| k.as_str().len()).max().unwrap_or(0);
     for kind in summary {
         out.push_str(&format!(
-            "{:<20} {} objects, {} records, oldest {}\n",
+            "{:<width$} {} objects, {} records, oldest {}\n",
             kind.kind.as_str(),
             kind.objects,
             kind.records,
@@ -180,8 +182,8 @@ mod tests {
         }];
         assert_eq!(
             listing(&letters, &unreadable, 3_600),
-            "rejected_by_target   2 objects, 2 records, oldest 1h\n         2  bad\n\
-             failed_batch         1 objects, 3 records, oldest 59m 20s\n         1  RetryAttemptsExhausted\n\
+            "rejected_by_target    2 objects, 2 records, oldest 1h\n         2  bad\n\
+             failed_batch          1 objects, 3 records, oldest 59m 20s\n         1  RetryAttemptsExhausted\n\
              not a dead letter, left in place: s3 object notes.txt is not a dead letter relayctl can read: not JSON\n"
                 .to_string()
                 + NOT_REDRIVEN

@@ -9,6 +9,9 @@ nothing is rewritten):
 - rejected by the target: a record whose `created_at` is just over the target's allowed clock skew
   in the future (a producer whose clock ran ahead). The target rejects it; a few seconds later the
   same record is within the skew, and the target accepts it. The cause (time) went away.
+- a poison record among good neighbours: the same request for a function error, in a batch with
+  other records; the relay isolates it and dead-letters it alone (`target_function_error`), and the
+  same fix lets it through.
 - a failed batch: a record asking a target with fault injection on for a function error, so every
   attempt fails and the event source mapping writes its on-failure object with the event. The cause
   is fixed as an operator would: the target stack's `faultInjection` is set to false, the target's
@@ -98,19 +101,27 @@ def test_redrive_delivers_every_dead_lettered_record_once_the_cause_is_fixed(run
     ahead = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=AHEAD_S)
     skewed_id, skewed = produced_record(created_at=ahead)
     poison_id, poison = produced_record(simulate={"function_error": True})
-    for record in (skewed, poison):
+    # A second poison record among good neighbours: the relay isolates it (target_function_error).
+    isolated_id, isolated = produced_record(simulate={"function_error": True})
+    neighbours = [produced_record() for _ in range(3)]
+    for batch in (
+        [(skewed_id, skewed)],
+        [(poison_id, poison)],
+        [neighbours[0], (isolated_id, isolated), *neighbours[1:]],
+    ):
         with run.esm.paused_polling():
-            pk = skewed_id if record is skewed else poison_id
-            run.put_records([(pk, record)], explicit_hash_key=FIRST_SHARD_HASH_KEY)
-        run.settle([pk])
-    ids = [skewed_id, poison_id]
+            run.put_records(batch, explicit_hash_key=FIRST_SHARD_HASH_KEY)
+        run.settle([pk for pk, _ in batch])
+    ids = [skewed_id, poison_id, isolated_id, *(pk for pk, _ in neighbours)]
     acc = run.settle(ids)
-    assert acc.delivered == 0 and acc.rejected == 1 and acc.dead_lettered == 2, acc
-    assert acc.dead_letter_objects == 2 and acc.on_failure_batches == 1, acc
+    assert acc.delivered == 3 and acc.rejected == 1 and acc.poison == 1 and acc.dead_lettered == 3, acc
+    assert acc.dead_letter_objects == 3 and acc.on_failure_batches == 1, acc
 
     listing = relayctl(run, "list")
-    assert "rejected_by_target   1 objects, 1 records" in listing, listing
-    assert "failed_batch         1 objects, 1 records" in listing, listing
+    assert "rejected_by_target    1 objects, 1 records" in listing, listing
+    assert "failed_batch          1 objects, 1 records" in listing, listing
+    assert "target_function_error 1 objects, 1 records" in listing, listing
+    assert "SimulatedFunctionError" in listing, listing
     assert "in the future" in listing and "RetryAttemptsExhausted" in listing, listing
     assert "not redriven by relayctl" in listing and "failed schedule ticks" in listing, listing
 
@@ -118,7 +129,7 @@ def test_redrive_delivers_every_dead_lettered_record_once_the_cause_is_fixed(run
     keys = bucket_keys(run)
     target_lines = len(run.ledger.target_lines())
     plan = relayctl(run, "redrive", "--dry-run")
-    assert "dry run: 2 objects, 2 records; nothing was written or moved" in plan, plan
+    assert "dry run: 3 objects, 3 records; nothing was written or moved" in plan, plan
     time.sleep(2)  # what a write would have caused would show by now
     assert bucket_keys(run) == keys
     assert len(run.ledger.target_lines()) == target_lines
@@ -129,7 +140,7 @@ def test_redrive_delivers_every_dead_lettered_record_once_the_cause_is_fixed(run
     time.sleep(max(0.0, wait_s))
 
     summary = relayctl(run, "redrive")
-    assert "redriven: 2 objects, 2 records written; 0 left in place without records; 0 failed" in summary, summary
+    assert "redriven: 3 objects, 3 records written; 0 left in place without records; 0 failed" in summary, summary
     acc = run.settle(ids)
     assert_all_delivered(acc)
     assert bucket_keys(run) == [], "every dead letter moved under redriven/"
@@ -144,5 +155,5 @@ def test_redrive_delivers_every_dead_lettered_record_once_the_cause_is_fixed(run
 
 def assert_all_delivered(acc: Accounting) -> None:
     assert acc.unaccounted_ids == [] and acc.lost == 0, acc
-    assert acc.delivered == acc.produced == 2 and acc.dead_lettered == 0, acc
+    assert acc.delivered == acc.produced == 6 and acc.dead_lettered == 0, acc
     assert acc.dead_letter_objects == 0 and acc.delivered_and_dead_lettered == [], acc
