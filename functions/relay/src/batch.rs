@@ -1903,6 +1903,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_splitting_on_an_envelope_the_target_answers_is_sent_once() {
+        let (relay, queue) = splitting(7);
+        for data in [&[b"ok" as &[u8]][..], &[b"ok", b"ok", b"ok"]] {
+            let (response, report) = relay.handle(event(data), &Deadline::none()).await;
+            assert!(response.batch_item_failures.is_empty());
+            assert_eq!(report.delivered, data.len());
+            assert_eq!(
+                (report.invocations, report.poison_split_invocations),
+                (1, 0)
+            );
+        }
+        assert!(queue.letters().is_empty());
+    }
+
+    #[tokio::test]
     async fn two_poison_records_are_both_isolated() {
         let (relay, queue) = splitting(7);
         let mut data: Vec<&[u8]> = vec![b"ok"; 8];
