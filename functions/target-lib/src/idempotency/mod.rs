@@ -4,6 +4,8 @@
 
 use crate::verdict::Verdict;
 
+pub mod dynamodb;
+
 /// What the store holds for a key when a delivery claims it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {

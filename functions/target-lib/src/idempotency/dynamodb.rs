@@ -1,0 +1,650 @@
+//! [`DynamoDbStore`]: the idempotency store in a DynamoDB table.
+//!
+//! One item per idempotency key (hash key [`shared::config::IDEMPOTENCY_KEY_ATTRIBUTE`], no range
+//! key):
+//!
+//! | attribute | type | value |
+//! | --- | --- | --- |
+//! | `id` | S | the idempotency key |
+//! | [`STATUS_ATTRIBUTE`] | S | [`STATUS_IN_PROGRESS`] or [`STATUS_COMPLETED`] |
+//! | [`OWNER_ATTRIBUTE`] | S | the delivery that claimed the key |
+//! | [`CLAIM_EXPIRES_AT_ATTRIBUTE`] | N | epoch seconds the claim holds until |
+//! | [`VERDICT_ATTRIBUTE`] | S | [`VERDICT_OK`] or [`VERDICT_REJECTED`] (completed only) |
+//! | [`REASON_ATTRIBUTE`] | S | the rejection's reason (rejected only) |
+//! | `expires_at` | N | the TTL ([`shared::config::IDEMPOTENCY_TTL_ATTRIBUTE`]): claim expiry + [`CLAIM_TTL_GRACE_SECONDS`] while in progress, `keep_until` once completed |
+//!
+//! Round trips: a claim of n keys is `ceil(n / 100)` `TransactWriteItems` requests when every
+//! key is fresh, plus one more per chunk for the keys left after the keys already completed or
+//! in progress are taken out (see [`DynamoDbStore::claim`]); a completion is `ceil(n / 100)` requests
+//! likewise. [`DynamoDbStore::round_trips`] counts them.
+//!
+//! IAM: `dynamodb:PutItem` (claims), `dynamodb:UpdateItem` (answers), `dynamodb:DeleteItem`
+//! (releases), `dynamodb:BatchGetItem` (the read when a cancellation reason carries no item), on
+//! the table only. A `TransactWriteItems` request is authorised per action; it has no IAM action
+//! of its own.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use futures::future::try_join_all;
+use shared::config::{IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE};
+
+use super::{Claim, Completion, IdempotencyStore, StoreError};
+use crate::verdict::Verdict;
+
+/// The item's state: [`STATUS_IN_PROGRESS`] or [`STATUS_COMPLETED`].
+pub const STATUS_ATTRIBUTE: &str = "status";
+/// The delivery that claimed the key (the `owner` of [`IdempotencyStore::claim`]).
+pub const OWNER_ATTRIBUTE: &str = "owner";
+/// Epoch seconds until which the owner's claim holds.
+pub const CLAIM_EXPIRES_AT_ATTRIBUTE: &str = "claim_expires_at";
+/// The stored answer of a completed key: [`VERDICT_OK`] or [`VERDICT_REJECTED`].
+pub const VERDICT_ATTRIBUTE: &str = "verdict";
+/// The reason of a [`VERDICT_REJECTED`] answer.
+pub const REASON_ATTRIBUTE: &str = "reason";
+/// [`STATUS_ATTRIBUTE`] of a key claimed and not yet answered.
+pub const STATUS_IN_PROGRESS: &str = "in_progress";
+/// [`STATUS_ATTRIBUTE`] of a key answered for good.
+pub const STATUS_COMPLETED: &str = "completed";
+/// [`VERDICT_ATTRIBUTE`] of [`Verdict::Ok`].
+pub const VERDICT_OK: &str = "ok";
+/// [`VERDICT_ATTRIBUTE`] of [`Verdict::Rejected`].
+pub const VERDICT_REJECTED: &str = "rejected";
+
+/// The most actions one `TransactWriteItems` request may hold: "groups up to 100 action
+/// requests" (DynamoDB API reference, TransactWriteItems).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+/// The most keys one `BatchGetItem` request may hold: "up to 100 items" (DynamoDB API
+/// reference, BatchGetItem).
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// How long an in-progress item outlives its claim before DynamoDB's TTL may delete it: a claim
+/// that was never completed nor released (the function died) is cleaned up by itself.
+pub const CLAIM_TTL_GRACE_SECONDS: i64 = 3_600;
+/// How many times a transaction cancelled for a passing cause (a conflicting transaction,
+/// throttling) is sent again, with backoff, before the store gives up with a [`StoreError`].
+pub const MAX_PASSING_RETRIES: u32 = 4;
+/// The first backoff after a passing cancellation; it doubles on each retry.
+const FIRST_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The cancellation-reason code of an action whose condition was not met.
+const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+/// The cancellation-reason code of an action that did not fail (DynamoDB sends the word).
+const NO_FAILURE: &str = "None";
+
+/// The claim's condition: the key is absent, or held by a claim that expired before `:now`.
+const CLAIM_CONDITION: &str =
+    "attribute_not_exists(#id) OR (#status = :in_progress AND #claim_expires_at < :now)";
+/// The condition of an answer or a release: `:owner` still holds the key's claim.
+const OWNER_CONDITION: &str = "#owner = :owner AND #status = :in_progress";
+
+/// The idempotency store in a DynamoDB table (see the module documentation for the item layout).
+///
+/// Claims and answers go in `TransactWriteItems` requests of up to [`MAX_TRANSACTION_ITEMS`]
+/// conditional actions; a transaction cancelled because some keys' conditions failed is sent
+/// again without those keys, whose state the cancellation reasons carry (or one consistent
+/// `BatchGetItem` reads, where a reason carries no item).
+#[derive(Debug)]
+pub struct DynamoDbStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    round_trips: AtomicU64,
+}
+
+impl DynamoDbStore {
+    /// A store in `table`, reached through `client`.
+    pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> Self {
+        Self {
+            client,
+            table,
+            round_trips: AtomicU64::new(0),
+        }
+    }
+
+    /// A store in `table`, with a client from the SDK's default configuration (region and
+    /// credentials from the environment; `AWS_ENDPOINT_URL`, which the local run sets, is
+    /// honoured).
+    pub async fn from_env(table: String) -> Self {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(aws_sdk_dynamodb::Client::new(&sdk), table)
+    }
+
+    /// The table the store writes to.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// How many requests (`TransactWriteItems` and `BatchGetItem`) the store has sent so far;
+    /// the SDK's own retries of one request are not counted.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn error(&self, operation: &str, cause: impl std::fmt::Display) -> StoreError {
+        StoreError::Request {
+            table: self.table.clone(),
+            operation: operation.to_string(),
+            cause: cause.to_string(),
+        }
+    }
+
+    fn malformed(&self, key: &str, problem: impl Into<String>) -> StoreError {
+        StoreError::Malformed {
+            table: self.table.clone(),
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The claim's `Put` of `key`.
+    fn claim_put(
+        &self,
+        key: &str,
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .item(IDEMPOTENCY_KEY_ATTRIBUTE, s(key))
+            .item(STATUS_ATTRIBUTE, s(STATUS_IN_PROGRESS))
+            .item(OWNER_ATTRIBUTE, s(owner))
+            .item(CLAIM_EXPIRES_AT_ATTRIBUTE, n(expires_at))
+            .item(
+                IDEMPOTENCY_TTL_ATTRIBUTE,
+                n(expires_at.saturating_add(CLAIM_TTL_GRACE_SECONDS)),
+            )
+            .condition_expression(CLAIM_CONDITION)
+            .expression_attribute_names("#id", IDEMPOTENCY_KEY_ATTRIBUTE)
+            .expression_attribute_names("#status", STATUS_ATTRIBUTE)
+            .expression_attribute_names("#claim_expires_at", CLAIM_EXPIRES_AT_ATTRIBUTE)
+            .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| self.error("TransactWriteItems", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The answer's `Update` (an Ok or Rejected verdict) or the release's `Delete` (None) of
+    /// `key`, both conditioned on `owner` holding the claim.
+    fn completion_action(
+        &self,
+        key: &str,
+        owner: &str,
+        verdict: Option<&Verdict>,
+        keep_until: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let built = match verdict {
+            Some(verdict) => {
+                let (name, reason) = match verdict {
+                    Verdict::Ok => (VERDICT_OK, None),
+                    Verdict::Rejected(reason) => (VERDICT_REJECTED, Some(reason.as_str())),
+                    // complete() turns a Retry into a release before building actions.
+                    Verdict::Retry(_) => {
+                        return Err(self.error("complete", "a Retry is released, not stored"))
+                    }
+                };
+                let mut expression =
+                    "SET #status = :completed, #verdict = :verdict, #ttl = :keep_until".to_string();
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .key(IDEMPOTENCY_KEY_ATTRIBUTE, s(key))
+                    .condition_expression(OWNER_CONDITION)
+                    .expression_attribute_names("#owner", OWNER_ATTRIBUTE)
+                    .expression_attribute_names("#status", STATUS_ATTRIBUTE)
+                    .expression_attribute_names("#verdict", VERDICT_ATTRIBUTE)
+                    .expression_attribute_names("#ttl", IDEMPOTENCY_TTL_ATTRIBUTE)
+                    .expression_attribute_values(":owner", s(owner))
+                    .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
+                    .expression_attribute_values(":completed", s(STATUS_COMPLETED))
+                    .expression_attribute_values(":verdict", s(name))
+                    .expression_attribute_values(":keep_until", n(keep_until))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    );
+                if let Some(reason) = reason {
+                    expression.push_str(", #reason = :reason");
+                    update = update
+                        .expression_attribute_names("#reason", REASON_ATTRIBUTE)
+                        .expression_attribute_values(":reason", s(reason));
+                }
+                update
+                    .update_expression(expression)
+                    .build()
+                    .map(|update| TransactWriteItem::builder().update(update).build())
+            }
+            None => Delete::builder()
+                .table_name(&self.table)
+                .key(IDEMPOTENCY_KEY_ATTRIBUTE, s(key))
+                .condition_expression(OWNER_CONDITION)
+                .expression_attribute_names("#owner", OWNER_ATTRIBUTE)
+                .expression_attribute_names("#status", STATUS_ATTRIBUTE)
+                .expression_attribute_values(":owner", s(owner))
+                .expression_attribute_values(":in_progress", s(STATUS_IN_PROGRESS))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map(|delete| TransactWriteItem::builder().delete(delete).build()),
+        };
+        built.map_err(|e| self.error("TransactWriteItems", e))
+    }
+
+    /// Sends one transaction of `actions`: Ok, or the per-action cancellation reasons, or a
+    /// [`StoreError`] for every other failure.
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Sent, StoreError> {
+        let count = actions.len();
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Sent::Done),
+            Err(SdkError::ServiceError(failure)) => match failure.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let reasons = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|reason| Reason::of(reason.code(), reason.item()))
+                        .collect::<Vec<_>>();
+                    if reasons.len() != count {
+                        return Err(self.error(
+                            "TransactWriteItems",
+                            format!(
+                                "the transaction was cancelled with {} reasons for {count} actions: {}",
+                                reasons.len(),
+                                DisplayErrorContext(cancelled)
+                            ),
+                        ));
+                    }
+                    Ok(Sent::Cancelled(reasons))
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Ok(Sent::Cancelled(vec![Reason::Passing; count]))
+                }
+                other => Err(self.error("TransactWriteItems", DisplayErrorContext(other))),
+            },
+            Err(other) => Err(self.error("TransactWriteItems", DisplayErrorContext(other))),
+        }
+    }
+
+    /// Reads `keys` (at most [`MAX_BATCH_GET_KEYS`]) with a consistent read: the items found,
+    /// by key.
+    async fn batch_get(
+        &self,
+        keys: &[&str],
+    ) -> Result<HashMap<String, HashMap<String, AttributeValue>>, StoreError> {
+        let mut found = HashMap::new();
+        let mut pending: Vec<HashMap<String, AttributeValue>> = keys
+            .iter()
+            .map(|key| HashMap::from([(IDEMPOTENCY_KEY_ATTRIBUTE.to_string(), s(key))]))
+            .collect();
+        let mut retries = 0;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| self.error("BatchGetItem", e))?;
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| self.error("BatchGetItem", DisplayErrorContext(e)))?;
+            for item in output
+                .responses()
+                .and_then(|tables| tables.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                let key = string(item, IDEMPOTENCY_KEY_ATTRIBUTE).ok_or_else(|| {
+                    self.malformed(
+                        "(unknown)",
+                        format!("an item read has no string {IDEMPOTENCY_KEY_ATTRIBUTE}"),
+                    )
+                })?;
+                found.insert(key.to_string(), item.clone());
+            }
+            if let Some(unprocessed) = output
+                .unprocessed_keys()
+                .and_then(|tables| tables.get(&self.table))
+            {
+                pending = unprocessed.keys().to_vec();
+            }
+            if !pending.is_empty() {
+                retries += 1;
+                if retries > MAX_PASSING_RETRIES {
+                    return Err(self.error(
+                        "BatchGetItem",
+                        format!(
+                            "{} keys still unprocessed after {MAX_PASSING_RETRIES} retries (throttled: raise the table's capacity or retry later)",
+                            pending.len()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(backoff(retries)).await;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Claims one chunk of at most [`MAX_TRANSACTION_ITEMS`] keys.
+    async fn claim_chunk(
+        &self,
+        keys: &[String],
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut claims: Vec<Option<Claim>> = vec![None; keys.len()];
+        let mut pending: Vec<usize> = (0..keys.len()).collect();
+        let mut retries = 0;
+        while !pending.is_empty() {
+            let actions = pending
+                .iter()
+                .map(|&i| self.claim_put(&keys[i], owner, now, expires_at))
+                .collect::<Result<Vec<_>, _>>()?;
+            let reasons = match self.transact(actions).await? {
+                Sent::Done => {
+                    for &i in &pending {
+                        claims[i] = Some(Claim::Claimed);
+                    }
+                    break;
+                }
+                Sent::Cancelled(reasons) => reasons,
+            };
+            // Keys whose condition failed: their item says whether they are completed or
+            // claimed by another owner. Read the items the reasons do not carry.
+            let mut held: Vec<(usize, Option<HashMap<String, AttributeValue>>)> = Vec::new();
+            for (&i, reason) in pending.iter().zip(reasons) {
+                match reason {
+                    Reason::ConditionFailed(item) => held.push((i, item)),
+                    Reason::Passing | Reason::NotFailed => {}
+                    Reason::Other(code) => {
+                        return Err(self.error(
+                            "TransactWriteItems",
+                            format!("the claim of key {:?} was refused: {code}", keys[i]),
+                        ))
+                    }
+                }
+            }
+            let unread: Vec<&str> = held
+                .iter()
+                .filter(|(_, item)| item.is_none())
+                .map(|&(i, _)| keys[i].as_str())
+                .collect();
+            let mut read = if unread.is_empty() {
+                HashMap::new()
+            } else {
+                self.batch_get(&unread).await?
+            };
+            let mut settled = Vec::new();
+            for (i, item) in held {
+                let item = item.or_else(|| read.remove(&keys[i]));
+                // No item now (released meanwhile), or an expired claim: the key is claimable
+                // again; it stays pending.
+                if let Some(claim) = item
+                    .map(|item| self.held_claim(&keys[i], &item, now))
+                    .transpose()?
+                    .flatten()
+                {
+                    claims[i] = Some(claim);
+                    settled.push(i);
+                }
+            }
+            if settled.is_empty() {
+                // No key was settled: the cancellation was a passing one (or the items changed
+                // under the transaction); retry with backoff, a bounded number of times.
+                retries += 1;
+                if retries > MAX_PASSING_RETRIES {
+                    return Err(self.error(
+                        "TransactWriteItems",
+                        format!(
+                            "the claim of {} keys was cancelled {retries} times (transaction conflicts or throttling); retry later",
+                            pending.len()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(backoff(retries)).await;
+            } else {
+                pending.retain(|i| !settled.contains(i));
+            }
+        }
+        claims
+            .into_iter()
+            .zip(keys)
+            .map(|(claim, key)| {
+                claim.ok_or_else(|| self.error("claim", format!("key {key:?} was left unclaimed")))
+            })
+            .collect()
+    }
+
+    /// What a key's item whose claim condition failed holds: `Completed`, `InProgress`, or None
+    /// when the item is claimable after all (its claim expired before `now`).
+    fn held_claim(
+        &self,
+        key: &str,
+        item: &HashMap<String, AttributeValue>,
+        now: i64,
+    ) -> Result<Option<Claim>, StoreError> {
+        match string(item, STATUS_ATTRIBUTE) {
+            Some(STATUS_COMPLETED) => match string(item, VERDICT_ATTRIBUTE) {
+                Some(VERDICT_OK) => Ok(Some(Claim::Completed(Verdict::Ok))),
+                Some(VERDICT_REJECTED) => Ok(Some(Claim::Completed(Verdict::Rejected(
+                    string(item, REASON_ATTRIBUTE).unwrap_or_default().to_string(),
+                )))),
+                other => Err(self.malformed(
+                    key,
+                    format!("completed with verdict {other:?}, expected {VERDICT_OK:?} or {VERDICT_REJECTED:?}"),
+                )),
+            },
+            Some(STATUS_IN_PROGRESS) => {
+                let claim_expires_at = number(item, CLAIM_EXPIRES_AT_ATTRIBUTE).ok_or_else(|| {
+                    self.malformed(key, format!("in progress without a numeric {CLAIM_EXPIRES_AT_ATTRIBUTE}"))
+                })?;
+                Ok((claim_expires_at >= now).then_some(Claim::InProgress))
+            }
+            other => Err(self.malformed(
+                key,
+                format!("{STATUS_ATTRIBUTE} is {other:?}, expected {STATUS_IN_PROGRESS:?} or {STATUS_COMPLETED:?}"),
+            )),
+        }
+    }
+
+    /// Answers and releases one chunk of at most [`MAX_TRANSACTION_ITEMS`] keys: the keys whose
+    /// claim `owner` no longer held.
+    async fn complete_chunk(
+        &self,
+        owner: &str,
+        chunk: &[(&str, Option<&Verdict>)],
+        keep_until: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut lost = Vec::new();
+        let mut pending: Vec<usize> = (0..chunk.len()).collect();
+        let mut retries = 0;
+        while !pending.is_empty() {
+            let actions = pending
+                .iter()
+                .map(|&i| self.completion_action(chunk[i].0, owner, chunk[i].1, keep_until))
+                .collect::<Result<Vec<_>, _>>()?;
+            let reasons = match self.transact(actions).await? {
+                Sent::Done => break,
+                Sent::Cancelled(reasons) => reasons,
+            };
+            let mut settled = Vec::new();
+            for (&i, reason) in pending.iter().zip(reasons) {
+                let (key, verdict) = chunk[i];
+                match reason {
+                    Reason::ConditionFailed(item) => {
+                        if !self.already_done(owner, verdict, item.as_ref()) {
+                            lost.push(key.to_string());
+                        }
+                        settled.push(i);
+                    }
+                    Reason::NotFailed | Reason::Passing => {}
+                    Reason::Other(code) => {
+                        return Err(self.error(
+                            "TransactWriteItems",
+                            format!("the completion of key {key:?} was refused: {code}"),
+                        ))
+                    }
+                }
+            }
+            if settled.is_empty() {
+                retries += 1;
+                if retries > MAX_PASSING_RETRIES {
+                    return Err(self.error(
+                        "TransactWriteItems",
+                        format!(
+                            "the completion of {} keys was cancelled {retries} times (transaction conflicts or throttling); retry later",
+                            pending.len()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(backoff(retries)).await;
+            } else {
+                pending.retain(|i| !settled.contains(i));
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Whether an action whose condition failed had already been done by `owner` (an earlier
+    /// send of the same transaction went through): the release of a key that is gone, or the
+    /// answer of a key `owner` completed.
+    fn already_done(
+        &self,
+        owner: &str,
+        verdict: Option<&Verdict>,
+        item: Option<&HashMap<String, AttributeValue>>,
+    ) -> bool {
+        match (verdict, item) {
+            (None, None) => true,
+            (Some(_), Some(item)) => {
+                string(item, OWNER_ATTRIBUTE) == Some(owner)
+                    && string(item, STATUS_ATTRIBUTE) == Some(STATUS_COMPLETED)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl IdempotencyStore for DynamoDbStore {
+    /// Claims the keys in chunks of [`MAX_TRANSACTION_ITEMS`], the chunks concurrently. A chunk
+    /// is one `TransactWriteItems` request when all its keys are claimable; when some are not,
+    /// the transaction is cancelled, those keys are answered from the cancellation reasons
+    /// (`Completed` or `InProgress`; one `BatchGetItem` for reasons without an item) and the
+    /// transaction is sent again without them. Each round settles at least one key, or counts
+    /// as one of [`MAX_PASSING_RETRIES`] retries.
+    async fn claim(
+        &self,
+        keys: &[String],
+        owner: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let chunks = keys
+            .chunks(MAX_TRANSACTION_ITEMS)
+            .map(|chunk| self.claim_chunk(chunk, owner, now, expires_at));
+        Ok(try_join_all(chunks).await?.into_iter().flatten().collect())
+    }
+
+    /// Stores the answers (`Update`s) and releases the claims (`Delete`s) in chunks of
+    /// [`MAX_TRANSACTION_ITEMS`], each action conditioned on `owner` still holding the claim.
+    /// A `Retry` among `completed` is released, not stored. Keys whose condition failed are the
+    /// lost claims, unless `owner` had already done the same (an earlier send that went
+    /// through); the rest of the transaction is sent again.
+    async fn complete(
+        &self,
+        owner: &str,
+        completed: &[(String, Verdict)],
+        released: &[String],
+        keep_until: i64,
+    ) -> Result<Completion, StoreError> {
+        let actions: Vec<(&str, Option<&Verdict>)> = completed
+            .iter()
+            .map(|(key, verdict)| match verdict {
+                Verdict::Retry(_) => (key.as_str(), None),
+                stored => (key.as_str(), Some(stored)),
+            })
+            .chain(released.iter().map(|key| (key.as_str(), None)))
+            .collect();
+        let chunks = actions
+            .chunks(MAX_TRANSACTION_ITEMS)
+            .map(|chunk| self.complete_chunk(owner, chunk, keep_until));
+        let lost_claims = try_join_all(chunks).await?.into_iter().flatten().collect();
+        Ok(Completion { lost_claims })
+    }
+}
+
+/// The outcome of one transaction.
+enum Sent {
+    /// Every action was applied.
+    Done,
+    /// Nothing was applied; one reason per action, in order.
+    Cancelled(Vec<Reason>),
+}
+
+/// Why a cancelled transaction's action did not go through.
+#[derive(Debug, Clone, PartialEq)]
+enum Reason {
+    /// Its condition was not met; the item as it was, when DynamoDB returned it.
+    ConditionFailed(Option<HashMap<String, AttributeValue>>),
+    /// It did not fail: another action cancelled the transaction.
+    NotFailed,
+    /// A passing cause (a conflicting transaction, throttling): worth sending again.
+    Passing,
+    /// Anything else (a validation error): not worth sending again.
+    Other(String),
+}
+
+impl Reason {
+    fn of(code: Option<&str>, item: Option<&HashMap<String, AttributeValue>>) -> Self {
+        match code {
+            None | Some(NO_FAILURE) => Self::NotFailed,
+            Some(CONDITIONAL_CHECK_FAILED) => Self::ConditionFailed(item.cloned()),
+            Some(
+                "TransactionConflict"
+                | "ThrottlingError"
+                | "ProvisionedThroughputExceeded"
+                | "RequestLimitExceeded",
+            ) => Self::Passing,
+            Some(other) => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// The backoff before the `retry`-th retry (1-based): 20 ms, doubling.
+fn backoff(retry: u32) -> Duration {
+    FIRST_BACKOFF * 2u32.saturating_pow(retry.saturating_sub(1))
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
