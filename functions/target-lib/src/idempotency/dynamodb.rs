@@ -648,3 +648,478 @@ fn string<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use aws_credential_types::Credentials;
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::Region;
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+    use aws_smithy_types::body::SdkBody;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    const TABLE: &str = "relay-target-idempotency";
+    const OWNER: &str = "delivery-1";
+    const NOW: i64 = 1_800_000_000;
+    const EXPIRES_AT: i64 = NOW + 60;
+
+    /// The operation (from `X-Amz-Target`) and JSON body of each request sent.
+    type Sent = Arc<Mutex<Vec<(String, Value)>>>;
+
+    /// A store whose HTTP layer answers with `answers` in turn (status, JSON body) and keeps
+    /// each request in the returned list. The SDK's own retries are off: the store's are tested.
+    fn store_answering(answers: Vec<(u16, Value)>) -> (DynamoDbStore, Sent) {
+        let sent: Sent = Arc::default();
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let log = Arc::clone(&sent);
+        let http = infallible_client_fn(move |request: http::Request<SdkBody>| {
+            let target = request
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .trim_start_matches("DynamoDB_20120810.")
+                .to_string();
+            let body = serde_json::from_slice(request.body().bytes().unwrap_or_default())
+                .unwrap_or(Value::Null);
+            log.lock().unwrap().push((target, body));
+            let (status, answer) = answers.lock().unwrap().pop_front().unwrap_or((
+                500,
+                json!({"__type": "InternalServerError", "message": "no answer left"}),
+            ));
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.0")
+                .body(SdkBody::from(answer.to_string()))
+                .unwrap()
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:1")
+            .credentials_provider(Credentials::new("AKID", "secret", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(http)
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        (DynamoDbStore::new(client, TABLE.into()), sent)
+    }
+
+    fn keys(count: usize) -> Vec<String> {
+        (0..count).map(|i| format!("key-{i}")).collect()
+    }
+
+    fn ok() -> (u16, Value) {
+        (200, json!({}))
+    }
+
+    /// DynamoDB's TransactionCanceledException with these reasons.
+    fn cancelled(reasons: Vec<Value>) -> (u16, Value) {
+        (
+            400,
+            json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                "CancellationReasons": reasons,
+            }),
+        )
+    }
+
+    fn not_failed() -> Value {
+        json!({"Code": "None"})
+    }
+
+    fn failed(item: Option<Value>) -> Value {
+        let mut reason =
+            json!({"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"});
+        if let Some(item) = item {
+            reason["Item"] = item;
+        }
+        reason
+    }
+
+    fn completed_item(key: &str, verdict: &str, reason: Option<&str>) -> Value {
+        let mut item = json!({
+            "id": {"S": key}, "status": {"S": "completed"}, "owner": {"S": "delivery-0"},
+            "claim_expires_at": {"N": (NOW - 100).to_string()}, "verdict": {"S": verdict},
+            "expires_at": {"N": (NOW + 86_400).to_string()},
+        });
+        if let Some(reason) = reason {
+            item["reason"] = json!({"S": reason});
+        }
+        item
+    }
+
+    fn in_progress_item(key: &str, owner: &str, claim_expires_at: i64) -> Value {
+        json!({
+            "id": {"S": key}, "status": {"S": "in_progress"}, "owner": {"S": owner},
+            "claim_expires_at": {"N": claim_expires_at.to_string()},
+            "expires_at": {"N": (claim_expires_at + 3600).to_string()},
+        })
+    }
+
+    /// The keys of a TransactWriteItems body's actions, in order.
+    fn action_keys(body: &Value) -> Vec<String> {
+        body["TransactItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|action| {
+                let (_, op) = action.as_object().unwrap().iter().next().unwrap();
+                let key = op.get("Item").or_else(|| op.get("Key")).unwrap();
+                key["id"]["S"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn fresh_keys_are_claimed_in_transactions_of_100_conditional_puts() {
+        let (store, sent) = store_answering(vec![ok(), ok(), ok()]);
+        let keys = keys(250);
+        let claims = store.claim(&keys, OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(claims, vec![Claim::Claimed; 250]);
+        assert_eq!(store.round_trips(), 3);
+
+        let sent = sent.lock().unwrap();
+        let mut sizes: Vec<usize> = sent.iter().map(|(_, b)| action_keys(b).len()).collect();
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![50, 100, 100]);
+        let mut all: Vec<String> = sent.iter().flat_map(|(_, b)| action_keys(b)).collect();
+        all.sort();
+        let mut expected = keys.clone();
+        expected.sort();
+        assert_eq!(all, expected, "every key once");
+
+        let (operation, body) = &sent[0];
+        assert_eq!(operation, "TransactWriteItems");
+        let put = &body["TransactItems"][0]["Put"];
+        assert_eq!(put["TableName"], TABLE);
+        assert_eq!(put["ConditionExpression"], CLAIM_CONDITION);
+        assert_eq!(
+            put["ExpressionAttributeNames"],
+            json!({"#id": "id", "#status": "status", "#claim_expires_at": "claim_expires_at"})
+        );
+        assert_eq!(
+            put["ExpressionAttributeValues"],
+            json!({":in_progress": {"S": "in_progress"}, ":now": {"N": NOW.to_string()}})
+        );
+        assert_eq!(put["ReturnValuesOnConditionCheckFailure"], "ALL_OLD");
+        let key = put["Item"]["id"]["S"].as_str().unwrap();
+        assert_eq!(
+            put["Item"],
+            json!({
+                "id": {"S": key}, "status": {"S": "in_progress"}, "owner": {"S": OWNER},
+                "claim_expires_at": {"N": EXPIRES_AT.to_string()},
+                "expires_at": {"N": (EXPIRES_AT + CLAIM_TTL_GRACE_SECONDS).to_string()},
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn held_keys_are_answered_from_the_reasons_and_the_rest_sent_again() {
+        let (store, sent) = store_answering(vec![
+            cancelled(vec![
+                failed(Some(completed_item("key-0", "ok", None))),
+                not_failed(),
+                failed(Some(in_progress_item("key-2", "delivery-0", NOW + 10))),
+                failed(Some(completed_item(
+                    "key-3",
+                    "rejected",
+                    Some("bad schema"),
+                ))),
+            ]),
+            ok(),
+        ]);
+        let claims = store.claim(&keys(4), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(
+            claims,
+            vec![
+                Claim::Completed(Verdict::Ok),
+                Claim::Claimed,
+                Claim::InProgress,
+                Claim::Completed(Verdict::Rejected("bad schema".into())),
+            ]
+        );
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 2, "no read: the reasons carried the items");
+        assert_eq!(action_keys(&sent[1].1), vec!["key-1"]);
+        assert_eq!(store.round_trips(), 2);
+    }
+
+    #[tokio::test]
+    async fn every_key_held_needs_no_second_transaction() {
+        let (store, sent) = store_answering(vec![cancelled(vec![
+            failed(Some(completed_item("key-0", "ok", None))),
+            failed(Some(in_progress_item("key-1", "delivery-0", NOW))),
+        ])]);
+        let claims = store.claim(&keys(2), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(
+            claims,
+            vec![Claim::Completed(Verdict::Ok), Claim::InProgress]
+        );
+        assert_eq!(sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reason_without_its_item_is_read_with_one_consistent_batch_get() {
+        let (store, sent) = store_answering(vec![
+            cancelled(vec![not_failed(), failed(None), failed(None)]),
+            (
+                200,
+                json!({"Responses": {TABLE: [
+                    completed_item("key-1", "rejected", Some("too old")),
+                    in_progress_item("key-2", "delivery-0", NOW + 5),
+                ]}, "UnprocessedKeys": {}}),
+            ),
+            ok(),
+        ]);
+        let claims = store.claim(&keys(3), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(
+            claims,
+            vec![
+                Claim::Claimed,
+                Claim::Completed(Verdict::Rejected("too old".into())),
+                Claim::InProgress
+            ]
+        );
+        let sent = sent.lock().unwrap();
+        let (operation, body) = &sent[1];
+        assert_eq!(operation, "BatchGetItem");
+        assert_eq!(
+            body["RequestItems"][TABLE],
+            json!({"Keys": [{"id": {"S": "key-1"}}, {"id": {"S": "key-2"}}], "ConsistentRead": true})
+        );
+        assert_eq!(action_keys(&sent[2].1), vec!["key-0"]);
+        assert_eq!(store.round_trips(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_retried_and_then_a_store_error_naming_the_table() {
+        let conflict = || {
+            cancelled(vec![
+                json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
+                not_failed(),
+            ])
+        };
+        let (store, sent) = store_answering(vec![conflict(), ok()]);
+        let claims = store.claim(&keys(2), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(claims, vec![Claim::Claimed; 2]);
+        assert_eq!(
+            action_keys(&sent.lock().unwrap()[1].1),
+            vec!["key-0", "key-1"]
+        );
+
+        let answers = (0..=MAX_PASSING_RETRIES).map(|_| conflict()).collect();
+        let (store, sent) = store_answering(answers);
+        let err = store
+            .claim(&keys(2), OWNER, NOW, EXPIRES_AT)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Request { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(TABLE), "{message}");
+        assert!(message.contains("cancelled 5 times"), "{message}");
+        assert_eq!(sent.lock().unwrap().len(), MAX_PASSING_RETRIES as usize + 1);
+    }
+
+    #[tokio::test]
+    async fn an_expired_claim_in_a_reason_stays_pending_and_is_claimed_on_the_next_round() {
+        // The item changed between the condition and the reason: the claim expired meanwhile.
+        let (store, _) = store_answering(vec![
+            cancelled(vec![failed(Some(in_progress_item(
+                "key-0",
+                "delivery-0",
+                NOW - 1,
+            )))]),
+            ok(),
+        ]);
+        let claims = store.claim(&keys(1), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(claims, vec![Claim::Claimed]);
+    }
+
+    #[tokio::test]
+    async fn refusals_and_malformed_items_are_store_errors_naming_the_table() {
+        let (store, _) = store_answering(vec![(
+            400,
+            json!({"__type": "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException", "message": "Requested resource not found"}),
+        )]);
+        let err = store
+            .claim(&keys(1), OWNER, NOW, EXPIRES_AT)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(TABLE) && err.contains("TransactWriteItems"),
+            "{err}"
+        );
+        assert!(err.contains("ResourceNotFound"), "{err}");
+
+        let (store, _) = store_answering(vec![cancelled(vec![failed(Some(
+            json!({"id": {"S": "key-0"}, "status": {"S": "paused"}}),
+        ))])]);
+        let err = store
+            .claim(&keys(1), OWNER, NOW, EXPIRES_AT)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Malformed { ref key, .. } if key == "key-0"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("paused"), "{err}");
+
+        let (store, _) = store_answering(vec![cancelled(vec![
+            json!({"Code": "ValidationError", "Message": "Item size too large"}),
+        ])]);
+        let err = store
+            .claim(&keys(1), OWNER, NOW, EXPIRES_AT)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ValidationError") && err.contains("key-0"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_are_owner_conditioned_updates_and_releases_deletes() {
+        let (store, sent) = store_answering(vec![ok()]);
+        let completed = vec![
+            ("key-0".to_string(), Verdict::Ok),
+            ("key-1".to_string(), Verdict::Rejected("bad schema".into())),
+            ("key-2".to_string(), Verdict::Retry("busy".into())),
+        ];
+        let completion = store
+            .complete(OWNER, &completed, &["key-3".to_string()], NOW + 86_400)
+            .await
+            .unwrap();
+        assert_eq!(completion, Completion::default());
+        let sent = sent.lock().unwrap();
+        let actions = sent[0].1["TransactItems"].as_array().unwrap();
+        assert_eq!(actions.len(), 4);
+
+        let ok_update = &actions[0]["Update"];
+        assert_eq!(ok_update["TableName"], TABLE);
+        assert_eq!(ok_update["Key"], json!({"id": {"S": "key-0"}}));
+        assert_eq!(ok_update["ConditionExpression"], OWNER_CONDITION);
+        assert_eq!(
+            ok_update["UpdateExpression"],
+            "SET #status = :completed, #verdict = :verdict, #ttl = :keep_until"
+        );
+        assert_eq!(
+            ok_update["ExpressionAttributeValues"][":owner"],
+            json!({"S": OWNER})
+        );
+        assert_eq!(
+            ok_update["ExpressionAttributeValues"][":verdict"],
+            json!({"S": "ok"})
+        );
+        assert_eq!(
+            ok_update["ExpressionAttributeValues"][":keep_until"],
+            json!({"N": (NOW + 86_400).to_string()})
+        );
+        assert_eq!(ok_update["ExpressionAttributeNames"]["#ttl"], "expires_at");
+
+        let rejected = &actions[1]["Update"];
+        assert_eq!(
+            rejected["UpdateExpression"],
+            "SET #status = :completed, #verdict = :verdict, #ttl = :keep_until, #reason = :reason"
+        );
+        assert_eq!(
+            rejected["ExpressionAttributeValues"][":verdict"],
+            json!({"S": "rejected"})
+        );
+        assert_eq!(
+            rejected["ExpressionAttributeValues"][":reason"],
+            json!({"S": "bad schema"})
+        );
+
+        // A Retry is released, like the released keys.
+        for (action, key) in actions[2..].iter().zip(["key-2", "key-3"]) {
+            let delete = &action["Delete"];
+            assert_eq!(delete["Key"], json!({"id": {"S": key}}));
+            assert_eq!(delete["ConditionExpression"], OWNER_CONDITION);
+            assert_eq!(
+                delete["ExpressionAttributeValues"][":owner"],
+                json!({"S": OWNER})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claim_taken_over_is_a_lost_claim_and_the_rest_is_sent_again() {
+        let (store, sent) = store_answering(vec![
+            cancelled(vec![
+                // Claimed by another delivery after this one's claim expired: lost.
+                failed(Some(in_progress_item("key-0", "delivery-9", NOW + 50))),
+                not_failed(),
+                // Gone: a release that an earlier send already did is no loss.
+                failed(None),
+                // A release of a key another delivery holds now: lost.
+                failed(Some(in_progress_item("key-3", "delivery-9", NOW + 50))),
+            ]),
+            ok(),
+        ]);
+        let completed = vec![
+            ("key-0".to_string(), Verdict::Ok),
+            ("key-1".to_string(), Verdict::Ok),
+        ];
+        let released = vec!["key-2".to_string(), "key-3".to_string()];
+        let completion = store
+            .complete(OWNER, &completed, &released, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            completion.lost_claims,
+            vec!["key-0".to_string(), "key-3".to_string()]
+        );
+        let sent = sent.lock().unwrap();
+        assert_eq!(action_keys(&sent[1].1), vec!["key-1"]);
+    }
+
+    #[tokio::test]
+    async fn an_answer_already_stored_by_the_same_owner_is_no_loss() {
+        let mut mine = completed_item("key-0", "ok", None);
+        mine["owner"] = json!({"S": OWNER});
+        let (store, _) = store_answering(vec![cancelled(vec![failed(Some(mine)), failed(None)])]);
+        let completed = vec![
+            ("key-0".to_string(), Verdict::Ok),
+            ("key-1".to_string(), Verdict::Ok),
+        ];
+        let completion = store.complete(OWNER, &completed, &[], NOW).await.unwrap();
+        assert_eq!(completion.lost_claims, vec!["key-1".to_string()]);
+    }
+
+    #[test]
+    fn cancellation_codes_are_sorted_into_reasons() {
+        assert_eq!(Reason::of(None, None), Reason::NotFailed);
+        assert_eq!(Reason::of(Some("None"), None), Reason::NotFailed);
+        assert_eq!(
+            Reason::of(Some("ConditionalCheckFailed"), None),
+            Reason::ConditionFailed(None)
+        );
+        for passing in [
+            "TransactionConflict",
+            "ThrottlingError",
+            "ProvisionedThroughputExceeded",
+            "RequestLimitExceeded",
+        ] {
+            assert_eq!(
+                Reason::of(Some(passing), None),
+                Reason::Passing,
+                "{passing}"
+            );
+        }
+        assert_eq!(
+            Reason::of(Some("ValidationError"), None),
+            Reason::Other("ValidationError".into())
+        );
+        assert_eq!(backoff(1), Duration::from_millis(20));
+        assert_eq!(backoff(3), Duration::from_millis(80));
+    }
+}
