@@ -576,3 +576,651 @@ fn since_arrival_ms(record: Option<&Record>, now: DateTime<Utc>) -> Option<i64> 
     let arrival = record?.approximate_arrival()?;
     Some((now - arrival).num_milliseconds().max(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use shared::envelope::{RecordData, RelayedRecord, ENVELOPE_VERSION};
+
+    use super::*;
+    use crate::idempotency::memory::MemoryStore;
+    use crate::idempotency::{Completion, StoreError};
+
+    /// Answers by the record's data: `ok`, `reject`, `retry`, `fail` (a handler error); anything
+    /// else is `ok`. Records every call and how many ran at once.
+    #[derive(Default)]
+    struct Scripted {
+        calls: Mutex<Vec<(String, String)>>,
+        running: Mutex<(usize, usize)>,
+    }
+
+    impl Scripted {
+        /// (partition key, sequence number) of each call, in call order.
+        fn calls(&self) -> Vec<(String, String)> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        fn most_at_once(&self) -> usize {
+            self.running.lock().unwrap().1
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl RecordHandler for Scripted {
+        async fn handle(&self, record: &Record) -> Result<Verdict, HandlerError> {
+            {
+                let mut running = self.running.lock().unwrap();
+                running.0 += 1;
+                running.1 = running.1.max(running.0);
+            }
+            self.calls.lock().unwrap().push((
+                record.partition_key().to_string(),
+                record.sequence_number().to_string(),
+            ));
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            self.running.lock().unwrap().0 -= 1;
+            let data = String::from_utf8_lossy(record.data()).to_string();
+            match data.as_str() {
+                "reject" => Ok(Verdict::Rejected("scripted rejection".into())),
+                "retry" => Ok(Verdict::Retry("scripted retry".into())),
+                "fail" => Err(HandlerError::new(
+                    "ScriptedFailure",
+                    format!("record {}", record.sequence_number()),
+                )),
+                "noted" => {
+                    record.set_record_id("app-id-7");
+                    record.set_end_to_end_latency_ms(42);
+                    record.mark_duplicate();
+                    Ok(Verdict::Ok)
+                }
+                _ => Ok(Verdict::Ok),
+            }
+        }
+    }
+
+    /// A store around a MemoryStore that records its calls and fails or loses claims on demand.
+    #[derive(Default)]
+    struct Store {
+        inner: MemoryStore,
+        fail_claim: bool,
+        fail_complete: bool,
+        /// Before completing, another owner takes every claim over (as after an expiry).
+        steal: bool,
+        claims: Mutex<Vec<(Vec<String>, String, i64, i64)>>,
+        completes: Mutex<Vec<(Vec<(String, Verdict)>, Vec<String>, i64)>>,
+    }
+
+    fn failure(operation: &str) -> StoreError {
+        StoreError::Request {
+            table: "t".into(),
+            operation: operation.into(),
+            cause: "throttled".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl IdempotencyStore for Store {
+        async fn claim(
+            &self,
+            keys: &[String],
+            owner: &str,
+            now: i64,
+            expires_at: i64,
+        ) -> Result<Vec<Claim>, StoreError> {
+            let call = (keys.to_vec(), owner.to_string(), now, expires_at);
+            self.claims.lock().unwrap().push(call);
+            if self.fail_claim {
+                return Err(failure("claim"));
+            }
+            self.inner.claim(keys, owner, now, expires_at).await
+        }
+
+        async fn complete(
+            &self,
+            owner: &str,
+            completed: &[(String, Verdict)],
+            released: &[String],
+            keep_until: i64,
+        ) -> Result<Completion, StoreError> {
+            let call = (completed.to_vec(), released.to_vec(), keep_until);
+            self.completes.lock().unwrap().push(call);
+            if self.fail_complete {
+                return Err(failure("complete"));
+            }
+            if self.steal {
+                let keys: Vec<String> = completed.iter().map(|(k, _)| k.clone()).collect();
+                self.inner
+                    .claim(&keys, "thief", i64::MAX / 4, i64::MAX / 2)
+                    .await?;
+            }
+            self.inner
+                .complete(owner, completed, released, keep_until)
+                .await
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-25T05:00:00Z".parse().unwrap()
+    }
+
+    fn invocation(request_id: &str) -> Invocation {
+        Invocation::new(request_id, now(), now() + chrono::Duration::seconds(30))
+    }
+
+    /// A delivery of (partition key, data) records, sequence numbers 0, 1, ...
+    fn delivery(records: &[(&str, &str)]) -> DeliveryRequest {
+        let records = (records.iter().enumerate())
+            .map(|(i, (key, data))| RelayedRecord {
+                sequence_number: i.to_string(),
+                partition_key: key.to_string(),
+                event_id: format!("shardId-000000000000:{i}"),
+                approximate_arrival_ms: Some(now().timestamp_millis() - 1_000),
+                data: RecordData::encode(data.as_bytes()),
+            })
+            .collect();
+        DeliveryRequest::new("d-1", records)
+    }
+
+    fn statuses(answer: &Answer) -> Vec<String> {
+        (answer.response.results.iter())
+            .map(|r| match &r.outcome {
+                RecordOutcome::Ok => "ok".to_string(),
+                RecordOutcome::Rejected { reason } => format!("rejected: {reason}"),
+                RecordOutcome::Retry { reason } => format!("retry: {reason}"),
+            })
+            .collect()
+    }
+
+    fn with_store(store: Arc<Store>) -> Runner<Scripted> {
+        Runner::new(Scripted::default()).store(store).ttl_hours(100)
+    }
+
+    fn keys_of(runner: &Runner<Scripted>, request: &DeliveryRequest) -> Vec<String> {
+        (request.records.iter())
+            .map(|r| {
+                runner
+                    .handler()
+                    .idempotency_key(&Record::decode(r, "d").unwrap())
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn records_are_answered_in_their_order_with_their_sequence_numbers() {
+        let runner = Runner::new(Scripted::default()).concurrency(4);
+        let request = delivery(&[("a", "ok"), ("b", "reject"), ("a", "retry"), ("c", "x")]);
+        let answer = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap();
+        assert_eq!(
+            statuses(&answer),
+            [
+                "ok",
+                "rejected: scripted rejection",
+                "retry: scripted retry",
+                "ok"
+            ]
+        );
+        let sequence_numbers: Vec<&str> = (answer.response.results.iter())
+            .map(|r| r.sequence_number.as_str())
+            .collect();
+        assert_eq!(sequence_numbers, ["0", "1", "2", "3"]);
+        assert_eq!(
+            (answer.tally.ok, answer.tally.rejected, answer.tally.retry),
+            (2, 1, 1)
+        );
+        assert_eq!(answer.response.version, ENVELOPE_VERSION);
+    }
+
+    #[tokio::test]
+    async fn without_a_store_every_record_runs_even_a_repeated_one() {
+        let runner = Runner::new(Scripted::default());
+        let request = delivery(&[("a", "ok"), ("a", "ok")]);
+        runner
+            .answer_request(request.clone(), &invocation("r1"))
+            .await
+            .unwrap();
+        runner
+            .answer_request(request, &invocation("r2"))
+            .await
+            .unwrap();
+        assert_eq!(runner.handler().calls().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_envelope_version_is_refused_by_name() {
+        let runner = Runner::new(Scripted::default());
+        let v2 = br#"{"version":2,"delivery_id":"d","records":[]}"#;
+        let error = runner.answer_bytes(v2, &invocation("r")).await.unwrap_err();
+        assert_eq!(error.error_type(), "InvalidEnvelope");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid delivery envelope: envelope version 2 is not supported \
+                 (this build speaks version {ENVELOPE_VERSION}); \
+                 deploy the relay and the target from the same release"
+            )
+        );
+        let value = serde_json::json!([]);
+        let error = runner.answer(value, &invocation("r")).await.unwrap_err();
+        assert!(matches!(
+            error,
+            DeliveryError::Envelope(EnvelopeError::NoVersion(_))
+        ));
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "InvalidEnvelope");
+    }
+
+    #[tokio::test]
+    async fn a_handler_error_fails_the_delivery_with_its_error_type() {
+        let runner = Runner::new(Scripted::default());
+        let request = delivery(&[("a", "ok"), ("b", "fail"), ("c", "ok")]);
+        let error = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "ScriptedFailure");
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
+        assert_eq!(
+            (
+                diagnostic.error_type.as_str(),
+                diagnostic.error_message.as_str()
+            ),
+            ("ScriptedFailure", "record 1")
+        );
+        // One at a time: the record after the failing one never starts.
+        let ran: Vec<String> = runner.handler().calls().into_iter().map(|c| c.1).collect();
+        assert_eq!(ran, ["0", "1"]);
+    }
+
+    #[tokio::test]
+    async fn after_a_handler_error_no_record_starts_and_the_earliest_error_is_reported() {
+        let runner = Runner::new(Scripted::default()).concurrency(2);
+        // Keys a and b run side by side; both fail; a's later records never start.
+        let request = delivery(&[("a", "fail"), ("b", "fail"), ("a", "ok"), ("b", "ok")]);
+        let error = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.message(), "record 0");
+        let ran: Vec<String> = runner.handler().calls().into_iter().map(|c| c.1).collect();
+        assert_eq!(ran, ["0", "1"]);
+    }
+
+    #[tokio::test]
+    async fn records_of_one_key_run_in_order_and_keys_concurrently_within_the_bound() {
+        for bound in [1, 2, 3] {
+            let runner = Runner::new(Scripted::default()).concurrency(bound);
+            let keys = ["a", "b", "c", "d", "a", "b", "a", "e", "c", "a"];
+            let records: Vec<(&str, &str)> = keys.iter().map(|k| (*k, "ok")).collect();
+            let answer = runner
+                .answer_request(delivery(&records), &invocation("r"))
+                .await
+                .unwrap();
+            assert_eq!(answer.tally.ok, keys.len());
+            let handler = runner.handler();
+            assert_eq!(handler.most_at_once(), bound, "bound {bound}");
+            let calls = handler.calls();
+            assert_eq!(calls.len(), keys.len());
+            for key in ["a", "b", "c"] {
+                let order: Vec<usize> = (calls.iter())
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, s)| s.parse().unwrap())
+                    .collect();
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(order, sorted, "key {key}, bound {bound}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn records_of_one_key_never_overlap() {
+        let runner = Runner::new(Scripted::default()).concurrency(8);
+        let records = [("a", "ok"); 5];
+        runner
+            .answer_request(delivery(&records), &invocation("r"))
+            .await
+            .unwrap();
+        assert_eq!(runner.handler().most_at_once(), 1);
+        assert_eq!(
+            Runner::new(Scripted::default())
+                .concurrency(0)
+                .concurrency_bound(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn each_record_gets_a_log_line_with_its_ids_and_what_the_handler_noted() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let runner = Runner::new(Scripted::default());
+        let request = delivery(&[("pk-0", "ok"), ("pk-1", "reject"), ("pk-2", "noted")]);
+        runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap();
+        let lines = logs.with_message("record processed");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(
+                line["event_id"],
+                format!("shardId-000000000000:{i}"),
+                "{line}"
+            );
+            assert_eq!(line["sequence_number"], i.to_string(), "{line}");
+            assert_eq!(line["delivery_id"], "d-1", "{line}");
+            assert_eq!(line["since_arrival_ms"], 1_000, "{line}");
+        }
+        assert_eq!(
+            lines[0]["record_id"], "pk-0",
+            "the partition key by default"
+        );
+        assert_eq!(lines[0]["outcome"], "ok");
+        assert_eq!(lines[0]["duplicate"], false);
+        assert!(lines[0].get("reason").is_none(), "{}", lines[0]);
+        assert!(lines[0].get("latency_ms").is_none(), "{}", lines[0]);
+        assert_eq!(lines[1]["outcome"], "rejected");
+        assert_eq!(lines[1]["reason"], "scripted rejection");
+        assert_eq!(lines[2]["record_id"], "app-id-7");
+        assert_eq!(lines[2]["latency_ms"], 42);
+        assert_eq!(lines[2]["duplicate"], true);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_gives_one_metrics_line_of_its_counts() {
+        let runner = Runner::new(Scripted::default());
+        let request = delivery(&[("a", "ok"), ("b", "reject"), ("c", "retry"), ("d", "noted")]);
+        let answer = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap();
+        let line = answer.tally.metrics("p-target").to_value(0);
+        assert_eq!(line["FunctionName"], "p-target");
+        for (name, value) in [
+            ("RecordsOk", 2),
+            ("RecordsRejected", 1),
+            ("RecordsRetry", 1),
+            ("DuplicatesRecognised", 1),
+            ("IdempotencyClaimFailures", 0),
+            ("IdempotencyCompleteFailures", 0),
+            ("IdempotencyLostClaims", 0),
+        ] {
+            assert_eq!(line[name], value, "{name}: {line}");
+        }
+        assert_eq!(line["EndToEndLatency"], serde_json::json!([42]));
+    }
+
+    #[tokio::test]
+    async fn claims_run_until_the_deadline_plus_the_margin_and_answers_are_kept_for_the_ttl() {
+        let store = Arc::new(Store::default());
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "reject"), ("c", "retry")]);
+        let keys = keys_of(&runner, &request);
+        runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap();
+        let claims = store.claims.lock().unwrap().clone();
+        let expires_at = now().timestamp() + 30 + CLAIM_MARGIN_SECONDS;
+        assert_eq!(
+            claims,
+            [(keys.clone(), "r-1".into(), now().timestamp(), expires_at)]
+        );
+        let completes = store.completes.lock().unwrap().clone();
+        let stored = vec![
+            (keys[0].clone(), Verdict::Ok),
+            (
+                keys[1].clone(),
+                Verdict::Rejected("scripted rejection".into()),
+            ),
+        ];
+        let keep_until = now().timestamp() + 100 * 3600;
+        assert_eq!(completes, [(stored, vec![keys[2].clone()], keep_until)]);
+        assert_eq!(store.inner.completed(&keys[0]), Some(Verdict::Ok));
+        assert_eq!(
+            store.inner.claimed_by(&keys[2]),
+            None,
+            "a retry is released"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_completed_record_is_answered_its_stored_verdict_without_running() {
+        let store = Arc::new(Store::default());
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "reject"), ("c", "retry")]);
+        runner
+            .answer_request(request.clone(), &invocation("r-1"))
+            .await
+            .unwrap();
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let again = runner
+            .answer_request(request, &invocation("r-2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            statuses(&again),
+            [
+                "ok",
+                "rejected: scripted rejection",
+                "retry: scripted retry"
+            ]
+        );
+        let ran: Vec<String> = runner.handler().calls().into_iter().map(|c| c.1).collect();
+        assert_eq!(
+            ran,
+            ["0", "1", "2", "2"],
+            "only the released retry runs again"
+        );
+        assert_eq!(again.tally.duplicates, 2);
+        let duplicates: Vec<bool> = (logs.with_message("record processed").iter())
+            .map(|l| l["duplicate"].as_bool().unwrap())
+            .collect();
+        assert_eq!(duplicates, [true, true, false]);
+    }
+
+    #[tokio::test]
+    async fn a_record_claimed_elsewhere_is_answered_retry_without_running() {
+        let store = Arc::new(Store::default());
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "ok")]);
+        let keys = keys_of(&runner, &request);
+        let later = now().timestamp() + 600;
+        store
+            .inner
+            .claim(&keys[1..], "other", 0, later)
+            .await
+            .unwrap();
+        let answer = runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap();
+        let statuses = statuses(&answer);
+        assert_eq!(statuses[0], "ok");
+        assert!(
+            statuses[1].starts_with("retry: in progress elsewhere"),
+            "{}",
+            statuses[1]
+        );
+        assert_eq!(runner.handler().calls().len(), 1);
+        assert_eq!(
+            store.inner.claimed_by(&keys[1]).as_deref(),
+            Some("other"),
+            "left alone"
+        );
+        let completes = store.completes.lock().unwrap().clone();
+        assert_eq!(completes[0].1, Vec::<String>::new(), "not ours to release");
+    }
+
+    #[tokio::test]
+    async fn a_key_twice_in_a_delivery_runs_once_and_both_records_get_its_answer() {
+        let store = Arc::new(Store::default());
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "reject"), ("b", "ok"), ("a", "reject")]);
+        let answer = runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            statuses(&answer),
+            [
+                "rejected: scripted rejection",
+                "ok",
+                "rejected: scripted rejection"
+            ]
+        );
+        let ran: Vec<String> = runner.handler().calls().into_iter().map(|c| c.1).collect();
+        assert_eq!(ran, ["0", "1"]);
+        assert_eq!(answer.tally.duplicates, 1);
+        assert_eq!(store.claims.lock().unwrap()[0].0.len(), 2, "distinct keys");
+    }
+
+    #[tokio::test]
+    async fn a_failed_claim_answers_every_record_retry_and_runs_none() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let store = Arc::new(Store {
+            fail_claim: true,
+            ..Store::default()
+        });
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "ok")]);
+        let answer = runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap();
+        let expected = "retry: idempotency store unavailable: idempotency store t: claim failed: \
+                        throttled";
+        assert_eq!(statuses(&answer), [expected, expected]);
+        assert!(runner.handler().calls().is_empty());
+        assert!(
+            store.completes.lock().unwrap().is_empty(),
+            "nothing to complete"
+        );
+        assert_eq!(answer.tally.claim_failures, 1);
+        let errors: Vec<_> = (logs.lines().into_iter())
+            .filter(|l| l["level"] == "ERROR")
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0]["error"].as_str().unwrap().contains("throttled"));
+    }
+
+    #[tokio::test]
+    async fn a_handler_error_stores_what_ran_releases_the_rest_and_fails_the_invocation() {
+        let store = Arc::new(Store::default());
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "fail"), ("c", "ok")]);
+        let keys = keys_of(&runner, &request);
+        let error = runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_type(), "ScriptedFailure");
+        let completes = store.completes.lock().unwrap().clone();
+        let released = vec![keys[1].clone(), keys[2].clone()];
+        assert_eq!(completes[0].0, [(keys[0].clone(), Verdict::Ok)]);
+        assert_eq!(completes[0].1, released);
+        assert!(
+            store.inner.claimed_by(&keys[1]).is_none()
+                && store.inner.claimed_by(&keys[2]).is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_completion_keeps_the_verdicts_logs_an_error_and_counts_it() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let store = Arc::new(Store {
+            fail_complete: true,
+            ..Store::default()
+        });
+        let runner = with_store(store);
+        let request = delivery(&[("a", "ok"), ("b", "reject")]);
+        let answer = runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap();
+        assert_eq!(statuses(&answer), ["ok", "rejected: scripted rejection"]);
+        assert_eq!(answer.tally.complete_failures, 1);
+        let line = answer.tally.metrics("f").to_value(0);
+        assert_eq!(line["IdempotencyCompleteFailures"], 1);
+        let errors: Vec<_> = (logs.lines().into_iter())
+            .filter(|l| l["level"] == "ERROR")
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("complete failed"));
+    }
+
+    #[tokio::test]
+    async fn lost_claims_keep_the_verdicts_with_a_warning_and_a_count() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let store = Arc::new(Store {
+            steal: true,
+            ..Store::default()
+        });
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "ok")]);
+        let keys = keys_of(&runner, &request);
+        let answer = runner
+            .answer_request(request, &invocation("r-1"))
+            .await
+            .unwrap();
+        assert_eq!(statuses(&answer), ["ok", "ok"]);
+        assert_eq!(answer.tally.lost_claims, 2);
+        assert_eq!(
+            answer.tally.metrics("f").to_value(0)["IdempotencyLostClaims"],
+            2
+        );
+        assert_eq!(store.inner.claimed_by(&keys[0]).as_deref(), Some("thief"));
+        let warnings: Vec<_> = (logs.lines().into_iter())
+            .filter(|l| l["level"] == "WARN")
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("claims lost"));
+    }
+
+    #[test]
+    fn the_default_key_survives_a_redrive_and_separates_key_from_data() {
+        let record = |sequence_number: &str, key: &str, data: &[u8]| {
+            let relayed = RelayedRecord {
+                sequence_number: sequence_number.into(),
+                partition_key: key.into(),
+                event_id: format!("shardId-000000000001:{sequence_number}"),
+                approximate_arrival_ms: None,
+                data: RecordData::encode(data),
+            };
+            crate::default_key(&Record::decode(&relayed, sequence_number).unwrap())
+        };
+        let original = record("1", "ab", b"c");
+        assert_eq!(
+            original,
+            record("99", "ab", b"c"),
+            "new sequence number, same key"
+        );
+        assert_ne!(original, record("1", "a", b"bc"));
+        assert_ne!(original, record("1", "ab", b"d"));
+        assert!(
+            original.starts_with("sha256:") && original.len() == 7 + 64,
+            "{original}"
+        );
+    }
+
+    #[test]
+    fn the_invocation_takes_its_owner_and_deadline_from_lambdas_context() {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = "req-9".into();
+        context.deadline = now().timestamp_millis() as u64 + 15_000;
+        let invocation = Invocation::from_context(&context, now());
+        assert_eq!(invocation.request_id, "req-9");
+        assert_eq!(invocation.deadline, now() + chrono::Duration::seconds(15));
+    }
+}
