@@ -641,6 +641,11 @@ mod tests {
         }
     }
 
+    /// A claim's keys, owner, now and expiry.
+    type ClaimCall = (Vec<String>, String, i64, i64);
+    /// A completion's answers, released keys and keep_until.
+    type CompleteCall = (Vec<(String, Verdict)>, Vec<String>, i64);
+
     /// A store around a MemoryStore that records its calls and fails or loses claims on demand.
     #[derive(Default)]
     struct Store {
@@ -649,8 +654,8 @@ mod tests {
         fail_complete: bool,
         /// Before completing, another owner takes every claim over (as after an expiry).
         steal: bool,
-        claims: Mutex<Vec<(Vec<String>, String, i64, i64)>>,
-        completes: Mutex<Vec<(Vec<(String, Verdict)>, Vec<String>, i64)>>,
+        claims: Mutex<Vec<ClaimCall>>,
+        completes: Mutex<Vec<CompleteCall>>,
     }
 
     fn failure(operation: &str) -> StoreError {
