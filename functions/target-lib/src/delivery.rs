@@ -1220,6 +1220,31 @@ mod tests {
     }
 
     #[test]
+    fn latency_since_arrival_counts_from_the_arrival_in_the_stream_and_is_clamped() {
+        let arriving = |approximate_arrival_ms| {
+            let relayed = RelayedRecord {
+                sequence_number: "1".into(),
+                partition_key: "a".into(),
+                event_id: "shardId-000000000000:1".into(),
+                approximate_arrival_ms,
+                data: RecordData::encode(b""),
+            };
+            since_arrival_ms(Some(&Record::decode(&relayed, "d").unwrap()), now())
+        };
+        let now_ms = now().timestamp_millis();
+        assert_eq!(arriving(Some(now_ms - 1_234)), Some(1_234));
+        assert_eq!(arriving(Some(now_ms)), Some(0));
+        assert_eq!(
+            arriving(Some(now_ms + 500)),
+            Some(0),
+            "a future arrival is clamped"
+        );
+        assert_eq!(arriving(None), None, "absent: omitted");
+        assert_eq!(arriving(Some(i64::MAX)), None);
+        assert_eq!(since_arrival_ms(None, now()), None, "an undecodable record");
+    }
+
+    #[test]
     fn the_invocation_takes_its_owner_and_deadline_from_lambdas_context() {
         let mut context = lambda_runtime::Context::default();
         context.request_id = "req-9".into();
