@@ -2,6 +2,8 @@
 //! (a claim with an owner and an expiry) or has answered it (its final verdict), so a
 //! redelivered record is answered without running its effect again.
 
+pub mod memory;
+
 use crate::verdict::Verdict;
 
 pub mod dynamodb;
