@@ -107,3 +107,15 @@ def test_a_bad_command_is_an_error_answer(store: tuple[StoreCheck, Any]) -> None
     check, _ = store
     answer = check.complete("x", [("k", "maybe")], [], NOW)
     assert "error" in answer and "maybe" in answer["error"], answer
+
+
+def test_500_keys_go_as_five_concurrent_transactions(store: tuple[StoreCheck, Any]) -> None:
+    # The store sends its chunks concurrently; moto serialises them (local_run.moto_launcher's
+    # _dynamodb_lock), as DynamoDB keeps each transaction atomic.
+    check, _ = store
+    keys = [f"wide/{i}" for i in range(500)]
+    claimed = check.claim(keys, "wide-1", NOW, NOW + CLAIM_S)
+    assert claimed.get("claims") == ["claimed"] * 500, claimed.get("error")
+    assert claimed["round_trips"] == 5
+    released = check.complete("wide-1", [], keys, NOW + KEEP_S)
+    assert released == {**released, "lost_claims": [], "round_trips": 5}
