@@ -24,6 +24,9 @@ use crate::verdict::Verdict;
 /// claim is never taken over while its handler still runs).
 pub const CLAIM_MARGIN_SECONDS: i64 = 60;
 
+/// Lambda's longest timeout (15 minutes): how long an invocation without a known deadline may run.
+pub const MAX_INVOCATION_SECONDS: i64 = 900;
+
 /// The default number of records a delivery runs at once.
 pub const DEFAULT_CONCURRENCY: usize = 1;
 
@@ -70,12 +73,16 @@ impl Invocation {
         }
     }
 
-    /// The invocation Lambda describes in `context`, started `now`.
+    /// The invocation Lambda describes in `context`, started `now`. A deadline that is missing
+    /// or not after `now` (Lambda always sets one; a local runtime may not) counts as the longest
+    /// an invocation can run, [`MAX_INVOCATION_SECONDS`] from `now`, so that a claim never expires
+    /// while its handler may still run.
     pub fn from_context(context: &lambda_runtime::Context, now: DateTime<Utc>) -> Self {
         let deadline = i64::try_from(context.deadline)
             .ok()
             .and_then(DateTime::from_timestamp_millis)
-            .unwrap_or(now);
+            .filter(|deadline| *deadline > now)
+            .unwrap_or(now + chrono::Duration::seconds(MAX_INVOCATION_SECONDS));
         Self::new(context.request_id.clone(), now, deadline)
     }
 }
@@ -1252,5 +1259,11 @@ mod tests {
         let invocation = Invocation::from_context(&context, now());
         assert_eq!(invocation.request_id, "req-9");
         assert_eq!(invocation.deadline, now() + chrono::Duration::seconds(15));
+        for missing in [0, now().timestamp_millis() as u64] {
+            context.deadline = missing;
+            let invocation = Invocation::from_context(&context, now());
+            let longest = now() + chrono::Duration::seconds(MAX_INVOCATION_SECONDS);
+            assert_eq!(invocation.deadline, longest, "deadline {missing}");
+        }
     }
 }

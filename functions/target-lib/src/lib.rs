@@ -57,6 +57,7 @@ pub mod verdict;
 
 pub use delivery::{
     Answer, DeliveryError, Invocation, Runner, Tally, CLAIM_MARGIN_SECONDS, DEFAULT_CONCURRENCY,
+    MAX_INVOCATION_SECONDS,
 };
 pub use handler::{default_key, HandlerError, RecordHandler};
 pub use idempotency::memory::MemoryStore;

@@ -36,7 +36,7 @@ use aws_sdk_dynamodb::types::{
 use futures::future::try_join_all;
 use shared::config::{IDEMPOTENCY_KEY_ATTRIBUTE, IDEMPOTENCY_TTL_ATTRIBUTE};
 
-use super::{Claim, Completion, IdempotencyStore, StoreError};
+use crate::idempotency::port::{Claim, Completion, IdempotencyStore, StoreError};
 use crate::verdict::Verdict;
 
 /// The item's state: [`STATUS_IN_PROGRESS`] or [`STATUS_COMPLETED`].

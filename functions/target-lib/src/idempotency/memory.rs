@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::{Claim, Completion, IdempotencyStore, StoreError};
+use crate::idempotency::port::{Claim, Completion, IdempotencyStore, StoreError};
 use crate::verdict::Verdict;
 
 /// An [`IdempotencyStore`] in memory, with the same semantics as the durable one: claims with an
