@@ -289,8 +289,8 @@ impl DynamoDbStore {
             .iter()
             .map(|key| HashMap::from([(IDEMPOTENCY_KEY_ATTRIBUTE.to_string(), s(key))]))
             .collect();
-        let mut retries = 0;
-        while !pending.is_empty() {
+        let mut backoffs = backoffs();
+        loop {
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(std::mem::take(&mut pending)))
                 .consistent_read(true)
@@ -318,27 +318,25 @@ impl DynamoDbStore {
                 })?;
                 found.insert(key.to_string(), item.clone());
             }
-            if let Some(unprocessed) = output
+            pending = output
                 .unprocessed_keys()
                 .and_then(|tables| tables.get(&self.table))
-            {
-                pending = unprocessed.keys().to_vec();
+                .map(|unprocessed| unprocessed.keys().to_vec())
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
             }
-            if !pending.is_empty() {
-                retries += 1;
-                if retries > MAX_PASSING_RETRIES {
-                    return Err(self.error(
-                        "BatchGetItem",
-                        format!(
-                            "{} keys still unprocessed after {MAX_PASSING_RETRIES} retries (throttled: raise the table's capacity or retry later)",
-                            pending.len()
-                        ),
-                    ));
-                }
-                tokio::time::sleep(backoff(retries)).await;
-            }
+            let Some(delay) = backoffs.next() else {
+                return Err(self.error(
+                    "BatchGetItem",
+                    format!(
+                        "{} keys still unprocessed after {MAX_PASSING_RETRIES} retries (throttled: raise the table's capacity or retry later)",
+                        pending.len()
+                    ),
+                ));
+            };
+            tokio::time::sleep(delay).await;
         }
-        Ok(found)
     }
 
     /// Claims one chunk of at most [`MAX_TRANSACTION_ITEMS`] keys.
@@ -351,7 +349,7 @@ impl DynamoDbStore {
     ) -> Result<Vec<Claim>, StoreError> {
         let mut claims: Vec<Option<Claim>> = vec![None; keys.len()];
         let mut pending: Vec<usize> = (0..keys.len()).collect();
-        let mut retries = 0;
+        let mut backoffs = backoffs();
         while !pending.is_empty() {
             let actions = pending
                 .iter()
@@ -408,17 +406,17 @@ impl DynamoDbStore {
             if settled.is_empty() {
                 // No key was settled: the cancellation was a passing one (or the items changed
                 // under the transaction); retry with backoff, a bounded number of times.
-                retries += 1;
-                if retries > MAX_PASSING_RETRIES {
+                let Some(delay) = backoffs.next() else {
                     return Err(self.error(
                         "TransactWriteItems",
                         format!(
-                            "the claim of {} keys was cancelled {retries} times (transaction conflicts or throttling); retry later",
-                            pending.len()
+                            "the claim of {} keys was cancelled {} times (transaction conflicts or throttling); retry later",
+                            pending.len(),
+                            MAX_PASSING_RETRIES + 1
                         ),
                     ));
-                }
-                tokio::time::sleep(backoff(retries)).await;
+                };
+                tokio::time::sleep(delay).await;
             } else {
                 pending.retain(|i| !settled.contains(i));
             }
@@ -474,7 +472,7 @@ impl DynamoDbStore {
     ) -> Result<Vec<String>, StoreError> {
         let mut lost = Vec::new();
         let mut pending: Vec<usize> = (0..chunk.len()).collect();
-        let mut retries = 0;
+        let mut backoffs = backoffs();
         while !pending.is_empty() {
             let actions = pending
                 .iter()
@@ -504,17 +502,17 @@ impl DynamoDbStore {
                 }
             }
             if settled.is_empty() {
-                retries += 1;
-                if retries > MAX_PASSING_RETRIES {
+                let Some(delay) = backoffs.next() else {
                     return Err(self.error(
                         "TransactWriteItems",
                         format!(
-                            "the completion of {} keys was cancelled {retries} times (transaction conflicts or throttling); retry later",
-                            pending.len()
+                            "the completion of {} keys was cancelled {} times (transaction conflicts or throttling); retry later",
+                            pending.len(),
+                            MAX_PASSING_RETRIES + 1
                         ),
                     ));
-                }
-                tokio::time::sleep(backoff(retries)).await;
+                };
+                tokio::time::sleep(delay).await;
             } else {
                 pending.retain(|i| !settled.contains(i));
             }
@@ -631,6 +629,11 @@ impl Reason {
 /// The backoff before the `retry`-th retry (1-based): 20 ms, doubling.
 fn backoff(retry: u32) -> Duration {
     FIRST_BACKOFF * 2u32.saturating_pow(retry.saturating_sub(1))
+}
+
+/// The backoffs of the [`MAX_PASSING_RETRIES`] retries a request may spend, in order.
+fn backoffs() -> impl Iterator<Item = Duration> {
+    (1..=MAX_PASSING_RETRIES).map(backoff)
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -784,6 +787,7 @@ mod tests {
         let claims = store.claim(&keys, OWNER, NOW, EXPIRES_AT).await.unwrap();
         assert_eq!(claims, vec![Claim::Claimed; 250]);
         assert_eq!(store.round_trips(), 3);
+        assert_eq!(store.table(), TABLE);
 
         let sent = sent.lock().unwrap();
         let mut sizes: Vec<usize> = sent.iter().map(|(_, b)| action_keys(b).len()).collect();
@@ -1058,6 +1062,8 @@ mod tests {
                 // Claimed by another delivery after this one's claim expired: lost.
                 failed(Some(in_progress_item("key-0", "delivery-9", NOW + 50))),
                 not_failed(),
+                // Taken over and answered by another delivery: lost too.
+                failed(Some(completed_item("key-4", "ok", None))),
                 // Gone: a release that an earlier send already did is no loss.
                 failed(None),
                 // A release of a key another delivery holds now: lost.
@@ -1068,16 +1074,14 @@ mod tests {
         let completed = vec![
             ("key-0".to_string(), Verdict::Ok),
             ("key-1".to_string(), Verdict::Ok),
+            ("key-4".to_string(), Verdict::Ok),
         ];
         let released = vec!["key-2".to_string(), "key-3".to_string()];
         let completion = store
             .complete(OWNER, &completed, &released, NOW)
             .await
             .unwrap();
-        assert_eq!(
-            completion.lost_claims,
-            vec!["key-0".to_string(), "key-3".to_string()]
-        );
+        assert_eq!(completion.lost_claims, vec!["key-0", "key-4", "key-3"]);
         let sent = sent.lock().unwrap();
         assert_eq!(action_keys(&sent[1].1), vec!["key-1"]);
     }
@@ -1093,6 +1097,81 @@ mod tests {
         ];
         let completion = store.complete(OWNER, &completed, &[], NOW).await.unwrap();
         assert_eq!(completion.lost_claims, vec!["key-1".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn unprocessed_keys_are_read_again_a_bounded_number_of_times() {
+        let unprocessed = |key: &str| {
+            (
+                200,
+                json!({"Responses": {TABLE: []}, "UnprocessedKeys": {TABLE: {"Keys": [{"id": {"S": key}}], "ConsistentRead": true}}}),
+            )
+        };
+        let (store, sent) = store_answering(vec![
+            cancelled(vec![failed(None)]),
+            unprocessed("key-0"),
+            (
+                200,
+                json!({"Responses": {TABLE: [completed_item("key-0", "ok", None)]}}),
+            ),
+        ]);
+        let claims = store.claim(&keys(1), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        assert_eq!(claims, vec![Claim::Completed(Verdict::Ok)]);
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent[2].0, "BatchGetItem");
+        assert_eq!(
+            sent[2].1["RequestItems"][TABLE]["Keys"],
+            json!([{"id": {"S": "key-0"}}])
+        );
+
+        let mut answers = vec![cancelled(vec![failed(None)])];
+        answers.extend((0..=MAX_PASSING_RETRIES).map(|_| unprocessed("key-0")));
+        let (store, sent) = store_answering(answers);
+        let err = store
+            .claim(&keys(1), OWNER, NOW, EXPIRES_AT)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BatchGetItem")
+                && err.contains("1 keys still unprocessed after 4 retries"),
+            "{err}"
+        );
+        assert_eq!(sent.lock().unwrap().len(), 2 + MAX_PASSING_RETRIES as usize);
+    }
+
+    #[tokio::test]
+    async fn a_completion_cancelled_by_a_conflict_is_sent_again_a_bounded_number_of_times() {
+        let conflict = || cancelled(vec![json!({"Code": "TransactionConflict"})]);
+        let completed = vec![("key-0".to_string(), Verdict::Ok)];
+        let (store, sent) = store_answering(vec![conflict(), ok()]);
+        let completion = store.complete(OWNER, &completed, &[], NOW).await.unwrap();
+        assert_eq!(completion, Completion::default());
+        assert_eq!(sent.lock().unwrap().len(), 2);
+
+        let (store, sent) =
+            store_answering((0..=MAX_PASSING_RETRIES).map(|_| conflict()).collect());
+        let err = store
+            .complete(OWNER, &completed, &[], NOW)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the completion of 1 keys was cancelled 5 times"),
+            "{err}"
+        );
+        assert_eq!(sent.lock().unwrap().len(), MAX_PASSING_RETRIES as usize + 1);
+
+        let (store, _) = store_answering(vec![cancelled(vec![json!({"Code": "ValidationError"})])]);
+        let err = store
+            .complete(OWNER, &completed, &[], NOW)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("completion of key \"key-0\" was refused: ValidationError"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1121,5 +1200,8 @@ mod tests {
         );
         assert_eq!(backoff(1), Duration::from_millis(20));
         assert_eq!(backoff(3), Duration::from_millis(80));
+        let all: Vec<Duration> = backoffs().collect();
+        assert_eq!(all.len(), MAX_PASSING_RETRIES as usize);
+        assert_eq!(all.iter().sum::<Duration>(), Duration::from_millis(300));
     }
 }
