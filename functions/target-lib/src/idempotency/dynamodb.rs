@@ -1117,12 +1117,14 @@ mod tests {
         ]);
         let claims = store.claim(&keys(1), OWNER, NOW, EXPIRES_AT).await.unwrap();
         assert_eq!(claims, vec![Claim::Completed(Verdict::Ok)]);
-        let sent = sent.lock().unwrap();
-        assert_eq!(sent[2].0, "BatchGetItem");
-        assert_eq!(
-            sent[2].1["RequestItems"][TABLE]["Keys"],
-            json!([{"id": {"S": "key-0"}}])
-        );
+        {
+            let sent = sent.lock().unwrap();
+            assert_eq!(sent[2].0, "BatchGetItem");
+            assert_eq!(
+                sent[2].1["RequestItems"][TABLE]["Keys"],
+                json!([{"id": {"S": "key-0"}}])
+            );
+        }
 
         let mut answers = vec![cancelled(vec![failed(None)])];
         answers.extend((0..=MAX_PASSING_RETRIES).map(|_| unprocessed("key-0")));
