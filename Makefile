@@ -35,7 +35,7 @@ help:
 	@echo "make test   run every test (lint, unit, mutants, infra checks, Pulumi engine, end to end)"
 	@echo "make build  build target/lambda/{producer,relay,target}/bootstrap.zip (x86_64)"
 	@echo "make generate  write what is printed from the program: docs/reference/*.md and Pulumi.yaml's config: block"
-	@echo "make bench  start-up time and peak memory of the release binaries; the relay's warm throughput beside Python's"
+	@echo "make bench  start-up time and peak memory of the release binaries; the relay's warm throughput beside Python's; the idempotency store's cost per delivery"
 	@echo "make check-pulumi  both stacks through the real Pulumi CLI (preview, up, destroy) with a stand-in aws provider"
 	@echo "make soak   TOTAL records (100000) through the local run under a fault matrix (FAULTS=default|none|class:rate,...); fails if one is lost"
 
@@ -97,11 +97,14 @@ $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):
 
 # Start-up time (process start -> first response) and peak RSS of each release binary; then the
 # relay's warm throughput beside the Python relay's, and key-ordered delivery against a slow
-# target (bench/throughput.py; BENCH_ARGS passes options, e.g. BENCH_ARGS="--part slow").
+# target (bench/throughput.py; BENCH_ARGS passes options, e.g. BENCH_ARGS="--part slow"); then
+# the DynamoDB idempotency store's round trips and added time per delivery, against moto
+# (bench/idempotency.py).
 BENCH_ARGS ?=
 bench: build
 	$(PY) bench/startup.py --runs 10
 	$(PY) -m bench.throughput $(BENCH_ARGS)
+	$(PY) -m bench.idempotency
 
 # mutants after unit: a mutant is only worth testing once the unmutated tests pass.
 test: tools lint unit mutants check-infra check-pulumi e2e

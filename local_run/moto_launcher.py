@@ -30,6 +30,7 @@ Arguments are moto.server's (`python -m local_run.moto_launcher -H 127.0.0.1 -p 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -53,6 +54,9 @@ from moto.awslambda import models as lambda_models  # noqa: E402
 from moto.awslambda.exceptions import LambdaClientError  # noqa: E402
 from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.core.responses import ActionResult  # noqa: E402
+from moto.dynamodb import models as dynamodb_models  # noqa: E402
+from moto.dynamodb.models.table import Table as DynamoTable  # noqa: E402
+from moto.dynamodb.responses import DynamoHandler  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
 from moto.kinesis import models as kinesis_models  # noqa: E402
 from moto.s3 import models as s3_models  # noqa: E402
@@ -318,6 +322,46 @@ def put_object_refused(self: s3_models.S3Backend, *args: Any, **kwargs: Any) -> 
     return _original_put_object(self, *args, **kwargs)
 
 
+# moto 5.2.5's DynamoDB is not thread-safe: TransactWriteItems deep-copies each table it writes
+# (for its rollback) while another request's thread writes to it ("dictionary changed size during
+# iteration": HTTP 500, found by the idempotency store's benchmark, whose chunks of 100 actions go
+# concurrently). And it copies the whole table once per action, not once per table: a transaction
+# of 100 actions took seconds once the table held a few thousand items. One lock serialises every
+# DynamoDB request (each is atomic in DynamoDB too), and a transaction copies each table once.
+_dynamodb_lock = threading.Lock()
+_original_dynamodb_call_action = DynamoHandler.call_action
+_original_transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
+
+
+def dynamodb_call_serialised(self: DynamoHandler) -> Any:
+    with _dynamodb_lock:
+        return _original_dynamodb_call_action(self)
+
+
+class CopyEachTableOnce:
+    """`copy` as moto's transaction sees it: one deep copy per table (the copies moto takes before
+    any write are all the same), every other object copied as usual."""
+
+    def __init__(self) -> None:
+        self.tables: dict[int, DynamoTable] = {}
+
+    def deepcopy(self, obj: Any) -> Any:
+        if not isinstance(obj, DynamoTable):
+            return copy.deepcopy(obj)
+        if id(obj) not in self.tables:
+            self.tables[id(obj)] = copy.deepcopy(obj)
+        return self.tables[id(obj)]
+
+
+def transact_write_items_copying_once(self: dynamodb_models.DynamoDBBackend, transact_items: Any) -> Any:
+    # Runs under _dynamodb_lock (every DynamoDB request does): no other thread sees the swap.
+    dynamodb_models.copy = CopyEachTableOnce()  # type: ignore[assignment]
+    try:
+        return _original_transact_write_items(self, transact_items)
+    finally:
+        dynamodb_models.copy = copy
+
+
 def install() -> None:
     global _faults
     lambda_models.LambdaFunction.invoke = invoke_through_runtime_emulator  # type: ignore[method-assign]
@@ -329,6 +373,9 @@ def install() -> None:
     kinesis_models.Shard.get_records = shard_get_records  # type: ignore[method-assign]
     kinesis_models.Shard.get_max_sequence_number = shard_max_sequence_number  # type: ignore[method-assign]
     kinesis_models.Shard.get_min_sequence_number = shard_min_sequence_number  # type: ignore[method-assign]
+    # Serialised DynamoDB requests, one copy per table per transaction (see _dynamodb_lock).
+    DynamoHandler.call_action = dynamodb_call_serialised  # type: ignore[method-assign]
+    dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items_copying_once  # type: ignore[method-assign]
     matrix = os.environ.get("LOCAL_FAULTS")
     if matrix:
         _faults = FaultInjector.from_json(matrix)

@@ -40,7 +40,7 @@ from local_run.stream import FIRST_SHARD_HASH_KEY
 from local_run.template import render
 
 RELAYCTL = ROOT / "target" / "debug" / "relayctl"
-# The target's allowed clock skew is 300 s (functions/sample-target/src/processor.rs); a record this far
+# The target's allowed clock skew is 300 s (functions/sample-target/src/handler.rs); a record this far
 # ahead is rejected when it arrives within a few seconds, and accepted once it is no longer ahead
 # by more than the skew.
 AHEAD_S = 306

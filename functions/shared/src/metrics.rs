@@ -82,15 +82,31 @@ pub mod target {
     pub const RECORDS_OK: Metric = count("RecordsOk", "records it answered `ok`");
     pub const RECORDS_REJECTED: Metric = count("RecordsRejected", "records it answered `rejected`");
     pub const RECORDS_RETRY: Metric = count("RecordsRetry", "records it answered `retry`");
-    /// Records answered `ok` again without processing: already processed by this container.
+    /// Records answered without running the handler again: answered earlier (the idempotency
+    /// store, the same key earlier in the delivery, or the handler's own memory).
     pub const DUPLICATES: Metric = count(
         "DuplicatesRecognised",
-        "redeliveries answered `ok` without processing again (per container)",
+        "redeliveries answered without processing again (idempotency store, same key earlier in the delivery, or the handler's own memory)",
     );
     /// From the record's creation by the producer to its processing, per record.
     pub const END_TO_END_LATENCY: Metric = milliseconds(
         "EndToEndLatency",
         "one sample per record: producer's `created_at` → processed",
+    );
+    /// Deliveries whose claim on the idempotency store failed (every record answered `retry`).
+    pub const IDEMPOTENCY_CLAIM_FAILURES: Metric = count(
+        "IdempotencyClaimFailures",
+        "deliveries whose idempotency claim failed (every record answered `retry`, nothing run)",
+    );
+    /// Deliveries whose answers could not be stored in the idempotency store after running.
+    pub const IDEMPOTENCY_COMPLETE_FAILURES: Metric = count(
+        "IdempotencyCompleteFailures",
+        "deliveries whose answers the idempotency store did not take after running (a redelivery after the claims expire runs them again)",
+    );
+    /// Records whose idempotency claim another invocation had taken over by completion time.
+    pub const IDEMPOTENCY_LOST_CLAIMS: Metric = count(
+        "IdempotencyLostClaims",
+        "records whose idempotency claim expired and was taken over before their answer was stored",
     );
     pub const ALL: &[Metric] = &[
         RECORDS_OK,
@@ -98,6 +114,9 @@ pub mod target {
         RECORDS_RETRY,
         DUPLICATES,
         END_TO_END_LATENCY,
+        IDEMPOTENCY_CLAIM_FAILURES,
+        IDEMPOTENCY_COMPLETE_FAILURES,
+        IDEMPOTENCY_LOST_CLAIMS,
     ];
 }
 
@@ -148,6 +167,18 @@ pub const NAMES: &[(&str, &str)] = &[
     ("target_records_retry", target::RECORDS_RETRY.name),
     ("target_duplicates", target::DUPLICATES.name),
     ("target_end_to_end_latency", target::END_TO_END_LATENCY.name),
+    (
+        "target_idempotency_claim_failures",
+        target::IDEMPOTENCY_CLAIM_FAILURES.name,
+    ),
+    (
+        "target_idempotency_complete_failures",
+        target::IDEMPOTENCY_COMPLETE_FAILURES.name,
+    ),
+    (
+        "target_idempotency_lost_claims",
+        target::IDEMPOTENCY_LOST_CLAIMS.name,
+    ),
     ("producer_records_written", producer::RECORDS_WRITTEN.name),
     ("producer_retried_entries", producer::RETRIED_ENTRIES.name),
     ("producer_records_failed", producer::RECORDS_FAILED.name),
