@@ -25,10 +25,14 @@ use shared::config as env;
 
 pub const PROVIDER: &str = names::TARGET_PROVIDER;
 
-/// What the target role may do on its idempotency table, and nothing else there: the store claims
-/// and completes a delivery's keys with transactional writes (TransactWriteItems is authorized
-/// per item as PutItem, UpdateItem, DeleteItem or ConditionCheckItem) and reads the stored
-/// answers of keys already claimed with BatchGetItem. No Scan, Query, or table-level action.
+/// What the target role may do on its idempotency table, and nothing else there: exactly what
+/// the target library's DynamoDB store sends. It claims and completes a delivery's keys with
+/// TransactWriteItems, which IAM authorizes per action as the underlying PutItem (a claim),
+/// UpdateItem (a completion) and DeleteItem (a released claim) ("Using IAM with DynamoDB
+/// transactions", DynamoDB developer guide; TransactWriteItems is no IAM action of its own); its
+/// conditions ride on those actions (no ConditionCheckItem), and it reads the items of keys whose
+/// claim failed without returning them with one BatchGetItem. No GetItem, Scan, Query, or
+/// table-level action.
 pub const IDEMPOTENCY_TABLE_ACTIONS: [&str; 4] = [
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
