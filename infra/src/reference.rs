@@ -151,9 +151,8 @@ pub fn environment() -> Result<String, ConfigError> {
             };
             let value = match (values.get(*variable), with_store.get(*variable)) {
                 (Some(value), _) => shown(value),
-                (None, Some(value)) if function == "target" => {
-                    format!("not set; with `{store}` true: {}", shown(value))
-                }
+                // Only the target's variables are in `with_store` (the target function's).
+                (None, Some(value)) => format!("not set; with `{store}` true: {}", shown(value)),
                 (None, _) => "not set".into(),
             };
             out.push_str(&format!(
