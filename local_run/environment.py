@@ -1,8 +1,9 @@
 """The two accounts in moto, with the resources the stacks declare that the data path touches.
 
 Source account: the stream, the dead-letter bucket, the producer's and the relay's execution
-roles. Target account: the target's execution role, the cross-account role and the target
-function (registered only there, so only that account's credentials find it).
+roles. Target account: the target's execution role, the cross-account role, the target
+function (registered only there, so only that account's credentials find it) and, when the
+target stack declares it (`idempotencyStore`), the idempotency table.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import json
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from local_run.moto_clients import Credentials, LocalAws
 from local_run.stacks import FUNCTIONS, Stacks
+from local_run.template import Template, resolve
+
+# The Pulumi type of a DynamoDB table, as the rendered templates name it.
+TABLE_TYPE = "aws:dynamodb:Table"
 
 LAMBDA_TRUST = json.dumps(
     {
@@ -47,6 +53,8 @@ class Environment:
     role_arns: Mapping[str, str]  # logical name (producerRole, ...) -> ARN
     # What the templates' `${logical.attribute}` interpolations resolve to here.
     refs: Mapping[str, str]
+    # The target account's DynamoDB tables the target stack declares: logical name -> table name.
+    tables: Mapping[str, str]
 
     @classmethod
     def create(cls, aws: LocalAws, stacks: Stacks, progress: Callable[[str], None]) -> Environment:
@@ -66,6 +74,10 @@ class Environment:
             role_arns[logical] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
         cross_account_role = _create_cross_account_role(aws, target_admin, stacks, role_arns["relayRole"])
         _register_target_function(aws, target_admin, stacks, role_arns["targetRole"])
+        tables = {
+            logical: _create_table(aws, target_admin, stacks.target, logical)
+            for logical, _ in stacks.target.resources_of_type(TABLE_TYPE)
+        }
         progress(
             f"source {stacks.source_account}: stream {stream.name} ({len(stream.shards)} shards), "
             f"dead-letter bucket {bucket.name}, roles {', '.join(role_arns)}"
@@ -73,6 +85,7 @@ class Environment:
         progress(
             f"target {stacks.target_account}: role {cross_account_role} (trusts the relay role + external id), "
             f"function {stacks.function_names['target']}"
+            + "".join(f", table {name} ({logical})" for logical, name in tables.items())
         )
         refs = {
             "stream.name": stream.name,
@@ -88,7 +101,11 @@ class Environment:
             refs[f"{function}Function.name"] = stacks.function_names[function]
         for logical, arn in role_arns.items():
             refs[f"{logical}.arn"] = arn
-        return cls(admins, stream, bucket, role_arns, refs)
+        for logical, name in tables.items():
+            refs[f"{logical}.name"] = name
+            refs[f"{logical}.id"] = name
+            refs[f"{logical}.arn"] = f"arn:aws:dynamodb:{stacks.region}:{stacks.target_account}:table/{name}"
+        return cls(admins, stream, bucket, role_arns, refs, tables)
 
 
 def _create_stream(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Stream:
@@ -139,6 +156,58 @@ def _create_cross_account_role(aws: LocalAws, admin: Credentials, stacks: Stacks
             f"moto created the cross-account role as {arn}, the stacks expect {stacks.cross_account_role_arn}"
         )
     return str(name)
+
+
+def _create_table(aws: LocalAws, admin: Credentials, template: Template, logical: str) -> str:
+    """Creates the table `logical` of `template` as its properties declare it (name, key
+    schema, attributes, billing mode, encryption, deletion protection, then its TTL) and returns
+    its name. A property the local run does not create is an error naming it."""
+    props = dict(template.properties(logical))
+    where = f"{template.stack} stack, {logical}"
+    known = {
+        "name",
+        "hashKey",
+        "rangeKey",
+        "attributes",
+        "billingMode",
+        "ttl",
+        "serverSideEncryption",
+        "deletionProtectionEnabled",
+    }
+    unknown = sorted(set(props) - known)
+    if unknown:
+        raise RuntimeError(f"{where}: the local run does not create a table with {', '.join(unknown)}")
+    name = str(template.literal(logical, "name"))
+    keys = [{"AttributeName": str(template.literal(logical, "hashKey")), "KeyType": "HASH"}]
+    if "rangeKey" in props:
+        keys.append({"AttributeName": str(template.literal(logical, "rangeKey")), "KeyType": "RANGE"})
+    attributes = [
+        {"AttributeName": resolve(a["name"], {}, f"{where}.attributes"), "AttributeType": resolve(a["type"], {}, where)}
+        for a in props.get("attributes") or []
+    ]
+    billing = str(template.literal(logical, "billingMode", "PROVISIONED"))
+    create: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": keys,
+        "AttributeDefinitions": attributes,
+        "BillingMode": billing,
+        "DeletionProtectionEnabled": bool(props.get("deletionProtectionEnabled", False)),
+    }
+    if billing != "PAY_PER_REQUEST":
+        raise RuntimeError(f"{where}: the local run creates on-demand tables only (billingMode {billing})")
+    encryption = props.get("serverSideEncryption") or {}
+    if encryption.get("enabled"):
+        create["SSESpecification"] = {"Enabled": True}
+    dynamodb = aws.client("dynamodb", admin)
+    dynamodb.create_table(**create)
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1})
+    ttl = props.get("ttl") or {}
+    if ttl.get("enabled"):
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": resolve(ttl["attributeName"], {}, where)},
+        )
+    return name
 
 
 def _register_target_function(aws: LocalAws, admin: Credentials, stacks: Stacks, role_arn: str) -> None:

@@ -141,7 +141,7 @@ class LocalRun:
                 faults=spec.faults.to_json() if spec.faults else None,
             )
             started.callback(moto.stop)
-            progress(f"moto {moto.endpoint} (IAM, STS, Kinesis, S3, SQS, Lambda for two accounts)")
+            progress(f"moto {moto.endpoint} (IAM, STS, Kinesis, S3, SQS, Lambda, DynamoDB for two accounts)")
             aws = LocalAws(moto.endpoint, stacks.region)
             environment = Environment.create(aws, stacks, progress)
             functions = RunningFunctions.start(hosts, stacks, environment, aws, spec.extra_function_env, progress)

@@ -39,6 +39,7 @@ function attribute(template, logical, attr) {
     'aws:cloudwatch:LogGroup': { arn: `arn:aws:logs:${region}:${account}:log-group:${name}`, name },
     'aws:s3:Bucket': { arn: `arn:aws:s3:::${name}`, id: name, bucket: name },
     'aws:sns:Topic': { arn: `arn:aws:sns:${region}:${account}:${name}`, name },
+    'aws:dynamodb:Table': { arn: `arn:aws:dynamodb:${region}:${account}:table/${name}`, name },
   }
   const value = table[res.type]?.[attr]
   if (value === undefined) throw new Error(`no example value for \${${logical}.${attr}} (${res.type})`)
@@ -251,7 +252,29 @@ async function simulate(templates, quiet = false) {
     ['scheduler may not read its dead-letter queue', 'Denied', asRole(source, srcDocs, 'schedulerRole', 'sqs:ReceiveMessage', scheduleDlq)],
     ...alarmCases(source, srcDocs, 'source', 'relayRole', keyPolicy),
     ...alarmCases(target, tgtDocs, 'target', 'targetRole'),
+    ...idempotencyCases(target, tgtDocs),
   ]
+
+  // The idempotency table (idempotencyStore): the target role does what the store needs on its
+  // own table and nothing else; the relay's cross-account role gets nothing of it. Every
+  // template check-infra renders has the table (the example stack turns it on): without it
+  // these cases would check nothing, so its absence is an error.
+  function idempotencyCases(template, docs) {
+    if (!('idempotencyTable' in template.resources)) throw new Error('the target template has no idempotencyTable: the example stack must set idempotencyStore')
+    const table = attribute(template, 'idempotencyTable', 'arn')
+    const other = table.replace(/table\/.*/, 'table/another-table')
+    const cases = []
+    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchGetItem']) {
+      cases.push([`target role may ${action} on its idempotency table`, 'Allowed', asRole(template, docs, 'targetRole', action, table)])
+      cases.push([`target role may not ${action} on another table`, 'Denied', asRole(template, docs, 'targetRole', action, other)])
+      cases.push([`cross-account role may not ${action} on the idempotency table`, 'Denied', asRole(template, docs, 'crossAccountRole', action, table)])
+    }
+    for (const action of ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DeleteTable', 'dynamodb:UpdateTable', 'dynamodb:UpdateTimeToLive']) {
+      cases.push([`target role may not ${action} on its idempotency table`, 'Denied', asRole(template, docs, 'targetRole', action, table)])
+    }
+    cases.push(['cross-account role may not Scan the idempotency table', 'Denied', asRole(template, docs, 'crossAccountRole', 'dynamodb:Scan', table)])
+    return cases
+  }
 
   // Each stack's alarm topic and key: CloudWatch, acting for one of this stack's alarms, and
   // nobody else. `otherKey` is another key of the stack that CloudWatch must not get to use.
@@ -363,6 +386,18 @@ async function selfTest(templates) {
     }],
     ['alarm key usable by any alarm', (ts) => {
       delete ts.find((t) => 'relayFunction' in t.resources).resources.alarmKey.properties.policy['fn::toJSON'].Statement[1].Condition.ArnEquals
+    }],
+    ['target policy on every table', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
+      p.Statement.find((s) => s.Sid === 'UseOwnIdempotencyTable').Resource = ['*']
+    }],
+    ['target policy with every DynamoDB action', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
+      p.Statement.find((s) => s.Sid === 'UseOwnIdempotencyTable').Action = ['dynamodb:*']
+    }],
+    ['target policy without the idempotency table statement', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
+      p.Statement = p.Statement.filter((s) => s.Sid !== 'UseOwnIdempotencyTable')
     }],
     ['relay policy without the Kinesis read statement', (ts) => {
       const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']

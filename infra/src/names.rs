@@ -94,6 +94,12 @@ pub fn default_cross_account_role_name(prefix: &NamePrefix) -> String {
     prefix.name("invoker")
 }
 
+/// `<prefix>-idempotency`: the target's idempotency table (`idempotencyStore`), fixed so the
+/// target role's policy can name it.
+pub fn idempotency_table_name(prefix: &NamePrefix) -> String {
+    prefix.name("idempotency")
+}
+
 /// `<prefix>-alarms`: each stack's alarm topic.
 pub fn alarm_topic_name(prefix: &NamePrefix) -> String {
     prefix.name("alarms")
@@ -130,6 +136,8 @@ pub const SCHEDULE: &str = "schedule";
 pub const RELAY_EVENT_SOURCE_MAPPING: &str = "relayEventSourceMapping";
 pub const CROSS_ACCOUNT_ROLE: &str = "crossAccountRole";
 pub const CROSS_ACCOUNT_ROLE_POLICY: &str = "crossAccountRolePolicy";
+/// The target's idempotency table (`idempotencyStore`).
+pub const IDEMPOTENCY_TABLE: &str = "idempotencyTable";
 
 /// Each stack's alarm topic, the key that encrypts it, its policy and its optional e-mail
 /// subscription.
@@ -207,5 +215,6 @@ mod tests {
             dead_letter_bucket_name(&p, "111111111111"),
             "pair-1-dead-letters-111111111111"
         );
+        assert_eq!(idempotency_table_name(&p), "pair-1-idempotency");
     }
 }

@@ -10,6 +10,9 @@ pub const CROSS_ACCOUNT_ROLE_ARN: &str = "crossAccountRoleArn";
 pub const TARGET_FUNCTION_ARN: &str = "targetFunctionArn";
 /// Region of the target function.
 pub const TARGET_REGION: &str = "targetRegion";
+/// Name of the target's idempotency table (only with `idempotencyStore`; the source does not
+/// read it).
+pub const IDEMPOTENCY_TABLE_NAME: &str = "idempotencyTableName";
 
 /// Each target output the source needs, and the source key that holds it without a
 /// StackReference. `targetRegion` defaults to the source's own `aws:region`, so it needs

@@ -53,6 +53,11 @@ pub fn write(dir: &Path) -> Result<(), String> {
 /// The stack the reference describes: every key at its default, the required ones at their
 /// examples.
 fn example(side: &str) -> Result<StackConfig, ConfigError> {
+    example_with(side, &[])
+}
+
+/// [`example`] with `extra` keys set.
+fn example_with(side: &str, extra: &[(&str, &str)]) -> Result<StackConfig, ConfigError> {
     let mut pairs = vec![
         ("aws:region", "eu-west-1"),
         ("side", side),
@@ -66,6 +71,7 @@ fn example(side: &str) -> Result<StackConfig, ConfigError> {
             pairs.push((key.name(), key.spec().example));
         }
     }
+    pairs.extend_from_slice(extra);
     RawConfig::from_pairs(side, &pairs).stack_config()
 }
 
@@ -112,12 +118,19 @@ pub fn environment() -> Result<String, ConfigError> {
     let mut out = format!(
         "# Environment variables of the functions\n\n{GENERATED}\n\nFor whoever runs a function outside the stacks (locally, in a test) or reads a deployed one: every variable each function reads (`shared::config`), the stack key that sets it ([config-keys.md](config-keys.md)), with the function's own default and range, and the value the program sets it to in a stack with every key at its default. A function refuses an out-of-range value at start-up, naming the variable.\n\n| function | variable | set from key | default | range | value in the template |\n| --- | --- | --- | --- | --- | --- |\n"
     );
+    let target = [env::TARGET_VARIABLES, &crate::target::IDEMPOTENCY_VARIABLES].concat();
     let lists = [
         ("producer", env::PRODUCER_VARIABLES),
         ("relay", env::RELAY_VARIABLES),
-        ("target", env::TARGET_VARIABLES),
+        ("target", target.as_slice()),
     ];
     let rendered = rendered_variables()?;
+    // The variables only a stack with the idempotency table sets, as it sets them.
+    let store = Key::IdempotencyStore.name();
+    let with_store = serde_json::to_value(render(&example_with("target", &[(store, "true")])?))
+        .unwrap_or_default();
+    let with_store =
+        &with_store["resources"][names::TARGET.function]["properties"]["environment"]["variables"];
     for (function, variables) in lists {
         let values = rendered
             .iter()
@@ -136,7 +149,12 @@ pub fn environment() -> Result<String, ConfigError> {
                 ),
                 None => ("—".into(), "—".into(), "—".into()),
             };
-            let value = values.get(*variable).map_or("not set".into(), shown);
+            let value = match (values.get(*variable), with_store.get(*variable)) {
+                (Some(value), _) => shown(value),
+                // Only the target's variables are in `with_store` (the target function's).
+                (None, Some(value)) => format!("not set; with `{store}` true: {}", shown(value)),
+                (None, _) => "not set".into(),
+            };
             out.push_str(&format!(
                 "| {function} | `{variable}` | {key_name} | {default} | {range} | {value} |\n"
             ));
@@ -328,6 +346,18 @@ mod tests {
         ));
         assert!(text.contains("| producer | `STREAM_NAME` | — | — | — | `${stream.name}` |"));
         assert!(text.contains("| relay | `TARGET_EXTERNAL_ID` | `externalId` | — | — | the key's value, as a secret |"));
+        for variable in crate::target::IDEMPOTENCY_VARIABLES {
+            assert!(
+                text.contains(&format!("| target | `{variable}` |")),
+                "{variable}"
+            );
+        }
+        assert!(text.contains(
+            "| target | `IDEMPOTENCY_TABLE` | — | — | — | not set; with `idempotencyStore` true: `${idempotencyTable.name}` |"
+        ));
+        assert!(text.contains(
+            "| target | `IDEMPOTENCY_TTL_HOURS` | `idempotencyTtlHours` | `336` | 25..17520 | not set; with `idempotencyStore` true: `336` |"
+        ));
     }
 
     #[test]

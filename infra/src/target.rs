@@ -4,6 +4,7 @@
 //! ```text
 //! relay role (source account) --sts:AssumeRole + ExternalId--> crossAccountRole
 //! crossAccountRole --lambda:InvokeFunction--> targetFunction (logs to targetLogGroup)
+//! targetFunction --put/update/delete/batch-get--> idempotencyTable (idempotencyStore only)
 //! targetFunction errors, throttles --alarms--> alarmTopic
 //! ```
 
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::config::{StackSide, TargetConfig};
+use crate::config::{IdempotencyTable, StackSide, TargetConfig};
 use crate::function::{add_function, FunctionSpec};
 use crate::iam::{self, PolicyDocument, Principal, Statement};
 use crate::names;
@@ -23,6 +24,25 @@ use crate::template::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
 
 pub const PROVIDER: &str = names::TARGET_PROVIDER;
+
+/// What the target role may do on its idempotency table, and nothing else there: exactly what
+/// the target library's DynamoDB store sends. It claims and completes a delivery's keys with
+/// TransactWriteItems, which IAM authorizes per action as the underlying PutItem (a claim),
+/// UpdateItem (a completion) and DeleteItem (a released claim) ("Using IAM with DynamoDB
+/// transactions", DynamoDB developer guide; TransactWriteItems is no IAM action of its own); its
+/// conditions ride on those actions (no ConditionCheckItem), and it reads the items of keys whose
+/// claim failed without returning them with one BatchGetItem. No GetItem, Scan, Query, or
+/// table-level action.
+pub const IDEMPOTENCY_TABLE_ACTIONS: [&str; 4] = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+];
+
+/// The variables the target function gets besides [`env::TARGET_VARIABLES`] when the stack
+/// creates the idempotency table (unset otherwise: the function then keeps no durable store).
+pub const IDEMPOTENCY_VARIABLES: [&str; 2] = [env::IDEMPOTENCY_TABLE, env::IDEMPOTENCY_TTL_HOURS];
 
 /// The trust policy of the cross-account role. The principal is the source *account*, so the
 /// policy is valid before the relay role exists (IAM rejects a trust policy naming a role ARN
@@ -59,6 +79,9 @@ pub fn template(config: &TargetConfig) -> Template {
     );
 
     t.add(PROVIDER, provider(common, StackSide::Target));
+    if let Some(table) = &config.idempotency {
+        add_idempotency_table(&mut t, config, table);
+    }
     add_target_function(&mut t, config);
     add_cross_account_role(&mut t, config);
     crate::alarms::add(
@@ -72,9 +95,36 @@ pub fn template(config: &TargetConfig) -> Template {
     t
 }
 
+/// The idempotency table: one item per record key (`shared::config::IDEMPOTENCY_KEY_ATTRIBUTE`,
+/// a string), on-demand, items deleted by DynamoDB some time after their
+/// `shared::config::IDEMPOTENCY_TTL_ATTRIBUTE` passes, encrypted at rest with the AWS managed key
+/// `aws/dynamodb` (`enabled` without a `kmsKeyArn`: no key of this stack to manage or pay for).
+fn add_idempotency_table(t: &mut Template, config: &TargetConfig, table: &IdempotencyTable) {
+    t.add(
+        names::IDEMPOTENCY_TABLE,
+        Resource::aws("aws:dynamodb:Table", PROVIDER)
+            .prop(
+                "name",
+                names::idempotency_table_name(&config.common.name_prefix),
+            )
+            .prop("billingMode", "PAY_PER_REQUEST")
+            .prop("hashKey", env::IDEMPOTENCY_KEY_ATTRIBUTE)
+            .prop(
+                "attributes",
+                json!([{ "name": env::IDEMPOTENCY_KEY_ATTRIBUTE, "type": "S" }]),
+            )
+            .prop(
+                "ttl",
+                json!({ "attributeName": env::IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": true }),
+            )
+            .prop("serverSideEncryption", json!({ "enabled": true }))
+            .prop("deletionProtectionEnabled", table.deletion_protection),
+    );
+}
+
 fn add_target_function(t: &mut Template, config: &TargetConfig) {
     let common = &config.common;
-    let environment: BTreeMap<&'static str, Value> = BTreeMap::from([
+    let mut environment: BTreeMap<&'static str, Value> = BTreeMap::from([
         (
             env::TARGET_DEDUP_CAPACITY,
             json!(config.dedup_capacity.to_string()),
@@ -84,6 +134,17 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
             json!(config.fault_injection.to_string()),
         ),
     ]);
+    let mut statements = Vec::new();
+    if let Some(table) = &config.idempotency {
+        let [name, ttl] = IDEMPOTENCY_VARIABLES;
+        environment.insert(name, json!(output_of(names::IDEMPOTENCY_TABLE, "name")));
+        environment.insert(ttl, json!(table.ttl_hours.to_string()));
+        statements.push(Statement::allow(
+            "UseOwnIdempotencyTable",
+            &IDEMPOTENCY_TABLE_ACTIONS,
+            &[&output_of(names::IDEMPOTENCY_TABLE, "arn")],
+        ));
+    }
     add_function(
         t,
         common,
@@ -95,7 +156,7 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
             timeout_seconds: config.timeout_seconds,
             reserved_concurrency: config.reserved_concurrency,
             environment,
-            statements: Vec::new(),
+            statements,
         },
     );
 }
@@ -162,4 +223,10 @@ fn add_outputs(t: &mut Template, config: &TargetConfig) {
     t.output("trustedRelayRoleArn", trusted_relay_role(config));
     t.output("namePrefix", common.name_prefix.as_str());
     t.output("alarmTopicArn", output_of(names::ALARM_TOPIC, "arn"));
+    if config.idempotency.is_some() {
+        t.output(
+            outputs::IDEMPOTENCY_TABLE_NAME,
+            output_of(names::IDEMPOTENCY_TABLE, "name"),
+        );
+    }
 }

@@ -146,6 +146,7 @@ fn target_stack_has_exactly_its_resources() {
     let t = render("target", &[]);
     let expected: BTreeMap<String, String> = [
         ("targetProvider", "pulumi:providers:aws"),
+        ("idempotencyTable", "aws:dynamodb:Table"),
         ("targetLogGroup", "aws:cloudwatch:LogGroup"),
         ("targetRole", "aws:iam:Role"),
         ("targetRolePolicy", "aws:iam:RolePolicy"),
@@ -190,11 +191,28 @@ fn target_function_runs_the_artifact_with_exactly_the_variables_it_reads() {
     );
     assert_eq!(f["role"], "${targetRole.arn}");
     assert_eq!(f["loggingConfig"]["logGroup"], "${targetLogGroup.name}");
-    assert_eq!(env_names(&t, "targetFunction"), names(TARGET_VARIABLES));
+    // The example stack creates the idempotency table, so the function gets its variables too.
+    assert_eq!(
+        env_names(&t, "targetFunction"),
+        names(&[TARGET_VARIABLES, &infra::target::IDEMPOTENCY_VARIABLES].concat())
+    );
     assert_eq!(
         f["environment"]["variables"]["TARGET_FAULT_INJECTION"],
         "false"
     );
+    assert_eq!(
+        f["environment"]["variables"]["IDEMPOTENCY_TABLE"],
+        "${idempotencyTable.name}"
+    );
+    assert_eq!(
+        f["environment"]["variables"]["IDEMPOTENCY_TTL_HOURS"],
+        "336"
+    );
+    // Without it, exactly the variables the target reads, and no table.
+    let off = render("target", &[("idempotencyStore", Some("false"))]);
+    assert_eq!(env_names(&off, "targetFunction"), names(TARGET_VARIABLES));
+    assert!(off["resources"].get("idempotencyTable").is_none());
+    assert!(off["outputs"].get("idempotencyTableName").is_none());
     let arm = render(
         "target",
         &[
@@ -214,16 +232,93 @@ fn target_function_runs_the_artifact_with_exactly_the_variables_it_reads() {
     );
 }
 
+/// The idempotency table as the target library's store expects it (`shared::config`'s key and
+/// TTL attributes), and the keys that shape it.
+#[test]
+fn idempotency_table_is_on_demand_encrypted_and_expires_items() {
+    let t = render("target", &[]);
+    let table = &t["resources"]["idempotencyTable"];
+    assert_eq!(table["type"], "aws:dynamodb:Table");
+    assert_eq!(
+        table["properties"],
+        json!({
+            "name": "cross-account-relay-idempotency",
+            "billingMode": "PAY_PER_REQUEST",
+            "hashKey": shared::config::IDEMPOTENCY_KEY_ATTRIBUTE,
+            "attributes": [{"name": shared::config::IDEMPOTENCY_KEY_ATTRIBUTE, "type": "S"}],
+            "ttl": {"attributeName": shared::config::IDEMPOTENCY_TTL_ATTRIBUTE, "enabled": true},
+            "serverSideEncryption": {"enabled": true},
+            "deletionProtectionEnabled": true
+        })
+    );
+    assert_eq!(
+        t["outputs"]["idempotencyTableName"],
+        "${idempotencyTable.name}"
+    );
+    let changed = render(
+        "target",
+        &[
+            ("idempotencyTableDeletionProtection", Some("false")),
+            ("idempotencyTtlHours", Some("720")),
+        ],
+    );
+    assert_eq!(
+        changed["resources"]["idempotencyTable"]["properties"]["deletionProtectionEnabled"],
+        false
+    );
+    assert_eq!(
+        changed["resources"]["targetFunction"]["properties"]["environment"]["variables"]
+            ["IDEMPOTENCY_TTL_HOURS"],
+        "720"
+    );
+    for (key, value, needle) in [
+        ("idempotencyTtlHours", "24", "between 25 and 17520"),
+        ("idempotencyStore", "yes", "must be true or false"),
+        (
+            "idempotencyTableDeletionProtection",
+            "1",
+            "must be true or false",
+        ),
+    ] {
+        let out = render_output("target", &[(key, Some(value))]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(key) && stderr.contains(needle),
+            "{key}={value}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn target_iam_is_exact() {
     let t = render("target", &[]);
+    let own_logs = stmt(
+        "WriteOwnLogs",
+        &["logs:CreateLogStream", "logs:PutLogEvents"],
+        &["${targetLogGroup.arn}:*"],
+    );
     assert_eq!(
         statements(&t, "targetRolePolicy"),
-        vec![stmt(
-            "WriteOwnLogs",
-            &["logs:CreateLogStream", "logs:PutLogEvents"],
-            &["${targetLogGroup.arn}:*"]
-        )]
+        vec![
+            own_logs.clone(),
+            stmt(
+                "UseOwnIdempotencyTable",
+                &[
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchGetItem"
+                ],
+                &["${idempotencyTable.arn}"]
+            )
+        ]
+    );
+    let off = render("target", &[("idempotencyStore", Some("false"))]);
+    assert_eq!(statements(&off, "targetRolePolicy"), vec![own_logs]);
+    // The relay's cross-account role gets nothing of the table, with or without it.
+    assert_eq!(
+        statements(&t, "crossAccountRolePolicy"),
+        statements(&off, "crossAccountRolePolicy")
     );
     assert_eq!(
         statements(&t, "crossAccountRolePolicy"),
@@ -700,7 +795,11 @@ fn name_prefix_starts_every_physical_name() {
             }
         }
     }
-    assert_eq!(named, 26, "every named resource of both stacks was checked");
+    assert_eq!(named, 27, "every named resource of both stacks was checked");
+    assert_eq!(
+        target["resources"]["idempotencyTable"]["properties"]["name"],
+        "relay-eu-2-idempotency"
+    );
     assert_eq!(
         source["resources"]["deadLetterBucket"]["properties"]["bucket"],
         "relay-eu-2-dead-letters-111111111111"

@@ -439,3 +439,29 @@ def test_an_event_the_relay_cannot_read_fails_with_its_own_error_type(run: Local
     assert error["errorMessage"].startswith(
         "the event is not a Kinesis batch the relay can read: Records[0]: record data is not base64"
     ), error
+
+
+def test_the_target_finds_its_idempotency_table_in_its_own_account(run: LocalRun) -> None:
+    """The example target stack declares the idempotency table: the local run creates it in the
+    target account as the template declares it, and the target's process gets its name and
+    reaches it with its own execution role's credentials (the SDK's endpoint is moto)."""
+    declared = run.stacks.target.properties("idempotencyTable")
+    name = declared["name"]
+    assert run.environment.tables == {"idempotencyTable": name}
+    env = run.functions.template_env["target"]
+    assert env["IDEMPOTENCY_TABLE"] == name
+    assert (
+        env["IDEMPOTENCY_TTL_HOURS"]
+        == run.stacks.target.properties("targetFunction")["environment"]["variables"]["IDEMPOTENCY_TTL_HOURS"]
+    )
+    dynamodb = run.aws.client("dynamodb", run.functions.execution_credentials["target"])
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    assert table["TableArn"] == f"arn:aws:dynamodb:{run.stacks.region}:{run.stacks.target_account}:table/{name}"
+    assert table["KeySchema"] == [{"AttributeName": declared["hashKey"], "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == declared["billingMode"]
+    assert table["DeletionProtectionEnabled"] == declared["deletionProtectionEnabled"]
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", declared["ttl"]["attributeName"])
+    # The source account has no such table: the name resolves in the target account only.
+    source = run.aws.client("dynamodb", run.environment.admins[run.stacks.source_account])
+    assert name not in source.list_tables()["TableNames"]

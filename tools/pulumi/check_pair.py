@@ -162,6 +162,11 @@ def init_stack(ws: Workspace, backend: str, stack: str, example: str, external_i
     text = (ROOT / f"Pulumi.{example}.yaml").read_text()
     stack_file.write_text(stack_file.read_text() + text[text.index("config:") :])
     pulumi(ws, backend, "config", "set", "--secret", "externalId", external_id, "--stack", stack)
+    if example == "target":
+        # These pairs end with `relayctl pair destroy`: the idempotency table's deletion protection
+        # (on in the example, and refused by the stand-in as by DynamoDB) is checked by
+        # check_pulumi.py's own step, not here.
+        pulumi(ws, backend, "config", "set", "idempotencyTableDeletionProtection", "false", "--stack", stack)
 
 
 def shared_backend(ws: Workspace) -> str:

@@ -474,6 +474,37 @@ def destroy_refused_with_dead_letters(ws: Workspace) -> str:
     )
 
 
+# DynamoDB's refusal to delete a table whose deletion protection is on, as the provider reports it.
+TABLE_PROTECTED = "Resource cannot be deleted as it is currently protected against deletion"
+
+
+def destroy_refused_with_deletion_protection(ws: Workspace) -> str:
+    """The example target stack keeps the idempotency table's deletion protection on (the default):
+    destroy is refused until an `up` has turned it off, as docs/deploy.md tells an operator."""
+
+    def table() -> dict:
+        return by_logical_name(state_resources(ws, TARGET))["idempotencyTable"]
+
+    name = table()["outputs"]["name"]
+    proc = ws.pulumi(TARGET, "destroy", "--yes", "--skip-preview", ok=False)
+    if TABLE_PROTECTED not in proc.stdout + proc.stderr:
+        raise CheckFailed(f"destroy failed, but not with DynamoDB's deletion protection:\n{tail(proc)}")
+    # The key alone does not do it: the flag is the table's own, set by an update.
+    ws.pulumi(TARGET, "config", "set", "idempotencyTableDeletionProtection", "false")
+    proc = ws.pulumi(TARGET, "destroy", "--yes", "--skip-preview", ok=False)
+    if TABLE_PROTECTED not in proc.stdout + proc.stderr:
+        raise CheckFailed(f"destroy before an up turned protection off was not refused:\n{tail(proc)}")
+    if table()["outputs"]["name"] != name:
+        raise CheckFailed(f"a refused destroy replaced the table {name}")
+    ws.pulumi(TARGET, "up", "--yes", "--skip-preview")
+    if table()["outputs"].get("deletionProtectionEnabled") is not False:
+        raise CheckFailed(f"up did not turn deletion protection off: {table()['outputs']}")
+    return (
+        f"table {name}: destroy refused (ValidationException: {TABLE_PROTECTED}), refused again with "
+        "idempotencyTableDeletionProtection false but not yet applied; up turned it off in place (the destroy step then deletes it)"
+    )
+
+
 STEPS: list[tuple[str, Callable[[Workspace], str]]] = [
     ("init", init),
     ("preview", preview),
@@ -485,6 +516,7 @@ STEPS: list[tuple[str, Callable[[Workspace], str]]] = [
     ("secrets", secrets_stay_encrypted),
     ("refusals", refusals),
     ("destroy refused with dead letters", destroy_refused_with_dead_letters),
+    ("destroy refused with deletion protection", destroy_refused_with_deletion_protection),
     ("destroy", destroy),
     # relayctl pair (check_pair.py): after destroy, so the stand-in's world is empty.
     *check_pair.STEPS,

@@ -24,6 +24,6 @@ pub use keys::{
 };
 pub use parse::{check_project, ConfigError, RawConfig};
 pub use types::{
-    AlarmSettings, Architecture, CommonConfig, SourceConfig, StackConfig, StreamCapacity,
-    TargetConfig, TargetOutputs, TargetRegion,
+    AlarmSettings, Architecture, CommonConfig, IdempotencyTable, SourceConfig, StackConfig,
+    StreamCapacity, TargetConfig, TargetOutputs, TargetRegion,
 };

@@ -10,8 +10,8 @@ use super::checks::{
 };
 use super::keys::{Key, StackSide, Values, KEYS};
 use super::types::{
-    AlarmSettings, Architecture, CommonConfig, SourceConfig, StackConfig, StreamCapacity,
-    TargetConfig, TargetOutputs, TargetRegion,
+    AlarmSettings, Architecture, CommonConfig, IdempotencyTable, SourceConfig, StackConfig,
+    StreamCapacity, TargetConfig, TargetOutputs, TargetRegion,
 };
 use crate::names::{self, NamePrefix};
 use crate::template::PROJECT;
@@ -403,7 +403,18 @@ impl RawConfig {
             dedup_capacity: self.number(Key::TargetDedupCapacity)?,
             fault_injection: self.flag(Key::FaultInjection)?,
             reserved_concurrency: self.reserved_concurrency()?,
+            idempotency: self.idempotency()?,
         })
+    }
+
+    /// The idempotency table's settings when `idempotencyStore` is on. Its other keys are
+    /// checked either way, so a bad value is refused before the store is turned on.
+    fn idempotency(&self) -> Result<Option<IdempotencyTable>, ConfigError> {
+        let table = IdempotencyTable {
+            ttl_hours: self.number(Key::IdempotencyTtlHours)?,
+            deletion_protection: self.flag(Key::IdempotencyTableDeletionProtection)?,
+        };
+        Ok(self.flag(Key::IdempotencyStore)?.then_some(table))
     }
 
     /// `None` for -1 (no reservation). 0 is refused: a function with no concurrency is

@@ -120,6 +120,17 @@ pub struct TargetConfig {
     /// Executions reserved for the target function; `None` leaves it in the account's
     /// unreserved pool.
     pub reserved_concurrency: Option<u32>,
+    /// The idempotency table (`idempotencyStore`); `None`: no table.
+    pub idempotency: Option<IdempotencyTable>,
+}
+
+/// The target's idempotency table, when the stack creates one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyTable {
+    /// Hours a completed record's answer is kept (the function's `IDEMPOTENCY_TTL_HOURS`).
+    pub ttl_hours: u32,
+    /// DynamoDB deletion protection on the table.
+    pub deletion_protection: bool,
 }
 
 /// The region of the target function, as the source stack knows it.

@@ -78,6 +78,16 @@ var forceNew = map[string][]string{
 	// internal/service/cloudwatch/metric_alarm.go (rev 055611a6): alarm_name (Pulumi `name`) is the
 	// only ForceNew attribute.
 	"aws:cloudwatch/metricAlarm:MetricAlarm": {"name"},
+	// internal/service/dynamodb/table.go (rev f583d818, and the SDK v2 revision headed "Copyright
+	//   IBM Corp. 2014, 2026"): name, hash_key, range_key, local_secondary_index (pulumi-aws
+	//   `localSecondaryIndexes`), restore_date_time, restore_to_latest_time: ForceNew. The newer
+	//   revision makes restore_source_name and restore_source_table_arn replace only when set to a
+	//   new non-empty value (customdiff.ForceNewIfChange), which this table cannot express; the
+	//   program never sets them, so they are left out. deletion_protection_enabled, billing_mode,
+	//   ttl, server_side_encryption, attribute are updated in place (UpdateTable, UpdateTimeToLive).
+	"aws:dynamodb/table:Table": {
+		"name", "hashKey", "rangeKey", "localSecondaryIndexes", "restoreDateTime", "restoreToLatestTime",
+	},
 	// internal/service/lambda/permission.go (rev 04592f03): the resource has no Update; every
 	// argument is ForceNew. pulumi-aws names TF's function_name `function`.
 	"aws:lambda/permission:Permission": {

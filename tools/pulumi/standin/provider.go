@@ -843,6 +843,9 @@ func (p *awsProvider) Delete(_ context.Context, req *pulumirpc.DeleteRequest) (*
 		}
 		refuse = bucketNotEmpty(req.GetId(), boolean(plain(state), "forceDestroy"))
 	}
+	if token == tableType {
+		refuse = tableProtected(req.GetId())
+	}
 	if err := p.world.Delete(token, req.GetId(), p.env(nil).account, refuse); err != nil {
 		return nil, err
 	}
@@ -862,6 +865,29 @@ func bucketNotEmpty(bucket string, forceDestroy bool) func(*WorldEntry) error {
 		}
 		return awsErr("deleting S3 Bucket (%s): operation error S3: DeleteBucket, https response error "+
 			"StatusCode: 409, api error BucketNotEmpty: The bucket you tried to delete is not empty", bucket)
+	}
+}
+
+// tableType is the DynamoDB table's token.
+const tableType = "aws:dynamodb/table:Table"
+
+// tableProtected is DynamoDB's DeleteTable as terraform-provider-aws calls it (internal/service/
+// dynamodb/table.go, resourceTableDelete): DynamoDB refuses to delete a table whose deletion
+// protection is on (400 ValidationException). Unlike force_destroy, the flag is the table's own,
+// set by CreateTable/UpdateTable: it is read from the world (what the last create or update
+// recorded), so it takes effect for a delete only once an `up` has turned it off.
+func tableProtected(table string) func(*WorldEntry) error {
+	return func(e *WorldEntry) error {
+		outputs, err := decodeOutputs(e.Outputs)
+		if err != nil {
+			return err
+		}
+		if !boolean(outputs, "deletionProtectionEnabled") {
+			return nil
+		}
+		return awsErr("deleting DynamoDB Table (%s): operation error DynamoDB: DeleteTable, https response error "+
+			"StatusCode: 400, api error ValidationException: Resource cannot be deleted as it is currently "+
+			"protected against deletion. Disable deletion protection first.", table)
 	}
 }
 

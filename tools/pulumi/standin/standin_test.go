@@ -33,6 +33,7 @@ const (
 	tPublicAccess = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 	tTopicPolicy  = "aws:sns/topicPolicy:TopicPolicy"
 	tSubscription = "aws:sns/topicSubscription:TopicSubscription"
+	tTable        = "aws:dynamodb/table:Table"
 )
 
 var ctx = context.Background()
@@ -896,6 +897,58 @@ func TestANonEmptyBucketIsDeletedOnlyWithForceDestroyInItsState(t *testing.T) {
 	id, state = mustCreate(t, p, tBucket, "empty", map[string]any{"bucket": "empty-bucket"})
 	if err := deleteWithState(p, tBucket, "empty", id, state); err != nil {
 		t.Fatalf("empty bucket: %v", err)
+	}
+}
+
+// --- DynamoDB deletion protection: the table refuses DeleteTable while it is on ----------------
+
+func TestAProtectedTableIsDeletedOnlyOnceAnUpdateTurnedProtectionOff(t *testing.T) {
+	w := fileWorld(t)
+	p := configured(t, w, "eu-west-1", nil)
+	table := func(protected bool) map[string]any {
+		return map[string]any{"name": "p-idempotency", "hashKey": "id", "billingMode": "PAY_PER_REQUEST",
+			"attributes": []any{map[string]any{"name": "id", "type": "S"}}, "deletionProtectionEnabled": protected}
+	}
+	id, state := mustCreate(t, p, tTable, "idem", table(true))
+	if id != "p-idempotency" || str(state, "arn") != "arn:aws:dynamodb:eu-west-1:"+defaultCallerAccount+":table/p-idempotency" {
+		t.Fatalf("id %q, arn %q", id, str(state, "arn"))
+	}
+	want := "deleting DynamoDB Table (p-idempotency): operation error DynamoDB: DeleteTable, https response error " +
+		"StatusCode: 400, api error ValidationException: Resource cannot be deleted as it is currently " +
+		"protected against deletion. Disable deletion protection first."
+	if err := deleteWithState(p, tTable, "idem", id, state); err == nil || err.Error() != want {
+		t.Fatalf("want %q, got %v", want, err)
+	}
+	if _, entry, _ := w.Find(tTable, id, defaultCallerAccount); entry == nil {
+		t.Fatal("a refused delete removed the table from the world")
+	}
+
+	// Turning protection off is an update in place (UpdateTable); then the delete goes through.
+	olds := checked(t, p, tTable, "idem", table(true))
+	news := checked(t, p, tTable, "idem", table(false))
+	if d := diff(t, p, tTable, "idem", olds, news); len(d.GetReplaces()) != 0 {
+		t.Fatalf("deletionProtectionEnabled must update in place: %v", d)
+	}
+	up, err := p.Update(ctx, &pulumirpc.UpdateRequest{Urn: urn(tTable, "idem"), Id: id, Olds: mustStruct(t, state),
+		News: mustStruct(t, news)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deleteWithState(p, tTable, "idem", id, fromStruct(t, up.GetProperties())); err != nil {
+		t.Fatalf("delete after protection was turned off: %v", err)
+	}
+	if _, entry, _ := w.Find(tTable, id, defaultCallerAccount); entry != nil {
+		t.Fatalf("table still in the world: %v", entry)
+	}
+
+	// A table created without protection needs nothing first; its key schema replaces it.
+	id, state = mustCreate(t, p, tTable, "plain", map[string]any{"name": "plain", "hashKey": "id"})
+	if d := diff(t, p, tTable, "plain", checked(t, p, tTable, "plain", map[string]any{"name": "plain", "hashKey": "id"}),
+		checked(t, p, tTable, "plain", map[string]any{"name": "plain", "hashKey": "key"})); len(d.GetReplaces()) == 0 {
+		t.Fatalf("a hashKey change must replace the table: %v", d)
+	}
+	if err := deleteWithState(p, tTable, "plain", id, state); err != nil {
+		t.Fatalf("unprotected table: %v", err)
 	}
 }
 
