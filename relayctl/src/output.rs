@@ -35,7 +35,11 @@ pub fn listing(letters: &[Letter], unreadable: &[Unreadable], now: i64) -> Strin
         out.push_str("no dead letters\n");
     }
     // The kinds' column is as wide as the longest kind's name, so the counts line up.
-    let width = Kind::ALL.iter().map(|k| k.as_str().len()).max().unwrap_or(0);
+    let width = Kind::ALL
+        .iter()
+        .map(|k| k.as_str().len())
+        .max()
+        .unwrap_or(0);
     for kind in summary {
         out.push_str(&format!(
             "{:<width$} {} objects, {} records, oldest {}\n",

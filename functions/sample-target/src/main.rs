@@ -3,13 +3,13 @@
 
 use std::process::ExitCode;
 
+use relay_target::Options;
+use shared::config::Source;
 use target::{SampleHandler, TargetSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let settings = match shared::telemetry::start("target", TargetSettings::from_source) {
-        Ok(settings) => settings,
-        Err(exit) => return exit,
-    };
-    relay_target::run(SampleHandler::new(settings)).await
+    let configure =
+        |source: &dyn Source| TargetSettings::from_source(source).map(SampleHandler::new);
+    relay_target::run_configured(configure, Options::default()).await
 }

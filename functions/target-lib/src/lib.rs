@@ -63,5 +63,5 @@ pub use handler::{default_key, HandlerError, RecordHandler};
 pub use idempotency::memory::MemoryStore;
 pub use idempotency::{Claim, Completion, IdempotencyStore, StoreError};
 pub use record::Record;
-pub use serve::{run, run_with, store_from_env, Options, Settings, StartError};
+pub use serve::{run, run_configured, run_with, store_from_env, Options, Settings};
 pub use verdict::Verdict;

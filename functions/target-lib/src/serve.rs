@@ -1,6 +1,5 @@
 //! Running a handler under the Lambda runtime: settings, the idempotency store, the loop.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +10,7 @@ use shared::config::{self, ConfigError, Reader, Source};
 
 use crate::delivery::{Invocation, Runner, DEFAULT_CONCURRENCY};
 use crate::handler::RecordHandler;
+use crate::idempotency::dynamodb::DynamoDbStore;
 use crate::idempotency::IdempotencyStore;
 
 /// The name the library's start-up and configuration lines give the function.
@@ -51,38 +51,13 @@ impl Default for Options {
     }
 }
 
-/// Why the function cannot start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StartError {
-    /// `IDEMPOTENCY_TABLE` names a table but no durable store is compiled in.
-    #[error(
-        "{variable} is set ({table:?}) but this build of the target library has no DynamoDB \
-         idempotency store; build the target with a library that includes \
-         relay_target::idempotency::dynamodb, or unset {variable} (the target stack's \
-         idempotencyStore: false) to run without an idempotency store"
-    )]
-    NoDurableStore {
-        /// The variable that is set.
-        variable: &'static str,
-        /// The table it names.
-        table: String,
-    },
-}
-
-/// The idempotency store the settings ask for: none without a table.
-///
-/// This is the one place the durable store is built. Until the DynamoDB store
-/// (`relay_target::idempotency::dynamodb::DynamoDbStore`) is part of the library, a table in the
-/// settings is refused rather than silently ignored.
-pub async fn store_from_env(
-    settings: &Settings,
-) -> Result<Option<Arc<dyn IdempotencyStore>>, StartError> {
+/// The idempotency store the settings ask for: none without a table, else the DynamoDB store in
+/// that table ([`DynamoDbStore::from_env`]: the SDK's default configuration, so the function's
+/// region, credentials and `AWS_ENDPOINT_URL`). This is the one place the durable store is built.
+pub async fn store_from_env(settings: &Settings) -> Option<Arc<dyn IdempotencyStore>> {
     match &settings.table {
-        None => Ok(None),
-        Some(table) => Err(StartError::NoDurableStore {
-            variable: config::IDEMPOTENCY_TABLE,
-            table: table.clone(),
-        }),
+        None => None,
+        Some(table) => Some(Arc::new(DynamoDbStore::from_env(table.clone()).await)),
     }
 }
 
@@ -95,29 +70,57 @@ pub async fn run<H: RecordHandler + 'static>(handler: H) -> ExitCode {
 
 /// [`run`] with [`Options`] (concurrency).
 pub async fn run_with<H: RecordHandler + 'static>(handler: H, options: Options) -> ExitCode {
-    let settings = match shared::telemetry::start(FUNCTION, Settings::from_source) {
-        Ok(settings) => settings,
+    run_configured(|_| Ok(handler), options).await
+}
+
+/// [`run_with`] for a handler with settings of its own: `configure` reads them from the same
+/// environment, at the same start-up check as the library's, so a bad variable of either is one
+/// FATAL line and the function does not start.
+///
+/// ```no_run
+/// use relay_target::{run_configured, HandlerError, Options, Record, RecordHandler, Verdict};
+/// use shared::config::{ConfigError, Reader, NumberSetting};
+///
+/// const GREETING_REPEAT: NumberSetting = NumberSetting::new("GREETING_REPEAT", 1, 1..=10);
+///
+/// struct Greeter { repeat: u32 }
+///
+/// #[async_trait::async_trait]
+/// impl RecordHandler for Greeter {
+///     async fn handle(&self, record: &Record) -> Result<Verdict, HandlerError> {
+///         for _ in 0..self.repeat {
+///             println!("hello, {}", record.partition_key());
+///         }
+///         Ok(Verdict::Ok)
+///     }
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     run_configured(
+///         |source| Ok::<_, ConfigError>(Greeter { repeat: Reader::new(source).setting(&GREETING_REPEAT)? }),
+///         Options::default(),
+///     )
+///     .await
+/// }
+/// ```
+pub async fn run_configured<H, F>(configure: F, options: Options) -> ExitCode
+where
+    H: RecordHandler + 'static,
+    F: FnOnce(&dyn Source) -> Result<H, ConfigError>,
+{
+    let read = |source: &dyn Source| Ok((Settings::from_source(source)?, configure(source)?));
+    let (settings, handler) = match shared::telemetry::start(FUNCTION, read) {
+        Ok(both) => both,
         Err(exit) => return exit,
     };
-    let store = match store_from_env(&settings).await {
-        Ok(store) => store,
-        Err(error) => return refuse(&error, &mut std::io::stdout().lock()),
-    };
+    let store = store_from_env(&settings).await;
     started(&settings, options);
     let runner = Runner::new(handler)
         .maybe_store(store)
         .concurrency(options.concurrency)
         .ttl_hours(u64::from(settings.ttl_hours));
     serve(&runner).await
-}
-
-/// The FATAL line of a function that cannot start, and the failure exit status.
-fn refuse(error: &StartError, out: &mut dyn Write) -> ExitCode {
-    let message = format!("{FUNCTION}: configuration error; the function cannot start");
-    let fields = [("error", error.to_string())];
-    let _ =
-        shared::telemetry::write_line(out, Utc::now(), shared::telemetry::FATAL, &message, &fields);
-    ExitCode::FAILURE
 }
 
 /// The start-up line: whether a durable idempotency store is used, and the concurrency.
@@ -205,25 +208,15 @@ mod tests {
             table: None,
             ttl_hours: 336,
         };
-        assert!(store_from_env(&settings).await.unwrap().is_none());
+        assert!(store_from_env(&settings).await.is_none());
     }
 
     #[tokio::test]
-    async fn a_table_without_the_durable_store_is_refused_with_a_fatal_line() {
+    async fn a_table_means_the_dynamodb_store_in_it() {
         let settings = Settings {
             table: Some("t-idempotency".into()),
             ttl_hours: 336,
         };
-        let error = store_from_env(&settings).await.err().unwrap();
-        let mut out = Vec::new();
-        assert_eq!(refuse(&error, &mut out), ExitCode::FAILURE);
-        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(line["level"], "FATAL");
-        let error = line["error"].as_str().unwrap();
-        assert!(
-            error.contains("IDEMPOTENCY_TABLE is set (\"t-idempotency\")"),
-            "{error}"
-        );
-        assert!(error.contains("unset IDEMPOTENCY_TABLE"), "{error}");
+        assert!(store_from_env(&settings).await.is_some());
     }
 }

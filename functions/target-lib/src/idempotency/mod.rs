@@ -3,7 +3,8 @@
 //! redelivered record is answered without running its effect again.
 //!
 //! The port ([`port`]: [`IdempotencyStore`], [`Claim`], [`Completion`], [`StoreError`],
-//! re-exported here) and its adapters: [`memory::MemoryStore`] for tests and examples.
+//! re-exported here) and its adapters: [`memory::MemoryStore`] for tests and examples, and
+//! [`dynamodb::DynamoDbStore`], the durable one `run` builds when `IDEMPOTENCY_TABLE` is set.
 
 pub mod dynamodb;
 pub mod memory;
