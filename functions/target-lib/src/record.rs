@@ -107,3 +107,32 @@ impl Record {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::envelope::RecordData;
+
+    use super::*;
+
+    fn relayed() -> RelayedRecord {
+        RelayedRecord {
+            sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
+            partition_key: "order-7".into(),
+            event_id: "shardId-000000000003:4959033827149025660855969253836".into(),
+            approximate_arrival_ms: Some(1_764_046_800_000),
+            data: RecordData::encode(b"{\"n\":1}"),
+        }
+    }
+
+    #[test]
+    fn a_decoded_record_keeps_the_envelopes_ids_and_data() {
+        let record = Record::decode(&relayed(), "delivery-42").unwrap();
+        assert_eq!(
+            record.event_id(),
+            "shardId-000000000003:4959033827149025660855969253836"
+        );
+        assert_eq!(record.delivery_id(), "delivery-42");
+        assert_eq!(record.partition_key(), "order-7");
+        assert_eq!(record.data(), b"{\"n\":1}");
+    }
+}
