@@ -309,8 +309,8 @@ impl<H: RecordHandler> Runner<H> {
             .map(|(i, relayed)| {
                 let (verdict, duplicate) = match &plans[i] {
                     Plan::Answer { verdict, duplicate } => (verdict.clone(), *duplicate),
-                    Plan::Run => (answer_of(&plans, &verdicts, i), false),
-                    Plan::SameAs(first) => (answer_of(&plans, &verdicts, *first), true),
+                    Plan::Run => (answer_of(&verdicts, i), false),
+                    Plan::SameAs(first) => (answer_of(&verdicts, *first), true),
                 };
                 let record = records[i].as_ref().ok();
                 let notes = record.map(Record::noted).unwrap_or_default();
@@ -489,16 +489,14 @@ impl<H: RecordHandler> Runner<H> {
             .collect()
             .await;
         let mut verdicts: Vec<Option<Verdict>> = vec![None; records.len()];
-        let mut failure: Option<(usize, HandlerError)> = None;
+        let mut errors: Vec<(usize, HandlerError)> = Vec::new();
         for (i, outcome) in outcomes.into_iter().flatten() {
             match outcome {
                 Ok(verdict) => verdicts[i] = Some(verdict),
-                Err(error) if failure.as_ref().is_none_or(|(at, _)| i < *at) => {
-                    failure = Some((i, error));
-                }
-                Err(_) => {}
+                Err(error) => errors.push((i, error)),
             }
         }
+        let failure = errors.into_iter().min_by_key(|(i, _)| *i);
         (verdicts, failure.map(|(_, error)| error))
     }
 }
@@ -556,16 +554,13 @@ impl Claims<'_> {
     }
 }
 
-/// The answer of the record at `index` (a record that ran, or one answered without running). A
-/// record planned to run without a verdict was not run because the handler failed, and then no
-/// answer is built; `retry` keeps this function total.
-fn answer_of(plans: &[Plan], verdicts: &[Option<Verdict>], index: usize) -> Verdict {
-    match &plans[index] {
-        Plan::Answer { verdict, .. } => verdict.clone(),
-        _ => verdicts[index]
-            .clone()
-            .unwrap_or_else(|| Verdict::Retry("not run".into())),
-    }
+/// The answer of the record at `index`, one planned to run (`Plan::Run`: a `Plan::SameAs` points
+/// at one). A record planned to run without a verdict was not run because the handler failed,
+/// and then no answer is built; `retry` keeps this function total.
+fn answer_of(verdicts: &[Option<Verdict>], index: usize) -> Verdict {
+    verdicts[index]
+        .clone()
+        .unwrap_or_else(|| Verdict::Retry("not run".into()))
 }
 
 fn outcome(verdict: Verdict) -> RecordOutcome {
@@ -661,6 +656,8 @@ mod tests {
         fail_complete: bool,
         /// Before completing, another owner takes every claim over (as after an expiry).
         steal: bool,
+        /// Answers one claim fewer than the keys it was asked for.
+        short_claims: bool,
         claims: Mutex<Vec<ClaimCall>>,
         completes: Mutex<Vec<CompleteCall>>,
     }
@@ -687,7 +684,11 @@ mod tests {
             if self.fail_claim {
                 return Err(failure("claim"));
             }
-            self.inner.claim(keys, owner, now, expires_at).await
+            let mut claims = self.inner.claim(keys, owner, now, expires_at).await?;
+            if self.short_claims {
+                claims.pop();
+            }
+            Ok(claims)
         }
 
         async fn complete(
@@ -1167,6 +1168,73 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("complete failed"));
+    }
+
+    #[test]
+    fn the_runner_reports_its_concurrency_bound_and_whether_it_has_a_store() {
+        let runner = Runner::new(Scripted::default()).concurrency(4);
+        assert_eq!(runner.concurrency_bound(), 4);
+        assert!(!runner.has_store());
+        assert_eq!(
+            Runner::new(Scripted::default())
+                .concurrency(0)
+                .concurrency_bound(),
+            1,
+            "0 counts as 1"
+        );
+        assert!(with_store(Arc::new(Store::default())).has_store());
+        let none = Runner::new(Scripted::default()).maybe_store(None);
+        assert!(!none.has_store());
+    }
+
+    #[test]
+    fn a_ttl_too_long_for_seconds_is_kept_far_in_the_future() {
+        let runner = Runner::new(Scripted::default()).ttl_hours(24);
+        assert_eq!(runner.ttl_seconds(), 86_400);
+        let runner = Runner::new(Scripted::default()).ttl_hours(u64::MAX);
+        assert_eq!(runner.ttl_seconds(), i64::MAX / 2);
+        // Still far from overflowing when added to now.
+        assert!(now()
+            .timestamp()
+            .checked_add(runner.ttl_seconds())
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn a_store_answering_too_few_claims_answers_every_record_retry_and_runs_none() {
+        let store = Arc::new(Store {
+            short_claims: true,
+            ..Store::default()
+        });
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "ok")]);
+        let answer = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap();
+        let retry = "retry: idempotency store unavailable: the store answered 1 claims for 2 keys";
+        assert_eq!(statuses(&answer), [retry, retry]);
+        assert_eq!(answer.tally.claim_failures, 1);
+        assert!(runner.handler().calls().is_empty());
+        assert!(store.completes.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_clean_completion_warns_of_no_lost_claims() {
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let store = Arc::new(Store::default());
+        let runner = with_store(store.clone());
+        let request = delivery(&[("a", "ok"), ("b", "reject")]);
+        let answer = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap();
+        assert_eq!(answer.tally.lost_claims, 0);
+        assert_eq!(store.completes.lock().unwrap().len(), 1);
+        let warnings: Vec<_> = (logs.lines().into_iter())
+            .filter(|l| l["level"] == "WARN")
+            .collect();
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[tokio::test]
