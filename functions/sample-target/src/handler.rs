@@ -109,6 +109,11 @@ impl SampleHandler {
 
 #[async_trait::async_trait]
 impl RecordHandler for SampleHandler {
+    /// The produced record's id, as `handle` names it, for a record answered without running.
+    fn record_id(&self, record: &Record) -> Option<String> {
+        parse(record.data()).ok().map(|produced| produced.id)
+    }
+
     async fn handle(&self, record: &Record) -> Result<Verdict, HandlerError> {
         let now = (self.clock)();
         let produced = match parse(record.data()) {
@@ -164,6 +169,7 @@ fn validate(record: &ProducedRecord, now: DateTime<Utc>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use relay_target::{Answer, DeliveryError, Invocation, Runner, Tally};
     use shared::envelope::{
         DeliveryRequest, DeliveryResponse, EnvelopeError, RecordData, RecordOutcome, RelayedRecord,
@@ -242,6 +248,23 @@ mod tests {
             },
             now,
         ))
+    }
+
+    #[tokio::test]
+    async fn a_record_answered_from_the_store_is_named_by_its_produced_id() {
+        let store = std::sync::Arc::new(relay_target::idempotency::memory::MemoryStore::default());
+        let p = remembering(0, false).store(store);
+        let payload = request(vec![produced("r-42", None), b"not json".to_vec()]);
+        handle(&p, &payload).await.unwrap();
+        let (logs, _guard) = shared::telemetry::CapturedLogs::start();
+        let (response, tally) = handle(&p, &payload).await.unwrap();
+        assert_eq!(statuses(&response)[0], "ok");
+        assert_eq!(tally.duplicates, 1, "answered from the store, not run");
+        let ids: Vec<String> = (logs.with_message("record processed").iter())
+            .map(|l| l["record_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        // The produced record by its id; the unreadable one by its partition key.
+        assert_eq!(ids, ["r-42", "pk-1"]);
     }
 
     fn statuses(response: &DeliveryResponse) -> Vec<String> {

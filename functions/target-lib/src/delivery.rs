@@ -313,7 +313,12 @@ impl<H: RecordHandler> Runner<H> {
                     Plan::SameAs(first) => (answer_of(&verdicts, *first), true),
                 };
                 let record = records[i].as_ref().ok();
-                let notes = record.map(Record::noted).unwrap_or_default();
+                let mut notes = record.map(Record::noted).unwrap_or_default();
+                if notes.record_id.is_none() {
+                    // Not run (answered from the store, or the same key as an earlier record):
+                    // the handler still names it.
+                    notes.record_id = record.and_then(|r| self.handler.record_id(r));
+                }
                 let duplicate = duplicate || notes.duplicate;
                 tally.duplicates += usize::from(duplicate);
                 tally.latencies_ms.extend(notes.latency_ms);
@@ -502,8 +507,11 @@ impl<H: RecordHandler> Runner<H> {
 }
 
 impl Claims<'_> {
-    /// Stores the answers of the records that ran (`ok`, `rejected`) and releases the other
-    /// claims (answered `retry`, or not run because the handler failed), in one call.
+    /// Stores the `ok` answers of the records that ran and releases the other claims (answered
+    /// `rejected` or `retry`, or not run because the handler failed), in one call. A rejected
+    /// record had no effect, so it is not remembered: a redrive after the cause is fixed (a
+    /// clock that ran ahead, a bug in the handler) runs it again instead of rejecting it from
+    /// the store until the answer expires.
     async fn complete(
         &self,
         verdicts: &[Option<Verdict>],
@@ -516,9 +524,7 @@ impl Claims<'_> {
         for (key, verdict) in self.keys.iter().zip(verdicts) {
             match (key, verdict) {
                 (None, _) => {}
-                (Some(key), Some(verdict @ (Verdict::Ok | Verdict::Rejected(_)))) => {
-                    completed.push((key.clone(), verdict.clone()));
-                }
+                (Some(key), Some(Verdict::Ok)) => completed.push((key.clone(), Verdict::Ok)),
                 (Some(key), _) => released.push(key.clone()),
             }
         }
@@ -985,15 +991,16 @@ mod tests {
             [(keys.clone(), "r-1".into(), now().timestamp(), expires_at)]
         );
         let completes = store.completes.lock().unwrap().clone();
-        let stored = vec![
-            (keys[0].clone(), Verdict::Ok),
-            (
-                keys[1].clone(),
-                Verdict::Rejected("scripted rejection".into()),
-            ),
-        ];
+        // Only the ok answer is stored; the rejected and the retried records are released.
+        let stored = vec![(keys[0].clone(), Verdict::Ok)];
         let keep_until = now().timestamp() + 100 * 3600;
-        assert_eq!(completes, [(stored, vec![keys[2].clone()], keep_until)]);
+        let released = vec![keys[1].clone(), keys[2].clone()];
+        assert_eq!(completes, [(stored, released, keep_until)]);
+        assert_eq!(
+            store.inner.claimed_by(&keys[1]),
+            None,
+            "a rejection is released"
+        );
         assert_eq!(store.inner.completed(&keys[0]), Some(Verdict::Ok));
         assert_eq!(
             store.inner.claimed_by(&keys[2]),
@@ -1027,14 +1034,14 @@ mod tests {
         let ran: Vec<String> = runner.handler().calls().into_iter().map(|c| c.1).collect();
         assert_eq!(
             ran,
-            ["0", "1", "2", "2"],
-            "only the released retry runs again"
+            ["0", "1", "2", "1", "2"],
+            "only the ok answer is stored: the rejected and the retried records run again"
         );
-        assert_eq!(again.tally.duplicates, 2);
+        assert_eq!(again.tally.duplicates, 1);
         let duplicates: Vec<bool> = (logs.with_message("record processed").iter())
             .map(|l| l["duplicate"].as_bool().unwrap())
             .collect();
-        assert_eq!(duplicates, [true, true, false]);
+        assert_eq!(duplicates, [true, false, false]);
     }
 
     #[tokio::test]

@@ -40,6 +40,15 @@ pub trait RecordHandler: Send + Sync {
     fn idempotency_key(&self, record: &Record) -> String {
         default_key(record)
     }
+
+    /// The application's id of a record, for its `record processed` log line (`record_id`)
+    /// when the handler does not run for it: an answer from the idempotency store, or a record
+    /// with the same key as an earlier one in the delivery. Default: none (the line names the
+    /// partition key). A handler that calls [`Record::set_record_id`] should give the same id
+    /// here, so that every line about a record names it alike.
+    fn record_id(&self, _record: &Record) -> Option<String> {
+        None
+    }
 }
 
 /// The default idempotency key: `sha256:` and the hex SHA-256 of the record's partition key

@@ -10,7 +10,8 @@ use crate::verdict::Verdict;
 pub enum Claim {
     /// Claimed now by this owner until the expiry: run the handler.
     Claimed,
-    /// Completed earlier with this answer (only Ok and Rejected are stored): answer it, don't run.
+    /// Completed earlier with this answer (the library stores only Ok; a store may hold a
+    /// Rejected answer too): answer it, don't run.
     Completed(Verdict),
     /// Claimed by another owner whose claim has not expired: answer Retry.
     InProgress,
