@@ -315,7 +315,13 @@ def test_the_target_logs_at_the_level_its_stack_sets(tmp_path: Path) -> None:
     )
     command = release_binaries(tmp_path)["target"]
     for level in ("INFO", "WARN"):
-        settings = {"externalId": DEMO_EXTERNAL_ID, "faultInjection": "true", "targetDedupCapacity": "0"}
+        # No idempotency store: this target runs alone, without moto (and its table).
+        settings = {
+            "externalId": DEMO_EXTERNAL_ID,
+            "faultInjection": "true",
+            "targetDedupCapacity": "0",
+            "idempotencyStore": "false",
+        }
         template = render("target", ROOT / "Pulumi.target.yaml", {**settings, "logLevel": level})
         lambda_env = template.lambda_logging_environment("targetFunction")
         assert lambda_env == {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": level}
