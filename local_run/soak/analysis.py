@@ -131,19 +131,20 @@ def exact_accounting(
     )
 
 
-# The fault classes whose records must not be delivered: the target refuses them, cannot read
-# them, or fails on them every time (a poison record).
-NEVER_DELIVERED = ("target_rejected", "malformed", "target_function_error")
+# The fault classes injected into records themselves: the target refuses them, cannot read them,
+# fails on them every time (a poison record), or answers `retry` once or twice (counted per
+# container, so under many container restarts such a record can use up the mapping's retries and
+# be dead-lettered on its own account). A good record is one none of them marked.
+RECORD_FAULTS = ("target_rejected", "malformed", "target_function_error", "target_retry")
 
 
 def poison_collateral(
     wanted: set[str], marked: Mapping[str, list[str]], dead: set[str], delivered: frozenset[str]
 ) -> list[str]:
-    """Good records dead-lettered: ids of `wanted` that no fault marked as never to be delivered
-    (`NEVER_DELIVERED`), found in a dead letter of any kind (`dead`) and never delivered. Before the
+    """Good records dead-lettered: ids of `wanted` that no record fault marked (`RECORD_FAULTS`), found in a dead letter of any kind (`dead`) and never delivered. Before the
     relay isolated poison records, a poison record took its whole envelope (and with it the
     batch) to the on-failure destination: those good neighbours are what this counts."""
-    bad = set().union(*(marked.get(fault, []) for fault in NEVER_DELIVERED))
+    bad = set().union(*(marked.get(fault, []) for fault in RECORD_FAULTS))
     return sorted((wanted & dead) - bad - delivered)
 
 

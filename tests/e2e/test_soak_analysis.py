@@ -157,15 +157,20 @@ def test_the_exact_accounting_counts_each_record_once() -> None:
 
 
 def test_poison_collateral_is_the_good_records_dead_lettered_and_never_delivered() -> None:
-    wanted = {"good-1", "good-2", "good-3", "poison", "rejected", "bad-json"}
-    marked = {"target_function_error": ["poison"], "target_rejected": ["rejected"], "malformed": ["bad-json"]}
+    wanted = {"good-1", "good-2", "good-3", "poison", "rejected", "bad-json", "flaky"}
+    marked = {
+        "target_function_error": ["poison"],
+        "target_rejected": ["rejected"],
+        "malformed": ["bad-json"],
+        "target_retry": ["flaky"],  # may use up its retries on its own account: not collateral
+    }
     by_reason = {
         "target_function_error": {"poison"},
         "rejected_by_target": {"rejected"},
         "on_failure_RetryAttemptsExhausted": {"good-3"},  # a range only: not in the mapping's batch
     }
-    dead = dead_letter_ids(["good-1", "good-2", "bad-json", "elsewhere"], by_reason)
-    assert dead == {"poison", "rejected", "good-1", "good-2", "bad-json", "elsewhere"}
+    dead = dead_letter_ids(["good-1", "good-2", "bad-json", "flaky", "elsewhere"], by_reason)
+    assert dead == {"poison", "rejected", "good-1", "good-2", "bad-json", "flaky", "elsewhere"}
     # good-2 was dead-lettered with its batch but delivered too: not collateral; good-3 is only in a range.
     assert poison_collateral(wanted, marked, dead, frozenset({"good-2"})) == ["good-1"]
     assert poison_collateral(wanted, marked, dead, frozenset({"good-1", "good-2"})) == []
