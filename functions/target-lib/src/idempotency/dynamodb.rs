@@ -403,23 +403,8 @@ impl DynamoDbStore {
                     settled.push(i);
                 }
             }
-            if settled.is_empty() {
-                // No key was settled: the cancellation was a passing one (or the items changed
-                // under the transaction); retry with backoff, a bounded number of times.
-                let Some(delay) = backoffs.next() else {
-                    return Err(self.error(
-                        "TransactWriteItems",
-                        format!(
-                            "the claim of {} keys was cancelled {} times (transaction conflicts or throttling); retry later",
-                            pending.len(),
-                            MAX_PASSING_RETRIES + 1
-                        ),
-                    ));
-                };
-                tokio::time::sleep(delay).await;
-            } else {
-                pending.retain(|i| !settled.contains(i));
-            }
+            self.next_round(&mut pending, &settled, &mut backoffs, "claim")
+                .await?;
         }
         claims
             .into_iter()
@@ -501,21 +486,8 @@ impl DynamoDbStore {
                     }
                 }
             }
-            if settled.is_empty() {
-                let Some(delay) = backoffs.next() else {
-                    return Err(self.error(
-                        "TransactWriteItems",
-                        format!(
-                            "the completion of {} keys was cancelled {} times (transaction conflicts or throttling); retry later",
-                            pending.len(),
-                            MAX_PASSING_RETRIES + 1
-                        ),
-                    ));
-                };
-                tokio::time::sleep(delay).await;
-            } else {
-                pending.retain(|i| !settled.contains(i));
-            }
+            self.next_round(&mut pending, &settled, &mut backoffs, "completion")
+                .await?;
         }
         Ok(lost)
     }
@@ -623,6 +595,37 @@ impl Reason {
             ) => Self::Passing,
             Some(other) => Self::Other(other.to_string()),
         }
+    }
+}
+
+impl DynamoDbStore {
+    /// The end of one transaction round of a claim or a completion (`what`): the keys it
+    /// settled leave `pending`; a round that settled none was cancelled for a passing reason
+    /// (a transaction conflict, throttling, items changed under it), so the next round waits a
+    /// backoff, and with none left the request is a [`StoreError`].
+    async fn next_round(
+        &self,
+        pending: &mut Vec<usize>,
+        settled: &[usize],
+        backoffs: &mut impl Iterator<Item = Duration>,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        if !settled.is_empty() {
+            pending.retain(|i| !settled.contains(i));
+            return Ok(());
+        }
+        let Some(delay) = backoffs.next() else {
+            return Err(self.error(
+                "TransactWriteItems",
+                format!(
+                    "the {what} of {} keys was cancelled {} times (transaction conflicts or throttling); retry later",
+                    pending.len(),
+                    MAX_PASSING_RETRIES + 1
+                ),
+            ));
+        };
+        tokio::time::sleep(delay).await;
+        Ok(())
     }
 }
 
