@@ -32,6 +32,9 @@ pub struct FunctionSpec<'a> {
     pub environment: BTreeMap<&'static str, Value>,
     /// Permissions besides writing its own logs.
     pub statements: Vec<Statement>,
+    /// The zip Lambda runs; `None`: cargo-lambda's output for the binary and the stack's
+    /// architecture ([`crate::config::Architecture::artifact`]).
+    pub artifact: Option<String>,
 }
 
 /// Adds the log group, role, inline policy and function to `template`.
@@ -47,6 +50,7 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
     let variables: serde_json::Map<String, Value> = (spec.environment.iter())
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
+    let artifact = (spec.artifact.clone()).unwrap_or_else(|| common.architecture.artifact(binary));
     let mut function = Resource::aws("aws:lambda:Function", spec.provider)
         .prop("name", function_name(prefix, binary));
     if let Some(reserved) = spec.reserved_concurrency {
@@ -59,7 +63,7 @@ pub fn add_function(template: &mut Template, common: &CommonConfig, spec: Functi
             .prop("runtime", "provided.al2023")
             .prop("handler", "bootstrap")
             .prop("architectures", json!([common.architecture.lambda_name()]))
-            .prop("code", file_archive(&common.architecture.artifact(binary)))
+            .prop("code", file_archive(&artifact))
             .prop("memorySize", spec.memory_mb)
             .prop("timeout", spec.timeout_seconds)
             .prop("role", output_of(spec.resources.role, "arn"))

@@ -228,6 +228,7 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
             // (producerInvokeConfig) with the function's own execution role.
             .chain(dead_letters::producer_statements())
             .collect(),
+            artifact: None,
         },
     );
     // The schedule invokes the producer asynchronously: a tick whose records cannot be written
@@ -388,6 +389,7 @@ fn add_relay(t: &mut Template, config: &SourceConfig, target: &TargetValues) {
             // on-failure records are written with this same execution role.
             .chain(dead_letters::relay_statements())
             .collect(),
+            artifact: None,
         },
     );
 

@@ -157,6 +157,7 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
             reserved_concurrency: config.reserved_concurrency,
             environment,
             statements,
+            artifact: config.artifact.clone(),
         },
     );
 }

@@ -230,6 +230,24 @@ fn target_function_runs_the_artifact_with_exactly_the_variables_it_reads() {
         f["environment"]["variables"]["TARGET_FAULT_INJECTION"],
         "true"
     );
+    // A target of one's own: its zip, whatever the architecture; the other functions keep theirs.
+    let own = "target/lambda/my-target/bootstrap.zip";
+    for architecture in ["x86_64", "arm64"] {
+        let t = render(
+            "target",
+            &[
+                ("targetArtifact", Some(own)),
+                ("architecture", Some(architecture)),
+            ],
+        );
+        let f = &t["resources"]["targetFunction"]["properties"];
+        assert_eq!(
+            f["code"],
+            json!({ "fn::fileArchive": own }),
+            "{architecture}"
+        );
+        assert_eq!(f["architectures"], json!([architecture]));
+    }
 }
 
 /// The idempotency table as the target library's store expects it (`shared::config`'s key and

@@ -17,13 +17,16 @@ this proves and what it does not: tools/pulumi/README.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -505,6 +508,111 @@ def destroy_refused_with_deletion_protection(ws: Workspace) -> str:
     )
 
 
+# The guide a team follows to write a target of its own, and the crate it has them make.
+GUIDE = ROOT / "docs/target-library.md"
+OWN_TARGET = "my-target"
+
+
+def fenced(text: str, language: str) -> list[str]:
+    """The bodies of the guide's ```<language> blocks, in order."""
+    blocks: list[str] = []
+    body: list[str] | None = None
+    for line in text.splitlines():
+        if body is None:
+            if line.strip() == f"```{language}":
+                body = []
+        elif line.strip() == "```":
+            blocks.append("\n".join(body) + "\n")
+            body = None
+        else:
+            body.append(line)
+    return blocks
+
+
+def guide_recipe() -> tuple[dict[str, str], list[str], str]:
+    """What "Start a target" says: the crate's files (each block opens with a comment naming its
+    path), the x86_64 build command, and the `targetArtifact` value."""
+    text = GUIDE.read_text()
+    files = {}
+    for block in fenced(text, "toml") + fenced(text, "rust"):
+        first, _, _ = block.partition("\n")
+        path = first.lstrip("#/ ").strip()
+        if path.startswith(f"{OWN_TARGET}/"):
+            files[path] = block
+    shell = [line.split("#")[0].split() for block in fenced(text, "sh") for line in block.splitlines()]
+    builds = [words for words in shell if words[:3] == ["cargo", "lambda", "build"] and "--arm64" not in words]
+    settings = [words for words in shell if words[:4] == ["pulumi", "config", "set", "targetArtifact"]]
+    expected = {f"{OWN_TARGET}/Cargo.toml", f"{OWN_TARGET}/src/main.rs"}
+    if set(files) != expected or len(builds) != 1 or len(settings) != 1:
+        raise CheckFailed(
+            f'{GUIDE.relative_to(ROOT)}: "Start a target" should give the files {sorted(expected)} (found '
+            f"{sorted(files)}), one x86_64 `cargo lambda build` (found {len(builds)}) and one "
+            f"`pulumi config set targetArtifact` (found {len(settings)})"
+        )
+    return files, builds[0], settings[0][4]
+
+
+def own_target(ws: Workspace) -> str:
+    """docs/target-library.md's "Start a target", as written: its Cargo.toml and main.rs become a
+    crate of their own beside the project (outside this workspace, with the library as the path
+    dependency the guide names), its build command builds it, its `targetArtifact` value points
+    the target stack at the zip, and `up` deploys it; then the key is removed and the sample
+    target comes back."""
+    files, build, artifact = guide_recipe()
+    # Outside this repository (else cargo would take the crate for a member of its workspace), at
+    # a path fixed per clone, so that a second run finds the library's units compiled.
+    clone = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    own = Path(tempfile.gettempdir()) / f"check-pulumi-own-target-{clone}"
+    shutil.rmtree(own, ignore_errors=True)
+    own.mkdir()
+    try:
+        # The guide's `path = "../cross-account-relay/functions/target-lib"`: this repository.
+        (own / "cross-account-relay").symlink_to(ROOT)
+        for path, body in files.items():
+            (own / path).parent.mkdir(parents=True, exist_ok=True)
+            (own / path).write_text(body)
+        crate = own / OWN_TARGET
+        # Cargo's target folder is this workspace's, so the dependencies a previous run compiled
+        # are reused; the lock file pins them at this workspace's versions.
+        (crate / "target").symlink_to(ROOT / "target")
+        shutil.copyfile(ROOT / "Cargo.lock", crate / "Cargo.lock")
+        # The guide's `targetArtifact` is relative to the project folder: `../my-target/...`.
+        (ws.work / OWN_TARGET).symlink_to(crate)
+        started = time.monotonic()
+        proc = subprocess.run(build, cwd=crate, env=ws.env(TARGET.account), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise CheckFailed(
+                f"`{' '.join(build)}` in the guide's crate failed (exit {proc.returncode}):\n{tail(proc)}"
+            )
+        built_s = time.monotonic() - started
+        zip_path = (ws.project / artifact).resolve()
+        with zipfile.ZipFile(zip_path) as archive:
+            if "bootstrap" not in archive.namelist():
+                raise CheckFailed(f"{zip_path} holds {archive.namelist()}, not the `bootstrap` Lambda runs")
+
+        def code() -> dict:
+            return by_logical_name(state_resources(ws, TARGET))["targetFunction"]["inputs"]["code"]
+
+        sample = code()
+        ws.pulumi(TARGET, "config", "set", "targetArtifact", artifact)
+        ws.pulumi(TARGET, "up", "--yes", "--skip-preview")
+        deployed = code()
+        if deployed.get("path") != artifact or deployed.get("hash") == sample.get("hash"):
+            raise CheckFailed(f"targetFunction's code after up is {deployed}, not the guide's zip {artifact}")
+        ws.pulumi(TARGET, "preview", "--expect-no-changes")
+        ws.pulumi(TARGET, "config", "rm", "targetArtifact")
+        ws.pulumi(TARGET, "up", "--yes", "--skip-preview")
+        if code().get("hash") != sample.get("hash"):
+            raise CheckFailed(f"without targetArtifact the function runs {code()}, not the sample's {sample}")
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+        (ws.work / OWN_TARGET).unlink(missing_ok=True)
+    return (
+        f"the guide's crate built ({' '.join(build)}, {built_s:.0f} s) and deployed as targetFunction's code "
+        f"({artifact}); preview clean; without the key the sample's zip is back"
+    )
+
+
 STEPS: list[tuple[str, Callable[[Workspace], str]]] = [
     ("init", init),
     ("preview", preview),
@@ -515,6 +623,7 @@ STEPS: list[tuple[str, Callable[[Workspace], str]]] = [
     ("bucket rename", bucket_rename),
     ("secrets", secrets_stay_encrypted),
     ("refusals", refusals),
+    ("a target of one's own", own_target),
     ("destroy refused with dead letters", destroy_refused_with_dead_letters),
     ("destroy refused with deletion protection", destroy_refused_with_deletion_protection),
     ("destroy", destroy),

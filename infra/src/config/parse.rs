@@ -404,7 +404,23 @@ impl RawConfig {
             fault_injection: self.flag(Key::FaultInjection)?,
             reserved_concurrency: self.reserved_concurrency()?,
             idempotency: self.idempotency()?,
+            artifact: self.target_artifact()?,
         })
+    }
+
+    /// `targetArtifact`, when set: a path to a zip, as `fn::fileArchive` takes it.
+    fn target_artifact(&self) -> Result<Option<String>, ConfigError> {
+        let Some(raw) = self.raw(Key::TargetArtifact) else {
+            return Ok(None);
+        };
+        if raw.ends_with(".zip") && !raw.ends_with("/.zip") {
+            return Ok(Some(raw.to_string()));
+        }
+        Err(self.invalid(
+            Key::TargetArtifact,
+            raw,
+            "must name a .zip file (cargo lambda build --release --output-format zip writes target/lambda/<binary>/bootstrap.zip)",
+        ))
     }
 
     /// The idempotency table's settings when `idempotencyStore` is on. Its other keys are

@@ -569,6 +569,32 @@ fn the_architecture_set_is_the_one_lambda_gets_and_picks_its_artifact() {
 }
 
 #[test]
+fn a_target_artifact_is_a_zip_path_and_unset_means_the_samples() {
+    assert_eq!(target(&[]).artifact, None);
+    for path in ["target/lambda/my-target/bootstrap.zip", "/abs/own.zip"] {
+        assert_eq!(
+            target(&[("targetArtifact", path)]).artifact.as_deref(),
+            Some(path)
+        );
+    }
+    for (bad, needle) in [
+        ("target/lambda/my-target/bootstrap", "must name a .zip file"),
+        ("target/lambda/my-target/", "must name a .zip file"),
+        ("target/.zip", "must name a .zip file"),
+    ] {
+        assert_refused(
+            TARGET,
+            &[("targetArtifact", bad)],
+            &[
+                "cross-account-relay:targetArtifact",
+                needle,
+                "pulumi config set",
+            ],
+        );
+    }
+}
+
+#[test]
 fn fault_injection_and_a_provisioned_stream_are_read_as_set() {
     let t = target(&[("faultInjection", "true")]);
     assert!(t.fault_injection);

@@ -122,6 +122,9 @@ pub struct TargetConfig {
     pub reserved_concurrency: Option<u32>,
     /// The idempotency table (`idempotencyStore`); `None`: no table.
     pub idempotency: Option<IdempotencyTable>,
+    /// The zip the target function runs (`targetArtifact`); `None`: the sample target's
+    /// artifact for the architecture ([`Architecture::artifact`]).
+    pub artifact: Option<String>,
 }
 
 /// The target's idempotency table, when the stack creates one.
