@@ -118,7 +118,7 @@ pub fn environment() -> Result<String, ConfigError> {
     let mut out = format!(
         "# Environment variables of the functions\n\n{GENERATED}\n\nFor whoever runs a function outside the stacks (locally, in a test) or reads a deployed one: every variable each function reads (`shared::config`), the stack key that sets it ([config-keys.md](config-keys.md)), with the function's own default and range, and the value the program sets it to in a stack with every key at its default. A function refuses an out-of-range value at start-up, naming the variable.\n\n| function | variable | set from key | default | range | value in the template |\n| --- | --- | --- | --- | --- | --- |\n"
     );
-    let target = [env::TARGET_VARIABLES, &crate::target::IDEMPOTENCY_VARIABLES].concat();
+    let target = [env::TARGET_VARIABLES, &env::IDEMPOTENCY_VARIABLES].concat();
     let lists = [
         ("producer", env::PRODUCER_VARIABLES),
         ("relay", env::RELAY_VARIABLES),
@@ -346,7 +346,7 @@ mod tests {
         ));
         assert!(text.contains("| producer | `STREAM_NAME` | — | — | — | `${stream.name}` |"));
         assert!(text.contains("| relay | `TARGET_EXTERNAL_ID` | `externalId` | — | — | the key's value, as a secret |"));
-        for variable in crate::target::IDEMPOTENCY_VARIABLES {
+        for variable in env::IDEMPOTENCY_VARIABLES {
             assert!(
                 text.contains(&format!("| target | `{variable}` |")),
                 "{variable}"

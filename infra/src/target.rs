@@ -25,25 +25,6 @@ use shared::config as env;
 
 pub const PROVIDER: &str = names::TARGET_PROVIDER;
 
-/// What the target role may do on its idempotency table, and nothing else there: exactly what
-/// the target library's DynamoDB store sends. It claims and completes a delivery's keys with
-/// TransactWriteItems, which IAM authorizes per action as the underlying PutItem (a claim),
-/// UpdateItem (a completion) and DeleteItem (a released claim) ("Using IAM with DynamoDB
-/// transactions", DynamoDB developer guide; TransactWriteItems is no IAM action of its own); its
-/// conditions ride on those actions (no ConditionCheckItem), and it reads the items of keys whose
-/// claim failed without returning them with one BatchGetItem. No GetItem, Scan, Query, or
-/// table-level action.
-pub const IDEMPOTENCY_TABLE_ACTIONS: [&str; 4] = [
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:BatchGetItem",
-];
-
-/// The variables the target function gets besides [`env::TARGET_VARIABLES`] when the stack
-/// creates the idempotency table (unset otherwise: the function then keeps no durable store).
-pub const IDEMPOTENCY_VARIABLES: [&str; 2] = [env::IDEMPOTENCY_TABLE, env::IDEMPOTENCY_TTL_HOURS];
-
 /// The trust policy of the cross-account role. The principal is the source *account*, so the
 /// policy is valid before the relay role exists (IAM rejects a trust policy naming a role ARN
 /// that does not exist yet); `aws:PrincipalArn` then narrows it to the relay role alone, and
@@ -136,12 +117,12 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
     ]);
     let mut statements = Vec::new();
     if let Some(table) = &config.idempotency {
-        let [name, ttl] = IDEMPOTENCY_VARIABLES;
+        let [name, ttl] = env::IDEMPOTENCY_VARIABLES;
         environment.insert(name, json!(output_of(names::IDEMPOTENCY_TABLE, "name")));
         environment.insert(ttl, json!(table.ttl_hours.to_string()));
         statements.push(Statement::allow(
             "UseOwnIdempotencyTable",
-            &IDEMPOTENCY_TABLE_ACTIONS,
+            &env::IDEMPOTENCY_TABLE_ACTIONS,
             &[&output_of(names::IDEMPOTENCY_TABLE, "arn")],
         ));
     }

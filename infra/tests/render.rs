@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use shared::config::{PRODUCER_VARIABLES, RELAY_VARIABLES, TARGET_VARIABLES};
+use shared::config::{
+    IDEMPOTENCY_VARIABLES, PRODUCER_VARIABLES, RELAY_VARIABLES, TARGET_VARIABLES,
+};
 
 const EXTERNAL_ID: &str = "example-external-id-0123456789";
 
@@ -194,7 +196,7 @@ fn target_function_runs_the_artifact_with_exactly_the_variables_it_reads() {
     // The example stack creates the idempotency table, so the function gets its variables too.
     assert_eq!(
         env_names(&t, "targetFunction"),
-        names(&[TARGET_VARIABLES, &infra::target::IDEMPOTENCY_VARIABLES].concat())
+        names(&[TARGET_VARIABLES, &IDEMPOTENCY_VARIABLES].concat())
     );
     assert_eq!(
         f["environment"]["variables"]["TARGET_FAULT_INJECTION"],

@@ -63,6 +63,21 @@ pub const IDEMPOTENCY_KEY_ATTRIBUTE: &str = "id";
 /// The idempotency table's TTL attribute (a number, epoch seconds): DynamoDB deletes an item some
 /// time after it passes.
 pub const IDEMPOTENCY_TTL_ATTRIBUTE: &str = "expires_at";
+/// What a target may do on its idempotency table, and nothing else there: exactly what the
+/// target library's DynamoDB store sends (its tests check the requests against this list), and
+/// what the target stack grants the target role. The store claims and completes a delivery's keys
+/// with TransactWriteItems, which IAM authorizes per action as the underlying PutItem (a claim),
+/// UpdateItem (a completion) and DeleteItem (a released claim) ("Using IAM with DynamoDB
+/// transactions", DynamoDB developer guide; TransactWriteItems is no IAM action of its own); its
+/// conditions ride on those actions (no ConditionCheckItem), and it reads the items of keys whose
+/// claim failed without returning them with one BatchGetItem. No GetItem, Scan, Query, or
+/// table-level action.
+pub const IDEMPOTENCY_TABLE_ACTIONS: [&str; 4] = [
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchGetItem",
+];
 
 /// The application log level of every function, which Lambda sets from the function's
 /// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment
@@ -131,6 +146,10 @@ pub const RELAY_VARIABLES: &[&str] = &[
 
 /// Every variable the target reads.
 pub const TARGET_VARIABLES: &[&str] = &[TARGET_DEDUP_CAPACITY, TARGET_FAULT_INJECTION];
+
+/// The variables the target function gets besides [`TARGET_VARIABLES`] when its stack creates
+/// the idempotency table (unset otherwise: the function then keeps no durable store).
+pub const IDEMPOTENCY_VARIABLES: [&str; 2] = [IDEMPOTENCY_TABLE, IDEMPOTENCY_TTL_HOURS];
 
 /// A numeric setting a function reads: its variable, the value it takes when the variable is
 /// unset and the values it accepts. One definition serves the function's start-up check

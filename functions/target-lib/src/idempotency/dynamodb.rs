@@ -905,6 +905,59 @@ mod tests {
         assert_eq!(store.round_trips(), 3);
     }
 
+    /// The IAM action each request needs: a transaction's actions are authorized one by one as
+    /// the item operation they are; any other request as its own operation.
+    fn iam_actions(operation: &str, body: &Value) -> Vec<String> {
+        if operation != "TransactWriteItems" {
+            return vec![format!("dynamodb:{operation}")];
+        }
+        let actions = body["TransactItems"].as_array().unwrap().iter();
+        actions
+            .map(
+                |action| match action.as_object().unwrap().keys().next().unwrap().as_str() {
+                    "Put" => "dynamodb:PutItem".to_string(),
+                    "Update" => "dynamodb:UpdateItem".to_string(),
+                    "Delete" => "dynamodb:DeleteItem".to_string(),
+                    other => format!("dynamodb:{other}"),
+                },
+            )
+            .collect()
+    }
+
+    /// Every kind of request the store sends (a claim, a held claim read back, completions of
+    /// each verdict, a release) needs exactly the actions the target stack grants
+    /// ([`shared::config::IDEMPOTENCY_TABLE_ACTIONS`]): one more would be refused by IAM in a real
+    /// account, one fewer is a grant nobody uses.
+    #[tokio::test]
+    async fn the_requests_need_exactly_the_actions_the_target_role_is_granted() {
+        let (store, sent) = store_answering(vec![
+            cancelled(vec![not_failed(), failed(None)]),
+            (
+                200,
+                json!({"Responses": {TABLE: [in_progress_item("key-1", "delivery-0", NOW + 5)]}, "UnprocessedKeys": {}}),
+            ),
+            ok(),
+            ok(),
+        ]);
+        store.claim(&keys(2), OWNER, NOW, EXPIRES_AT).await.unwrap();
+        let completed = [
+            ("key-0".to_string(), Verdict::Ok),
+            ("key-1".to_string(), Verdict::Rejected("bad".into())),
+            ("key-2".to_string(), Verdict::Retry("busy".into())),
+        ];
+        store
+            .complete(OWNER, &completed, &["key-3".to_string()], NOW + 86_400)
+            .await
+            .unwrap();
+        let needed: std::collections::BTreeSet<String> = (sent.lock().unwrap().iter())
+            .flat_map(|(operation, body)| iam_actions(operation, body))
+            .collect();
+        let granted = shared::config::IDEMPOTENCY_TABLE_ACTIONS
+            .map(String::from)
+            .into();
+        assert_eq!(needed, granted);
+    }
+
     #[tokio::test]
     async fn a_conflict_is_retried_and_then_a_store_error_naming_the_table() {
         let conflict = || {
