@@ -137,7 +137,9 @@ fn envelope_example() -> String {
         "3f9a0c2b7d1e",
         vec![RelayedRecord {
             sequence_number: "49650000000000000000000000000000000000000000000000000001".into(),
+            sub_sequence_number: None,
             partition_key: "record-0001".into(),
+            explicit_hash_key: None,
             event_id:
                 "shardId-000000000000:49650000000000000000000000000000000000000000000000000001"
                     .into(),
@@ -147,6 +149,7 @@ fn envelope_example() -> String {
     );
     let result = |n: &str, outcome| RecordResult {
         sequence_number: n.into(),
+        sub_sequence_number: None,
         outcome,
     };
     let response = DeliveryResponse::new(vec![
