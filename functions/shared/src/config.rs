@@ -63,6 +63,16 @@ pub const IDEMPOTENCY_KEY_ATTRIBUTE: &str = "id";
 /// The idempotency table's TTL attribute (a number, epoch seconds): DynamoDB deletes an item some
 /// time after it passes.
 pub const IDEMPOTENCY_TTL_ATTRIBUTE: &str = "expires_at";
+/// The DynamoDB table the sample target counts its effects in (the target stack's
+/// `sampleEffectsTable`, a test device of the local run and the soak): one item per produced
+/// record it answered `ok`. Unset or empty: the sample has no effect besides its log line.
+pub const SAMPLE_EFFECTS_TABLE: &str = "SAMPLE_EFFECTS_TABLE";
+/// The effects table's hash key attribute (a string: the produced record's id).
+pub const SAMPLE_EFFECTS_KEY_ATTRIBUTE: &str = "id";
+/// The effects table's count of the times a record's effect ran (a number, `ADD` 1 each time).
+pub const SAMPLE_EFFECTS_APPLIED_ATTRIBUTE: &str = "applied";
+/// The effects table's string set of the delivery ids under which a record's effect ran.
+pub const SAMPLE_EFFECTS_DELIVERIES_ATTRIBUTE: &str = "deliveries";
 
 /// The application log level of every function, which Lambda sets from the function's
 /// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment

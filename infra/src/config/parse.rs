@@ -404,6 +404,7 @@ impl RawConfig {
             fault_injection: self.flag(Key::FaultInjection)?,
             reserved_concurrency: self.reserved_concurrency()?,
             idempotency: self.idempotency()?,
+            sample_effects_table: self.flag(Key::SampleEffectsTable)?,
         })
     }
 

@@ -122,6 +122,8 @@ pub struct TargetConfig {
     pub reserved_concurrency: Option<u32>,
     /// The idempotency table (`idempotencyStore`); `None`: no table.
     pub idempotency: Option<IdempotencyTable>,
+    /// Whether the stack creates the sample's effects table (`sampleEffectsTable`).
+    pub sample_effects_table: bool,
 }
 
 /// The target's idempotency table, when the stack creates one.
