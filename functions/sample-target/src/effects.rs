@@ -1,7 +1,8 @@
 //! The sample's countable effect (`SAMPLE_EFFECTS_TABLE`, a test device of the local run and the
 //! soak): each record the sample answers `ok` after running it adds 1 to its item's
-//! `applied` count and its delivery id to the item's `deliveries` set, so a record whose effect
-//! ran more than once shows it in the table, whatever the logs say.
+//! `applied` count and its delivery id to the item's `deliveries` set (and sets
+//! `first_delivery` the first time), so a record whose effect ran more than once shows it in the
+//! table, whatever the logs say.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use shared::config;
@@ -16,7 +17,8 @@ pub trait Effects: Send + Sync {
 }
 
 /// [`Effects`] in a DynamoDB table: one `UpdateItem` per effect,
-/// `ADD applied :one, deliveries :delivery`, returning the new `applied`.
+/// `ADD applied :one, deliveries :delivery SET first_delivery = if_not_exists(...)`, returning
+/// the new `applied`.
 pub struct DynamoDbEffects {
     table: String,
     client: OnceCell<aws_sdk_dynamodb::Client>,
@@ -64,11 +66,15 @@ impl Effects for DynamoDbEffects {
                 config::SAMPLE_EFFECTS_KEY_ATTRIBUTE,
                 AttributeValue::S(id.into()),
             )
-            .update_expression("ADD #applied :one, #deliveries :delivery")
+            .update_expression(
+                "ADD #applied :one, #deliveries :delivery SET #first = if_not_exists(#first, :id)",
+            )
             .expression_attribute_names("#applied", config::SAMPLE_EFFECTS_APPLIED_ATTRIBUTE)
             .expression_attribute_names("#deliveries", config::SAMPLE_EFFECTS_DELIVERIES_ATTRIBUTE)
+            .expression_attribute_names("#first", config::SAMPLE_EFFECTS_FIRST_DELIVERY_ATTRIBUTE)
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":delivery", AttributeValue::Ss(vec![delivery_id.into()]))
+            .expression_attribute_values(":id", AttributeValue::S(delivery_id.into()))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
@@ -143,15 +149,15 @@ mod tests {
         assert_eq!(body["Key"], json!({"id": {"S": "r-1"}}));
         assert_eq!(
             body["UpdateExpression"],
-            "ADD #applied :one, #deliveries :delivery"
+            "ADD #applied :one, #deliveries :delivery SET #first = if_not_exists(#first, :id)"
         );
         assert_eq!(
             body["ExpressionAttributeNames"],
-            json!({"#applied": "applied", "#deliveries": "deliveries"})
+            json!({"#applied": "applied", "#deliveries": "deliveries", "#first": "first_delivery"})
         );
         assert_eq!(
             body["ExpressionAttributeValues"],
-            json!({":one": {"N": "1"}, ":delivery": {"SS": ["d-7"]}})
+            json!({":one": {"N": "1"}, ":delivery": {"SS": ["d-7"]}, ":id": {"S": "d-7"}})
         );
         assert_eq!(body["ReturnValues"], "UPDATED_NEW");
     }

@@ -73,6 +73,17 @@ pub const SAMPLE_EFFECTS_KEY_ATTRIBUTE: &str = "id";
 pub const SAMPLE_EFFECTS_APPLIED_ATTRIBUTE: &str = "applied";
 /// The effects table's string set of the delivery ids under which a record's effect ran.
 pub const SAMPLE_EFFECTS_DELIVERIES_ATTRIBUTE: &str = "deliveries";
+/// The effects table's delivery id under which a record's effect ran first (set once): the set
+/// above has no order, and the soak attributes a repeat by the delivery of the first run.
+pub const SAMPLE_EFFECTS_FIRST_DELIVERY_ATTRIBUTE: &str = "first_delivery";
+/// The effects table's attributes by role, for `infra --sample-effects-attributes` (the soak
+/// reads the table with them instead of typing them again).
+pub const SAMPLE_EFFECTS_ATTRIBUTES: &[(&str, &str)] = &[
+    ("key", SAMPLE_EFFECTS_KEY_ATTRIBUTE),
+    ("applied", SAMPLE_EFFECTS_APPLIED_ATTRIBUTE),
+    ("deliveries", SAMPLE_EFFECTS_DELIVERIES_ATTRIBUTE),
+    ("first_delivery", SAMPLE_EFFECTS_FIRST_DELIVERY_ATTRIBUTE),
+];
 
 /// The application log level of every function, which Lambda sets from the function's
 /// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment
