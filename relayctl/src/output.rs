@@ -160,7 +160,6 @@ mod tests {
             records: vec![
                 Record {
                     partition_key: "p".into(),
-                    explicit_hash_key: None,
                     data: vec![]
                 };
                 records
