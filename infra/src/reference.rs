@@ -379,7 +379,9 @@ mod tests {
 
     #[test]
     fn write_puts_every_file_in_the_directory() {
+        // A folder left by an earlier process with this id (a panicked test) is removed first.
         let dir = std::env::temp_dir().join(format!("infra-reference-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         write(&dir).unwrap();
         for (name, print) in FILES {

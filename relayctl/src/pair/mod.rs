@@ -25,3 +25,27 @@ pub mod pulumi;
 pub mod run;
 pub mod settings;
 pub mod sts;
+
+/// A test's own empty folder under the temp folder, named by `name` and this process: a folder
+/// left by an earlier process with the same id (a test that panicked before its cleanup, as a
+/// mutant's does) is removed first, so no test reads another run's files.
+#[cfg(test)]
+pub(crate) fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("relayctl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_scratch_folder_starts_empty_even_after_a_run_that_left_files() {
+        let dir = super::scratch("scratch");
+        std::fs::write(dir.join("left"), "by a test that panicked").unwrap();
+        let again = super::scratch("scratch");
+        assert_eq!(again, dir);
+        assert_eq!(std::fs::read_dir(&again).unwrap().count(), 0);
+        std::fs::remove_dir_all(&again).unwrap();
+    }
+}

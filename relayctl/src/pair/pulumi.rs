@@ -355,8 +355,7 @@ mod tests {
 
     #[test]
     fn a_tail_hands_out_complete_lines_once() {
-        let dir = std::env::temp_dir().join(format!("relayctl-tail-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::pair::scratch("tail");
         let path = dir.join("log");
         let mut tail = LogTail::new(path.clone());
         let mut seen = Vec::new();
@@ -403,8 +402,7 @@ exit 3
 
     #[test]
     fn the_cli_runs_with_the_calls_environment_and_streams_its_events() {
-        let dir = std::env::temp_dir().join(format!("relayctl-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::pair::scratch("cli");
         let mut cli = Cli::new(fake_cli(&dir), &dir);
         cli.temp_dir = dir.clone();
         cli.poll = Duration::from_millis(20);

@@ -355,10 +355,7 @@ fn mask_durations(text: &str) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relayctl-run-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::pair::scratch(&format!("run-{name}"))
 }
 
 const PROFILES: &str = "--target-profile target --source-profile source";
