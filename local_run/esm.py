@@ -88,13 +88,18 @@ class MappingStats:
     on_failure_batches: int = 0
     on_failure_records: int = 0
     on_failure_send_retries: int = 0
-    # Record ids of every record sent to the on-failure destination. Lambda's on-failure record
-    # holds only a sequence-number range, which with parallelization_factor > 1 also spans the
-    # records of other lanes: `make soak` checks its ledger against these exact ids.
-    on_failure_ids: list[str] = field(default_factory=list)
+    # The record ids of each batch sent to the on-failure destination, one list a batch. Lambda's
+    # on-failure record holds only a sequence-number range, which with parallelization_factor > 1
+    # also spans the records of other lanes: `make soak` checks its ledger against these exact ids.
+    on_failure_sent: list[list[str]] = field(default_factory=list)
     records_read: int = 0
     largest_event_bytes: int = 0
     events: list[MappingEvent] = field(default_factory=list)
+
+    @property
+    def on_failure_ids(self) -> list[str]:
+        """The record ids of every record sent to the on-failure destination (`on_failure_sent`, flat)."""
+        return [rid for batch in self.on_failure_sent for rid in batch]
 
 
 def kinesis_event_record(
@@ -400,8 +405,8 @@ class EventSourceMapping:
         with self._lock:
             self.stats.on_failure_batches += 1
             self.stats.on_failure_records += len(records)
-            self.stats.on_failure_ids.extend(
-                record_id(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in records
+            self.stats.on_failure_sent.append(
+                [record_id(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in records]
             )
         arrivals = [r["kinesis"]["approximateArrivalTimestamp"] for r in records]
         message = {

@@ -106,11 +106,15 @@ class Exact:
     range_only: int  # never delivered, "dead-lettered" only by an on-failure range it was not in
 
 
+def relay_letter_ids(by_reason: Mapping[str, set[str]]) -> set[str]:
+    """The ids named by the relay's own dead letters: `by_reason` apart from the on-failure ranges."""
+    return set().union(*(ids for reason, ids in by_reason.items() if not reason.startswith("on_failure_")))
+
+
 def dead_letter_ids(on_failure_ids: Iterable[str], by_reason: Mapping[str, set[str]]) -> set[str]:
-    """Every id really dead-lettered: named by one of the relay's dead letters (`by_reason`, apart
-    from the on-failure ranges) or in a batch the mapping sent to its on-failure destination."""
-    relay_letters = set().union(*(ids for reason, ids in by_reason.items() if not reason.startswith("on_failure_")))
-    return relay_letters | set(on_failure_ids)
+    """Every id really dead-lettered: named by one of the relay's dead letters (`relay_letter_ids`)
+    or in a batch the mapping sent to its on-failure destination."""
+    return relay_letter_ids(by_reason) | set(on_failure_ids)
 
 
 def exact_accounting(
@@ -136,16 +140,44 @@ def exact_accounting(
 # container, so under many container restarts such a record can use up the mapping's retries and
 # be dead-lettered on its own account). A good record is one none of them marked.
 RECORD_FAULTS = ("target_rejected", "malformed", "target_function_error", "target_retry")
+POISON = "target_function_error"
 
 
-def poison_collateral(
-    wanted: set[str], marked: Mapping[str, list[str]], dead: set[str], delivered: frozenset[str]
-) -> list[str]:
-    """Good records dead-lettered: ids of `wanted` that no record fault marked (`RECORD_FAULTS`), found in a dead letter of any kind (`dead`) and never delivered. Before the
-    relay isolated poison records, a poison record took its whole envelope (and with it the
-    batch) to the on-failure destination: those good neighbours are what this counts."""
+@dataclass(frozen=True)
+class GoodDeadLettered:
+    """Good records dead-lettered and never delivered, by why (ids, sorted)."""
+
+    # In one of the relay's dead letters, or in an on-failure batch that held a poison record:
+    # `poison_collateral`, which must be 0.
+    collateral: list[str]
+    # Only in on-failure batches without a poison record: the mapping gave the batch up because
+    # the fault load used up its retries (`maximumRetryAttempts`) or the records' age.
+    # `mapping_gave_up`, reported; the records are in the dead-letter bucket with their data.
+    mapping_gave_up: list[str]
+
+
+def good_dead_lettered(
+    wanted: set[str],
+    marked: Mapping[str, list[str]],
+    by_reason: Mapping[str, set[str]],
+    on_failure_sent: Iterable[Iterable[str]],
+    delivered: frozenset[str],
+) -> GoodDeadLettered:
+    """Good records of `wanted` (no record fault of `RECORD_FAULTS` marked them) that were
+    dead-lettered and never delivered, split by why. Before the relay isolated poison records, a
+    poison record took its whole envelope (and with it the batch) to the on-failure destination:
+    those good neighbours are the collateral, as is a good record in any of the relay's own dead
+    letters (`by_reason`, apart from the on-failure ranges). A good record found only in the
+    mapping's on-failure batches (`on_failure_sent`, the exact ids of each batch) that held no
+    poison record was given up by the mapping for the fault load alone."""
     bad = set().union(*(marked.get(fault, []) for fault in RECORD_FAULTS))
-    return sorted((wanted & dead) - bad - delivered)
+    poison = set(marked.get(POISON, []))
+    batches = [set(batch) for batch in on_failure_sent]
+    relay_letters = relay_letter_ids(by_reason)
+    good_dead = (wanted & (relay_letters | set().union(*batches))) - bad - delivered
+    with_poison = set().union(*(batch for batch in batches if batch & poison))
+    gave_up = good_dead - relay_letters - with_poison
+    return GoodDeadLettered(collateral=sorted(good_dead - gave_up), mapping_gave_up=sorted(gave_up))
 
 
 # ---- what was injected ----

@@ -20,7 +20,8 @@ class Report:
 
     acc: Accounting  # the ledger's accounting, on-failure records read back as ranges (the operator's view)
     exact: Exact
-    collateral: list[str]  # good records dead-lettered and never delivered (`poison_collateral`)
+    collateral: list[str]  # good records dead-lettered with a poison neighbour or by the relay (`poison_collateral`)
+    mapping_gave_up: list[str]  # good records only in on-failure batches without poison (`mapping_gave_up`)
     deliveries: Deliveries
     by_reason: dict[str, set[str]]  # dead-letter reason -> record ids
     injected: Counter[str]
@@ -85,6 +86,7 @@ class Report:
             f"dedup_recognised={d.recognised_by_dedup} dead_lettered={e.dead_lettered} "
             f"delivered_and_dead_lettered={e.delivered_and_dead_lettered} lost={len(self.lost_ids)} "
             f"order_violations={d.order_violations} poison_collateral={len(self.collateral)} "
+            f"mapping_gave_up={len(self.mapping_gave_up)} "
             f"assume_role_calls={self.assume_role_calls} "
             f"relay_timeouts={self.relay_timeouts} deadline_deferred={self.deadline_deferred} "
             f"records_per_s={a.produced / self.wall_s:.0f} delivered_per_s={self.delivered_per_s:.0f} {faults}"
@@ -111,6 +113,7 @@ def report_lines(report: Report, settings: SoakSettings) -> list[str]:
         ),
         ("on-failure records holding produced records", a.on_failure_batches),
         ("good records dead-lettered, never delivered (poison collateral)", len(report.collateral)),
+        ("good records given up by the mapping for the fault load alone", len(report.mapping_gave_up)),
         ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", e.delivered_and_dead_lettered),
         ("lost (checked record by record)", len(report.lost_ids)),
         ("  lost as the ledger reads on-failure ranges (the operator's view)", a.lost),

@@ -18,11 +18,10 @@ from local_run.harness import LocalRun, RunSpec
 from local_run.metrics import names, totals
 from local_run.soak.analysis import (
     analyse_deliveries,
-    dead_letter_ids,
     dead_letters_by_reason,
     exact_accounting,
+    good_dead_lettered,
     injected,
-    poison_collateral,
 )
 from local_run.soak.records import Writer
 from local_run.soak.report import Report
@@ -157,10 +156,11 @@ def drive(run: LocalRun, injector: FaultInjector, settings: SoakSettings, say: S
     audit = run.moto.audit()
     relay_key = run.execution_credentials("relay").access_key_id
     assumes = [e for e in audit if e["event"] == "assume_role" and e["caller_access_key"] == relay_key]
-    dead = dead_letter_ids(run.esm.stats.on_failure_ids, by_reason)
+    good = good_dead_lettered(wanted, writer.marked, by_reason, run.esm.stats.on_failure_sent, deliveries.delivered)
     return Report(
         acc=acc,
-        collateral=poison_collateral(wanted, writer.marked, dead, deliveries.delivered),
+        collateral=good.collateral,
+        mapping_gave_up=good.mapping_gave_up,
         exact=exact_accounting(wanted, run.esm.stats.on_failure_ids, by_reason, deliveries.delivered),
         deliveries=deliveries,
         by_reason=by_reason,

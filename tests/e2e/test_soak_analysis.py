@@ -18,13 +18,15 @@ from local_run.ledger import Accounting
 from local_run.soak.analysis import (
     Deliveries,
     Exact,
+    GoodDeadLettered,
     analyse_deliveries,
     dead_letter_ids,
     dead_letters_by_reason,
     exact_accounting,
+    good_dead_lettered,
     injected,
     logged_at,
-    poison_collateral,
+    relay_letter_ids,
 )
 from local_run.soak.cli import parse_args
 from local_run.soak.records import Writer
@@ -156,24 +158,41 @@ def test_the_exact_accounting_counts_each_record_once() -> None:
     assert (everything.dead_lettered, everything.lost_ids, everything.range_only) == (4, [], 0)
 
 
-def test_poison_collateral_is_the_good_records_dead_lettered_and_never_delivered() -> None:
-    wanted = {"good-1", "good-2", "good-3", "poison", "rejected", "bad-json", "flaky"}
+def test_dead_letter_ids_are_the_relays_letters_and_the_mappings_batches() -> None:
+    by_reason = {
+        "target_function_error": {"poison"},
+        "on_failure_RetryAttemptsExhausted": {"in-range"},  # a range only: not in the mapping's batch
+    }
+    assert relay_letter_ids(by_reason) == {"poison"}
+    assert dead_letter_ids(["good-1", "elsewhere"], by_reason) == {"poison", "good-1", "elsewhere"}
+
+
+def test_poison_collateral_is_a_good_record_dead_lettered_by_the_relay_or_beside_poison() -> None:
+    wanted = {"good-1", "good-2", "good-3", "good-4", "good-5", "good-6", "poison", "poison-2", "rejected", "flaky"}
     marked = {
-        "target_function_error": ["poison"],
+        "target_function_error": ["poison", "poison-2"],
         "target_rejected": ["rejected"],
         "malformed": ["bad-json"],
         "target_retry": ["flaky"],  # may use up its retries on its own account: not collateral
     }
     by_reason = {
-        "target_function_error": {"poison"},
+        "target_function_error": {"poison", "good-6"},  # good-6: dead-lettered by the relay
         "rejected_by_target": {"rejected"},
-        "on_failure_RetryAttemptsExhausted": {"good-3"},  # a range only: not in the mapping's batch
+        "on_failure_RetryAttemptsExhausted": {"good-5"},  # a range only: not in the mapping's batch
     }
-    dead = dead_letter_ids(["good-1", "good-2", "bad-json", "flaky", "elsewhere"], by_reason)
-    assert dead == {"poison", "rejected", "good-1", "good-2", "bad-json", "flaky", "elsewhere"}
-    # good-2 was dead-lettered with its batch but delivered too: not collateral; good-3 is only in a range.
-    assert poison_collateral(wanted, marked, dead, frozenset({"good-2"})) == ["good-1"]
-    assert poison_collateral(wanted, marked, dead, frozenset({"good-1", "good-2"})) == []
+    sent = [
+        ["poison-2", "good-1", "good-2"],  # a poison record took its neighbours along
+        ["good-3", "flaky"],  # the fault load used up the batch's retries: no poison in it
+        ["good-4"],
+    ]
+    # good-2 was dead-lettered with the poison but delivered too: neither.
+    good = good_dead_lettered(wanted, marked, by_reason, sent, frozenset({"good-2"}))
+    assert good == GoodDeadLettered(collateral=["good-1", "good-6"], mapping_gave_up=["good-3", "good-4"])
+    # A record both beside poison and in a batch without: collateral.
+    good = good_dead_lettered(wanted, marked, by_reason, [*sent, ["good-1"]], frozenset({"good-2"}))
+    assert good.collateral == ["good-1", "good-6"]
+    delivered = frozenset({"good-1", "good-2", "good-3", "good-4", "good-6"})
+    assert good_dead_lettered(wanted, marked, by_reason, sent, delivered) == GoodDeadLettered([], [])
 
 
 def test_faults_injected_here_and_in_moto_add_up() -> None:
@@ -214,6 +233,7 @@ def report(**changed: Any) -> Report:
         acc=accounting(),
         exact=Exact(dead_lettered=2, on_failure=1, delivered_and_dead_lettered=0, lost_ids=[], range_only=0),
         collateral=[],
+        mapping_gave_up=["r7"],
         deliveries=Deliveries(3, 2, 0, [], delivered, last_ok_at=1004.0),
         by_reason={"rejected_by_target": {"r8"}, "on_failure_RetryAttemptsExhausted": {"r9"}},
         injected=Counter({"target_kill": 4}),
@@ -240,7 +260,8 @@ def test_a_clean_report_is_healthy_and_its_result_line_says_what_was_counted() -
     faults = " ".join(f"fault_{name}={4 if name == 'target_kill' else 0}" for name in CLASSES)
     assert r.result_line() == (
         "RESULT produced=10 delivered=8 duplicates=3 dedup_recognised=2 dead_lettered=2 "
-        "delivered_and_dead_lettered=0 lost=0 order_violations=0 poison_collateral=0 assume_role_calls=6 relay_timeouts=0 "
+        "delivered_and_dead_lettered=0 lost=0 order_violations=0 poison_collateral=0 mapping_gave_up=1 "
+        "assume_role_calls=6 relay_timeouts=0 "
         f"deadline_deferred=5 records_per_s=5 delivered_per_s=2 {faults}"
     )
 
@@ -276,6 +297,7 @@ def test_the_printed_report_names_every_count_and_what_is_wrong() -> None:
     assert table["in the dead-letter bucket for rejected_by_target (distinct ids; on-failure: by its range)"] == "1"
     assert table["relayMaxRecordsPerInvocation (key-ordered delivery)"] == "4"
     assert table["good records dead-lettered, never delivered (poison collateral)"] == "0"
+    assert table["good records given up by the mapping for the fault load alone"] == "1"
     assert table["fault target_kill injected"] == "4"
     assert table["peak RSS relay (MiB)"] == "2.0"
     assert table["target invocations"] == "11"
