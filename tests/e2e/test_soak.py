@@ -5,6 +5,7 @@ faults reach moto, so it cannot share the session's)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -85,6 +86,18 @@ def test_a_window_class_is_on_for_its_share_of_each_cycle_at_its_own_phase() -> 
         assert len(times) == 90, (name, len(times))  # 30 % of the time
     assert not set(on["sts_throttle"]) & set(on["sts_deny"]), "the STS windows must not overlap"
     assert not set(on["sts_deny"]) & set(on["dead_letter_refused"])
+    # Nor abut: AssumeRole works for 2 s or more between them, or a batch's retries could all be
+    # refused and it would be given up.
+    sts = set(on["sts_throttle"]) | set(on["sts_deny"])
+    free = [t for t in steps if t not in sts]
+    gaps, run = [], 1
+    for before, t in itertools.pairwise(free):
+        if round((t - before) * 100 / WINDOW_CYCLE_S) == 1:
+            run += 1
+        else:
+            gaps.append(run)
+            run = 1
+    assert min(gaps) >= 20, gaps
 
 
 # ---- the ledger's checks ----
