@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(rows, shared::metrics::relay::ALL.len());
         let text = dead_letters().unwrap();
         assert!(text.contains(
-            "| `relay/undeliverable/<shard>/<sequence>.json` | `undeliverable` | one record too large for any Invoke request |"
+            "| `relay/undeliverable/<shard>/<sequence>[.<sub-sequence>].json` | `undeliverable` | one record too large for any Invoke request |"
         ));
         assert!(
             text.contains("| `aws/lambda/async/<producer>/YYYY/MM/DD/...` | `failed_invocation` |")

@@ -145,6 +145,7 @@ pub async fn redrive<S: RecordSink>(
                 .map(|r| PutEntry {
                     record_id: r.partition_key.clone(),
                     partition_key: r.partition_key.clone(),
+                    explicit_hash_key: r.explicit_hash_key.clone(),
                     data: r.data.clone(),
                 })
                 .collect();
