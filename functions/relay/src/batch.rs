@@ -64,7 +64,8 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures::StreamExt as _;
 use serde::Serialize;
 use shared::envelope::{
-    DeliveryRequest, DeliveryResponse, EnvelopeError, RecordIdentity, RecordOutcome, RelayedRecord,
+    DeliveryRequest, DeliveryResponse, EnvelopeError, RecordIdentity, RecordOutcome, RecordResult,
+    RelayedRecord,
 };
 use shared::metrics::{relay as metric, Metrics};
 use tokio::time::Instant;
@@ -646,6 +647,13 @@ fn read(request: &DeliveryRequest, reply: InvokeReply) -> Answer {
     Ok(in_request_order(request, response))
 }
 
+/// Whether an answer that names no record of `request` is a target's from before
+/// de-aggregation: it answered user records of an aggregate by their sequence number alone.
+fn predates_deaggregation(request: &DeliveryRequest, result: &RecordResult) -> bool {
+    result.sub_sequence_number.is_none()
+        && (request.records.iter()).any(|r| r.sequence_number == result.sequence_number)
+}
+
 /// The target's verdicts, which it keys by record identity, in the order of the request's
 /// records.
 fn in_request_order(
@@ -658,9 +666,7 @@ fn in_request_order(
     let mut verdicts = vec![None; request.records.len()];
     for result in response.results {
         let Some(&at) = index.get(&result.identity()) else {
-            let aggregate = result.sub_sequence_number.is_none()
-                && (request.records.iter()).any(|r| r.sequence_number == result.sequence_number);
-            if aggregate {
+            if predates_deaggregation(request, &result) {
                 tracing::warn!(
                     delivery_id = %request.delivery_id,
                     sequence_number = %result.sequence_number,
@@ -1017,6 +1023,29 @@ mod tests {
             function_error: None,
             payload: serde_json::to_vec(&DeliveryResponse::new(results)).unwrap(),
         })
+    }
+
+    #[test]
+    fn only_an_answer_by_an_aggregates_sequence_number_alone_predates_deaggregation() {
+        let user = |sub: Option<u64>| RelayedRecord {
+            sequence_number: "7".into(),
+            sub_sequence_number: sub,
+            partition_key: "k".into(),
+            explicit_hash_key: None,
+            event_id: "shardId-000000000000:7".into(),
+            approximate_arrival_ms: None,
+            data: RecordData::encode(b"x"),
+        };
+        let request = DeliveryRequest::new("d", vec![user(Some(0)), user(Some(1))]);
+        let answer = |seq: &str, sub: Option<u64>| RecordResult {
+            sequence_number: seq.into(),
+            sub_sequence_number: sub,
+            outcome: RecordOutcome::Ok,
+        };
+        assert!(predates_deaggregation(&request, &answer("7", None)));
+        // An answer with a sub-sequence number the request lacks, or for a record never sent.
+        assert!(!predates_deaggregation(&request, &answer("7", Some(5))));
+        assert!(!predates_deaggregation(&request, &answer("8", None)));
     }
 
     fn event(data: &[&[u8]]) -> KinesisBatch {

@@ -20,7 +20,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use shared::envelope::{RecordData, RelayedRecord};
-use shared::kpl::{self, Decoded, DIGEST_LEN, MAGIC};
+use shared::kpl::{self, Decoded};
 
 /// A batch's records after de-aggregation, with the stream of each (by position), and counts.
 #[derive(Debug, Default)]
@@ -85,12 +85,11 @@ enum Expansion {
 const MAGIC_BASE64: &str = "84ma";
 
 /// The user records of `record` if it is an aggregate. The record's data is decoded only when
-/// its text starts like an aggregate's and is long enough to be one: plain records pass as the
-/// event's base64, untouched.
+/// its text starts like an aggregate's: plain records pass as the event's base64, untouched
+/// (one too short to be an aggregate is decoded, and [`kpl::decode`] answers plain).
 fn user_records(record: &RelayedRecord) -> Expansion {
     let text = record.data.as_base64();
-    let shortest = MAGIC.len() + DIGEST_LEN;
-    if !text.starts_with(MAGIC_BASE64) || record.data.decoded_len() < shortest {
+    if !text.starts_with(MAGIC_BASE64) {
         return Expansion::Plain;
     }
     // Checked base64 (RecordData), so this cannot fail; if it ever did, the record stays plain.
@@ -119,6 +118,7 @@ fn user_records(record: &RelayedRecord) -> Expansion {
 #[cfg(test)]
 mod tests {
     use md5::{Digest as _, Md5};
+    use shared::kpl::MAGIC;
 
     use super::*;
 

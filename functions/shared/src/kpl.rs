@@ -97,6 +97,10 @@ pub enum InvalidAggregate {
     },
     #[error("the aggregate holds no user records")]
     Empty,
+    /// Never returned by this decoder as written: a guard, so that a defect in the reader that
+    /// stopped it moving ends the decoding instead of looping forever.
+    #[error("the field at byte {at} was read without the reader moving past it")]
+    Stalled { at: usize },
 }
 
 /// The key tables of an aggregate.
@@ -211,7 +215,15 @@ impl<'a> Fields<'a> {
         if self.pos == self.bytes.len() {
             return None;
         }
-        Some(self.read_field())
+        let start = self.pos;
+        let field = self.read_field();
+        // Every field has a key of one byte or more; a field read in place would be read forever.
+        if field.is_ok() && self.pos == start {
+            return Some(Err(InvalidAggregate::Stalled {
+                at: self.base + start,
+            }));
+        }
+        Some(field)
     }
 
     fn read_field(&mut self) -> Result<Field<'a>, InvalidAggregate> {
@@ -463,6 +475,19 @@ mod tests {
     }
 
     #[test]
+    fn only_the_four_magic_bytes_are_the_magic() {
+        assert!(has_magic(&MAGIC));
+        assert!(has_magic(&[&MAGIC[..], b"more"].concat()));
+        assert!(!has_magic(&MAGIC[..3]));
+        assert!(!has_magic(b"\xF3\x89\x9A\xC3 plain"));
+        assert!(!has_magic(&[]));
+        // A message and its digest behind four other bytes: plain, digest or not.
+        let (_, message) = sample();
+        let disguised = [&b"abcd"[..], &message, Md5::digest(&message).as_slice()].concat();
+        assert_eq!(decode(&disguised), Ok(Decoded::Plain));
+    }
+
+    #[test]
     fn unknown_fields_of_every_wire_type_are_skipped() {
         let (_, message) = sample();
         let original = aggregate(&message);
@@ -537,6 +562,12 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "field 1 at byte 5 has wire type 2, which is not the varint expected"
+        );
+        // A record's data (field 3) as a varint, not bytes.
+        let error = invalid(&[0x0A, 1, b'p', 0x1A, 4, 0x08, 0, 0x18, 7]);
+        assert_eq!(
+            error.to_string(),
+            "field 3 at byte 7 has wire type 0, which is not the length-delimited one expected"
         );
         // A partition key that is not text.
         assert_eq!(
