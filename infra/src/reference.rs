@@ -363,7 +363,9 @@ mod tests {
     #[test]
     fn every_metric_and_every_dead_letter_prefix_is_in_the_reference() {
         let text = metrics().unwrap();
-        assert!(text.contains("| relay | `RecordsReceived` | Count | records in the batch |"));
+        assert!(text.contains(
+            "| relay | `RecordsReceived` | Count | records in the batch: plain Kinesis records plus the user records of each KPL aggregate"
+        ));
         assert!(text.contains("| target | `EndToEndLatency` | Milliseconds |"));
         let rows = text.lines().filter(|l| l.starts_with("| relay |")).count();
         assert_eq!(rows, shared::metrics::relay::ALL.len());
