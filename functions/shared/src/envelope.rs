@@ -103,11 +103,16 @@ pub struct RecordResult {
 }
 
 /// What names a record within one delivery: its sequence number, and for a user record of a
-/// KPL aggregate its sub-sequence number. Shown as `<sequence number>` or
-/// `<sequence number>/<sub-sequence number>`.
+/// KPL aggregate its sub-sequence number. Shown (in the relay's reasons and log lines) as
+/// `<sequence number>` or `<sequence number>/<sub-sequence number>`: a sequence number is all
+/// digits, and `1002.0` would read as a decimal number. A dead letter's key writes the pair
+/// `<sequence number>.<sub-sequence number>` instead ([`crate::dead_letter::relay_key`]), as in
+/// an S3 key a `/` would make each aggregate a folder of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordIdentity<'a> {
+    /// The Kinesis record's sequence number (an aggregate's, for its user records).
     pub sequence_number: &'a str,
+    /// The user record's index in its aggregate; `None` for a plain record.
     pub sub_sequence_number: Option<u64>,
 }
 

@@ -68,45 +68,83 @@ pub enum Decoded<'a> {
 /// of the protobuf message (just after the magic bytes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidAggregate {
+    /// A varint (a field's tag, a length or an index) is cut off by the end of its message, or
+    /// longer than a 64-bit number can be.
     #[error("the varint at byte {at} runs past the end of its message or beyond 64 bits")]
-    Varint { at: usize },
+    Varint {
+        /// Where the varint starts.
+        at: usize,
+    },
+    /// A length-delimited field declares more bytes than its message has left.
     #[error("field {field} at byte {at} declares {declared} bytes, but only {left} are left")]
     Truncated {
+        /// The field's number.
         field: u64,
+        /// Where the field's tag starts.
         at: usize,
+        /// The length the field declares.
         declared: u64,
+        /// The bytes left in its message after the length.
         left: usize,
     },
+    /// A field has a wire type the format does not allow for it, or one no reader can skip.
     #[error("field {field} at byte {at} has wire type {wire_type}, which {reason}")]
     WireType {
+        /// The field's number.
         field: u64,
+        /// Where the field's tag starts.
         at: usize,
+        /// The wire type its tag gives (the tag's low three bits).
         wire_type: u8,
+        /// What is wrong with it, worded to follow "which".
         reason: &'static str,
     },
+    /// A key table's entry is not UTF-8 (partition and explicit hash keys are text).
     #[error("entry {index} of the {table} table is not UTF-8 text")]
-    NotText { table: Table, index: usize },
+    NotText {
+        /// The table the entry is in.
+        table: Table,
+        /// The entry's index in that table.
+        index: usize,
+    },
+    /// A user record lacks a field the format requires.
     #[error("user record {record} has no {field} (a required field)")]
-    Missing { record: usize, field: &'static str },
+    Missing {
+        /// The user record's index in the aggregate (its sub-sequence number).
+        record: usize,
+        /// The missing field's name.
+        field: &'static str,
+    },
+    /// A user record's key index points past the end of its key table.
     #[error("user record {record} names {table} {index}, but the {table} table has {len} entries")]
     IndexOutOfTable {
+        /// The user record's index in the aggregate (its sub-sequence number).
         record: usize,
+        /// The table the index points into.
         table: Table,
+        /// The index the user record gives.
         index: u64,
+        /// How many entries the table has.
         len: usize,
     },
+    /// The aggregate's message has no user record at all.
     #[error("the aggregate holds no user records")]
     Empty,
     /// Never returned by this decoder as written: a guard, so that a defect in the reader that
     /// stopped it moving ends the decoding instead of looping forever.
     #[error("the field at byte {at} was read without the reader moving past it")]
-    Stalled { at: usize },
+    Stalled {
+        /// Where the field the reader stalled on starts.
+        at: usize,
+    },
 }
 
 /// The key tables of an aggregate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
+    /// The partition keys (field 1 of the aggregate's message), indexed by each user record.
     PartitionKey,
+    /// The explicit hash keys (field 2), indexed by user records whose producer set one.
     ExplicitHashKey,
 }
 
