@@ -15,9 +15,11 @@
 //! own outcome and dead letter. Only the answer goes back to Kinesis records: Lambda checkpoints
 //! by sequence number, so an aggregate is reported in `batchItemFailures` (once) if any of its
 //! user records is to be retried, and the event source mapping then delivers all of its user
-//! records again, those already delivered or dead-lettered too. The target's idempotency makes
-//! that repeat harmless (its idempotency key is the record's partition key and data, not its
-//! position); a repeated dead letter replaces its object (same key).
+//! records again, those already delivered or dead-lettered too; a repeated dead letter replaces
+//! its object (same key). The target recognises a user record it already completed only with
+//! the target library's idempotency store configured and a key that tells user records apart
+//! (the default key, the partition key and data, does; one of the target's own must include the
+//! sub-sequence number): otherwise it processes the record again (at least once).
 //!
 //! A record is known by its position (its index in the batch) from start to end: plan
 //! ([`packing::plan`] or [`packing::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
@@ -106,6 +108,9 @@ pub struct BatchReport {
     pub aggregates: usize,
     /// User records those aggregates held (a part of `records`).
     pub user_records: usize,
+    /// Kinesis records with the KPL magic bytes and a matching digest whose content could not
+    /// be read: each delivered as one plain record (a part of `records`, not of `aggregates`).
+    pub invalid_aggregates: usize,
     pub delivered: usize,
     pub dead_lettered: usize,
     pub failed: usize,
@@ -272,9 +277,17 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             records,
             aggregates,
             user_records,
-            ..
+            invalid_aggregates,
         } = deaggregate::batch(&batch_id, relayed);
-        if let Some(refusal) = refuse_twins(&batch_id, &records) {
+        let received = BatchReport {
+            records: records.len(),
+            aggregates,
+            user_records,
+            invalid_aggregates,
+            ..BatchReport::default()
+        };
+        if let Some(refusal) = refuse_twins(&batch_id, &records, received.clone()) {
+            log_summary(&batch_id, &refusal.1, started);
             return refusal;
         }
 
@@ -302,15 +315,16 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
         let (response, tally) = respond(settled, unsettled);
 
         let report = BatchReport {
-            records: streams.len(),
-            aggregates,
-            user_records,
             invocations: invoke_latencies_ms.len(),
             assume_role_failures,
             poison_split_invocations,
             invoke_latencies_ms,
             oldest_arrival_ms,
-            ..tally
+            delivered: tally.delivered,
+            dead_lettered: tally.dead_lettered,
+            failed: tally.failed,
+            deadline_deferred: tally.deadline_deferred,
+            ..received
         };
         log_summary(&batch_id, &report, started);
         (response, report)
@@ -608,9 +622,12 @@ fn hold_back(
 /// Kinesis never repeats a sequence number in a batch (nor a de-aggregated aggregate a
 /// sub-sequence number), and the target answers per record identity. If a batch ever did,
 /// every record is failed rather than risk dead-lettering one twin on the other's verdict.
+/// `received` holds the batch's counts (records, aggregates, user records); the answer's report
+/// is them with every record failed.
 fn refuse_twins(
     batch_id: &str,
     records: &[RelayedRecord],
+    received: BatchReport,
 ) -> Option<(KinesisEventResponse, BatchReport)> {
     let distinct: HashSet<RecordIdentity> = records.iter().map(RelayedRecord::identity).collect();
     if distinct.len() == records.len() {
@@ -619,8 +636,8 @@ fn refuse_twins(
     tracing::error!(
         batch_id = %batch_id,
         records = records.len(),
-        distinct_sequence_numbers = distinct.len(),
-        "batch repeats a sequence number; every record reported as failed"
+        distinct_identities = distinct.len(),
+        "batch repeats a record identity (a sequence number, with its sub-sequence number for a user record); every record reported as failed"
     );
     let mut response = KinesisEventResponse::default();
     let mut reported = HashSet::new();
@@ -630,9 +647,8 @@ fn refuse_twins(
         }
     }
     let report = BatchReport {
-        records: records.len(),
         failed: records.len(),
-        ..Default::default()
+        ..received
     };
     Some((response, report))
 }
@@ -970,6 +986,7 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
         records = report.records,
         aggregates = report.aggregates,
         user_records = report.user_records,
+        invalid_aggregates = report.invalid_aggregates,
         delivered = report.delivered,
         dead_lettered = report.dead_lettered,
         failed = report.failed,
@@ -2400,5 +2417,195 @@ mod tests {
             "target answered for user records of a KPL aggregate without their sub-sequence numbers: it predates de-aggregation; the records are retried until the target is deployed from the relay's release",
         );
         assert_eq!(named.len(), 2, "one line per answer it gave");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_aggregate_is_counted_in_the_report_and_the_summary_line() {
+        let (logs, _guard) = capture();
+        // The magic bytes and the digest of an empty message: an aggregate without user records.
+        let empty = {
+            use md5::{Digest as _, Md5};
+            [&shared::kpl::MAGIC[..], Md5::digest([]).as_slice()].concat()
+        };
+        let aggregate = kpl(&[("u-1", None, b"ok"), ("u-2", None, b"ok")]);
+        let relay = Relay::new(
+            MemoryTarget::new(by_data),
+            MemoryDeadLetterBucket::default(),
+            4,
+            6 << 20,
+        );
+        let batch = keyed_event(&[("p", b"ok"), ("bad", &empty), ("agg", &aggregate)]);
+        let (_, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(
+            (
+                report.records,
+                report.aggregates,
+                report.user_records,
+                report.invalid_aggregates
+            ),
+            (4, 1, 2, 1)
+        );
+        let summary = logs.with_message("invocation summary");
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        for (field, value) in [
+            ("records", 4),
+            ("aggregates", 1),
+            ("user_records", 2),
+            ("invalid_aggregates", 1),
+        ] {
+            assert_eq!(summary[0][field], value, "{field}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_repeating_a_user_records_identity_is_refused_with_its_counts() {
+        let (logs, _guard) = capture();
+        let aggregate = kpl(&[("u-1", None, b"ok"), ("u-2", None, b"ok")]);
+        let mut batch = keyed_event(&[("a", &aggregate), ("b", &aggregate), ("c", b"ok")]);
+        batch.records[1].kinesis.sequence_number = batch.records[0].kinesis.sequence_number.clone();
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000", "1002"]);
+        assert_eq!(
+            (
+                report.records,
+                report.aggregates,
+                report.user_records,
+                report.failed
+            ),
+            (5, 2, 4, 5)
+        );
+        assert_accounted(&report);
+        assert!(queue.letters().is_empty());
+        let refused = logs.with_message(
+            "batch repeats a record identity (a sequence number, with its sub-sequence number for a user record); every record reported as failed",
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        // 1000/0, 1000/1 (twice each) and 1002.
+        assert_eq!(refused[0]["records"], 5);
+        assert_eq!(refused[0]["distinct_identities"], 3);
+        let summary = logs.with_message("invocation summary");
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        assert_eq!(summary[0]["aggregates"], 2);
+        assert_eq!(summary[0]["user_records"], 4);
+        assert_eq!(summary[0]["failed"], 5);
+    }
+
+    #[tokio::test]
+    async fn a_poison_user_record_is_isolated_and_dead_lettered_under_its_sub_sequence_number() {
+        let (relay, queue) = splitting(7);
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"ok"),
+            ("u-3", Some("7"), b"boom"),
+            ("u-4", None, b"ok"),
+        ]);
+        let batch = keyed_event(&[("p", b"ok"), ("agg", &aggregate), ("q", b"ok")]);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        // Every other user record was delivered: the aggregate is not reported.
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        assert_eq!((report.delivered, report.dead_lettered), (5, 1));
+        let [letter] = queue.letters().try_into().expect("one letter");
+        assert_eq!(letter.kind, DeadLetterKind::TargetFunctionError);
+        assert_eq!(
+            letter.key(),
+            "relay/target_function_error/shardId-000000000000/1001.2.json"
+        );
+        assert_eq!(
+            (
+                letter.partition_key.as_str(),
+                letter.explicit_hash_key.as_deref(),
+                letter.sub_sequence_number
+            ),
+            ("u-3", Some("7"), Some(2))
+        );
+        assert_eq!(letter.data_base64, "Ym9vbQ==");
+        assert!(report.poison_split_invocations > 0);
+        assert_accounted(&report);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_partway_through_an_aggregate_names_it_once_and_delivers_the_rest_later() {
+        let (logs, _guard) = capture();
+        // One lane, one user record an Invoke of 1 s, delivery ending at 2.55 s: user records 0
+        // and 1 are delivered, 2 is abandoned, 3 is never sent, nor is the plain record after.
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"ok"),
+            ("u-3", None, b"ok"),
+            ("u-4", None, b"ok"),
+        ]);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let answer = move |request: &DeliveryRequest| {
+            seen.lock().unwrap().push(request.clone());
+            by_data(request)
+        };
+        let target = MemoryTarget::paced(answer, |_| seconds(1.0));
+        let probe = target.clone();
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 1, 6 << 20)
+            .with_max_records_per_invocation(Some(1));
+        let batch = keyed_event(&[("agg", &aggregate), ("p", b"ok")]);
+        let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
+        assert_eq!(failures(&response), ["1000", "1001"]);
+        assert_eq!(
+            (
+                report.delivered,
+                report.failed,
+                report.deadline_deferred,
+                report.invocations
+            ),
+            (2, 3, 3, 3)
+        );
+        // Three Invokes arrived; the third, abandoned, never answered here.
+        assert_eq!(probe.payload_sizes().len(), 3);
+        let answered: Vec<String> = sent(&requests).into_iter().map(|s| s.0).collect();
+        assert_eq!(answered, ["1000/0", "1000/1"]);
+        let deferred: Vec<(String, Option<u64>)> = (logs.with_message(REPORTED).iter())
+            .map(|l| {
+                let seq = l["sequence_number"].as_str().unwrap().to_string();
+                (seq, l["sub_sequence_number"].as_u64())
+            })
+            .collect();
+        assert_eq!(
+            deferred,
+            [
+                ("1000".to_string(), Some(2)),
+                ("1000".to_string(), Some(3)),
+                ("1001".to_string(), None)
+            ]
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn a_user_records_letter_the_bucket_refuses_gets_its_aggregate_reported() {
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"bad"),
+            ("u-3", None, b"bad"),
+        ]);
+        let queue = MemoryDeadLetterBucket::refusing_key(
+            "relay/rejected_by_target/shardId-000000000000/1000.1.json",
+        );
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let batch = keyed_event(&[("agg", &aggregate), ("p", b"bad")]);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000"]);
+        assert_eq!(
+            (report.delivered, report.dead_lettered, report.failed),
+            (1, 2, 1)
+        );
+        let mut keys: Vec<String> = queue.letters().iter().map(DeadLetter::key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "relay/rejected_by_target/shardId-000000000000/1000.2.json",
+                "relay/rejected_by_target/shardId-000000000000/1001.json"
+            ]
+        );
+        assert_accounted(&report);
     }
 }
