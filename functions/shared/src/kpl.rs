@@ -131,12 +131,9 @@ pub enum InvalidAggregate {
     #[error("the aggregate holds no user records")]
     Empty,
     /// Never returned by this decoder as written: a guard, so that a defect in the reader that
-    /// stopped it moving ends the decoding instead of looping forever.
-    #[error("the field at byte {at} was read without the reader moving past it")]
-    Stalled {
-        /// Where the field the reader stalled on starts.
-        at: usize,
-    },
+    /// stopped it moving (or moved it back) ends the decoding instead of looping forever.
+    #[error("the decoder read a field without moving past it (a defect of the decoder)")]
+    Stalled,
 }
 
 /// The key tables of an aggregate.
@@ -255,11 +252,10 @@ impl<'a> Fields<'a> {
         }
         let start = self.pos;
         let field = self.read_field();
-        // Every field has a key of one byte or more; a field read in place would be read forever.
-        if field.is_ok() && self.pos == start {
-            return Some(Err(InvalidAggregate::Stalled {
-                at: self.base + start,
-            }));
+        // Every field has a key of one byte or more: a reader that did not move past a field
+        // (or moved back) would read it forever.
+        if self.pos <= start {
+            return Some(Err(InvalidAggregate::Stalled));
         }
         Some(field)
     }
