@@ -63,8 +63,12 @@ class MappingSettings:
     on_failure_bucket: str | None = None  # the S3 on-failure destination's bucket name
     starting_position: str = "TRIM_HORIZON"
     poll_interval_s: float = 0.05  # Lambda polls a shard about once per second; compressed
+    # The back-off before each retry of a failed batch: base x 2^retry, at most the max. Lambda
+    # backs off for seconds to minutes; compressed here, but its 10 retries (the soak's
+    # maximumRetryAttempts) still span about 5.6 s, longer than any one of the soak's fault
+    # windows at a rate up to 0.3 (3 s; `faults.WINDOW_PHASES`).
     retry_base_delay_s: float = 0.02
-    retry_max_delay_s: float = 0.5
+    retry_max_delay_s: float = 1.0
     parallelization_factor: int = 1  # concurrent batches per shard, each key in one lane
 
 

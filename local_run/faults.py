@@ -32,8 +32,12 @@ from dataclasses import dataclass
 
 WINDOW_CYCLE_S = 10.0
 # Where in the cycle each window class sits, so the windows do not all open at once (an
-# AssumeRole refused as throttled would never be seen refused as denied).
-WINDOW_PHASES = {"sts_throttle": 0.0, "sts_deny": 1 / 3, "dead_letter_refused": 2 / 3}
+# AssumeRole refused as throttled would never be seen refused as denied). At a rate of 0.3 each,
+# the STS windows are [7, 10) and [2, 5) s of the cycle: 2 s apart (more at lower rates; the
+# short soak's 0.2 gives [8, 10) and [3, 5)), so no AssumeRole is refused for more than one
+# window on end, which the mapping's retries outlast (`esm.MappingSettings.retry_max_delay_s`);
+# the dead-letter window at 0.3 is [5, 8).
+WINDOW_PHASES = {"sts_throttle": 0.0, "sts_deny": 0.5, "dead_letter_refused": 0.8}
 
 
 @dataclass(frozen=True)
