@@ -83,10 +83,10 @@ lint: $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION)
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(TOOLS)/bin/actionlint .github/workflows/*.yml
 	@$(MAKE) --no-print-directory $(VENV)/.installed
-	$(VENV)/bin/ruff check local_run tests/e2e tests/docs bench infra/checks tools/pulumi $(MODULE_CHECK)
-	$(VENV)/bin/ruff format --check local_run tests/e2e tests/docs bench infra/checks tools/pulumi $(MODULE_CHECK)
+	$(VENV)/bin/ruff check local_run tests/e2e tests/docs tests/vectors bench infra/checks tools/pulumi $(MODULE_CHECK)
+	$(VENV)/bin/ruff format --check local_run tests/e2e tests/docs tests/vectors bench infra/checks tools/pulumi $(MODULE_CHECK)
 	$(VENV)/bin/mypy
-	$(PY) -m pytest tests/docs tools/test_check_module_imports.py -q -p no:cacheprovider
+	$(PY) -m pytest tests/docs tests/vectors tools/test_check_module_imports.py -q -p no:cacheprovider
 	$(PY) tools/check_module_imports.py
 
 $(TOOLS)/bin/actionlint-$(ACTIONLINT_VERSION):

@@ -45,10 +45,24 @@ RELAY_KINDS = frozenset(DeadLetterKind)
 
 # ---- the envelope: request ----
 def relayed_record(
-    *, sequence_number: str, partition_key: str, event_id: str, data: bytes, approximate_arrival_ms: int | None = None
+    *,
+    sequence_number: str,
+    partition_key: str,
+    event_id: str,
+    data: bytes,
+    approximate_arrival_ms: int | None = None,
+    sub_sequence_number: int | None = None,
+    explicit_hash_key: str | None = None,
 ) -> JsonObject:
-    """One Kinesis record as the relay forwards it (`RelayedRecord`)."""
-    record: JsonObject = {"sequence_number": sequence_number, "partition_key": partition_key, "event_id": event_id}
+    """One Kinesis record as the relay forwards it (`RelayedRecord`): a plain record, or a user
+    record of a KPL aggregate (its `sub_sequence_number` and, if set, `explicit_hash_key`)."""
+    record: JsonObject = {"sequence_number": sequence_number}
+    if sub_sequence_number is not None:  # optional in the contract: user records only
+        record["sub_sequence_number"] = sub_sequence_number
+    record["partition_key"] = partition_key
+    if explicit_hash_key is not None:
+        record["explicit_hash_key"] = explicit_hash_key
+    record["event_id"] = event_id
     if approximate_arrival_ms is not None:  # optional in the contract, left out when unknown
         record["approximate_arrival_ms"] = approximate_arrival_ms
     record["data"] = base64.b64encode(data).decode()
@@ -79,15 +93,23 @@ def record_data(record: Mapping[str, Any]) -> bytes:
 
 
 # ---- the envelope: response ----
-def record_result(sequence_number: str, status: Status, reason: str | None = None) -> JsonObject:
-    """The target's verdict on one record (`RecordResult`): `rejected` and `retry` say why."""
+def record_result(
+    sequence_number: str, status: Status, reason: str | None = None, *, sub_sequence_number: int | None = None
+) -> JsonObject:
+    """The target's verdict on one record (`RecordResult`): `rejected` and `retry` say why; a
+    user record of a KPL aggregate is named by its `sub_sequence_number` too."""
+    result: JsonObject = {"sequence_number": sequence_number}
+    if sub_sequence_number is not None:
+        result["sub_sequence_number"] = sub_sequence_number
+    result["status"] = str(status)
     if status is Status.OK:
         if reason is not None:
             raise ValueError("an ok result has no reason")
-        return {"sequence_number": sequence_number, "status": str(status)}
+        return result
     if not reason:
         raise ValueError(f"a {status} result needs a reason")
-    return {"sequence_number": sequence_number, "status": str(status), "reason": reason}
+    result["reason"] = reason
+    return result
 
 
 def delivery_response(results: Iterable[JsonObject]) -> JsonObject:

@@ -127,26 +127,38 @@ fn pairs_json<V: Clone + Into<serde_json::Value>>(pairs: &[(&str, V)]) -> String
     serde_json::Value::Object(object).to_string()
 }
 
-/// One request with a record and one response with each outcome, serialised by the shared
+/// One request with a plain record and a user record of a KPL aggregate, and one response with
+/// each outcome and an answer to the user record, serialised by the shared
 /// crate's own types: what another language's copy of the contract is checked against.
 fn envelope_example() -> String {
     use shared::envelope::{
         DeliveryRequest, DeliveryResponse, RecordData, RecordOutcome, RecordResult, RelayedRecord,
     };
-    let request = DeliveryRequest::new(
-        "3f9a0c2b7d1e",
-        vec![RelayedRecord {
-            sequence_number: "49650000000000000000000000000000000000000000000000000001".into(),
-            partition_key: "record-0001".into(),
-            event_id:
-                "shardId-000000000000:49650000000000000000000000000000000000000000000000000001"
-                    .into(),
-            approximate_arrival_ms: Some(1_764_000_000_000),
-            data: RecordData::encode(br#"{"id":"record-0001"}"#),
-        }],
-    );
+    let plain = RelayedRecord {
+        sequence_number: "49650000000000000000000000000000000000000000000000000001".into(),
+        sub_sequence_number: None,
+        partition_key: "record-0001".into(),
+        explicit_hash_key: None,
+        event_id: "shardId-000000000000:49650000000000000000000000000000000000000000000000000001"
+            .into(),
+        approximate_arrival_ms: Some(1_764_000_000_000),
+        data: RecordData::encode(br#"{"id":"record-0001"}"#),
+    };
+    let user = RelayedRecord {
+        sequence_number: "49650000000000000000000000000000000000000000000000000002".into(),
+        sub_sequence_number: Some(3),
+        partition_key: "record-0002".into(),
+        explicit_hash_key: Some("170141183460469231731687303715884105728".into()),
+        event_id: "shardId-000000000000:49650000000000000000000000000000000000000000000000000002"
+            .into(),
+        approximate_arrival_ms: Some(1_764_000_000_000),
+        data: RecordData::encode(br#"{"id":"record-0002"}"#),
+    };
+    let answer_to_user = RecordResult::answering(&user, RecordOutcome::Ok);
+    let request = DeliveryRequest::new("3f9a0c2b7d1e", vec![plain, user]);
     let result = |n: &str, outcome| RecordResult {
         sequence_number: n.into(),
+        sub_sequence_number: None,
         outcome,
     };
     let response = DeliveryResponse::new(vec![
@@ -164,7 +176,8 @@ fn envelope_example() -> String {
             },
         ),
     ]);
-    serde_json::json!({ "request": request, "response": response }).to_string()
+    serde_json::json!({ "request": request, "response": response, "user_record_result": answer_to_user })
+        .to_string()
 }
 
 fn print(text: &str) -> ExitCode {

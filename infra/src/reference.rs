@@ -363,13 +363,15 @@ mod tests {
     #[test]
     fn every_metric_and_every_dead_letter_prefix_is_in_the_reference() {
         let text = metrics().unwrap();
-        assert!(text.contains("| relay | `RecordsReceived` | Count | records in the batch |"));
+        assert!(text.contains(
+            "| relay | `RecordsReceived` | Count | records in the batch: plain Kinesis records plus the user records of each KPL aggregate"
+        ));
         assert!(text.contains("| target | `EndToEndLatency` | Milliseconds |"));
         let rows = text.lines().filter(|l| l.starts_with("| relay |")).count();
         assert_eq!(rows, shared::metrics::relay::ALL.len());
         let text = dead_letters().unwrap();
         assert!(text.contains(
-            "| `relay/undeliverable/<shard>/<sequence>.json` | `undeliverable` | one record too large for any Invoke request |"
+            "| `relay/undeliverable/<shard>/<sequence>[.<sub-sequence>].json` | `undeliverable` | one record too large for any Invoke request |"
         ));
         assert!(
             text.contains("| `aws/lambda/async/<producer>/YYYY/MM/DD/...` | `failed_invocation` |")

@@ -1035,7 +1035,9 @@ fn limits_and_envelope_example_come_from_the_shared_crate() {
     let example = infra("--envelope-example");
     let request =
         shared::envelope::DeliveryRequest::from_value(example["request"].clone()).unwrap();
-    assert_eq!(request.records.len(), 1);
+    // A plain record, and a user record of a KPL aggregate.
+    assert_eq!(request.records.len(), 2);
+    assert_eq!(request.records[1].sub_sequence_number, Some(3));
     let response =
         shared::envelope::DeliveryResponse::decode(example["response"].to_string().as_bytes())
             .unwrap();

@@ -64,10 +64,13 @@ impl From<DeadLetterKind> for Kind {
     }
 }
 
-/// A record to put back on the stream.
+/// A record to put back on the stream: a user record of a KPL aggregate goes back as itself,
+/// with its own partition key and explicit hash key, not as its aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub partition_key: String,
+    /// The user record's explicit hash key, if its producer set one.
+    pub explicit_hash_key: Option<String>,
     pub data: Vec<u8>,
 }
 
@@ -141,6 +144,7 @@ fn relay_letter(body: &[u8]) -> Result<(Kind, String, Vec<Record>), String> {
     let record = Record {
         data: decode(&letter.data_base64)?,
         partition_key: letter.partition_key,
+        explicit_hash_key: letter.explicit_hash_key,
     };
     Ok((letter.kind.into(), letter.reason, vec![record]))
 }
@@ -214,8 +218,11 @@ fn mapping_letter(body: &[u8]) -> Result<(Kind, String, Vec<Record>), String> {
         .map(|r| {
             let partition_key = (r.kinesis.partition_key).ok_or("a record has no partitionKey")?;
             let data = decode(&r.kinesis.data.ok_or("a record has no data")?)?;
+            // The Kinesis record as it was: an aggregate goes back whole, and is de-aggregated
+            // again when the relay reads it.
             Ok(Record {
                 partition_key,
+                explicit_hash_key: None,
                 data,
             })
         })
@@ -245,6 +252,20 @@ mod tests {
             letter.records,
             vec![Record {
                 partition_key: "id-1".into(),
+                explicit_hash_key: None,
+                data: b"hi".to_vec()
+            }]
+        );
+        // A user record of a KPL aggregate: redriven as itself, with its explicit hash key.
+        let user = json!({"kind": "rejected_by_target", "reason": "bad", "partition_key": "u-2",
+            "explicit_hash_key": "42", "sequence_number": "7", "sub_sequence_number": 1,
+            "data_base64": "aGk="});
+        let letter = readable("relay/rejected_by_target/s/7.1.json", 5, &user);
+        assert_eq!(
+            letter.records,
+            vec![Record {
+                partition_key: "u-2".into(),
+                explicit_hash_key: Some("42".into()),
                 data: b"hi".to_vec()
             }]
         );

@@ -145,6 +145,7 @@ pub async fn redrive<S: RecordSink>(
                 .map(|r| PutEntry {
                     record_id: r.partition_key.clone(),
                     partition_key: r.partition_key.clone(),
+                    explicit_hash_key: r.explicit_hash_key.clone(),
                     data: r.data.clone(),
                 })
                 .collect();
@@ -182,6 +183,8 @@ mod tests {
     #[derive(Default)]
     struct MemoryStream {
         written: Mutex<Vec<(String, Vec<u8>)>>,
+        /// The explicit hash key of each entry written, in the order of `written`.
+        hash_keys: Mutex<Vec<Option<String>>>,
         refusals: Mutex<usize>,
         down: bool,
     }
@@ -207,6 +210,7 @@ mod tests {
                         .lock()
                         .unwrap()
                         .push((e.partition_key.clone(), e.data.clone()));
+                    (self.hash_keys.lock().unwrap()).push(e.explicit_hash_key.clone());
                     EntryResult::Written
                 })
                 .collect())
@@ -306,6 +310,32 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(keys, [format!("redriven/{key}")]);
+    }
+
+    #[tokio::test]
+    async fn a_user_record_is_redriven_with_its_own_partition_key_and_explicit_hash_key() {
+        let bucket = MemoryBucket::default();
+        let user = json!({"kind": "rejected_by_target", "reason": "bad",
+            "partition_key": "u-2", "explicit_hash_key": "42", "sequence_number": "7",
+            "sub_sequence_number": 1, "data_base64": b64(b"two")});
+        bucket.insert("relay/rejected_by_target/s/7.1.json", 100, user.to_string());
+        let plain = json!({"kind": "rejected_by_target", "reason": "bad",
+            "partition_key": "p-1", "data_base64": b64(b"one")});
+        bucket.insert("relay/rejected_by_target/s/8.json", 100, plain.to_string());
+        let (letters, _) = load(&bucket, &Filter::default(), 1_000).await.unwrap();
+        let stream = MemoryStream::default();
+        let report = redrive(&letters, &bucket, &producer(&stream), |_, _| {}).await;
+        assert_eq!((report.objects_redriven, report.records_written), (2, 2));
+        let written = stream.written.lock().unwrap().clone();
+        let hash_keys = stream.hash_keys.lock().unwrap().clone();
+        let entries: Vec<_> = written.into_iter().zip(hash_keys).collect();
+        assert_eq!(
+            entries,
+            [
+                (("u-2".into(), b"two".to_vec()), Some("42".into())),
+                (("p-1".into(), b"one".to_vec()), None)
+            ]
+        );
     }
 
     #[tokio::test]

@@ -160,6 +160,7 @@ mod tests {
             records: vec![
                 Record {
                     partition_key: "p".into(),
+                    explicit_hash_key: None,
                     data: vec![]
                 };
                 records

@@ -28,19 +28,38 @@ def example() -> dict[str, Any]:
 
 def test_a_request_has_the_shared_crates_shape(example: dict[str, Any]) -> None:
     rust_request = example["request"]
-    rust_record = rust_request["records"][0]
-    record = envelope.relayed_record(
-        sequence_number=rust_record["sequence_number"],
-        partition_key=rust_record["partition_key"],
-        event_id=rust_record["event_id"],
-        data=envelope.record_data(rust_record),
-        approximate_arrival_ms=rust_record["approximate_arrival_ms"],
-    )
-    request = envelope.delivery_request([record], rust_request["delivery_id"])
+    records = [
+        envelope.relayed_record(
+            sequence_number=rust_record["sequence_number"],
+            partition_key=rust_record["partition_key"],
+            event_id=rust_record["event_id"],
+            data=envelope.record_data(rust_record),
+            approximate_arrival_ms=rust_record["approximate_arrival_ms"],
+            sub_sequence_number=rust_record.get("sub_sequence_number"),
+            explicit_hash_key=rust_record.get("explicit_hash_key"),
+        )
+        for rust_record in rust_request["records"]
+    ]
+    # A plain record, then a user record of a KPL aggregate with its optional fields.
+    assert "sub_sequence_number" not in rust_request["records"][0]
+    assert {"sub_sequence_number", "explicit_hash_key"} <= set(rust_request["records"][1])
+    request = envelope.delivery_request(records, rust_request["delivery_id"])
     assert set(request) == set(rust_request)
-    assert set(record) == set(rust_record)
+    for ours, theirs in zip(records, rust_request["records"], strict=True):
+        assert set(ours) == set(theirs)
     # Same values too: the data is base64 of the same bytes, the version the same number.
     assert request == rust_request
+
+
+def test_a_user_records_result_names_its_sub_sequence_number(example: dict[str, Any]) -> None:
+    rust_result = example["user_record_result"]
+    ours = envelope.record_result(
+        rust_result["sequence_number"],
+        Status(rust_result["status"]),
+        sub_sequence_number=rust_result["sub_sequence_number"],
+    )
+    assert set(ours) == set(rust_result)
+    assert ours == rust_result
 
 
 def test_a_response_has_the_shared_crates_shape_for_each_status(example: dict[str, Any]) -> None:

@@ -143,6 +143,7 @@ impl<S: RecordSink> Producer<S> {
             .map(|record| PutEntry {
                 data: serde_json::to_vec(&record).expect("a produced record always serializes"),
                 partition_key: record.id.clone(),
+                explicit_hash_key: None,
                 record_id: record.id,
             })
             .collect();
@@ -320,6 +321,7 @@ mod tests {
         PutEntry {
             record_id: format!("r{id}"),
             partition_key: format!("r{id}"),
+            explicit_hash_key: None,
             data: vec![b'x'; size],
         }
     }

@@ -10,6 +10,9 @@ use aws_smithy_types::Blob;
 pub struct PutEntry {
     pub record_id: String,
     pub partition_key: String,
+    /// The shard's hash key to write to instead of the partition key's hash (a user record of
+    /// a KPL aggregate that `relayctl redrive` writes back with the key its producer gave it).
+    pub explicit_hash_key: Option<String>,
     pub data: Vec<u8>,
 }
 
@@ -56,6 +59,7 @@ impl RecordSink for KinesisSink {
         for entry in entries {
             let entry = PutRecordsRequestEntry::builder()
                 .partition_key(&entry.partition_key)
+                .set_explicit_hash_key(entry.explicit_hash_key.clone())
                 .data(Blob::new(entry.data.clone()))
                 .build()
                 .map_err(|e| format!("invalid PutRecords entry: {e}"))?;
@@ -124,6 +128,7 @@ mod tests {
         PutEntry {
             record_id: id.into(),
             partition_key: id.into(),
+            explicit_hash_key: None,
             data: id.as_bytes().to_vec(),
         }
     }
@@ -139,7 +144,11 @@ mod tests {
             kinesis_answering(200, answer, Arc::clone(&sent)),
             stream.into(),
         );
-        let results = sink.put_records(&[entry("a"), entry("b")]).await.unwrap();
+        let hashed = PutEntry {
+            explicit_hash_key: Some("42".into()),
+            ..entry("b")
+        };
+        let results = sink.put_records(&[entry("a"), hashed]).await.unwrap();
         assert_eq!(
             results,
             vec![
@@ -154,6 +163,8 @@ mod tests {
         assert_eq!(sent[0]["StreamARN"], stream);
         assert_eq!(sent[0]["Records"][1]["PartitionKey"], "b");
         assert_eq!(sent[0]["Records"][1]["Data"], "Yg==");
+        assert_eq!(sent[0]["Records"][1]["ExplicitHashKey"], "42");
+        assert_eq!(sent[0]["Records"][0].get("ExplicitHashKey"), None);
     }
 
     #[tokio::test]

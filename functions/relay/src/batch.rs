@@ -9,6 +9,18 @@
 //!   unreadable answer, dead-letter bucket unavailable) — returned in `batchItemFailures`, so the
 //!   event source mapping delivers it again.
 //!
+//! KPL aggregates ([`crate::deaggregate`]) are first turned into their user records: from then
+//! on a "record" is a plain Kinesis record or one user record, each named by its
+//! [`RecordIdentity`] (sequence number, and a user record's sub-sequence number), each with its
+//! own outcome and dead letter. Only the answer goes back to Kinesis records: Lambda checkpoints
+//! by sequence number, so an aggregate is reported in `batchItemFailures` (once) if any of its
+//! user records is to be retried, and the event source mapping then delivers all of its user
+//! records again, those already delivered or dead-lettered too; a repeated dead letter replaces
+//! its object (same key). The target recognises a user record it already completed only with
+//! the target library's idempotency store configured and a key that tells user records apart
+//! (the default key, the partition key and data, does; one of the target's own must include the
+//! sub-sequence number): otherwise it processes the record again (at least once).
+//!
 //! A record is known by its position (its index in the batch) from start to end: plan
 //! ([`packing::plan`] or [`packing::lanes`]) → deliver (one Invoke per envelope) → dead-letter →
 //! respond, each step handing the next its records with their positions.
@@ -54,13 +66,15 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use futures::StreamExt as _;
 use serde::Serialize;
 use shared::envelope::{
-    DeliveryRequest, DeliveryResponse, EnvelopeError, RecordOutcome, RelayedRecord,
+    DeliveryRequest, DeliveryResponse, EnvelopeError, RecordIdentity, RecordOutcome, RecordResult,
+    RelayedRecord,
 };
 use shared::metrics::{relay as metric, Metrics};
 use tokio::time::Instant;
 
 use crate::dead_letters::{DeadLetterBucket, WriteError};
 use crate::deadline::{Deadline, OutOfTime, Stage};
+use crate::deaggregate::{self, Deaggregated};
 use crate::event::{EventRecord, KinesisBatch};
 use crate::invoke::{InvokeFailure, InvokeFailureKind, InvokeReply, TargetInvoker};
 use crate::packing::{self, Envelope, HeldBack, Lane, Oversized};
@@ -85,10 +99,18 @@ pub enum DeliveryOutcome {
 }
 
 /// Counts for the invocation's summary line; `delivered + dead_lettered + failed = records`,
-/// and `deadline_deferred` is the part of `failed` handed back because time ran out.
+/// and `deadline_deferred` is the part of `failed` handed back because time ran out. A record
+/// is a plain Kinesis record or a user record of an aggregate.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct BatchReport {
     pub records: usize,
+    /// Kinesis records of the batch that were KPL aggregates.
+    pub aggregates: usize,
+    /// User records those aggregates held (a part of `records`).
+    pub user_records: usize,
+    /// Kinesis records with the KPL magic bytes and a matching digest whose content could not
+    /// be read: each delivered as one plain record (a part of `records`, not of `aggregates`).
+    pub invalid_aggregates: usize,
     pub delivered: usize,
     pub dead_lettered: usize,
     pub failed: usize,
@@ -249,12 +271,23 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
         let started = Instant::now();
         let batch_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         // The records travel to the target; the stream each came from stays here, by position.
-        let (streams, records): (Vec<String>, Vec<RelayedRecord>) = event
-            .records
-            .into_iter()
-            .map(EventRecord::into_relayed)
-            .unzip();
-        if let Some(refusal) = refuse_twins(&batch_id, &records) {
+        let relayed = event.records.into_iter().map(EventRecord::into_relayed);
+        let Deaggregated {
+            streams,
+            records,
+            aggregates,
+            user_records,
+            invalid_aggregates,
+        } = deaggregate::batch(&batch_id, relayed);
+        let received = BatchReport {
+            records: records.len(),
+            aggregates,
+            user_records,
+            invalid_aggregates,
+            ..BatchReport::default()
+        };
+        if let Some(refusal) = refuse_twins(&batch_id, &records, received.clone()) {
+            log_summary(&batch_id, &refusal.1, started);
             return refusal;
         }
 
@@ -282,13 +315,16 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
         let (response, tally) = respond(settled, unsettled);
 
         let report = BatchReport {
-            records: streams.len(),
             invocations: invoke_latencies_ms.len(),
             assume_role_failures,
             poison_split_invocations,
             invoke_latencies_ms,
             oldest_arrival_ms,
-            ..tally
+            delivered: tally.delivered,
+            dead_lettered: tally.dead_lettered,
+            failed: tally.failed,
+            deadline_deferred: tally.deadline_deferred,
+            ..received
         };
         log_summary(&batch_id, &report, started);
         (response, report)
@@ -537,6 +573,7 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             record_id = %letter.partition_key,
             event_id = %letter.event_id,
             sequence_number = %letter.sequence_number,
+            sub_sequence_number = letter.sub_sequence_number,
             batch_id = %letter.batch_id,
             delivery_id = letter.delivery_id.as_deref(),
             kind = letter.kind.as_str(),
@@ -582,31 +619,36 @@ fn hold_back(
     (held, kept)
 }
 
-/// Kinesis never repeats a sequence number in a batch, and the target answers per sequence
-/// number. If a batch ever did, every record is failed rather than risk dead-lettering one twin
-/// on the other's verdict.
+/// Kinesis never repeats a sequence number in a batch (nor a de-aggregated aggregate a
+/// sub-sequence number), and the target answers per record identity. If a batch ever did,
+/// every record is failed rather than risk dead-lettering one twin on the other's verdict.
+/// `received` holds the batch's counts (records, aggregates, user records); the answer's report
+/// is them with every record failed.
 fn refuse_twins(
     batch_id: &str,
     records: &[RelayedRecord],
+    received: BatchReport,
 ) -> Option<(KinesisEventResponse, BatchReport)> {
-    let distinct: HashSet<&str> = records.iter().map(|r| r.sequence_number.as_str()).collect();
+    let distinct: HashSet<RecordIdentity> = records.iter().map(RelayedRecord::identity).collect();
     if distinct.len() == records.len() {
         return None;
     }
     tracing::error!(
         batch_id = %batch_id,
         records = records.len(),
-        distinct_sequence_numbers = distinct.len(),
-        "batch repeats a sequence number; every record reported as failed"
+        distinct_identities = distinct.len(),
+        "batch repeats a record identity (a sequence number, with its sub-sequence number for a user record); every record reported as failed"
     );
     let mut response = KinesisEventResponse::default();
+    let mut reported = HashSet::new();
     for record in records {
-        response.add_failure(record.sequence_number.clone());
+        if reported.insert(record.sequence_number.as_str()) {
+            response.add_failure(record.sequence_number.clone());
+        }
     }
     let report = BatchReport {
-        records: records.len(),
         failed: records.len(),
-        ..Default::default()
+        ..received
     };
     Some((response, report))
 }
@@ -621,23 +663,38 @@ fn read(request: &DeliveryRequest, reply: InvokeReply) -> Answer {
     Ok(in_request_order(request, response))
 }
 
-/// The target's verdicts, which it keys by sequence number, in the order of the request's
+/// Whether an answer that names no record of `request` is a target's from before
+/// de-aggregation: it answered user records of an aggregate by their sequence number alone.
+fn predates_deaggregation(request: &DeliveryRequest, result: &RecordResult) -> bool {
+    result.sub_sequence_number.is_none()
+        && (request.records.iter()).any(|r| r.sequence_number == result.sequence_number)
+}
+
+/// The target's verdicts, which it keys by record identity, in the order of the request's
 /// records.
 fn in_request_order(
     request: &DeliveryRequest,
     response: DeliveryResponse,
 ) -> Vec<Option<RecordOutcome>> {
-    let index: HashMap<&str, usize> = (request.records.iter().enumerate())
-        .map(|(at, r)| (r.sequence_number.as_str(), at))
+    let index: HashMap<RecordIdentity, usize> = (request.records.iter().enumerate())
+        .map(|(at, r)| (r.identity(), at))
         .collect();
     let mut verdicts = vec![None; request.records.len()];
     for result in response.results {
-        let Some(&at) = index.get(result.sequence_number.as_str()) else {
-            tracing::warn!(
-                delivery_id = %request.delivery_id,
-                sequence_number = %result.sequence_number,
-                "target answered for a record it was not sent; ignored"
-            );
+        let Some(&at) = index.get(&result.identity()) else {
+            if predates_deaggregation(request, &result) {
+                tracing::warn!(
+                    delivery_id = %request.delivery_id,
+                    sequence_number = %result.sequence_number,
+                    "target answered for user records of a KPL aggregate without their sub-sequence numbers: it predates de-aggregation; the records are retried until the target is deployed from the relay's release"
+                );
+            } else {
+                tracing::warn!(
+                    delivery_id = %request.delivery_id,
+                    sequence_number = %result.identity().to_string(),
+                    "target answered for a record it was not sent; ignored"
+                );
+            }
             continue;
         };
         verdicts[at] = Some(result.outcome);
@@ -754,7 +811,7 @@ impl Answered {
         (spent, first, second)
     }
 
-    /// The partition key and sequence number of each record of the envelope that was neither
+    /// The partition key and identity of each record of the envelope that was neither
     /// delivered nor rejected by the target, in the envelope's order.
     fn undelivered(&self) -> Vec<(String, String)> {
         let records = self.envelope.request.records.iter();
@@ -773,7 +830,7 @@ impl Answered {
             Err(_) => records.collect(),
         };
         (failed.into_iter())
-            .map(|r| (r.partition_key.clone(), r.sequence_number.clone()))
+            .map(|r| (r.partition_key.clone(), r.identity().to_string()))
             .collect()
     }
 
@@ -847,7 +904,9 @@ impl Settled {
             kind: *kind,
             reason: reason.clone(),
             partition_key: record.partition_key.clone(),
+            explicit_hash_key: record.explicit_hash_key.clone(),
             sequence_number: record.sequence_number.clone(),
+            sub_sequence_number: record.sub_sequence_number,
             event_id: record.event_id.clone(),
             event_source_arn: event_source_arn.to_owned(),
             data_base64: record.data.as_base64().to_owned(),
@@ -884,8 +943,17 @@ fn unsettled(batch_id: &str, settled: &[Settled], sequence_numbers: &[String]) -
 
 /// The answer to the event source mapping: the records to deliver again, in the batch's order
 /// (the `unsettled` ones last), and the counts of where every record ended.
+///
+/// A Kinesis record is named once, however many of its user records are to be retried.
 fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventResponse, BatchReport) {
     let mut response = KinesisEventResponse::default();
+    let mut reported: HashSet<String> = HashSet::new();
+    let mut report = |sequence_number: String| {
+        if !reported.contains(&sequence_number) {
+            reported.insert(sequence_number.clone());
+            response.add_failure(sequence_number);
+        }
+    };
     let mut tally = BatchReport::default();
     for (record, outcome) in settled.into_iter().map(|s| (s.record, s.outcome)) {
         let deferred = matches!(outcome, DeliveryOutcome::Deferred { .. });
@@ -899,17 +967,16 @@ fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventRespon
                     record_id = %record.partition_key,
                     event_id = %record.event_id,
                     sequence_number = %record.sequence_number,
+                    sub_sequence_number = record.sub_sequence_number,
                     reason = %reason,
                     "record reported as failed; the event source mapping will retry it"
                 );
-                response.add_failure(record.sequence_number);
+                report(record.sequence_number);
             }
         }
     }
     tally.failed += unsettled.len();
-    for sequence_number in unsettled {
-        response.add_failure(sequence_number);
-    }
+    unsettled.into_iter().for_each(&mut report);
     (response, tally)
 }
 
@@ -917,6 +984,9 @@ fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
     tracing::info!(
         batch_id = %batch_id,
         records = report.records,
+        aggregates = report.aggregates,
+        user_records = report.user_records,
+        invalid_aggregates = report.invalid_aggregates,
         delivered = report.delivered,
         dead_lettered = report.dead_lettered,
         failed = report.failed,
@@ -953,9 +1023,8 @@ mod tests {
             .records
             .iter()
             .filter(|r| data(r) != b"skip")
-            .map(|r| RecordResult {
-                sequence_number: r.sequence_number.clone(),
-                outcome: match data(r).as_slice() {
+            .map(|r| {
+                let outcome = match data(r).as_slice() {
                     b"bad" => RecordOutcome::Rejected {
                         reason: "body is not JSON".into(),
                     },
@@ -963,13 +1032,37 @@ mod tests {
                         reason: "downstream busy".into(),
                     },
                     _ => RecordOutcome::Ok,
-                },
+                };
+                RecordResult::answering(r, outcome)
             })
             .collect();
         Ok(InvokeReply {
             function_error: None,
             payload: serde_json::to_vec(&DeliveryResponse::new(results)).unwrap(),
         })
+    }
+
+    #[test]
+    fn only_an_answer_by_an_aggregates_sequence_number_alone_predates_deaggregation() {
+        let user = |sub: Option<u64>| RelayedRecord {
+            sequence_number: "7".into(),
+            sub_sequence_number: sub,
+            partition_key: "k".into(),
+            explicit_hash_key: None,
+            event_id: "shardId-000000000000:7".into(),
+            approximate_arrival_ms: None,
+            data: RecordData::encode(b"x"),
+        };
+        let request = DeliveryRequest::new("d", vec![user(Some(0)), user(Some(1))]);
+        let answer = |seq: &str, sub: Option<u64>| RecordResult {
+            sequence_number: seq.into(),
+            sub_sequence_number: sub,
+            outcome: RecordOutcome::Ok,
+        };
+        assert!(predates_deaggregation(&request, &answer("7", None)));
+        // An answer with a sub-sequence number the request lacks, or for a record never sent.
+        assert!(!predates_deaggregation(&request, &answer("7", Some(5))));
+        assert!(!predates_deaggregation(&request, &answer("8", None)));
     }
 
     fn event(data: &[&[u8]]) -> KinesisBatch {
@@ -1255,11 +1348,12 @@ mod tests {
     async fn a_repeated_sequence_number_fails_the_whole_batch() {
         let mut event = event(&[b"bad", b"ok"]);
         let twin = event.records[0].kinesis.sequence_number.clone();
-        event.records[1].kinesis.sequence_number = twin;
+        event.records[1].kinesis.sequence_number = twin.clone();
         let queue = MemoryDeadLetterBucket::default();
         let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
         let (response, report) = relay.handle(event, &Deadline::none()).await;
-        assert_eq!(response.batch_item_failures.len(), 2);
+        // Every record failed; the one sequence number named once.
+        assert_eq!(failures(&response), [twin]);
         assert_eq!((report.records, report.failed), (2, 2));
         assert_accounted(&report);
         assert!(queue.letters().is_empty());
@@ -1270,7 +1364,9 @@ mod tests {
         let (logs, _guard) = CapturedLogs::start();
         let record = |n: &str| RelayedRecord {
             sequence_number: n.into(),
+            sub_sequence_number: None,
             partition_key: "k".into(),
+            explicit_hash_key: None,
             event_id: String::new(),
             approximate_arrival_ms: None,
             data: RecordData::encode(b""),
@@ -2036,5 +2132,480 @@ mod tests {
                 .any(|(seq, reason)| seq == "1003" && reason.contains("earlier record 1000")),
             "{held:?}"
         );
+    }
+
+    // ---- KPL aggregates (crate::deaggregate) ----
+
+    fn varint(mut value: usize, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+
+    fn field(number: u8, bytes: &[u8], out: &mut Vec<u8>) {
+        out.push((number << 3) | 2);
+        varint(bytes.len(), out);
+        out.extend(bytes);
+    }
+
+    /// The index of `key` in `table`, added if it is not there yet.
+    fn index<'a>(table: &mut Vec<&'a str>, key: &'a str) -> usize {
+        match table.iter().position(|t| *t == key) {
+            Some(at) => at,
+            None => {
+                table.push(key);
+                table.len() - 1
+            }
+        }
+    }
+
+    /// A KPL aggregate of (partition key, explicit hash key, data) user records.
+    fn kpl(records: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+        use md5::{Digest as _, Md5};
+        let mut keys: Vec<&str> = Vec::new();
+        let mut hash_keys: Vec<&str> = Vec::new();
+        let mut bodies = Vec::new();
+        for (key, hash_key, data) in records {
+            let mut body = vec![0x08];
+            varint(index(&mut keys, key), &mut body);
+            if let Some(hash_key) = hash_key {
+                body.push(0x10);
+                varint(index(&mut hash_keys, hash_key), &mut body);
+            }
+            field(3, data, &mut body);
+            bodies.push(body);
+        }
+        let mut message = Vec::new();
+        keys.iter()
+            .for_each(|k| field(1, k.as_bytes(), &mut message));
+        hash_keys
+            .iter()
+            .for_each(|k| field(2, k.as_bytes(), &mut message));
+        bodies.iter().for_each(|b| field(3, b, &mut message));
+        let digest = Md5::digest(&message);
+        [&shared::kpl::MAGIC[..], &message, digest.as_slice()].concat()
+    }
+
+    /// A target answering like [`by_data`] that keeps every request it was sent.
+    fn recording() -> (MemoryTarget, Arc<Mutex<Vec<DeliveryRequest>>>) {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let target = MemoryTarget::new(move |request| {
+            seen.lock().unwrap().push(request.clone());
+            by_data(request)
+        });
+        (target, requests)
+    }
+
+    /// (identity, partition key, data) of every record sent, in order.
+    fn sent(requests: &Mutex<Vec<DeliveryRequest>>) -> Vec<(String, String, String)> {
+        let requests = requests.lock().unwrap();
+        (requests.iter().flat_map(|r| r.records.iter()))
+            .map(|r| {
+                let data = String::from_utf8(r.data.decode().unwrap()).unwrap();
+                (r.identity().to_string(), r.partition_key.clone(), data)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_aggregate_is_delivered_as_its_user_records_each_with_its_own_keys() {
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", Some("42"), b"ok"),
+            ("u-1", None, b"ok"),
+        ]);
+        let (target, requests) = recording();
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(target, queue.clone(), 4, 6 << 20);
+        let batch = keyed_event(&[("p", b"ok"), ("agg", &aggregate), ("q", b"ok")]);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        assert!(response.batch_item_failures.is_empty());
+        let ok = |id: &str, key: &str| (id.to_string(), key.to_string(), "ok".to_string());
+        assert_eq!(
+            sent(&requests),
+            [
+                ok("1000", "p"),
+                ok("1001/0", "u-1"),
+                ok("1001/1", "u-2"),
+                ok("1001/2", "u-1"),
+                ok("1002", "q")
+            ]
+        );
+        let requests = requests.lock().unwrap();
+        let user = &requests[0].records[2];
+        assert_eq!(user.explicit_hash_key.as_deref(), Some("42"));
+        assert_eq!(user.event_id, "shardId-000000000000:1001");
+        assert_eq!(requests[0].records[1].explicit_hash_key, None);
+        assert_eq!(
+            (report.records, report.aggregates, report.user_records),
+            (5, 1, 3)
+        );
+        assert_eq!(report.delivered, 5);
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn an_aggregate_is_reported_failed_once_if_any_user_record_is_retried() {
+        let retried = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"later"),
+            ("u-3", None, b"skip"),
+        ]);
+        let delivered = kpl(&[("u-4", None, b"ok"), ("u-5", None, b"ok")]);
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let batch = keyed_event(&[("a", &retried), ("b", b"ok"), ("c", &delivered)]);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000"]);
+        assert_eq!(
+            (report.delivered, report.dead_lettered, report.failed),
+            (4, 0, 2)
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_user_record_is_dead_lettered_alone_with_its_keys_and_numbers() {
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", Some("7"), b"bad"),
+            ("u-3", None, b"bad"),
+        ]);
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let (response, report) = relay
+            .handle(keyed_event(&[("agg", &aggregate)]), &Deadline::none())
+            .await;
+        // Its other user records were delivered or dead-lettered: nothing to retry.
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!((report.delivered, report.dead_lettered), (1, 2));
+        let mut letters = queue.letters();
+        letters.sort_by_key(|l| l.sub_sequence_number);
+        let summary: Vec<_> = (letters.iter())
+            .map(|l| {
+                let key = l.key();
+                let ehk = l.explicit_hash_key.as_deref();
+                (
+                    l.partition_key.as_str(),
+                    ehk,
+                    l.sub_sequence_number,
+                    key,
+                    l.data_base64.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "u-2",
+                    Some("7"),
+                    Some(1),
+                    "relay/rejected_by_target/shardId-000000000000/1000.1.json".to_string(),
+                    "YmFk"
+                ),
+                (
+                    "u-3",
+                    None,
+                    Some(2),
+                    "relay/rejected_by_target/shardId-000000000000/1000.2.json".to_string(),
+                    "YmFk"
+                ),
+            ]
+        );
+        assert!(letters
+            .iter()
+            .all(|l| l.sequence_number == "1000" && l.data_bytes == 3));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_aggregate_is_delivered_as_a_plain_record() {
+        let mut corrupt = kpl(&[("u-1", None, b"ok"), ("u-2", None, b"ok")]);
+        *corrupt.last_mut().unwrap() ^= 0x01;
+        let (target, requests) = recording();
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 4, 6 << 20);
+        let (_, report) = relay
+            .handle(keyed_event(&[("outer", &corrupt)]), &Deadline::none())
+            .await;
+        let requests = requests.lock().unwrap();
+        let [record] = requests[0].records.as_slice() else {
+            panic!("{requests:?}");
+        };
+        assert_eq!(record.identity().to_string(), "1000");
+        assert_eq!(record.partition_key, "outer");
+        assert_eq!(record.data.decode().unwrap(), corrupt);
+        assert_eq!((report.records, report.aggregates), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn key_ordered_delivery_orders_by_the_user_records_partition_keys() {
+        // Two aggregates of user keys a and b (the Kinesis partition key is one for all), a
+        // plain record of key a between them; b's second user record asks for a retry.
+        let first = kpl(&[("a", None, b"ok"), ("b", None, b"ok"), ("a", None, b"ok")]);
+        let second = kpl(&[
+            ("b", None, b"later"),
+            ("a", None, b"ok"),
+            ("b", None, b"ok"),
+        ]);
+        let (target, requests) = recording();
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(target, queue, 2, 6 << 20).with_max_records_per_invocation(Some(1));
+        let batch = keyed_event(&[
+            ("shared", &first),
+            ("a", b"ok"),
+            ("shared", &second),
+            ("b", b"ok"),
+        ]);
+        let (logs, _guard) = CapturedLogs::start();
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        let sent = sent(&requests);
+        let of_key = |key: &str| -> Vec<String> {
+            (sent.iter())
+                .filter(|s| s.1 == key)
+                .map(|s| s.0.clone())
+                .collect()
+        };
+        // Every record of a, in order; b stops at its retried record and holds the rest back.
+        assert_eq!(of_key("a"), ["1000/0", "1000/2", "1001", "1002/1"]);
+        assert_eq!(of_key("b"), ["1000/1", "1002/0"]);
+        assert_eq!(failures(&response), ["1002", "1003"]);
+        assert_eq!((report.delivered, report.failed), (5, 3));
+        let reasons = reasons(&logs);
+        assert!(
+            reasons.contains(&(
+                "1003".to_string(),
+                "not sent: the earlier record 1002/0 of its partition key was not delivered, \
+                 and a key's records reach the target in order"
+                    .to_string()
+            )),
+            "{reasons:?}"
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn a_target_that_predates_de_aggregation_has_its_user_records_retried_and_is_named() {
+        // It answers by sequence number alone, as a target without sub-sequence numbers would.
+        let target = MemoryTarget::new(|request: &DeliveryRequest| {
+            let results = (request.records.iter())
+                .map(|r| RecordResult {
+                    sequence_number: r.sequence_number.clone(),
+                    sub_sequence_number: None,
+                    outcome: RecordOutcome::Ok,
+                })
+                .collect();
+            Ok(InvokeReply {
+                function_error: None,
+                payload: serde_json::to_vec(&DeliveryResponse::new(results)).unwrap(),
+            })
+        });
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 4, 6 << 20);
+        let aggregate = kpl(&[("u-1", None, b"ok"), ("u-2", None, b"ok")]);
+        let (logs, _guard) = CapturedLogs::start();
+        let (response, report) = relay
+            .handle(
+                keyed_event(&[("p", b"ok"), ("agg", &aggregate)]),
+                &Deadline::none(),
+            )
+            .await;
+        assert_eq!(failures(&response), ["1001"]);
+        assert_eq!((report.delivered, report.failed), (1, 2));
+        let named = logs.with_message(
+            "target answered for user records of a KPL aggregate without their sub-sequence numbers: it predates de-aggregation; the records are retried until the target is deployed from the relay's release",
+        );
+        assert_eq!(named.len(), 2, "one line per answer it gave");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_aggregate_is_counted_in_the_report_and_the_summary_line() {
+        let (logs, _guard) = capture();
+        // The magic bytes and the digest of an empty message: an aggregate without user records.
+        let empty = {
+            use md5::{Digest as _, Md5};
+            [&shared::kpl::MAGIC[..], Md5::digest([]).as_slice()].concat()
+        };
+        let aggregate = kpl(&[("u-1", None, b"ok"), ("u-2", None, b"ok")]);
+        let relay = Relay::new(
+            MemoryTarget::new(by_data),
+            MemoryDeadLetterBucket::default(),
+            4,
+            6 << 20,
+        );
+        let batch = keyed_event(&[("p", b"ok"), ("bad", &empty), ("agg", &aggregate)]);
+        let (_, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(
+            (
+                report.records,
+                report.aggregates,
+                report.user_records,
+                report.invalid_aggregates
+            ),
+            (4, 1, 2, 1)
+        );
+        let summary = logs.with_message("invocation summary");
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        for (field, value) in [
+            ("records", 4),
+            ("aggregates", 1),
+            ("user_records", 2),
+            ("invalid_aggregates", 1),
+        ] {
+            assert_eq!(summary[0][field], value, "{field}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_repeating_a_user_records_identity_is_refused_with_its_counts() {
+        let (logs, _guard) = capture();
+        let aggregate = kpl(&[("u-1", None, b"ok"), ("u-2", None, b"ok")]);
+        let mut batch = keyed_event(&[("a", &aggregate), ("b", &aggregate), ("c", b"ok")]);
+        batch.records[1].kinesis.sequence_number = batch.records[0].kinesis.sequence_number.clone();
+        let queue = MemoryDeadLetterBucket::default();
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000", "1002"]);
+        assert_eq!(
+            (
+                report.records,
+                report.aggregates,
+                report.user_records,
+                report.failed
+            ),
+            (5, 2, 4, 5)
+        );
+        assert_accounted(&report);
+        assert!(queue.letters().is_empty());
+        let refused = logs.with_message(
+            "batch repeats a record identity (a sequence number, with its sub-sequence number for a user record); every record reported as failed",
+        );
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        // 1000/0, 1000/1 (twice each) and 1002.
+        assert_eq!(refused[0]["records"], 5);
+        assert_eq!(refused[0]["distinct_identities"], 3);
+        let summary = logs.with_message("invocation summary");
+        assert_eq!(summary.len(), 1, "{summary:?}");
+        assert_eq!(summary[0]["aggregates"], 2);
+        assert_eq!(summary[0]["user_records"], 4);
+        assert_eq!(summary[0]["failed"], 5);
+    }
+
+    #[tokio::test]
+    async fn a_poison_user_record_is_isolated_and_dead_lettered_under_its_sub_sequence_number() {
+        let (relay, queue) = splitting(7);
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"ok"),
+            ("u-3", Some("7"), b"boom"),
+            ("u-4", None, b"ok"),
+        ]);
+        let batch = keyed_event(&[("p", b"ok"), ("agg", &aggregate), ("q", b"ok")]);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        // Every other user record was delivered: the aggregate is not reported.
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        assert_eq!((report.delivered, report.dead_lettered), (5, 1));
+        let [letter] = queue.letters().try_into().expect("one letter");
+        assert_eq!(letter.kind, DeadLetterKind::TargetFunctionError);
+        assert_eq!(
+            letter.key(),
+            "relay/target_function_error/shardId-000000000000/1001.2.json"
+        );
+        assert_eq!(
+            (
+                letter.partition_key.as_str(),
+                letter.explicit_hash_key.as_deref(),
+                letter.sub_sequence_number
+            ),
+            ("u-3", Some("7"), Some(2))
+        );
+        assert_eq!(letter.data_base64, "Ym9vbQ==");
+        assert!(report.poison_split_invocations > 0);
+        assert_accounted(&report);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_partway_through_an_aggregate_names_it_once_and_delivers_the_rest_later() {
+        let (logs, _guard) = capture();
+        // One lane, one user record an Invoke of 1 s, delivery ending at 2.55 s: user records 0
+        // and 1 are delivered, 2 is abandoned, 3 is never sent, nor is the plain record after.
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"ok"),
+            ("u-3", None, b"ok"),
+            ("u-4", None, b"ok"),
+        ]);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        let answer = move |request: &DeliveryRequest| {
+            seen.lock().unwrap().push(request.clone());
+            by_data(request)
+        };
+        let target = MemoryTarget::paced(answer, |_| seconds(1.0));
+        let probe = target.clone();
+        let relay = Relay::new(target, MemoryDeadLetterBucket::default(), 1, 6 << 20)
+            .with_max_records_per_invocation(Some(1));
+        let batch = keyed_event(&[("agg", &aggregate), ("p", b"ok")]);
+        let (response, report) = relay.handle(batch, &Deadline::after(seconds(3.0))).await;
+        assert_eq!(failures(&response), ["1000", "1001"]);
+        assert_eq!(
+            (
+                report.delivered,
+                report.failed,
+                report.deadline_deferred,
+                report.invocations
+            ),
+            (2, 3, 3, 3)
+        );
+        // Three Invokes arrived; the third, abandoned, never answered here.
+        assert_eq!(probe.payload_sizes().len(), 3);
+        let answered: Vec<String> = sent(&requests).into_iter().map(|s| s.0).collect();
+        assert_eq!(answered, ["1000/0", "1000/1"]);
+        let deferred: Vec<(String, Option<u64>)> = (logs.with_message(REPORTED).iter())
+            .map(|l| {
+                let seq = l["sequence_number"].as_str().unwrap().to_string();
+                (seq, l["sub_sequence_number"].as_u64())
+            })
+            .collect();
+        assert_eq!(
+            deferred,
+            [
+                ("1000".to_string(), Some(2)),
+                ("1000".to_string(), Some(3)),
+                ("1001".to_string(), None)
+            ]
+        );
+        assert_accounted(&report);
+    }
+
+    #[tokio::test]
+    async fn a_user_records_letter_the_bucket_refuses_gets_its_aggregate_reported() {
+        let aggregate = kpl(&[
+            ("u-1", None, b"ok"),
+            ("u-2", None, b"bad"),
+            ("u-3", None, b"bad"),
+        ]);
+        let queue = MemoryDeadLetterBucket::refusing_key(
+            "relay/rejected_by_target/shardId-000000000000/1000.1.json",
+        );
+        let relay = Relay::new(MemoryTarget::new(by_data), queue.clone(), 4, 6 << 20);
+        let batch = keyed_event(&[("agg", &aggregate), ("p", b"bad")]);
+        let (response, report) = relay.handle(batch, &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000"]);
+        assert_eq!(
+            (report.delivered, report.dead_lettered, report.failed),
+            (1, 2, 1)
+        );
+        let mut keys: Vec<String> = queue.letters().iter().map(DeadLetter::key).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "relay/rejected_by_target/shardId-000000000000/1000.2.json",
+                "relay/rejected_by_target/shardId-000000000000/1001.json"
+            ]
+        );
+        assert_accounted(&report);
     }
 }

@@ -136,7 +136,9 @@ impl EventRecord {
         let kinesis = self.kinesis;
         let relayed = RelayedRecord {
             sequence_number: kinesis.sequence_number,
+            sub_sequence_number: None,
             partition_key: kinesis.partition_key,
+            explicit_hash_key: None,
             event_id: self.event_id.unwrap_or_default(),
             approximate_arrival_ms: Some(kinesis.approximate_arrival_timestamp),
             data: kinesis.data,

@@ -3,6 +3,7 @@
 //!
 //! - [`settings`]: the relay's configuration, read once per container.
 //! - [`event`]: the Kinesis event, read with each record's data left as the event's base64.
+//! - [`deaggregate`]: KPL aggregates turned into their user records, each delivered on its own.
 //! - [`deadline`]: the time an invocation has left, and how much of it each stage may use.
 //! - [`packing`]: splits a batch into envelopes that each fit one Invoke request, or into lanes by
 //!   partition key for key-ordered delivery.
@@ -15,6 +16,7 @@
 pub mod batch;
 pub mod dead_letters;
 pub mod deadline;
+pub mod deaggregate;
 pub mod event;
 pub mod invoke;
 pub mod packing;

@@ -255,7 +255,9 @@ mod tests {
     fn record(seq: usize, size: usize) -> RelayedRecord {
         RelayedRecord {
             sequence_number: format!("4959{seq:020}"),
+            sub_sequence_number: None,
             partition_key: format!("key-{seq}"),
+            explicit_hash_key: None,
             event_id: format!("shardId-000000000000:4959{seq:020}"),
             approximate_arrival_ms: Some(1_764_000_000_000),
             data: RecordData::encode(&vec![b'x'; size]),
@@ -358,6 +360,7 @@ mod tests {
         // (a JSON string, one byte a character) sizes the request to the byte.
         let sized = |key_len: usize| RelayedRecord {
             partition_key: "k".repeat(key_len),
+            explicit_hash_key: None,
             ..record(0, 4_700_000)
         };
         let one_key_byte = DeliveryRequest::new("b-0", vec![sized(1)]).encode().len();
@@ -439,7 +442,9 @@ mod lane_tests {
     fn keyed(seq: usize, key: &str, size: usize) -> RelayedRecord {
         RelayedRecord {
             sequence_number: format!("{seq}"),
+            sub_sequence_number: None,
             partition_key: key.into(),
+            explicit_hash_key: None,
             event_id: format!("shardId-000000000000:{seq}"),
             approximate_arrival_ms: None,
             data: RecordData::encode(&vec![b'x'; size]),

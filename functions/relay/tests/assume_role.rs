@@ -45,10 +45,7 @@ fn ok_for_every_record(body: &[u8]) -> http::Response<SdkBody> {
     let results = envelope
         .records
         .iter()
-        .map(|r| RecordResult {
-            sequence_number: r.sequence_number.clone(),
-            outcome: RecordOutcome::Ok,
-        })
+        .map(|r| RecordResult::answering(r, RecordOutcome::Ok))
         .collect();
     let answer = serde_json::to_vec(&DeliveryResponse::new(results)).unwrap();
     http::Response::builder()

@@ -202,7 +202,9 @@ mod tests {
             .enumerate()
             .map(|(i, data)| RelayedRecord {
                 sequence_number: i.to_string(),
+                sub_sequence_number: None,
                 partition_key: format!("pk-{i}"),
+                explicit_hash_key: None,
                 event_id: format!("shardId-000000000000:{i}"),
                 approximate_arrival_ms: None,
                 data: RecordData::encode(&data),

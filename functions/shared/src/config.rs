@@ -217,9 +217,10 @@ pub const RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING: NumberSetting =
 /// most 10,000 records (the event source mapping's largest batch), so more would never split one.
 pub const RELAY_MAX_RECORDS_PER_INVOCATION_SETTING: NumberSetting =
     NumberSetting::new(RELAY_MAX_RECORDS_PER_INVOCATION, 0, 0..=10_000);
-/// Halvings of a function-failed envelope: 7 isolates one record in an envelope of up to 128
-/// (2^7) records, so in a batch of the default 100; 14 (2^14 = 16,384) does so in the largest
-/// batch (10,000 records).
+/// Halvings of a function-failed envelope, whose records are user records once KPL aggregates
+/// are de-aggregated: 7 isolates one record in an envelope of up to 128 (2^7) records, so in a
+/// batch of the default 100 plain records; 14 (2^14 = 16,384) does so in the largest batch
+/// (10,000 plain records), or in a batch of aggregates holding that many user records in all.
 pub const RELAY_POISON_SPLIT_DEPTH_SETTING: NumberSetting =
     NumberSetting::new(RELAY_POISON_SPLIT_DEPTH, 7, 0..=14);
 /// Record ids the target remembers per container (0: none).

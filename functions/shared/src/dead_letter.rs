@@ -66,7 +66,7 @@ pub const PREFIXES: &[Prefix] = &[
         key: &[
             RELAY_PREFIX,
             DeadLetterKind::RejectedByTarget.as_str(),
-            "/<shard>/<sequence>.json",
+            RECORD_KEY,
         ],
         kind: Some(DeadLetterKind::RejectedByTarget.as_str()),
         holds: "one record the target rejected, with its reason and all its data",
@@ -75,7 +75,7 @@ pub const PREFIXES: &[Prefix] = &[
         key: &[
             RELAY_PREFIX,
             DeadLetterKind::Undeliverable.as_str(),
-            "/<shard>/<sequence>.json",
+            RECORD_KEY,
         ],
         kind: Some(DeadLetterKind::Undeliverable.as_str()),
         holds: "one record too large for any Invoke request",
@@ -84,7 +84,7 @@ pub const PREFIXES: &[Prefix] = &[
         key: &[
             RELAY_PREFIX,
             DeadLetterKind::TargetFunctionError.as_str(),
-            "/<shard>/<sequence>.json",
+            RECORD_KEY,
         ],
         kind: Some(DeadLetterKind::TargetFunctionError.as_str()),
         holds: "one record the target function failed on alone (a poison record the relay isolated by splitting its envelope), with the target's error type and message and all its data",
@@ -106,12 +106,20 @@ pub const PREFIXES: &[Prefix] = &[
     },
 ];
 
-/// The key of the relay's dead letter for one record: `relay/<kind>/<shard>/<sequence>.json`.
-/// Deterministic, so writing the same record again (a retried batch rejected twice) replaces
-/// the object instead of adding a second one. `event_id` is Lambda's `<shard>:<sequence>`.
-pub fn relay_key(kind: &str, event_id: &str) -> String {
+/// The end of a relay dead letter's key, after its kind (see [`relay_key`]).
+const RECORD_KEY: &str = "/<shard>/<sequence>[.<sub-sequence>].json";
+
+/// The key of the relay's dead letter for one record: `relay/<kind>/<shard>/<sequence>.json`,
+/// or `.../<sequence>.<sub-sequence>.json` for a user record of a KPL aggregate (they share the
+/// aggregate's sequence number). Deterministic, so writing the same record again (a retried
+/// batch rejected twice) replaces the object instead of adding a second one. `event_id` is
+/// Lambda's `<shard>:<sequence>`.
+pub fn relay_key(kind: &str, event_id: &str, sub_sequence_number: Option<u64>) -> String {
     let path = event_id.replace(':', "/");
-    format!("{RELAY_PREFIX}{kind}/{path}.json")
+    match sub_sequence_number {
+        None => format!("{RELAY_PREFIX}{kind}/{path}.json"),
+        Some(sub) => format!("{RELAY_PREFIX}{kind}/{path}.{sub}.json"),
+    }
 }
 
 /// Why the relay gave up on a record: its dead letter's `kind`, and the folder of its key.
@@ -183,10 +191,17 @@ pub struct DeadLetter {
     pub kind: DeadLetterKind,
     /// The target's reason, or why no Invoke could carry the record.
     pub reason: String,
-    /// The record's Kinesis partition key (the producer's record id).
+    /// The record's Kinesis partition key (the producer's record id); a user record's own.
     pub partition_key: String,
-    /// The record's Kinesis sequence number.
+    /// A user record's explicit hash key, if its producer set one: a redrive writes it back
+    /// with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explicit_hash_key: Option<String>,
+    /// The record's Kinesis sequence number (a user record's aggregate's).
     pub sequence_number: String,
+    /// A user record's index within its KPL aggregate; absent for a plain record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub_sequence_number: Option<u64>,
     /// The record's correlation id: Lambda's `eventID` (`<shard id>:<sequence number>`), which
     /// every log line of the relay and of the target about this record carries as `event_id`.
     pub event_id: String,
@@ -209,7 +224,7 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// The object key of this letter ([`relay_key`]).
     pub fn key(&self) -> String {
-        relay_key(self.kind.as_str(), &self.event_id)
+        relay_key(self.kind.as_str(), &self.event_id, self.sub_sequence_number)
     }
 
     /// The object's body: the letter as JSON.
@@ -259,7 +274,11 @@ struct WrittenDeadLetter {
     reason: String,
     partition_key: Option<String>,
     #[serde(default)]
+    explicit_hash_key: Option<String>,
+    #[serde(default)]
     sequence_number: String,
+    #[serde(default)]
+    sub_sequence_number: Option<u64>,
     #[serde(default)]
     event_id: String,
     #[serde(default)]
@@ -282,7 +301,9 @@ impl TryFrom<WrittenDeadLetter> for DeadLetter {
             kind: written.kind.ok_or(NoKind)?,
             reason: written.reason,
             partition_key: written.partition_key.ok_or(Missing("partition_key"))?,
+            explicit_hash_key: written.explicit_hash_key,
             sequence_number: written.sequence_number,
+            sub_sequence_number: written.sub_sequence_number,
             event_id: written.event_id,
             event_source_arn: written.event_source_arn,
             data_base64: written.data_base64.ok_or(Missing("data_base64"))?,
@@ -305,12 +326,21 @@ mod tests {
     #[test]
     fn relay_keys_are_one_per_record_under_the_relay_prefix() {
         assert_eq!(
-            relay_key("rejected_by_target", "shardId-000000000000:4959"),
+            relay_key("rejected_by_target", "shardId-000000000000:4959", None),
             "relay/rejected_by_target/shardId-000000000000/4959.json"
         );
         assert_eq!(
-            relay_key("undeliverable", "x"),
+            relay_key("undeliverable", "x", None),
             "relay/undeliverable/x.json"
+        );
+        // The user records of one aggregate share its sequence number: one key each.
+        assert_eq!(
+            relay_key("rejected_by_target", "shardId-000000000000:4959", Some(0)),
+            "relay/rejected_by_target/shardId-000000000000/4959.0.json"
+        );
+        assert_eq!(
+            relay_key("rejected_by_target", "shardId-000000000000:4959", Some(12)),
+            "relay/rejected_by_target/shardId-000000000000/4959.12.json"
         );
     }
 
@@ -319,7 +349,9 @@ mod tests {
             kind: DeadLetterKind::RejectedByTarget,
             reason: "body.message missing".into(),
             partition_key: "id-1".into(),
+            explicit_hash_key: None,
             sequence_number: "42".into(),
+            sub_sequence_number: None,
             event_id: "shardId-000000000000:42".into(),
             event_source_arn: "arn:aws:kinesis:eu-west-1:111111111111:stream/s".into(),
             data_base64: "aGk=".into(),
@@ -349,6 +381,26 @@ mod tests {
         let body = String::from_utf8(never_sent.to_json().unwrap()).unwrap();
         assert!(body.ends_with(r#""batch_id":"b0"}"#), "{body}");
         assert_eq!(DeadLetter::from_json(body.as_bytes()), Ok(never_sent));
+    }
+
+    #[test]
+    fn a_user_records_letter_keeps_its_hash_key_and_sub_sequence_number_and_has_its_own_key() {
+        let user = DeadLetter {
+            explicit_hash_key: Some("42".into()),
+            sub_sequence_number: Some(3),
+            ..letter(None)
+        };
+        let body = String::from_utf8(user.to_json().unwrap()).unwrap();
+        assert!(
+            body.contains(r#""partition_key":"id-1","explicit_hash_key":"42","sequence_number":"42","sub_sequence_number":3,"#),
+            "{body}"
+        );
+        assert_eq!(DeadLetter::from_json(body.as_bytes()), Ok(user.clone()));
+        assert_eq!(
+            user.key(),
+            "relay/rejected_by_target/shardId-000000000000/42.3.json"
+        );
+        assert_ne!(user.key(), letter(None).key());
     }
 
     #[test]
@@ -434,7 +486,11 @@ mod tests {
         }
         assert_eq!(
             PREFIXES[0].key.concat(),
-            relay_key("rejected_by_target", "<shard>:<sequence>")
+            "relay/rejected_by_target/<shard>/<sequence>[.<sub-sequence>].json"
+        );
+        assert_eq!(
+            relay_key("rejected_by_target", "<shard>:<sequence>", Some(0)),
+            "relay/rejected_by_target/<shard>/<sequence>.0.json"
         );
     }
 

@@ -2,10 +2,22 @@
 //!
 //! The relay sends one [`DeliveryRequest`] per synchronous invocation; the target answers with
 //! a [`DeliveryResponse`] that holds one [`RecordResult`] per record. Records are keyed by
-//! their Kinesis sequence number, which is unique within a batch (one batch = one shard).
+//! their [`RecordIdentity`]: the Kinesis sequence number, which is unique within a batch (one
+//! batch = one shard), and for a user record of a KPL aggregate (see [`crate::kpl`]) its
+//! sub-sequence number, its index within the aggregate (the user records of one aggregate share
+//! its sequence number).
 //!
 //! Both sides read the `version` field first, so a version mismatch during a rolling deploy
 //! is a clear error and not a confusing missing-field message.
+//!
+//! The version changes when a side of this version could misread a document of the other.
+//! Optional fields, absent when empty, do not change it: `sub_sequence_number` and
+//! `explicit_hash_key` (KPL de-aggregation) are absent from every plain record, so a request
+//! without aggregates is the same document as before they existed, and a plain stream keeps
+//! flowing while a relay and a target of different releases are deployed one after the other.
+//! A target that predates them answers a user record without its sub-sequence number; the
+//! relay matches no record to that answer, retries the aggregate's user records (the target's
+//! idempotency makes the repeat harmless) and logs that the target predates de-aggregation.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -25,11 +37,22 @@ pub struct DeliveryRequest {
     pub records: Vec<RelayedRecord>,
 }
 
-/// One Kinesis record as the relay forwards it.
+/// One Kinesis record as the relay forwards it: a plain record, or one user record of a KPL
+/// aggregate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayedRecord {
+    /// The Kinesis sequence number (an aggregate's, shared by its user records).
     pub sequence_number: String,
+    /// A user record's index within its KPL aggregate (the KCL's sub-sequence number); absent
+    /// for a plain record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_sequence_number: Option<u64>,
+    /// The record's partition key: a user record's own, not its aggregate's.
     pub partition_key: String,
+    /// A user record's explicit hash key, if its producer set one (the Kinesis event does not
+    /// carry a plain record's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explicit_hash_key: Option<String>,
     /// Shard and stream the record came from (the event's `eventID` / `eventSourceARN`).
     pub event_id: String,
     /// When Kinesis received the record, in milliseconds since the epoch.
@@ -68,12 +91,57 @@ pub struct DeliveryResponse {
     pub results: Vec<RecordResult>,
 }
 
-/// The target's verdict on one record.
+/// The target's verdict on one record, named by the record's [`RecordIdentity`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordResult {
     pub sequence_number: String,
+    /// The record's `sub_sequence_number`, for a user record of an aggregate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_sequence_number: Option<u64>,
     #[serde(flatten)]
     pub outcome: RecordOutcome,
+}
+
+/// What names a record within one delivery: its sequence number, and for a user record of a
+/// KPL aggregate its sub-sequence number. Shown (in the relay's reasons and log lines) as
+/// `<sequence number>` or `<sequence number>/<sub-sequence number>`: a sequence number is all
+/// digits, and `1002.0` would read as a decimal number. A dead letter's key writes the pair
+/// `<sequence number>.<sub-sequence number>` instead ([`crate::dead_letter::relay_key`]), as in
+/// an S3 key a `/` would make each aggregate a folder of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordIdentity<'a> {
+    /// The Kinesis record's sequence number (an aggregate's, for its user records).
+    pub sequence_number: &'a str,
+    /// The user record's index in its aggregate; `None` for a plain record.
+    pub sub_sequence_number: Option<u64>,
+}
+
+impl std::fmt::Display for RecordIdentity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.sub_sequence_number {
+            None => f.write_str(self.sequence_number),
+            Some(sub) => write!(f, "{}/{sub}", self.sequence_number),
+        }
+    }
+}
+
+impl RecordResult {
+    /// The verdict `outcome` on `record`, named as the record is.
+    pub fn answering(record: &RelayedRecord, outcome: RecordOutcome) -> Self {
+        Self {
+            sequence_number: record.sequence_number.clone(),
+            sub_sequence_number: record.sub_sequence_number,
+            outcome,
+        }
+    }
+
+    /// The record this verdict is about.
+    pub fn identity(&self) -> RecordIdentity<'_> {
+        RecordIdentity {
+            sequence_number: &self.sequence_number,
+            sub_sequence_number: self.sub_sequence_number,
+        }
+    }
 }
 
 /// `ok`: processed. `rejected`: permanently invalid, retrying cannot help (the relay sends it to
@@ -177,6 +245,14 @@ impl DeliveryResponse {
 }
 
 impl RelayedRecord {
+    /// What names the record in a delivery and in its verdict.
+    pub fn identity(&self) -> RecordIdentity<'_> {
+        RecordIdentity {
+            sequence_number: &self.sequence_number,
+            sub_sequence_number: self.sub_sequence_number,
+        }
+    }
+
     /// When Kinesis received the record, if the relay said so and it is a representable time.
     pub fn approximate_arrival(&self) -> Option<DateTime<Utc>> {
         DateTime::from_timestamp_millis(self.approximate_arrival_ms?)
@@ -338,7 +414,9 @@ mod tests {
     fn record(seq: &str, data: &[u8]) -> RelayedRecord {
         RelayedRecord {
             sequence_number: seq.into(),
+            sub_sequence_number: None,
             partition_key: "pk".into(),
+            explicit_hash_key: None,
             event_id: format!("shardId-000000000000:{seq}"),
             approximate_arrival_ms: Some(1_700_000_000_000),
             data: RecordData::encode(data),
@@ -360,16 +438,19 @@ mod tests {
         let response = DeliveryResponse::new(vec![
             RecordResult {
                 sequence_number: "1".into(),
+                sub_sequence_number: None,
                 outcome: RecordOutcome::Ok,
             },
             RecordResult {
                 sequence_number: "2".into(),
+                sub_sequence_number: None,
                 outcome: RecordOutcome::Rejected {
                     reason: "body is not JSON".into(),
                 },
             },
             RecordResult {
                 sequence_number: "3".into(),
+                sub_sequence_number: None,
                 outcome: RecordOutcome::Retry {
                     reason: "busy".into(),
                 },
@@ -384,6 +465,42 @@ mod tests {
             "{text}"
         );
         assert_eq!(DeliveryResponse::decode(&bytes).unwrap(), response);
+    }
+
+    #[test]
+    fn a_user_record_carries_its_sub_sequence_number_and_hash_key_and_a_plain_one_neither() {
+        let plain = record("7", b"{}");
+        let text = String::from_utf8(DeliveryRequest::new("d", vec![plain.clone()]).encode());
+        let text = text.unwrap();
+        assert!(!text.contains("sub_sequence_number"), "{text}");
+        assert!(!text.contains("explicit_hash_key"), "{text}");
+        let user = RelayedRecord {
+            sub_sequence_number: Some(3),
+            explicit_hash_key: Some("170141183460469231731687303715884105728".into()),
+            ..record("7", b"{}")
+        };
+        let request = DeliveryRequest::new("d", vec![plain.clone(), user.clone()]);
+        let encoded = request.encode();
+        assert_eq!(encoded.len(), request.encoded_len());
+        let text = String::from_utf8(encoded.clone()).unwrap();
+        assert!(
+            text.contains(r#""sequence_number":"7","sub_sequence_number":3,"partition_key":"pk","explicit_hash_key":"170141183460469231731687303715884105728""#),
+            "{text}"
+        );
+        assert_eq!(DeliveryRequest::decode(&encoded).unwrap(), request);
+        // Both are named apart, and each verdict names its record the same way.
+        assert_eq!(plain.identity().to_string(), "7");
+        assert_eq!(user.identity().to_string(), "7/3");
+        assert_ne!(plain.identity(), user.identity());
+        let answer = RecordResult::answering(&user, RecordOutcome::Ok);
+        assert_eq!(answer.identity(), user.identity());
+        let json = serde_json::to_string(&answer).unwrap();
+        assert_eq!(
+            json,
+            r#"{"sequence_number":"7","sub_sequence_number":3,"status":"ok"}"#
+        );
+        let json = serde_json::to_string(&RecordResult::answering(&plain, RecordOutcome::Ok));
+        assert_eq!(json.unwrap(), r#"{"sequence_number":"7","status":"ok"}"#);
     }
 
     #[test]

@@ -29,20 +29,26 @@ pub use metric::{Metric, Unit};
 /// The relay's metrics, one line per batch.
 pub mod relay {
     use crate::metrics::metric::{count, milliseconds, Metric};
-    /// Records in the batch.
-    pub const RECORDS_RECEIVED: Metric = count("RecordsReceived", "records in the batch");
-    /// Records the target answered `ok` for.
-    pub const RECORDS_DELIVERED: Metric =
-        count("RecordsDelivered", "records the target answered `ok` for");
-    /// Records written to the dead-letter bucket (rejected by the target, or undeliverable).
+    /// Records in the batch, a KPL aggregate counted as its user records.
+    pub const RECORDS_RECEIVED: Metric = count(
+        "RecordsReceived",
+        "records in the batch: plain Kinesis records plus the user records of each KPL aggregate (an aggregate itself is not counted)",
+    );
+    /// Records (plain or user records) the target answered `ok` for.
+    pub const RECORDS_DELIVERED: Metric = count(
+        "RecordsDelivered",
+        "records (plain or user records) the target answered `ok` for",
+    );
+    /// Records (plain or user records) written to the dead-letter bucket, one object each.
     pub const RECORDS_DEAD_LETTERED: Metric = count(
         "RecordsDeadLettered",
-        "records written to the dead-letter bucket (rejected, undeliverable)",
+        "records (plain or user records) written to the dead-letter bucket, one object each (rejected, undeliverable, poison)",
     );
-    /// Records returned in `batchItemFailures`, for the event source mapping to retry.
+    /// Records (plain or user records) to be retried by the event source mapping. Its
+    /// `batchItemFailures` names a Kinesis record once, so this can exceed that list's length.
     pub const RECORDS_FAILED: Metric = count(
         "RecordsFailed",
-        "records in `batchItemFailures`, to be retried by the mapping",
+        "records (plain or user records) to be retried by the mapping; `batchItemFailures` names each Kinesis record once, so an aggregate with any such user record is one entry there, and the mapping delivers all its user records again",
     );
     /// Invoke calls made to the target.
     pub const TARGET_INVOCATIONS: Metric = count("TargetInvocations", "Invoke calls to the target");
@@ -58,9 +64,10 @@ pub mod relay {
         "BatchAge",
         "now − the oldest record's arrival in the stream",
     );
-    /// Records returned in `batchItemFailures` because the invocation's time ran out before they
-    /// were delivered (or before their dead letter was written); a part of `RecordsFailed`.
-    pub const RECORDS_DEADLINE_DEFERRED: Metric = count("RecordsDeadlineDeferred", "records in `batchItemFailures` because the invocation's time ran out (a part of `RecordsFailed`; see the relay's deadline)");
+    /// Records (plain or user records) to be retried because the invocation's time ran out
+    /// before they were delivered (or before their dead letter was written); a part of
+    /// `RecordsFailed`.
+    pub const RECORDS_DEADLINE_DEFERRED: Metric = count("RecordsDeadlineDeferred", "records (plain or user records) to be retried because the invocation's time ran out (a part of `RecordsFailed`; see the relay's deadline)");
     pub const POISON_SPLIT_INVOCATIONS: Metric = count("PoisonSplitInvocations", "Invoke calls the relay made to isolate poison records: the halves of envelopes the target function failed (a part of `TargetInvocations`; see `relayPoisonSplitDepth`)");
     pub const ALL: &[Metric] = &[
         RECORDS_RECEIVED,

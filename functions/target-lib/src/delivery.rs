@@ -331,6 +331,7 @@ impl<H: RecordHandler> Runner<H> {
                     record_id = %notes.record_id.as_deref().unwrap_or(&relayed.partition_key),
                     event_id = %relayed.event_id,
                     sequence_number = %relayed.sequence_number,
+                    sub_sequence_number = relayed.sub_sequence_number,
                     delivery_id = %request.delivery_id,
                     outcome = status,
                     latency_ms = notes.latency_ms,
@@ -339,10 +340,7 @@ impl<H: RecordHandler> Runner<H> {
                     reason,
                     "record processed"
                 );
-                RecordResult {
-                    sequence_number: relayed.sequence_number.clone(),
-                    outcome: outcome(verdict),
-                }
+                RecordResult::answering(relayed, outcome(verdict))
             })
             .collect();
         Ok(Answer {
@@ -734,7 +732,9 @@ mod tests {
         let records = (records.iter().enumerate())
             .map(|(i, (key, data))| RelayedRecord {
                 sequence_number: i.to_string(),
+                sub_sequence_number: None,
                 partition_key: key.to_string(),
+                explicit_hash_key: None,
                 event_id: format!("shardId-000000000000:{i}"),
                 approximate_arrival_ms: Some(now().timestamp_millis() - 1_000),
                 data: RecordData::encode(data.as_bytes()),
@@ -793,6 +793,29 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(answer.response.version, ENVELOPE_VERSION);
+    }
+
+    #[tokio::test]
+    async fn the_user_records_of_an_aggregate_are_answered_each_by_its_sub_sequence_number() {
+        let runner = Runner::new(Scripted::default()).concurrency(4);
+        let mut request = delivery(&[("a", "ok"), ("b", "reject"), ("c", "ok"), ("d", "x")]);
+        // The first three are user records of aggregate 7; the last a plain record.
+        for (sub, record) in request.records.iter_mut().take(3).enumerate() {
+            record.sequence_number = "7".into();
+            record.sub_sequence_number = Some(sub as u64);
+        }
+        let answer = runner
+            .answer_request(request, &invocation("r"))
+            .await
+            .unwrap();
+        let named: Vec<String> = (answer.response.results.iter())
+            .map(|r| r.identity().to_string())
+            .collect();
+        assert_eq!(named, ["7/0", "7/1", "7/2", "3"]);
+        assert_eq!(
+            statuses(&answer),
+            ["ok", "rejected: scripted rejection", "ok", "ok"]
+        );
     }
 
     #[tokio::test]
@@ -1280,7 +1303,9 @@ mod tests {
         let record = |sequence_number: &str, key: &str, data: &[u8]| {
             let relayed = RelayedRecord {
                 sequence_number: sequence_number.into(),
+                sub_sequence_number: None,
                 partition_key: key.into(),
+                explicit_hash_key: None,
                 event_id: format!("shardId-000000000001:{sequence_number}"),
                 approximate_arrival_ms: None,
                 data: RecordData::encode(data),
@@ -1306,7 +1331,9 @@ mod tests {
         let arriving = |approximate_arrival_ms| {
             let relayed = RelayedRecord {
                 sequence_number: "1".into(),
+                sub_sequence_number: None,
                 partition_key: "a".into(),
+                explicit_hash_key: None,
                 event_id: "shardId-000000000000:1".into(),
                 approximate_arrival_ms,
                 data: RecordData::encode(b""),

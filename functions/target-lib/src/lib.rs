@@ -34,7 +34,9 @@
 //! let runner = Runner::new(Text).store(Arc::new(MemoryStore::new()));
 //! let record = |sequence_number: &str, data: &[u8]| RelayedRecord {
 //!     sequence_number: sequence_number.into(),
+//!     sub_sequence_number: None,
 //!     partition_key: "key".into(),
+//!     explicit_hash_key: None,
 //!     event_id: format!("shardId-000000000000:{sequence_number}"),
 //!     approximate_arrival_ms: None,
 //!     data: RecordData::encode(data),

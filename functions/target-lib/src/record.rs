@@ -15,6 +15,8 @@ pub struct Record {
     data: Vec<u8>,
     partition_key: String,
     sequence_number: String,
+    sub_sequence_number: Option<u64>,
+    explicit_hash_key: Option<String>,
     event_id: String,
     approximate_arrival_ms: Option<i64>,
     delivery_id: String,
@@ -37,6 +39,8 @@ impl Record {
             data,
             partition_key: relayed.partition_key.clone(),
             sequence_number: relayed.sequence_number.clone(),
+            sub_sequence_number: relayed.sub_sequence_number,
+            explicit_hash_key: relayed.explicit_hash_key.clone(),
             event_id: relayed.event_id.clone(),
             approximate_arrival_ms: relayed.approximate_arrival_ms,
             delivery_id: delivery_id.to_string(),
@@ -58,6 +62,19 @@ impl Record {
     /// new one).
     pub fn sequence_number(&self) -> &str {
         &self.sequence_number
+    }
+
+    /// For a user record of a KPL aggregate that the relay de-aggregated: its index within the
+    /// aggregate (the KCL's sub-sequence number). Its [`Self::sequence_number`] is the
+    /// aggregate's, which the aggregate's other user records share. `None` for a plain record.
+    pub fn sub_sequence_number(&self) -> Option<u64> {
+        self.sub_sequence_number
+    }
+
+    /// The explicit hash key the producer gave a user record of a KPL aggregate, if any (the
+    /// Kinesis event does not carry a plain record's).
+    pub fn explicit_hash_key(&self) -> Option<&str> {
+        self.explicit_hash_key.as_deref()
     }
 
     /// The record's correlation id: its shard and sequence number as the event source mapping
@@ -117,7 +134,9 @@ mod tests {
     fn relayed() -> RelayedRecord {
         RelayedRecord {
             sequence_number: "49590338271490256608559692538361571095921575989136588898".into(),
+            sub_sequence_number: None,
             partition_key: "order-7".into(),
+            explicit_hash_key: None,
             event_id: "shardId-000000000003:4959033827149025660855969253836".into(),
             approximate_arrival_ms: Some(1_764_046_800_000),
             data: RecordData::encode(b"{\"n\":1}"),
@@ -134,5 +153,20 @@ mod tests {
         assert_eq!(record.delivery_id(), "delivery-42");
         assert_eq!(record.partition_key(), "order-7");
         assert_eq!(record.data(), b"{\"n\":1}");
+        assert_eq!(record.sub_sequence_number(), None);
+        assert_eq!(record.explicit_hash_key(), None);
+    }
+
+    #[test]
+    fn a_user_record_of_an_aggregate_keeps_its_sub_sequence_number_and_hash_key() {
+        let user = RelayedRecord {
+            sub_sequence_number: Some(4),
+            explicit_hash_key: Some("42".into()),
+            ..relayed()
+        };
+        let record = Record::decode(&user, "delivery-42").unwrap();
+        assert_eq!(record.sub_sequence_number(), Some(4));
+        assert_eq!(record.explicit_hash_key(), Some("42"));
+        assert_eq!(record.sequence_number(), user.sequence_number);
     }
 }

@@ -1,5 +1,5 @@
 //! A dead-letter bucket in memory, for tests: it keeps the letters written, and can refuse
-//! every write or take a while for each.
+//! every write, or the write of one key, or take a while for each.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -12,12 +12,22 @@ use crate::dead_letters::port::{DeadLetterBucket, WriteError};
 /// The name the bucket gives in its errors.
 const BUCKET: &str = "memory";
 
+/// Which writes a [`MemoryDeadLetterBucket`] refuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Refuse {
+    #[default]
+    Nothing,
+    Everything,
+    /// The write of the letter with this key.
+    Key(String),
+}
+
 /// A dead-letter bucket in memory. Clones share their letters: keep one to read what the relay
 /// wrote after handing the other to it.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryDeadLetterBucket {
     letters: Arc<Mutex<Vec<DeadLetter>>>,
-    refuse: bool,
+    refuse: Refuse,
     /// How long a write takes (tests on tokio's paused clock).
     takes: Duration,
 }
@@ -26,7 +36,16 @@ impl MemoryDeadLetterBucket {
     /// A bucket that refuses every write with `AccessDenied`.
     pub fn refusing() -> Self {
         Self {
-            refuse: true,
+            refuse: Refuse::Everything,
+            ..Self::default()
+        }
+    }
+
+    /// A bucket that refuses the write of the letter keyed `key` with `AccessDenied`, and
+    /// accepts every other.
+    pub fn refusing_key(key: impl Into<String>) -> Self {
+        Self {
+            refuse: Refuse::Key(key.into()),
             ..Self::default()
         }
     }
@@ -52,7 +71,12 @@ impl MemoryDeadLetterBucket {
 #[async_trait]
 impl DeadLetterBucket for MemoryDeadLetterBucket {
     async fn write(&self, letter: &DeadLetter) -> Result<(), WriteError> {
-        if self.refuse {
+        let refused = match &self.refuse {
+            Refuse::Nothing => false,
+            Refuse::Everything => true,
+            Refuse::Key(key) => *key == letter.key(),
+        };
+        if refused {
             return Err(WriteError::Put {
                 bucket: BUCKET.into(),
                 key: letter.key(),
