@@ -639,18 +639,31 @@ fn refuse_twins(
         distinct_identities = distinct.len(),
         "batch repeats a record identity (a sequence number, with its sub-sequence number for a user record); every record reported as failed"
     );
-    let mut response = KinesisEventResponse::default();
-    let mut reported = HashSet::new();
-    for record in records {
-        if reported.insert(record.sequence_number.as_str()) {
-            response.add_failure(record.sequence_number.clone());
-        }
-    }
+    let mut failures = Failures::default();
+    records
+        .iter()
+        .for_each(|r| failures.name(&r.sequence_number));
     let report = BatchReport {
         failed: records.len(),
         ..received
     };
-    Some((response, report))
+    Some((failures.response, report))
+}
+
+/// The `batchItemFailures` of a batch, each Kinesis record named once however many of its user
+/// records are to be retried (Lambda checkpoints before the lowest sequence number named).
+#[derive(Default)]
+struct Failures {
+    response: KinesisEventResponse,
+    named: HashSet<String>,
+}
+
+impl Failures {
+    fn name(&mut self, sequence_number: &str) {
+        if self.named.insert(sequence_number.to_owned()) {
+            self.response.add_failure(sequence_number.to_owned());
+        }
+    }
 }
 
 /// The target's reply to an envelope: a function error, an unreadable document, or verdicts.
@@ -946,14 +959,7 @@ fn unsettled(batch_id: &str, settled: &[Settled], sequence_numbers: &[String]) -
 ///
 /// A Kinesis record is named once, however many of its user records are to be retried.
 fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventResponse, BatchReport) {
-    let mut response = KinesisEventResponse::default();
-    let mut reported: HashSet<String> = HashSet::new();
-    let mut report = |sequence_number: String| {
-        if !reported.contains(&sequence_number) {
-            reported.insert(sequence_number.clone());
-            response.add_failure(sequence_number);
-        }
-    };
+    let mut failures = Failures::default();
     let mut tally = BatchReport::default();
     for (record, outcome) in settled.into_iter().map(|s| (s.record, s.outcome)) {
         let deferred = matches!(outcome, DeliveryOutcome::Deferred { .. });
@@ -971,13 +977,13 @@ fn respond(settled: Vec<Settled>, unsettled: Vec<String>) -> (KinesisEventRespon
                     reason = %reason,
                     "record reported as failed; the event source mapping will retry it"
                 );
-                report(record.sequence_number);
+                failures.name(&record.sequence_number);
             }
         }
     }
     tally.failed += unsettled.len();
-    unsettled.into_iter().for_each(&mut report);
-    (response, tally)
+    unsettled.iter().for_each(|s| failures.name(s));
+    (failures.response, tally)
 }
 
 fn log_summary(batch_id: &str, report: &BatchReport, started: Instant) {
