@@ -57,8 +57,11 @@
 //! alone is dead-lettered as [`DeadLetterKind::TargetFunctionError`]; a part still failing with
 //! no halving left is retried. If the target answered for no record of the envelope at all, it
 //! is failing everything, not a record, and the whole envelope is retried (`Relay::send`).
-//! In key-ordered delivery a poison record counts as settled, like a rejected one, and the
-//! second half's records of a key the first half did not settle are held back.
+//! A poison record counts as settled, like a rejected one. In both modes the second half's
+//! records of a key the first half did not settle are held back (reported for retry), so
+//! isolation never sends the target a record of a key before an earlier one of that key that
+//! it was not sent: the event source mapping redelivers from the earlier record, which comes
+//! before the whole second half, so holding them back costs nothing.
 
 use std::collections::{HashMap, HashSet};
 
@@ -394,7 +397,7 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             let Some(envelope) = lane.next_envelope() else {
                 break;
             };
-            for sent in self.send(envelope, Order::ByKey, deadline).await {
+            for sent in self.send(envelope, deadline).await {
                 for (key, sequence_number) in sent.undelivered() {
                     stopped.entry(key).or_insert(sequence_number);
                 }
@@ -413,7 +416,7 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
     /// Sends the envelopes, up to `max_concurrency` at a time.
     async fn deliver_all(&self, envelopes: Vec<Envelope>, deadline: &Deadline) -> Vec<Answered> {
         futures::stream::iter(envelopes)
-            .map(|envelope| self.send(envelope, Order::Batch, deadline))
+            .map(|envelope| self.send(envelope, deadline))
             .buffer_unordered(self.max_concurrency)
             .flat_map(futures::stream::iter)
             .collect()
@@ -424,14 +427,12 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
     /// poison records ([`Self::isolate`]); if the target then answered for none of its records,
     /// it is failing everything rather than a poison record (a bad deploy, a timeout), and the
     /// envelope is retried whole, as with splitting off, its records not dead-lettered.
-    async fn send(&self, envelope: Envelope, order: Order, deadline: &Deadline) -> Vec<Answered> {
+    async fn send(&self, envelope: Envelope, deadline: &Deadline) -> Vec<Answered> {
         let sent = self.send_once(envelope, false, deadline).await;
         if self.poison_split_depth == 0 || !sent.function_failed() {
             return vec![sent];
         }
-        let mut answered = self
-            .isolate(sent, self.poison_split_depth, order, deadline)
-            .await;
+        let mut answered = self.isolate(sent, self.poison_split_depth, deadline).await;
         if !answered.iter().any(Answered::read_by_target) {
             answered.iter_mut().for_each(Answered::pardon);
         }
@@ -452,15 +453,16 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
     /// An envelope the target function failed: one record alone is poison (dead-lettered);
     /// more, with `depth` halvings left, are split in two halves sent one after the other (so
     /// no more Invokes are in flight than without splitting), each isolated in turn if it fails
-    /// too; with none left, the envelope is retried. In key-ordered delivery, the second half's
-    /// records of a key the first half did not settle are held back, as a lane does. Each half
-    /// is an Invoke like any other: it starts only with time left in the delivery stage, and
-    /// is deferred otherwise.
+    /// too; with none left, the envelope is retried. In both modes, the second half's records
+    /// of a key the first half did not settle are held back, as a lane does, so that no record
+    /// of a key is delivered while an earlier one of that key is not. Held back, they cost
+    /// nothing: the event source mapping redelivers from the first half's unsettled record,
+    /// which comes before every record of the second half. Each half is an Invoke like any
+    /// other: it starts only with time left in the delivery stage, and is deferred otherwise.
     fn isolate<'a>(
         &'a self,
         failed: Answered,
         depth: usize,
-        order: Order,
         deadline: &'a Deadline,
     ) -> futures::future::BoxFuture<'a, Vec<Answered>> {
         Box::pin(async move {
@@ -472,36 +474,28 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
             }
             let (spent, first, second) = failed.halve();
             let mut answered = vec![spent];
-            let first = self.retry_part(first, depth - 1, order, deadline).await;
-            let stopped: HashMap<String, String> = match order {
-                Order::ByKey => first.iter().flat_map(Answered::undelivered).rev().collect(),
-                Order::Batch => HashMap::new(),
-            };
+            let first = self.retry_part(first, depth - 1, deadline).await;
+            let stopped: HashMap<String, String> =
+                first.iter().flat_map(Answered::undelivered).rev().collect();
             answered.extend(first);
             let (held, second) = hold_back(second, |key| stopped.get(key).cloned());
             answered.extend(held.into_iter().map(|(held, behind)| {
                 Answered::unsent(held, EnvelopeFailure::HeldBack { behind })
             }));
             if let Some(second) = second {
-                answered.extend(self.retry_part(second, depth - 1, order, deadline).await);
+                answered.extend(self.retry_part(second, depth - 1, deadline).await);
             }
             answered
         })
     }
 
     /// Sends a part of a failed envelope, isolating its poison records if it fails too.
-    async fn retry_part(
-        &self,
-        part: Envelope,
-        depth: usize,
-        order: Order,
-        deadline: &Deadline,
-    ) -> Vec<Answered> {
+    async fn retry_part(&self, part: Envelope, depth: usize, deadline: &Deadline) -> Vec<Answered> {
         let sent = self.send_once(part, true, deadline).await;
         if !sent.function_failed() {
             return vec![sent];
         }
-        self.isolate(sent, depth, order, deadline).await
+        self.isolate(sent, depth, deadline).await
     }
 
     /// Invokes the target with one envelope, within the deadline's delivery stage: its answer,
@@ -582,15 +576,6 @@ impl<T: TargetInvoker, D: DeadLetterBucket> Relay<T, D> {
         );
         Ok(())
     }
-}
-
-/// Whether the records of one key must reach the target in order (key-ordered delivery).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Order {
-    /// The default mode: envelopes in batch order, no promise per key.
-    Batch,
-    /// Key-ordered delivery: a key's record is not sent once an earlier one was not settled.
-    ByKey,
 }
 
 /// The records of `envelope` whose key is stopped, each with the record it waits for
@@ -2138,6 +2123,35 @@ mod tests {
                 .any(|(seq, reason)| seq == "1003" && reason.contains("earlier record 1000")),
             "{held:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_part_still_failing_holds_back_its_keys_later_records_in_the_default_mode_too() {
+        // The default mode (one envelope for the batch), one halving: [a ok, a boom] fails and
+        // is retried; from [b ok, a ok], a's record waits behind 1000 and is not sent, b's is
+        // delivered. Sent, 1003 would reach the target before 1000 and 1001 were delivered (the
+        // short soak's order_violations in CI).
+        let records: Vec<(&str, &[u8])> =
+            vec![("a", b"ok"), ("a", b"boom"), ("b", b"ok"), ("a", b"ok")];
+        let target = MemoryTarget::new(by_data);
+        let (probe, queue) = (target.clone(), MemoryDeadLetterBucket::default());
+        let relay = Relay::new(target, queue.clone(), 4, 6 << 20).with_poison_split_depth(1);
+        let (logs, _guard) = capture();
+        let (response, report) = relay.handle(keyed_event(&records), &Deadline::none()).await;
+        assert_eq!(failures(&response), ["1000", "1001", "1003"]);
+        assert!(queue.letters().is_empty());
+        assert_eq!((report.delivered, report.invocations), (1, 3));
+        assert_eq!(
+            &probe.processed_per_key()["a"],
+            &[1000, 1001, 1003, 1000, 1001]
+        );
+        let held = reasons(&logs);
+        assert!(
+            held.iter()
+                .any(|(seq, reason)| seq == "1003" && reason.contains("earlier record 1000")),
+            "{held:?}"
+        );
+        assert_accounted(&report);
     }
 
     // ---- KPL aggregates (crate::deaggregate) ----
