@@ -12,7 +12,10 @@ the default matrix). Every class has one injector, in one place, and every injec
   `target_throttle`, `sts_short_credentials`, `kinesis_put_refused`, `kinesis_get_failed`,
   and the windows `sts_throttle`, `sts_deny`, `dead_letter_refused`.
 
-A rate is a probability per record, invocation, request or PutRecords entry, except for a
+A rate is a probability per record, invocation, request or PutRecords entry (drawn by each
+process's own `FaultInjector`); so that a short run injects every class it names, a class that has
+not fired by its `ceil(1 / rate)`-th draw fires at that draw (so at most one hit per class and
+process is not drawn, and a long run keeps its rate). The exception is a
 window class, where it is the share of wall time the fault is on: the fault is on for
 `rate * WINDOW_CYCLE_S` seconds of every `WINDOW_CYCLE_S` seconds (each window class at its own
 phase of the cycle, `WINDOW_PHASES`), from the start of the run.
@@ -23,6 +26,7 @@ This module is imported by the moto launcher (another process): it only needs th
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -158,6 +162,7 @@ class FaultInjector:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.injected: Counter[str] = Counter()
+        self._draws: Counter[str] = Counter()
 
     @classmethod
     def from_json(cls, text: str) -> FaultInjector:
@@ -179,13 +184,19 @@ class FaultInjector:
         return into_cycle >= WINDOW_CYCLE_S * (1 - rate)
 
     def fire(self, name: str) -> bool:
-        """Whether a fault of `name` is injected now; counted when it is."""
+        """Whether a fault of `name` is injected now; counted when it is. A probability class
+        that has not fired by its `ceil(1 / rate)`-th draw fires at that draw (see the module
+        docs)."""
         if CLASSES[name].window:
             hit = self.window_on(name)
         else:
             rate = self.rates.get(name, 0.0)
+            if rate <= 0:
+                return False
             with self._lock:
-                hit = rate > 0 and self._random.random() < rate
+                self._draws[name] += 1
+                drawn = self._random.random() < rate
+                hit = drawn or (self.injected[name] == 0 and self._draws[name] >= math.ceil(1 / rate))
         if hit:
             with self._lock:
                 self.injected[name] += 1

@@ -85,6 +85,20 @@ def test_a_probability_class_fires_at_its_rate_and_counts_what_fired() -> None:
     assert injector.injected["relay_kill"] == 0
 
 
+def test_a_probability_class_fires_at_least_once_by_its_one_over_rate_th_draw() -> None:
+    # At 0.03, 34 draws miss every time with a probability of 0.97**34 = 35 %: without the
+    # overdue hit, a third of these seeds would inject nothing (as a short soak's target_slow
+    # once did in CI).
+    for seed in range(200):
+        injector = FaultInjector({"target_slow": 0.03}, seed=seed, started_at=0.0)
+        hits = [injector.fire("target_slow") for _ in range(34)]
+        assert any(hits), seed
+        assert injector.injected["target_slow"] == sum(hits)
+    # Only the first hit can be overdue: the rate holds over a long run.
+    injector = FaultInjector({"target_slow": 0.03}, seed=1, started_at=0.0)
+    assert 90 < sum(injector.fire("target_slow") for _ in range(4000)) < 150
+
+
 def test_a_window_class_is_on_for_its_share_of_each_cycle_at_its_own_phase() -> None:
     rates = {"sts_throttle": 0.3, "sts_deny": 0.3, "dead_letter_refused": 0.3}
     injector = FaultInjector(rates, seed=1, started_at=1000.0)
