@@ -42,11 +42,6 @@ impl DynamoDbEffects {
         }
     }
 
-    /// The table the effects are counted in.
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     async fn client(&self) -> &aws_sdk_dynamodb::Client {
         (self.client)
             .get_or_init(|| async {
