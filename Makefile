@@ -112,7 +112,8 @@ test: tools lint unit mutants check-infra check-pulumi e2e
 # ---- infra checks (owned by infra/): conformance with pulumi-aws, IAM lint + evaluation ----
 .PHONY: check-infra
 # Renders both stacks from the committed example configs (plus an alarm e-mail address, so the
-# optional subscription is checked too), then: conformance with the pinned
+# optional subscription is checked too, and the target with the sample's effects table, a test
+# device the example leaves off, so its statement is checked too), then: conformance with the pinned
 # pulumi-aws SDK (its PyPI wheel, downloaded once into .cache/, read as a zip), parliament on
 # every policy document, and iam-simulate (npm, pinned by infra/checks/package-lock.json,
 # installed into .tools/node) on the trust and permission policies.
@@ -139,9 +140,10 @@ check-infra: tools $(NODE_TOOLS)/.installed $(AWS_WHEEL)
 	wheel=$(AWS_WHEEL); \
 	rm -rf $(INFRA_CHECK) && mkdir -p $(INFRA_CHECK); \
 	for stack in source target; do \
+	  extra=; if [ $$stack = target ]; then extra="--set sampleEffectsTable=true"; fi; \
 	  target/debug/infra render --stack $$stack --stack-file Pulumi.$$stack.yaml \
 	    --set externalId=example-external-id-0123456789 --set alarmEmail=alarms@example.com \
-	    > $(INFRA_CHECK)/$$stack.json; \
+	    $$extra > $(INFRA_CHECK)/$$stack.json; \
 	done; \
 	$(PY) infra/checks/conformance.py --wheel "$$wheel" --version "$$pin" --self-test \
 	  $(INFRA_CHECK)/source.json $(INFRA_CHECK)/target.json; \

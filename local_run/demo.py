@@ -21,6 +21,7 @@ from local_run.harness import CrossAccountProof, LocalRun, RunSpec
 from local_run.infra_command import ROOT, InfraError
 from local_run.ledger import Accounting, result_line
 from local_run.metrics import Agreement, EmfError, agreements
+from local_run.stacks import TEST_DEVICES
 from local_run.template import TemplateError
 
 Say = Callable[[str], None]
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         # Stack config, exactly as a user would set it with `pulumi config set`: the template the
         # program renders from it is what the functions' environment comes from.
         source_settings={"producerRecordsPerInvocation": str(args.records)},
-        target_settings={"faultInjection": "true"},
+        target_settings=TEST_DEVICES,
         echo_logs=args.echo_logs,
     )
 

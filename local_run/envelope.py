@@ -130,8 +130,8 @@ def produced_record(
 ) -> tuple[str, bytes]:
     """A record shaped like the producer's (what the target accepts), as (partition key, data).
 
-    `simulate` asks a target with fault injection on for `retry_times` retries or a
-    `function_error`; `padding` makes the record larger.
+    `simulate` asks a target with fault injection on for `retry_times` retries, a
+    `function_error`, or `kill_after_effect` (its process aborts after the record's first effect); `padding` makes the record larger.
     """
     record_id = record_id or str(uuid.uuid4())
     body: JsonObject = {"message": message}

@@ -5,7 +5,8 @@ A matrix is parsed from `FAULTS`: `default`, `none`, or `class:rate,...` (e.g.
 the default matrix). Every class has one injector, in one place, and every injection is counted:
 
 - per record (the soak's writer marks the records it writes; counted by the writer):
-  `target_retry`, `target_rejected`, `target_function_error`, `malformed`;
+  `target_retry`, `target_rejected`, `target_function_error`, `malformed`, and, off in the
+  default matrix, `handler_killed_after_effect`;
 - per invocation, in the runtime emulator (`local_run.runtime_api`, counted by the `FaultInjector`
   of the harness process): `target_slow`, `target_kill`, `relay_kill`;
 - per request, in moto (`local_run.moto_launcher`, counted as `fault` lines of moto's audit):
@@ -75,6 +76,14 @@ CLASSES: dict[str, FaultClass] = {
             False,
             0.003,
             "a record that is not JSON, lacks the record's fields, or is near 1 MiB",
+        ),
+        FaultClass(
+            "handler_killed_after_effect",
+            "records",
+            False,
+            0.0,
+            "the target's process aborts right after a record's effect first ran, before the library stores "
+            "its completion (the one case the idempotency store cannot cover; off in the default matrix)",
         ),
         FaultClass(
             "target_slow",

@@ -13,6 +13,7 @@ from typing import Any
 from local_run.containers import FunctionPool
 from local_run.dead_letters import layout
 from local_run.envelope import RELAY_KINDS, DeadLetterKind
+from local_run.infra_command import infra_facts
 from local_run.runtime_api import FunctionHost
 from local_run.stream import StreamOperator, record_id
 
@@ -35,6 +36,48 @@ class Accounting:
     unknown_dead_letters: int
     p50_ms: float | None  # end-to-end latency the target logged
     p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class EffectAttributes:
+    """The sample's effects table attributes (`infra --sample-effects-attributes`, from
+    `shared::config`): its key, how many times a record's effect ran, the delivery ids it ran
+    under, and the one it ran under first."""
+
+    key: str
+    applied: str
+    deliveries: str
+    first_delivery: str
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One record's item in the sample's effects table."""
+
+    applied: int  # times the record's effect ran
+    deliveries: frozenset[str]  # the delivery ids it ran under
+    first_delivery: str  # the one it ran under first
+
+
+def read_effects(dynamodb: Any, table: str) -> dict[str, Effect]:
+    """Every item of the sample's effects table (`sampleEffectsTable`), by record id, scanned
+    page by page with `dynamodb` (a client with the target account's credentials). An item
+    without a numeric count or a first delivery is an error naming it: the sample writes both
+    in its one UpdateItem, so such an item was not written by the sample."""
+    names = infra_facts("--sample-effects-attributes", EffectAttributes, str)
+    effects: dict[str, Effect] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            try:
+                rid = item[names.key]["S"]
+                effects[rid] = Effect(
+                    applied=int(item[names.applied]["N"]),
+                    deliveries=frozenset(item.get(names.deliveries, {}).get("SS", [])),
+                    first_delivery=item[names.first_delivery]["S"],
+                )
+            except (KeyError, ValueError) as err:
+                raise ValueError(f"effects table {table}: item {item} lacks or garbles {err}") from err
+    return effects
 
 
 def letter_record_id(letter: dict[str, Any]) -> str:

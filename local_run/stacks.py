@@ -16,6 +16,12 @@ from local_run.template import Template, TemplateError, render, resolve
 # The three functions, each declared as `<name>Function` with the execution role `<name>Role`.
 FUNCTIONS = ("producer", "relay", "target")
 
+# The target stack's settings of the local run's test devices, which the committed
+# Pulumi.target.yaml leaves off: fault injection (records may ask the target to fail) and the
+# sample's effects table (`sampleEffectsTable`: the sample counts each effect it runs, so the soak
+# can tell an effect that ran twice). `make demo` and `make soak` run with both.
+TEST_DEVICES = {"faultInjection": "true", "sampleEffectsTable": "true"}
+
 
 @dataclass(frozen=True)
 class Stacks:

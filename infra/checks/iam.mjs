@@ -253,7 +253,32 @@ async function simulate(templates, quiet = false) {
     ...alarmCases(source, srcDocs, 'source', 'relayRole', keyPolicy),
     ...alarmCases(target, tgtDocs, 'target', 'targetRole'),
     ...idempotencyCases(target, tgtDocs),
+    ...sampleEffectsCases(target, tgtDocs),
   ]
+
+  // The sample's effects table (sampleEffectsTable, a test device the committed example leaves
+  // off; check-infra renders the target with it on): the target role may count an effect there
+  // (UpdateItem) and do nothing else with it, and the statement grants nothing on the
+  // idempotency table or any other. Its absence is an error, as for the idempotency table.
+  function sampleEffectsCases(template, docs) {
+    if (!('effectsTable' in template.resources)) throw new Error('the target template has no effectsTable: check-infra must render the target with sampleEffectsTable=true')
+    const table = attribute(template, 'effectsTable', 'arn')
+    const idempotency = attribute(template, 'idempotencyTable', 'arn')
+    const other = table.replace(/table\/.*/, 'table/another-table')
+    const cases = [
+      ['target role may UpdateItem on the sample effects table', 'Allowed', asRole(template, docs, 'targetRole', 'dynamodb:UpdateItem', table)],
+      ['target role may not UpdateItem on another table', 'Denied', asRole(template, docs, 'targetRole', 'dynamodb:UpdateItem', other)],
+      ['cross-account role may not UpdateItem on the sample effects table', 'Denied', asRole(template, docs, 'crossAccountRole', 'dynamodb:UpdateItem', table)],
+    ]
+    for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Scan', 'dynamodb:Query', 'dynamodb:DeleteTable']) {
+      cases.push([`target role may not ${action} on the sample effects table`, 'Denied', asRole(template, docs, 'targetRole', action, table)])
+    }
+    // What the idempotency table's own statement does not allow stays denied with this one.
+    for (const action of ['dynamodb:Scan', 'dynamodb:GetItem']) {
+      cases.push([`target role may not ${action} on its idempotency table with the effects table on`, 'Denied', asRole(template, docs, 'targetRole', action, idempotency)])
+    }
+    return cases
+  }
 
   // The idempotency table (idempotencyStore): the target role does what the store needs on its
   // own table and nothing else; the relay's cross-account role gets nothing of it. Every
@@ -398,6 +423,18 @@ async function selfTest(templates) {
     ['target policy without the idempotency table statement', (ts) => {
       const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
       p.Statement = p.Statement.filter((s) => s.Sid !== 'UseOwnIdempotencyTable')
+    }],
+    ['target effects statement on every table', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
+      p.Statement.find((s) => s.Sid === 'CountSampleEffects').Resource = ['*']
+    }],
+    ['target effects statement with every DynamoDB action', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
+      p.Statement.find((s) => s.Sid === 'CountSampleEffects').Action = ['dynamodb:*']
+    }],
+    ['target policy without the effects table statement', (ts) => {
+      const p = ts.find((t) => 'crossAccountRole' in t.resources).resources.targetRolePolicy.properties.policy['fn::toJSON']
+      p.Statement = p.Statement.filter((s) => s.Sid !== 'CountSampleEffects')
     }],
     ['relay policy without the Kinesis read statement', (ts) => {
       const p = ts.find((t) => 'relayRole' in t.resources).resources.relayRolePolicy.properties.policy['fn::toJSON']

@@ -26,6 +26,9 @@ stack's template as JSON.
   --limits               print the AWS limits the data path respects, as JSON (shared::limits)
   --dead-letter-layout   print the dead-letter bucket's key prefixes per writer, as JSON
                          (shared::dead_letter)
+  --sample-effects-attributes
+                         print the sample's effects table attributes by role, as JSON
+                         (shared::config::SAMPLE_EFFECTS_ATTRIBUTES)
   --metric-names         print the CloudWatch metrics' namespace, dimension and names, as JSON
                          (shared::metrics)
   --envelope-example     print a relay->target request and the target's response, as the
@@ -53,6 +56,9 @@ fn main() -> ExitCode {
         Some("--pulumi-aws-version") => return print(infra::template::PULUMI_AWS_VERSION),
         Some("--limits") => return print(&limits_json()),
         Some("--dead-letter-layout") => return print(&pairs_json(shared::dead_letter::LAYOUT)),
+        Some("--sample-effects-attributes") => {
+            return print(&pairs_json(shared::config::SAMPLE_EFFECTS_ATTRIBUTES))
+        }
         Some("--metric-names") => return print(&pairs_json(shared::metrics::NAMES)),
         Some("--envelope-example") => return print(&envelope_example()),
         Some("--pulumi-yaml-config") => return print(&infra::config::pulumi_yaml_config_block()),

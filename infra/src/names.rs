@@ -100,6 +100,11 @@ pub fn idempotency_table_name(prefix: &NamePrefix) -> String {
     prefix.name("idempotency")
 }
 
+/// `<prefix>-sample-effects`: the sample target's effects table (`sampleEffectsTable`).
+pub fn sample_effects_table_name(prefix: &NamePrefix) -> String {
+    prefix.name("sample-effects")
+}
+
 /// `<prefix>-alarms`: each stack's alarm topic.
 pub fn alarm_topic_name(prefix: &NamePrefix) -> String {
     prefix.name("alarms")
@@ -136,6 +141,9 @@ pub const SCHEDULE: &str = "schedule";
 pub const RELAY_EVENT_SOURCE_MAPPING: &str = "relayEventSourceMapping";
 pub const CROSS_ACCOUNT_ROLE: &str = "crossAccountRole";
 pub const CROSS_ACCOUNT_ROLE_POLICY: &str = "crossAccountRolePolicy";
+/// The sample's effects table (`sampleEffectsTable`; not named like the key: Pulumi YAML
+/// shares one namespace between config keys and resources).
+pub const SAMPLE_EFFECTS_TABLE: &str = "effectsTable";
 /// The target's idempotency table (`idempotencyStore`).
 pub const IDEMPOTENCY_TABLE: &str = "idempotencyTable";
 
@@ -216,5 +224,6 @@ mod tests {
             "pair-1-dead-letters-111111111111"
         );
         assert_eq!(idempotency_table_name(&p), "pair-1-idempotency");
+        assert_eq!(sample_effects_table_name(&p), "pair-1-sample-effects");
     }
 }

@@ -118,19 +118,28 @@ pub fn environment() -> Result<String, ConfigError> {
     let mut out = format!(
         "# Environment variables of the functions\n\n{GENERATED}\n\nFor whoever runs a function outside the stacks (locally, in a test) or reads a deployed one: every variable each function reads (`shared::config`), the stack key that sets it ([config-keys.md](config-keys.md)), with the function's own default and range, and the value the program sets it to in a stack with every key at its default. A function refuses an out-of-range value at start-up, naming the variable.\n\n| function | variable | set from key | default | range | value in the template |\n| --- | --- | --- | --- | --- | --- |\n"
     );
-    let target = [env::TARGET_VARIABLES, &env::IDEMPOTENCY_VARIABLES].concat();
+    let target = [
+        env::TARGET_VARIABLES,
+        &env::IDEMPOTENCY_VARIABLES,
+        &crate::target::SAMPLE_EFFECTS_VARIABLES,
+    ]
+    .concat();
     let lists = [
         ("producer", env::PRODUCER_VARIABLES),
         ("relay", env::RELAY_VARIABLES),
         ("target", target.as_slice()),
     ];
     let rendered = rendered_variables()?;
-    // The variables only a stack with the idempotency table sets, as it sets them.
-    let store = Key::IdempotencyStore.name();
-    let with_store = serde_json::to_value(render(&example_with("target", &[(store, "true")])?))
-        .unwrap_or_default();
-    let with_store =
-        &with_store["resources"][names::TARGET.function]["properties"]["environment"]["variables"];
+    // The target's variables only a stack with one of these flags on sets, as it then sets them.
+    let mut optional = Vec::new();
+    for key in [Key::IdempotencyStore, Key::SampleEffectsTable] {
+        let with = serde_json::to_value(render(&example_with("target", &[(key.name(), "true")])?))
+            .unwrap_or_default();
+        let variables = with["resources"][names::TARGET.function]["properties"]["environment"]
+            ["variables"]
+            .clone();
+        optional.push((key.name(), variables));
+    }
     for (function, variables) in lists {
         let values = rendered
             .iter()
@@ -149,11 +158,15 @@ pub fn environment() -> Result<String, ConfigError> {
                 ),
                 None => ("—".into(), "—".into(), "—".into()),
             };
-            let value = match (values.get(*variable), with_store.get(*variable)) {
+            // Only the target's variables are in `optional` (the target function's).
+            let with = (optional.iter())
+                .find_map(|(key, with)| with.get(*variable).map(|value| (key, value)));
+            let value = match (values.get(*variable), with) {
                 (Some(value), _) => shown(value),
-                // Only the target's variables are in `with_store` (the target function's).
-                (None, Some(value)) => format!("not set; with `{store}` true: {}", shown(value)),
-                (None, _) => "not set".into(),
+                (None, Some((key, value))) => {
+                    format!("not set; with `{key}` true: {}", shown(value))
+                }
+                (None, None) => "not set".into(),
             };
             out.push_str(&format!(
                 "| {function} | `{variable}` | {key_name} | {default} | {range} | {value} |\n"
@@ -354,6 +367,9 @@ mod tests {
         }
         assert!(text.contains(
             "| target | `IDEMPOTENCY_TABLE` | — | — | — | not set; with `idempotencyStore` true: `${idempotencyTable.name}` |"
+        ));
+        assert!(text.contains(
+            "| target | `SAMPLE_EFFECTS_TABLE` | — | — | — | not set; with `sampleEffectsTable` true: `${effectsTable.name}` |"
         ));
         assert!(text.contains(
             "| target | `IDEMPOTENCY_TTL_HOURS` | `idempotencyTtlHours` | `336` | 25..17520 | not set; with `idempotencyStore` true: `336` |"

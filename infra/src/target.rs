@@ -5,6 +5,7 @@
 //! relay role (source account) --sts:AssumeRole + ExternalId--> crossAccountRole
 //! crossAccountRole --lambda:InvokeFunction--> targetFunction (logs to targetLogGroup)
 //! targetFunction --put/update/delete/batch-get--> idempotencyTable (idempotencyStore only)
+//! targetFunction --update--> effectsTable (sampleEffectsTable only: a test device)
 //! targetFunction errors, throttles --alarms--> alarmTopic
 //! ```
 
@@ -24,6 +25,14 @@ use crate::template::{output_of, secret, to_json, Resource, Template};
 use shared::config as env;
 
 pub const PROVIDER: &str = names::TARGET_PROVIDER;
+
+/// The variables the target function gets besides [`env::TARGET_VARIABLES`] when the stack
+/// creates the sample's effects table (`sampleEffectsTable`; unset otherwise).
+pub const SAMPLE_EFFECTS_VARIABLES: [&str; 1] = [env::SAMPLE_EFFECTS_TABLE];
+
+/// What the target role may do on the sample's effects table: the sample counts an effect with
+/// one UpdateItem (`ADD`), and nothing else.
+pub const SAMPLE_EFFECTS_TABLE_ACTIONS: [&str; 1] = ["dynamodb:UpdateItem"];
 
 /// The trust policy of the cross-account role. The principal is the source *account*, so the
 /// policy is valid before the relay role exists (IAM rejects a trust policy naming a role ARN
@@ -62,6 +71,9 @@ pub fn template(config: &TargetConfig) -> Template {
     t.add(PROVIDER, provider(common, StackSide::Target));
     if let Some(table) = &config.idempotency {
         add_idempotency_table(&mut t, config, table);
+    }
+    if config.sample_effects_table {
+        add_sample_effects_table(&mut t, config);
     }
     add_target_function(&mut t, config);
     add_cross_account_role(&mut t, config);
@@ -103,6 +115,29 @@ fn add_idempotency_table(t: &mut Template, config: &TargetConfig, table: &Idempo
     );
 }
 
+/// The sample's effects table: one item per produced record id
+/// (`shared::config::SAMPLE_EFFECTS_KEY_ATTRIBUTE`, a string), on-demand, encrypted at rest with
+/// the AWS managed key like the idempotency table; no deletion protection and no TTL: it is a
+/// test device holding only the sample's counts.
+fn add_sample_effects_table(t: &mut Template, config: &TargetConfig) {
+    t.add(
+        names::SAMPLE_EFFECTS_TABLE,
+        Resource::aws("aws:dynamodb:Table", PROVIDER)
+            .prop(
+                "name",
+                names::sample_effects_table_name(&config.common.name_prefix),
+            )
+            .prop("billingMode", "PAY_PER_REQUEST")
+            .prop("hashKey", env::SAMPLE_EFFECTS_KEY_ATTRIBUTE)
+            .prop(
+                "attributes",
+                json!([{ "name": env::SAMPLE_EFFECTS_KEY_ATTRIBUTE, "type": "S" }]),
+            )
+            .prop("serverSideEncryption", json!({ "enabled": true }))
+            .prop("deletionProtectionEnabled", false),
+    );
+}
+
 fn add_target_function(t: &mut Template, config: &TargetConfig) {
     let common = &config.common;
     let mut environment: BTreeMap<&'static str, Value> = BTreeMap::from([
@@ -124,6 +159,15 @@ fn add_target_function(t: &mut Template, config: &TargetConfig) {
             "UseOwnIdempotencyTable",
             &env::IDEMPOTENCY_TABLE_ACTIONS,
             &[&output_of(names::IDEMPOTENCY_TABLE, "arn")],
+        ));
+    }
+    if config.sample_effects_table {
+        let [name] = SAMPLE_EFFECTS_VARIABLES;
+        environment.insert(name, json!(output_of(names::SAMPLE_EFFECTS_TABLE, "name")));
+        statements.push(Statement::allow(
+            "CountSampleEffects",
+            &SAMPLE_EFFECTS_TABLE_ACTIONS,
+            &[&output_of(names::SAMPLE_EFFECTS_TABLE, "arn")],
         ));
     }
     add_function(

@@ -310,6 +310,70 @@ fn idempotency_table_is_on_demand_encrypted_and_expires_items() {
 }
 
 #[test]
+fn sample_effects_table_is_a_test_device_with_update_item_on_it_alone() {
+    let off = render("target", &[]);
+    assert!(
+        off["resources"].get("effectsTable").is_none(),
+        "off by default"
+    );
+    assert!(!env_names(&off, "targetFunction").contains("SAMPLE_EFFECTS_TABLE"));
+    let t = render("target", &[("sampleEffectsTable", Some("true"))]);
+    let table = &t["resources"]["effectsTable"];
+    assert_eq!(table["type"], "aws:dynamodb:Table");
+    assert_eq!(
+        table["options"],
+        off["resources"]["idempotencyTable"]["options"]
+    );
+    assert_eq!(
+        table["properties"],
+        json!({
+            "name": "cross-account-relay-sample-effects",
+            "billingMode": "PAY_PER_REQUEST",
+            "hashKey": shared::config::SAMPLE_EFFECTS_KEY_ATTRIBUTE,
+            "attributes": [{"name": shared::config::SAMPLE_EFFECTS_KEY_ATTRIBUTE, "type": "S"}],
+            "serverSideEncryption": {"enabled": true},
+            "deletionProtectionEnabled": false
+        })
+    );
+    assert_eq!(
+        env_names(&t, "targetFunction"),
+        names(
+            &[
+                TARGET_VARIABLES,
+                &IDEMPOTENCY_VARIABLES,
+                &infra::target::SAMPLE_EFFECTS_VARIABLES
+            ]
+            .concat()
+        )
+    );
+    assert_eq!(
+        t["resources"]["targetFunction"]["properties"]["environment"]["variables"]
+            ["SAMPLE_EFFECTS_TABLE"],
+        "${effectsTable.name}"
+    );
+    let mut expected = statements(&off, "targetRolePolicy");
+    expected.push(stmt(
+        "CountSampleEffects",
+        &["dynamodb:UpdateItem"],
+        &["${effectsTable.arn}"],
+    ));
+    assert_eq!(statements(&t, "targetRolePolicy"), expected);
+    // The relay's cross-account role gets nothing of it.
+    assert_eq!(
+        statements(&t, "crossAccountRolePolicy"),
+        statements(&off, "crossAccountRolePolicy")
+    );
+    let out = render_output("target", &[("sampleEffectsTable", Some("yes"))]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("sampleEffectsTable")
+            && stderr.contains("must be true or false"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn target_iam_is_exact() {
     let t = render("target", &[]);
     let own_logs = stmt(
@@ -869,6 +933,7 @@ fn no_resource_is_named_like_a_config_key() {
     ];
     for t in [
         render("target", &[]),
+        render("target", &[("sampleEffectsTable", Some("true"))]),
         render("source", &[]),
         render("source", &stack_ref),
     ] {

@@ -1,6 +1,7 @@
 """What a soak run saw, worked out by pure functions (no run, no I/O): the target's log lines
-(duplicates and the order per key), the dead letters by reason, the accounting record by record,
-and the faults injected."""
+(duplicates and the order per key), the effects the sample counted in its table (effects run
+more than once), the dead letters by reason, the accounting record by record, and the faults
+injected."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_run.envelope import RELAY_KINDS
-from local_run.ledger import letter_record_id
+from local_run.ledger import Effect, letter_record_id
 
 
 # ---- what the target saw ----
@@ -67,6 +68,40 @@ def logged_at(line: Mapping[str, Any]) -> float:
         return datetime.datetime.fromisoformat(str(line["timestamp"])).timestamp()
     except (KeyError, ValueError):
         return 0.0
+
+
+# ---- what the sample's effects table says ----
+@dataclass(frozen=True)
+class Effects:
+    """Records whose effect ran more than once, from the sample's effects table."""
+
+    duplicated: list[str]  # ... more often than the kills explain (the store failed them)
+    repeated_after_kill: list[str]  # ... exactly as often as the kills explain
+    kill_deliveries: frozenset[str]  # the deliveries a handler_killed_after_effect kill ended
+
+
+def count_effects(effects: Mapping[str, Effect], kill_marked: Iterable[str]) -> Effects:
+    """Sorts the records whose effect ran more than once (`effects`: the table's items by record
+    id; `kill_marked`: the ids the writer marked `handler_killed_after_effect`).
+
+    Attribution: the sample aborts its process right after a kill-marked record's *first*
+    effect, so the delivery that record's effect first ran under (its `first_delivery`) is a
+    delivery the kill ended: every record whose effect ran in it had run its effect and never had
+    its completion stored, so the next delivery after its claim expired ran it once more. Each
+    of a record's runs under a kill delivery therefore explains one further run, and nothing
+    else does: a record with more runs than 1 + its runs under kill deliveries is `duplicated`
+    (what the idempotency store should have prevented); one whose every extra run is so explained
+    is `repeated_after_kill`. A record of a kill delivery that had not run its effect when the
+    process ended has no run under it, and any repeat of it counts as duplicated."""
+    kill_deliveries = frozenset(e.first_delivery for rid, e in effects.items() if rid in set(kill_marked))
+    duplicated: list[str] = []
+    repeated: list[str] = []
+    for rid, effect in effects.items():
+        if effect.applied <= 1:
+            continue
+        explained = len(effect.deliveries & kill_deliveries)
+        (duplicated if effect.applied - 1 > explained else repeated).append(rid)
+    return Effects(sorted(duplicated), sorted(repeated), kill_deliveries)
 
 
 # ---- what was dead-lettered ----

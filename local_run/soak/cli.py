@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         "--relay-timeout", type=int, help="the stack's relayTimeoutSeconds (s); default 3, with a slow target 60"
     )
     p.add_argument("--max-retries", type=int, default=10, help="the stack's maximumRetryAttempts")
+    p.add_argument(
+        "--idempotency-store",
+        choices=("true", "false"),
+        default="true",
+        help="the target stack's idempotencyStore (false: a redelivered record runs its effect again)",
+    )
     p.add_argument("--drain-timeout", type=float, default=float(env.get("DRAIN_TIMEOUT") or 600))
     args = p.parse_args(argv)
     if args.total < 1 or args.records_per_tick < 1 or args.keys < 1 or not 0 <= args.soak_share < 1:
@@ -94,6 +100,7 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         ),
         relay_timeout=args.relay_timeout if args.relay_timeout is not None else 60 if slow else 3,
         max_retries=args.max_retries,
+        idempotency_store=args.idempotency_store == "true",
         drain_timeout=args.drain_timeout,
     )
 

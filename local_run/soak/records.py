@@ -1,6 +1,7 @@
 """The records the soak writes itself, straight into the stream: records that share partition
 keys (so the order per key means something) and the records that carry the record-level faults
-(`local_run.faults`: malformed, rejected by the target, a function error, a retry)."""
+(`local_run.faults`: malformed, rejected by the target, a function error, a retry, a kill after
+the record's effect)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from local_run.envelope import produced_record
 from local_run.faults import FaultInjector
 
 NEAR_1_MIB = 1024 * 1024 - 4096  # a near-1 MiB record: data plus partition key under Kinesis's 1 MiB
+# The fault class of each `body.simulate` field the writer sets.
+MARKS = {
+    "function_error": "target_function_error",
+    "retry_times": "target_retry",
+    "kill_after_effect": "handler_killed_after_effect",
+}
 
 
 @dataclass
@@ -53,9 +60,11 @@ class Writer:
             simulate = {"function_error": True}
         elif fire("target_retry"):
             simulate = {"retry_times": 1 + self.injector.choose(2)}
+        elif fire("handler_killed_after_effect"):
+            simulate = {"kill_after_effect": True}
         rid, data = produced_record(simulate=simulate, sequence=self.written, producer="soak")
         if simulate:
-            self._mark("target_function_error" if "function_error" in simulate else "target_retry", rid)
+            self._mark(MARKS[next(iter(simulate))], rid)
         key = f"key-{self.injector.choose(self.keys)}"
         self.key_of[rid] = key
         return key, data

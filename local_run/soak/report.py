@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from local_run.faults import CLASSES, describe_matrix
 from local_run.ledger import Accounting
-from local_run.soak.analysis import Deliveries, Exact
+from local_run.soak.analysis import Deliveries, Effects, Exact
 from local_run.soak.records import Writer
 from local_run.soak.settings import SoakSettings
 
@@ -23,6 +23,7 @@ class Report:
     collateral: list[str]  # good records dead-lettered with a poison neighbour or by the relay (`poison_collateral`)
     mapping_gave_up: list[str]  # good records only in on-failure batches without poison (`mapping_gave_up`)
     deliveries: Deliveries
+    effects: Effects  # records whose effect ran more than once, from the sample's effects table
     by_reason: dict[str, set[str]]  # dead-letter reason -> record ids
     injected: Counter[str]
     assume_role_calls: int
@@ -63,6 +64,11 @@ class Report:
                 bool(self.collateral),
                 f"{len(self.collateral)} good records dead-lettered (poison collateral): {self.collateral[:5]}",
             ),
+            (
+                bool(self.effects.duplicated),
+                f"{len(self.effects.duplicated)} records whose effect ran more than once, not explained by a "
+                f"kill after the effect: {self.effects.duplicated[:5]}",
+            ),
             (a.unknown_dead_letters > 0, f"{a.unknown_dead_letters} dead letters of no known kind"),
             (
                 self.deliveries.order_violations > 0,
@@ -74,7 +80,8 @@ class Report:
 
     @property
     def healthy(self) -> bool:
-        """Nothing lost or unaccounted, everything asked for produced, no key's order broken."""
+        """Nothing lost or unaccounted, everything asked for produced, no key's order broken, no
+        good record dead-lettered, no effect run twice unexplained."""
         return not self.problems()
 
     def result_line(self) -> str:
@@ -87,6 +94,8 @@ class Report:
             f"delivered_and_dead_lettered={e.delivered_and_dead_lettered} lost={len(self.lost_ids)} "
             f"order_violations={d.order_violations} poison_collateral={len(self.collateral)} "
             f"mapping_gave_up={len(self.mapping_gave_up)} "
+            f"effects_duplicated={len(self.effects.duplicated)} "
+            f"effects_repeated_after_kill={len(self.effects.repeated_after_kill)} "
             f"assume_role_calls={self.assume_role_calls} "
             f"relay_timeouts={self.relay_timeouts} deadline_deferred={self.deadline_deferred} "
             f"records_per_s={a.produced / self.wall_s:.0f} delivered_per_s={self.delivered_per_s:.0f} {faults}"
@@ -114,6 +123,12 @@ def report_lines(report: Report, settings: SoakSettings) -> list[str]:
         ("on-failure records holding produced records", a.on_failure_batches),
         ("good records dead-lettered, never delivered (poison collateral)", len(report.collateral)),
         ("good records given up by the mapping for the fault load alone", len(report.mapping_gave_up)),
+        ("records whose effect ran more than once, unexplained (effects table)", len(report.effects.duplicated)),
+        (
+            "records whose effect ran again after a handler_killed_after_effect kill",
+            len(report.effects.repeated_after_kill),
+        ),
+        ("idempotency store", "on" if settings.idempotency_store else "off"),
         ("delivered AND dead-lettered (at-least-once; counted once, as delivered)", e.delivered_and_dead_lettered),
         ("lost (checked record by record)", len(report.lost_ids)),
         ("  lost as the ledger reads on-failure ranges (the operator's view)", a.lost),

@@ -15,9 +15,11 @@ from local_run.containers import FunctionPool
 from local_run.faults import FaultInjector, describe_matrix
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
+from local_run.ledger import read_effects
 from local_run.metrics import names, totals
 from local_run.soak.analysis import (
     analyse_deliveries,
+    count_effects,
     dead_letters_by_reason,
     exact_accounting,
     good_dead_lettered,
@@ -26,6 +28,7 @@ from local_run.soak.analysis import (
 from local_run.soak.records import Writer
 from local_run.soak.report import Report
 from local_run.soak.settings import SOAK_DIR, SoakSettings
+from local_run.stacks import TEST_DEVICES
 
 Say = Callable[[str], None]
 
@@ -118,7 +121,7 @@ def start_run(settings: SoakSettings, say: Say, work: Path) -> tuple[LocalRun, F
             "relayMaxConcurrentInvocations": str(settings.relay_concurrency),
             **(key_ordered if settings.records_per_invocation else {}),
         },
-        target_settings={"faultInjection": "true"},
+        target_settings={**TEST_DEVICES, "idempotencyStore": str(settings.idempotency_store).lower()},
         containers={"relay": settings.relay_containers, "target": settings.target_containers},
         faults=injector,
         slow_target_ms=settings.slow_target_ms,
@@ -157,12 +160,16 @@ def drive(run: LocalRun, injector: FaultInjector, settings: SoakSettings, say: S
     relay_key = run.execution_credentials("relay").access_key_id
     assumes = [e for e in audit if e["event"] == "assume_role" and e["caller_access_key"] == relay_key]
     good = good_dead_lettered(wanted, writer.marked, by_reason, run.esm.stats.on_failure_sent, deliveries.delivered)
+    effects_table = run.stacks.target.properties("effectsTable")["name"]
+    dynamodb = run.aws.client("dynamodb", run.environment.admins[run.stacks.target_account])
+    effects = count_effects(read_effects(dynamodb, effects_table), writer.marked.get("handler_killed_after_effect", []))
     return Report(
         acc=acc,
         collateral=good.collateral,
         mapping_gave_up=good.mapping_gave_up,
         exact=exact_accounting(wanted, run.esm.stats.on_failure_ids, by_reason, deliveries.delivered),
         deliveries=deliveries,
+        effects=effects,
         by_reason=by_reason,
         injected=injected(injector.injected, audit),
         assume_role_calls=sum(1 for e in assumes if e["outcome"] == "ok"),

@@ -34,6 +34,7 @@ class SoakSettings:
     target_containers: int
     relay_timeout: int  # the stack's relayTimeoutSeconds
     max_retries: int  # the stack's maximumRetryAttempts
+    idempotency_store: bool  # the target stack's idempotencyStore (off: every redelivery runs again)
     drain_timeout: float  # seconds to wait for every record to be delivered or dead-lettered
 
     @property

@@ -28,7 +28,9 @@ from local_run.soak.cli import parse_args
 from local_run.soak.report import Report
 from local_run.soak.run import soak
 
-# Every class at a rate that makes it happen within a few thousand records and half a minute.
+# Every class but handler_killed_after_effect (off in the default matrix: see
+# KILL_AFTER_EFFECT_OFF_BECAUSE) at a rate that makes it happen within a few thousand records and
+# half a minute.
 # Not higher: isolating a poison record takes up to 14 Invokes one after the other, and with
 # target_slow and target_kill at 0.05 each an attempt often met one of them; every retry starts
 # the isolation over, so some poison batches used up their 10 retries and took good records to
@@ -38,6 +40,16 @@ HIGH_RATES = (
     "target_retry:0.05,target_rejected:0.03,target_function_error:0.004,malformed:0.03,target_slow:0.03,"
     "target_kill:0.03,relay_kill:0.03,target_throttle:0.1,sts_throttle:0.2,sts_deny:0.2,"
     "sts_short_credentials:1,kinesis_put_refused:0.1,kinesis_get_failed:0.1,dead_letter_refused:0.3"
+)
+# The one class the short soak leaves out, and why.
+KILL_AFTER_EFFECT = "handler_killed_after_effect"
+KILL_AFTER_EFFECT_OFF_BECAUSE = (
+    "a killed delivery's records stay claimed until its deadline plus 60 s (CLAIM_MARGIN_SECONDS) and "
+    "are answered retry until then, longer than the mapping's 10 retries last here (about 6 s): they "
+    "all end in the mapping's on-failure destination (mapping_gave_up; 162 records for 3 kills at "
+    "0.02, seed 3), so nothing runs again (effects_repeated_after_kill stays 0 and proves nothing), "
+    "and one that shares its batch with a poison record would count as poison_collateral, which "
+    "fails the soak for the kill, not the relay; it is measured on its own (docs/local-run.md)"
 )
 # The relay's timeout in the short soak (s; a slow target answers 1 s after it): 8, not the
 # soak's 3, so that a poison record's isolation fits one invocation on a busy 2-core machine.
@@ -51,7 +63,10 @@ def test_the_fault_matrix_is_default_none_or_a_list_of_classes_with_rates() -> N
     assert parse_matrix("target_kill:0.5, dead_letter_refused:1") == {"target_kill": 0.5, "dead_letter_refused": 1.0}
     changed = parse_matrix("default,target_kill:0.5,dead_letter_refused:0")
     assert changed["target_kill"] == 0.5 and "dead_letter_refused" not in changed and "relay_kill" in changed
-    assert set(parse_matrix(HIGH_RATES)) == set(CLASSES), "the short soak covers every class"
+    assert set(parse_matrix(HIGH_RATES)) == set(CLASSES) - {KILL_AFTER_EFFECT}, (
+        f"the short soak covers every class but {KILL_AFTER_EFFECT}: {KILL_AFTER_EFFECT_OFF_BECAUSE}"
+    )
+    assert CLASSES[KILL_AFTER_EFFECT].default_rate == 0, "off in the default matrix too"
 
 
 @pytest.mark.parametrize(
@@ -203,9 +218,17 @@ def test_the_short_soak_loses_nothing_with_every_fault_class_injected(short_soak
     r = short_soak
     assert r.problems() == [], r.result_line()
     assert r.acc.lost == 0 and r.acc.unaccounted_ids == [] and r.acc.produced == 3000, r.result_line()
-    not_injected = [name for name in CLASSES if r.injected.get(name, 0) == 0]
+    not_injected = [name for name in parse_matrix(HIGH_RATES) if r.injected.get(name, 0) == 0]
     assert not_injected == [], r.result_line()
     assert r.deliveries.order_violations == 0, r.deliveries.violations_sample
+
+
+def test_the_short_soak_runs_each_effect_once(short_soak: Report) -> None:
+    """Counted from the sample's effects table, not from log lines: with the idempotency store,
+    no record's effect ran twice, under every fault class the default matrix has."""
+    r = short_soak
+    assert r.effects.duplicated == [] and r.effects.repeated_after_kill == [], r.result_line()
+    assert " effects_duplicated=0 effects_repeated_after_kill=0 " in r.result_line()
 
 
 def test_the_short_soak_relay_answers_before_its_deadline_even_when_the_target_is_slow(short_soak: Report) -> None:

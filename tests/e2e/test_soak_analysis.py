@@ -1,6 +1,6 @@
 """The soak's pure parts, without a run: its settings from the command line, the analysis of
-what a run saw (deliveries and order per key, dead letters by reason, the exact accounting, the
-faults injected) and the report built from it (health, RESULT line, table, comparison). Each
+what a run saw (deliveries and order per key, effects run more than once, dead letters by
+reason, the exact accounting, the faults injected) and the report built from it (health, RESULT line, table, comparison). Each
 expected count below is worked out by hand from the inputs, so a miscount fails."""
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from local_run.faults import CLASSES, FaultInjector
-from local_run.ledger import Accounting
+from local_run.ledger import Accounting, Effect
 from local_run.soak.analysis import (
     Deliveries,
+    Effects,
     Exact,
     GoodDeadLettered,
     analyse_deliveries,
+    count_effects,
     dead_letter_ids,
     dead_letters_by_reason,
     exact_accounting,
@@ -62,6 +64,49 @@ def test_the_comparison_runs_one_invoke_per_batch_then_key_ordered_delivery() ->
     changed = given.with_records_per_invocation(0)
     assert changed.records_per_invocation == 0 and given.records_per_invocation == 8
     assert dataclasses.replace(changed, records_per_invocation=8) == given
+
+
+def test_the_idempotency_store_is_on_unless_the_command_line_turns_it_off() -> None:
+    assert parse_args([], env={}).idempotency_store
+    assert not parse_args(["--idempotency-store", "false"], env={}).idempotency_store
+    with pytest.raises(SystemExit):
+        parse_args(["--idempotency-store", "no"], env={})
+
+
+# ---- effects ----
+def effect(*deliveries: str, applied: int | None = None) -> Effect:
+    """An item of the effects table: the deliveries in the order the effect ran under them."""
+    return Effect(len(deliveries) if applied is None else applied, frozenset(deliveries), deliveries[0])
+
+
+def test_effects_run_once_are_neither_duplicated_nor_repeated() -> None:
+    counted = count_effects({"a": effect("d1"), "b": effect("d2")}, kill_marked=[])
+    assert counted == Effects([], [], frozenset())
+
+
+def test_a_repeat_without_a_kill_is_duplicated_whatever_its_deliveries() -> None:
+    counted = count_effects(
+        {"a": effect("d1", "d2"), "b": effect("d3", applied=2), "c": effect("d4")},
+        kill_marked=[],
+    )
+    # b ran twice under one delivery id: still twice.
+    assert counted.duplicated == ["a", "b"] and counted.repeated_after_kill == []
+
+
+def test_a_kill_explains_one_more_run_of_each_record_whose_effect_ran_in_its_delivery() -> None:
+    effects = {
+        "k": effect("d1", "d5"),  # kill-marked: aborted d1 after its first effect, ran again in d5
+        "n": effect("d1", "d6"),  # ran in d1 before the abort, its completion never stored
+        "late": effect("d7", "d8"),  # in d1 too but had not run when d1 ended: no excuse
+        "twice": effect("d1", "d5", "d9"),  # one run more than the kill explains
+        "k2": effect("d6", "d10"),  # a second kill in d6, which n's and twice's reruns ran in
+        "m": effect("d1", "d6", "d11"),  # in both kill deliveries: two repeats, both explained
+        "once": effect("d1"),
+    }
+    counted = count_effects(effects, kill_marked=["k", "k2", "never-ran"])
+    assert counted.kill_deliveries == {"d1", "d6"}
+    assert counted.repeated_after_kill == ["k", "k2", "m", "n"]
+    assert counted.duplicated == ["late", "twice"]
 
 
 # ---- deliveries ----
@@ -235,6 +280,7 @@ def report(**changed: Any) -> Report:
         collateral=[],
         mapping_gave_up=["r7"],
         deliveries=Deliveries(3, 2, 0, [], delivered, last_ok_at=1004.0),
+        effects=Effects(duplicated=[], repeated_after_kill=["r2", "r3"], kill_deliveries=frozenset({"d1"})),
         by_reason={"rejected_by_target": {"r8"}, "on_failure_RetryAttemptsExhausted": {"r9"}},
         injected=Counter({"target_kill": 4}),
         assume_role_calls=6,
@@ -261,7 +307,7 @@ def test_a_clean_report_is_healthy_and_its_result_line_says_what_was_counted() -
     assert r.result_line() == (
         "RESULT produced=10 delivered=8 duplicates=3 dedup_recognised=2 dead_lettered=2 "
         "delivered_and_dead_lettered=0 lost=0 order_violations=0 poison_collateral=0 mapping_gave_up=1 "
-        "assume_role_calls=6 relay_timeouts=0 "
+        "effects_duplicated=0 effects_repeated_after_kill=2 assume_role_calls=6 relay_timeouts=0 "
         f"deadline_deferred=5 records_per_s=5 delivered_per_s=2 {faults}"
     )
 
@@ -276,6 +322,9 @@ def test_each_problem_makes_the_report_unhealthy_and_is_named() -> None:
         "1 producer errors: ['boom']": report(producer_errors=["boom"]),
         "2 dead letters of no known kind": report(acc=accounting(unknown_dead_letters=2)),
         "1 good records dead-lettered (poison collateral): ['r9']": report(collateral=["r9"]),
+        "1 records whose effect ran more than once, not explained by a kill after the effect: ['r4']": report(
+            effects=Effects(duplicated=["r4"], repeated_after_kill=[], kill_deliveries=frozenset())
+        ),
         "1 records reached the target after a later record of their key: ['k: 1 after 3']": report(
             deliveries=Deliveries(0, 0, 1, ["k: 1 after 3"], frozenset())
         ),
@@ -298,6 +347,9 @@ def test_the_printed_report_names_every_count_and_what_is_wrong() -> None:
     assert table["relayMaxRecordsPerInvocation (key-ordered delivery)"] == "4"
     assert table["good records dead-lettered, never delivered (poison collateral)"] == "0"
     assert table["good records given up by the mapping for the fault load alone"] == "1"
+    assert table["records whose effect ran more than once, unexplained (effects table)"] == "0"
+    assert table["records whose effect ran again after a handler_killed_after_effect kill"] == "2"
+    assert table["idempotency store"] == "on"
     assert table["fault target_kill injected"] == "4"
     assert table["peak RSS relay (MiB)"] == "2.0"
     assert table["target invocations"] == "11"

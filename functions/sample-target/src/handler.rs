@@ -15,15 +15,24 @@
 //!
 //! Fault injection (`TARGET_FAULT_INJECTION`), for the local run and the soak: a record's
 //! `body.simulate` asks for `retry_times` answers of `retry` before `ok`, or for a function error
-//! (a [`HandlerError`] of type `SimulatedFunctionError`).
+//! (a [`HandlerError`] of type `SimulatedFunctionError`), or for the process to end right after
+//! the record's effect first ran (`kill_after_effect`, see below).
+//!
+//! Effect (`SAMPLE_EFFECTS_TABLE`, a test device): a record answered `ok` after running (not a
+//! rejected or retried one, not a redelivery the memory answers) is counted in the effects table
+//! ([`crate::effects`]) under its delivery id; a failed count answers `retry` with the error, so
+//! nothing is lost. With fault injection, a record asking for `kill_after_effect` whose count
+//! says its effect ran for the first time aborts the process after a log line: the container
+//! dies after the effect and before the library stores the record's completion.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use relay_target::{HandlerError, Record, RecordHandler, Verdict};
 use shared::config;
 use shared::produced_record::ProducedRecord;
 
+use crate::effects::{DynamoDbEffects, Effects};
 use crate::memory::Memory;
 use crate::settings::TargetSettings;
 
@@ -33,26 +42,76 @@ pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
 /// The `errorType` of a simulated function error.
 pub const SIMULATED_FUNCTION_ERROR: &str = "SimulatedFunctionError";
 
+/// The log message of a process ended on purpose after a record's effect (`kill_after_effect`).
+pub const KILLED_AFTER_EFFECT: &str = "simulated kill after the record's effect";
+
+/// Ends the process after a record's effect (`kill_after_effect`); tests replace it.
+type Kill = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The sample's [`RecordHandler`].
 pub struct SampleHandler {
     settings: TargetSettings,
     memory: Mutex<Memory>,
     clock: fn() -> DateTime<Utc>,
+    effects: Option<Arc<dyn Effects>>,
+    kill: Kill,
 }
 
 impl SampleHandler {
-    /// A handler with `settings`, on the system clock.
+    /// A handler with `settings`, on the system clock; it counts its effects in the settings'
+    /// effects table, if any.
     pub fn new(settings: TargetSettings) -> Self {
-        Self::with_clock(settings, Utc::now)
+        let effects = (settings.effects_table.clone())
+            .map(|table| Arc::new(DynamoDbEffects::new(table)) as Arc<dyn Effects>);
+        Self::with_clock(settings, Utc::now).effects(effects)
     }
 
-    /// A handler whose latencies and clock-skew check use `clock` (tests control it).
+    /// A handler whose latencies and clock-skew check use `clock` (tests control it), without
+    /// effects.
     pub fn with_clock(settings: TargetSettings, clock: fn() -> DateTime<Utc>) -> Self {
         Self {
             memory: Mutex::new(Memory::new(settings.dedup_capacity)),
             settings,
             clock,
+            effects: None,
+            kill: Box::new(|_| std::process::abort()),
         }
+    }
+
+    /// The handler counting its effects in `effects` (`None`: no effect).
+    pub fn effects(mut self, effects: Option<Arc<dyn Effects>>) -> Self {
+        self.effects = effects;
+        self
+    }
+
+    /// Whether `record` asks the process to end after its first effect, and may.
+    fn kill_after_effect(&self, record: &ProducedRecord) -> bool {
+        let asks = (record.body.simulate.as_ref()).is_some_and(|fault| fault.kill_after_effect);
+        self.settings.fault_injection && asks
+    }
+
+    /// Runs `produced`'s effect under `record`'s delivery, if the handler has one: `ok`, or
+    /// `retry` when it could not be counted. Ends the process when the record asks for it and
+    /// this was the effect's first run.
+    async fn run_effect(&self, produced: &ProducedRecord, record: &Record) -> Verdict {
+        let Some(effects) = &self.effects else {
+            return Verdict::Ok;
+        };
+        let applied = match effects.apply(&produced.id, record.delivery_id()).await {
+            Ok(applied) => applied,
+            Err(error) => return Verdict::Retry(error),
+        };
+        if applied == 1 && self.kill_after_effect(produced) {
+            tracing::error!(
+                record_id = %produced.id,
+                event_id = %record.event_id(),
+                delivery_id = %record.delivery_id(),
+                "{KILLED_AFTER_EFFECT}: ending the process before its completion is stored"
+            );
+            (self.kill)(&produced.id);
+            return Verdict::Retry(format!("{KILLED_AFTER_EFFECT} (the process survived)"));
+        }
+        Verdict::Ok
     }
 
     /// How many deliveries of `record` are to be answered `retry`, if it asks for any and fault
@@ -68,8 +127,9 @@ impl SampleHandler {
         self.settings.fault_injection && asks
     }
 
-    /// Validates and processes one parsed record (`event_id`: its correlation id, for the log);
-    /// the flag says it was already processed.
+    /// Validates one parsed record and decides whether it runs (`event_id`: its correlation id,
+    /// for the log); the flag says it was already processed. `ok` unflagged: run its effect, then
+    /// remember it ([`Self::answered_ok`]).
     fn process(
         &self,
         record: &ProducedRecord,
@@ -102,8 +162,16 @@ impl SampleHandler {
                 ),
             }
         }
-        memory.answered_ok(&record.id);
         (Verdict::Ok, false)
+    }
+
+    /// Remembers that `id` was answered `ok` after running.
+    fn answered_ok(&self, id: &str) {
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        memory.answered_ok(id);
     }
 }
 
@@ -131,11 +199,20 @@ impl RecordHandler for SampleHandler {
                 ),
             ));
         }
-        let (verdict, duplicate) = self.process(&produced, record.event_id(), now);
-        if duplicate {
-            record.mark_duplicate();
+        match self.process(&produced, record.event_id(), now) {
+            (verdict, true) => {
+                record.mark_duplicate();
+                Ok(verdict)
+            }
+            (Verdict::Ok, false) => {
+                let verdict = self.run_effect(&produced, record).await;
+                if verdict == Verdict::Ok {
+                    self.answered_ok(&produced.id);
+                }
+                Ok(verdict)
+            }
+            (verdict, false) => Ok(verdict),
         }
-        Ok(verdict)
     }
 }
 
@@ -238,6 +315,7 @@ mod tests {
         Some(SimulatedFault {
             retry_times,
             function_error,
+            kill_after_effect: false,
         })
     }
 
@@ -247,6 +325,7 @@ mod tests {
             TargetSettings {
                 dedup_capacity,
                 fault_injection,
+                effects_table: None,
             },
             now,
         ))
@@ -594,5 +673,140 @@ mod tests {
         let p = processor(false);
         let payload = request(vec![produced("b", fault(3, true))]);
         assert_eq!(statuses(&handle(&p, &payload).await.unwrap().0), vec!["ok"]);
+    }
+
+    /// A processor counting its effects in `effects`, whose kills are recorded in `kills`
+    /// instead of ending the test process.
+    fn with_effects(
+        effects: &Arc<crate::effects::fake::FakeEffects>,
+        kills: &Arc<Mutex<Vec<String>>>,
+        fault_injection: bool,
+    ) -> Processor {
+        let kills = Arc::clone(kills);
+        let mut handler = SampleHandler::with_clock(
+            TargetSettings {
+                dedup_capacity: 100,
+                fault_injection,
+                effects_table: None,
+            },
+            now,
+        )
+        .effects(Some(Arc::clone(effects) as Arc<dyn Effects>));
+        handler.kill = Box::new(move |id| kills.lock().unwrap().push(id.to_string()));
+        Runner::new(handler)
+    }
+
+    fn kill_marked() -> Option<SimulatedFault> {
+        Some(SimulatedFault {
+            retry_times: 0,
+            function_error: false,
+            kill_after_effect: true,
+        })
+    }
+
+    fn request_in(delivery_id: &str, data: Vec<Vec<u8>>) -> Vec<u8> {
+        let mut envelope: DeliveryRequest = serde_json::from_slice(&request(data)).unwrap();
+        envelope.delivery_id = delivery_id.into();
+        envelope.encode()
+    }
+
+    #[tokio::test]
+    async fn an_ok_record_runs_its_effect_once_under_its_delivery_and_others_run_none() {
+        let effects = Arc::default();
+        let kills = Arc::default();
+        let p = with_effects(&effects, &kills, true);
+        let mut future: ProducedRecord = serde_json::from_slice(&produced("f", None)).unwrap();
+        future.created_at = "2026-11-25T06:00:00Z".parse().unwrap();
+        let payload = request_in(
+            "d-1",
+            vec![
+                produced("a", None),
+                produced("r", fault(1, false)),
+                serde_json::to_vec(&future).unwrap(),
+            ],
+        );
+        let (response, _) = handle(&p, &payload).await.unwrap();
+        assert_eq!(
+            statuses(&response)[..2],
+            ["ok", "retry: simulated transient failure 1 of 1"]
+        );
+        assert_eq!(effects.of("a"), ["d-1"]);
+        assert!(effects.of("r").is_empty(), "a retried record has no effect");
+        assert!(
+            effects.of("f").is_empty(),
+            "a rejected record has no effect"
+        );
+        // The redelivery: the memory answers a, which runs nothing; r now runs.
+        let again = request_in(
+            "d-2",
+            vec![produced("a", None), produced("r", fault(1, false))],
+        );
+        let (response, tally) = handle(&p, &again).await.unwrap();
+        assert_eq!(statuses(&response), ["ok", "ok"]);
+        assert_eq!(tally.duplicates, 1);
+        assert_eq!(
+            (effects.of("a"), effects.of("r")),
+            (vec!["d-1".to_string()], vec!["d-2".to_string()])
+        );
+        assert!(kills.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_effect_answers_retry_with_the_error_and_is_not_remembered() {
+        let effects = Arc::new(crate::effects::fake::FakeEffects {
+            fail: true,
+            ..Default::default()
+        });
+        let p = with_effects(&effects, &Arc::default(), false);
+        let payload = request(vec![produced("a", None)]);
+        for _ in 0..2 {
+            let (response, tally) = handle(&p, &payload).await.unwrap();
+            assert_eq!(
+                statuses(&response),
+                ["retry: counting the effect of record a failed: throttled"]
+            );
+            assert_eq!(
+                (tally.retry, tally.duplicates),
+                (1, 0),
+                "not answered from memory"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kill_marked_record_ends_the_process_after_its_first_effect_only() {
+        let effects = Arc::default();
+        let kills = Arc::default();
+        let p = with_effects(&effects, &kills, true);
+        let payload = request_in("d-1", vec![produced("k", kill_marked())]);
+        let (response, _) = handle(&p, &payload).await.unwrap();
+        assert_eq!(kills.lock().unwrap().as_slice(), ["k"]);
+        assert_eq!(effects.of("k"), ["d-1"], "the effect ran before the kill");
+        assert!(
+            statuses(&response)[0].starts_with("retry: "),
+            "{:?}",
+            statuses(&response)
+        );
+        // A later delivery (a new container: nothing remembered) runs it again and proceeds.
+        let p = with_effects(&effects, &kills, true);
+        let (response, _) = handle(&p, &request_in("d-2", vec![produced("k", kill_marked())]))
+            .await
+            .unwrap();
+        assert_eq!(statuses(&response), ["ok"]);
+        assert_eq!(effects.of("k"), ["d-1", "d-2"]);
+        assert_eq!(kills.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_kill_mark_is_ignored_without_fault_injection() {
+        let effects = Arc::default();
+        let kills = Arc::default();
+        let p = with_effects(&effects, &kills, false);
+        let (response, _) = handle(&p, &request(vec![produced("k", kill_marked())]))
+            .await
+            .unwrap();
+        assert_eq!(statuses(&response), ["ok"]);
+        assert!(kills.lock().unwrap().is_empty());
+        assert_eq!(effects.of("k").len(), 1);
     }
 }

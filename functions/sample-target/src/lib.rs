@@ -7,6 +7,7 @@
 //! `since_arrival_ms` since Kinesis received it), and log one structured line with the record id
 //! as correlation id. Redelivery is idempotent: see [`SampleHandler`].
 
+pub mod effects;
 pub mod handler;
 mod memory;
 pub mod settings;

@@ -79,6 +79,28 @@ pub const IDEMPOTENCY_TABLE_ACTIONS: [&str; 4] = [
     "dynamodb:BatchGetItem",
 ];
 
+/// The DynamoDB table the sample target counts its effects in (the target stack's
+/// `sampleEffectsTable`, a test device of the local run and the soak): one item per produced
+/// record it answered `ok`. Unset or empty: the sample has no effect besides its log line.
+pub const SAMPLE_EFFECTS_TABLE: &str = "SAMPLE_EFFECTS_TABLE";
+/// The effects table's hash key attribute (a string: the produced record's id).
+pub const SAMPLE_EFFECTS_KEY_ATTRIBUTE: &str = "id";
+/// The effects table's count of the times a record's effect ran (a number, `ADD` 1 each time).
+pub const SAMPLE_EFFECTS_APPLIED_ATTRIBUTE: &str = "applied";
+/// The effects table's string set of the delivery ids under which a record's effect ran.
+pub const SAMPLE_EFFECTS_DELIVERIES_ATTRIBUTE: &str = "deliveries";
+/// The effects table's delivery id under which a record's effect ran first (set once): the set
+/// above has no order, and the soak attributes a repeat by the delivery of the first run.
+pub const SAMPLE_EFFECTS_FIRST_DELIVERY_ATTRIBUTE: &str = "first_delivery";
+/// The effects table's attributes by role, for `infra --sample-effects-attributes` (the soak
+/// reads the table with them instead of typing them again).
+pub const SAMPLE_EFFECTS_ATTRIBUTES: &[(&str, &str)] = &[
+    ("key", SAMPLE_EFFECTS_KEY_ATTRIBUTE),
+    ("applied", SAMPLE_EFFECTS_APPLIED_ATTRIBUTE),
+    ("deliveries", SAMPLE_EFFECTS_DELIVERIES_ATTRIBUTE),
+    ("first_delivery", SAMPLE_EFFECTS_FIRST_DELIVERY_ATTRIBUTE),
+];
+
 /// The application log level of every function, which Lambda sets from the function's
 /// `loggingConfig.applicationLogLevel` (the stack key `logLevel`): the template's environment
 /// does not hold it, so it is in none of the lists below. Read by [`log_level`].

@@ -38,6 +38,11 @@ pub struct SimulatedFault {
     /// Fail the whole invocation (a function error) every time this record is in it.
     #[serde(default)]
     pub function_error: bool,
+    /// End the target's process right after this record's effect first ran, before the target
+    /// library stores its completion (the soak's `handler_killed_after_effect`): the one case
+    /// the idempotency store cannot cover. Later deliveries of the record proceed normally.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kill_after_effect: bool,
 }
 
 #[cfg(test)]

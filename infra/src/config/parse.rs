@@ -405,6 +405,7 @@ impl RawConfig {
             reserved_concurrency: self.reserved_concurrency()?,
             idempotency: self.idempotency()?,
             artifact: self.target_artifact()?,
+            sample_effects_table: self.flag(Key::SampleEffectsTable)?,
         })
     }
 

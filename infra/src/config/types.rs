@@ -125,6 +125,8 @@ pub struct TargetConfig {
     /// The zip the target function runs (`targetArtifact`); `None`: the sample target's
     /// artifact for the architecture ([`Architecture::artifact`]).
     pub artifact: Option<String>,
+    /// Whether the stack creates the sample's effects table (`sampleEffectsTable`).
+    pub sample_effects_table: bool,
 }
 
 /// The target's idempotency table, when the stack creates one.
