@@ -5,11 +5,14 @@ use std::process::ExitCode;
 
 use relay_target::Options;
 use shared::config::Source;
-use target::{SampleHandler, TargetSettings};
+use target::{SampleHandler, TargetSettings, SAMPLE_CONCURRENCY};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let configure =
         |source: &dyn Source| TargetSettings::from_source(source).map(SampleHandler::new);
-    relay_target::run_configured(configure, Options::default()).await
+    let options = Options {
+        concurrency: SAMPLE_CONCURRENCY,
+    };
+    relay_target::run_configured(configure, options).await
 }
