@@ -14,7 +14,14 @@ from types import FrameType, MappingProxyType
 from local_run.faults import CLASSES, FaultMatrixError, parse_matrix
 from local_run.soak.report import Report, comparison, print_report
 from local_run.soak.run import Say, soak
-from local_run.soak.settings import COMPARED_RECORDS_PER_INVOCATION, SOAK_DIR, SoakSettings
+from local_run.soak.settings import (
+    COMPARED_RECORDS_PER_INVOCATION,
+    DEFAULT_RELAY_TIMEOUT_S,
+    DRAIN_S_PER_RECORD,
+    MIN_DRAIN_S,
+    SOAK_DIR,
+    SoakSettings,
+)
 
 
 def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> SoakSettings:
@@ -58,7 +65,9 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         help="default 3; with a slow target, relay containers x relay concurrency (a target container per Invoke)",
     )
     p.add_argument(
-        "--relay-timeout", type=int, help="the stack's relayTimeoutSeconds (s); default 3, with a slow target 60"
+        "--relay-timeout",
+        type=int,
+        help=f"the stack's relayTimeoutSeconds (s); default {DEFAULT_RELAY_TIMEOUT_S}, with a slow target 60",
     )
     p.add_argument("--max-retries", type=int, default=10, help="the stack's maximumRetryAttempts")
     p.add_argument(
@@ -67,7 +76,13 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         default="true",
         help="the target stack's idempotencyStore (false: a redelivered record runs its effect again)",
     )
-    p.add_argument("--drain-timeout", type=float, default=float(env.get("DRAIN_TIMEOUT") or 600))
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=float(env["DRAIN_TIMEOUT"]) if env.get("DRAIN_TIMEOUT") else None,
+        help=f"seconds to wait after the last record is produced (env DRAIN_TIMEOUT); default {DRAIN_S_PER_RECORD} "
+        f"per record of the total, at least {MIN_DRAIN_S}",
+    )
     args = p.parse_args(argv)
     if args.total < 1 or args.records_per_tick < 1 or args.keys < 1 or not 0 <= args.soak_share < 1:
         p.error("--total, --records-per-tick and --keys must be at least 1, --soak-share from 0 to below 1")
@@ -98,10 +113,14 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
             if slow
             else 3
         ),
-        relay_timeout=args.relay_timeout if args.relay_timeout is not None else 60 if slow else 3,
+        relay_timeout=(
+            args.relay_timeout if args.relay_timeout is not None else 60 if slow else DEFAULT_RELAY_TIMEOUT_S
+        ),
         max_retries=args.max_retries,
         idempotency_store=args.idempotency_store == "true",
-        drain_timeout=args.drain_timeout,
+        drain_timeout=(
+            args.drain_timeout if args.drain_timeout is not None else max(MIN_DRAIN_S, DRAIN_S_PER_RECORD * args.total)
+        ),
     )
 
 

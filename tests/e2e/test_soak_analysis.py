@@ -372,9 +372,12 @@ def test_without_options_or_environment_the_settings_are_the_documented_defaults
     assert isinstance(settings, SoakSettings) and dict(settings.rates) == {
         name: c.default_rate for name, c in CLASSES.items() if c.default_rate > 0
     }
-    assert (settings.total, settings.faults, settings.target_containers, settings.relay_timeout) == (
-        100_000,
-        "default",
-        3,
-        3,
-    )
+    assert (
+        settings.total,
+        settings.faults,
+        settings.target_containers,
+        settings.relay_timeout,
+        settings.drain_timeout,
+    ) == (100_000, "default", 3, 8, 2_500)
+    assert parse_args(["--total", "3000"], env={}).drain_timeout == 600, "never less than 600 s"
+    assert parse_args([], env={"DRAIN_TIMEOUT": "42"}).drain_timeout == 42
