@@ -357,7 +357,8 @@ fn varint_len(value: u64) -> usize {
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
-        out.push((value as u8 & 0x7F) | 0x80);
+        // The low seven bits (the cast keeps eight), and the bit that says more follow.
+        out.push(value as u8 | 0x80);
         value >>= 7;
     }
     out.push(value as u8);
@@ -901,6 +902,26 @@ mod tests {
                 "round {round}"
             );
         }
+    }
+
+    /// Key indexes past 127 take two varint bytes: 300 keys, each with its own explicit hash
+    /// key, sized exactly and read back.
+    #[test]
+    fn key_indexes_of_two_varint_bytes_are_sized_and_read_back() {
+        let owned: Vec<(String, Option<String>, Vec<u8>)> = (0..300)
+            .map(|i| (format!("k{i}"), Some(format!("{i}")), vec![i as u8]))
+            .collect();
+        let records = borrowed(&owned);
+        let mut aggregator = Aggregator::new();
+        for record in &records {
+            let predicted = aggregator.billed_bytes_with(record);
+            aggregator.push(*record);
+            assert_eq!(aggregator.billed_bytes(), predicted);
+        }
+        let billed = aggregator.billed_bytes();
+        let bytes = aggregator.finish().unwrap();
+        assert_eq!(bytes.len() + "k0".len(), billed);
+        assert_eq!(decode(&bytes), Ok(Decoded::Aggregate(records)));
     }
 
     #[test]
