@@ -569,8 +569,10 @@ mod tests {
         written.sort();
         assert_eq!(written, ids, "each record written once");
         // Refused for good: the error counts records, not aggregates.
-        let mut sink = FlakySink::default();
-        sink.refuse_all = true;
+        let sink = FlakySink {
+            refuse_all: true,
+            ..Default::default()
+        };
         let mut s = settings(1);
         s.max_put_attempts = 2;
         let err = Producer::new(sink, s).write(entries).await.unwrap_err();

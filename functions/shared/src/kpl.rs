@@ -927,7 +927,8 @@ mod tests {
     #[test]
     fn an_empty_aggregator_has_no_key_and_nothing_to_write() {
         let aggregator = Aggregator::new();
-        assert!(aggregator.is_empty() && aggregator.len() == 0);
+        assert!(aggregator.is_empty());
+        assert_eq!(aggregator.len(), 0);
         assert_eq!(aggregator.partition_key(), None);
         assert_eq!(aggregator.billed_bytes(), MAGIC.len() + DIGEST_LEN);
         assert_eq!(aggregator.finish(), Err(EncodeError::Empty));
