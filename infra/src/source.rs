@@ -199,6 +199,10 @@ fn add_producer(t: &mut Template, config: &SourceConfig) {
             env::PRODUCER_RETRY_BASE_DELAY_MS,
             json!(config.retry_base_delay_ms.to_string()),
         ),
+        (
+            env::PRODUCER_AGGREGATION,
+            json!(config.producer_aggregation.to_string()),
+        ),
     ]);
     add_function(
         t,

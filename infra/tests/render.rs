@@ -635,6 +635,11 @@ fn source_functions_get_exactly_the_variables_they_read() {
     assert_eq!(relay["TARGET_REGION"], "eu-west-1");
     let producer = &t["resources"]["producerFunction"]["properties"]["environment"]["variables"];
     assert_eq!(producer["STREAM_NAME"], "${stream.name}");
+    // The producer writes plain records unless producerAggregation turns aggregates on.
+    assert_eq!(producer["PRODUCER_AGGREGATION"], "false");
+    let on = render("source", &[("producerAggregation", Some("true"))]);
+    let producer = &on["resources"]["producerFunction"]["properties"]["environment"]["variables"];
+    assert_eq!(producer["PRODUCER_AGGREGATION"], "true");
     // Every value is a plain string, an interpolation or fn::secret (what the local harness resolves).
     for f in ["producerFunction", "relayFunction"] {
         for (k, v) in t["resources"][f]["properties"]["environment"]["variables"]

@@ -124,6 +124,9 @@ async fn dead_letters_async(
         padding_bytes: 0,
         max_put_attempts: PUT_ATTEMPTS,
         retry_base_delay: RETRY_BASE_DELAY,
+        // Redrive writes each dead letter's records one by one (`Producer::write`), never as
+        // aggregates: the producer's own records are not built here.
+        aggregation: false,
     };
     let stderr = std::io::stderr();
     let mut bar = ProgressBar::new(stderr.lock(), letters.len(), stderr.is_terminal());

@@ -144,6 +144,7 @@ pub async fn redrive<S: RecordSink>(
                 .iter()
                 .map(|r| PutEntry {
                     record_id: r.partition_key.clone(),
+                    user_record_ids: Vec::new(),
                     partition_key: r.partition_key.clone(),
                     explicit_hash_key: r.explicit_hash_key.clone(),
                     data: r.data.clone(),
@@ -226,6 +227,7 @@ mod tests {
                 padding_bytes: 0,
                 max_put_attempts: 3,
                 retry_base_delay: Duration::ZERO,
+                aggregation: false,
             },
         )
     }

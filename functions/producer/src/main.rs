@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
                 Ok(report) => {
                     tracing::info!(
                         records_written = report.records_written,
+                        aggregates_written = report.aggregates_written,
                         put_calls = report.put_calls,
                         retried_entries = report.retried_entries,
                         duration_ms = started.elapsed().as_millis() as u64,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::kpl::{self, Aggregator, EncodeError, UserRecord};
 use shared::metrics::{producer as metric, Metrics};
 use shared::produced_record::{ProducedRecord, RecordBody};
 
@@ -18,15 +19,28 @@ pub use shared::limits::{
     KINESIS_MAX_RECORDS_PER_PUT as MAX_ENTRIES_PER_CALL,
     KINESIS_MAX_RECORD_BYTES as MAX_RECORD_BYTES,
 };
+/// The most bytes one aggregate takes, its partition key included, in aggregated mode
+/// (`PRODUCER_AGGREGATION`): the Kinesis Producer Library's default `AggregationMaxSize`. Far
+/// under Kinesis's 1 MiB record limit, so that one aggregate stays a small part of a relay
+/// batch and of an Invoke; with the default record (no padding, about 200 bytes) about 230
+/// user records fill one. A record larger than this alone is an aggregate of one, up to the
+/// record limit.
+pub const AGGREGATE_MAX_BYTES: usize = 51_200;
 /// Longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What one invocation wrote.
+/// What one invocation wrote. Records are the producer's records (an aggregate's user records
+/// each count); entries are Kinesis records (an aggregate is one).
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ProduceReport {
+    /// Records written (user records, in aggregated mode).
     pub records_written: usize,
+    /// Their ids, in the order written.
     pub record_ids: Vec<String>,
+    /// KPL aggregates written (0 unless in aggregated mode); they hold the records.
+    pub aggregates_written: usize,
     pub put_calls: usize,
+    /// Entries sent again after a refusal (a refused aggregate counts once: it is sent whole).
     pub retried_entries: usize,
 }
 
@@ -135,7 +149,8 @@ impl<S: RecordSink> Producer<S> {
             .collect()
     }
 
-    /// Writes the records of one invocation.
+    /// Writes the records of one invocation: one Kinesis record each, or packed into KPL
+    /// aggregates when the settings say so ([`aggregate`]).
     pub async fn produce(&self, now: DateTime<Utc>) -> Result<ProduceReport, ProduceError> {
         let entries: Vec<PutEntry> = self
             .build_records(now)
@@ -145,8 +160,14 @@ impl<S: RecordSink> Producer<S> {
                 partition_key: record.id.clone(),
                 explicit_hash_key: None,
                 record_id: record.id,
+                user_record_ids: Vec::new(),
             })
             .collect();
+        let entries = if self.settings.aggregation {
+            aggregate(entries, AGGREGATE_MAX_BYTES)?
+        } else {
+            entries
+        };
         self.write(entries).await
     }
 
@@ -159,7 +180,7 @@ impl<S: RecordSink> Producer<S> {
                 limit: MAX_RECORD_BYTES,
             });
         }
-        let total = entries.len();
+        let total = user_records(&entries);
         let mut report = ProduceReport::default();
         let mut pending = entries;
         let mut last_message = String::new();
@@ -177,11 +198,14 @@ impl<S: RecordSink> Producer<S> {
                 for (entry, result) in call.into_iter().zip(results) {
                     match result {
                         EntryResult::Written => {
-                            report.records_written += 1;
-                            report.record_ids.push(entry.record_id);
+                            report.records_written += entry.record_ids().len();
+                            report.aggregates_written +=
+                                usize::from(!entry.user_record_ids.is_empty());
+                            report.record_ids.extend_from_slice(entry.record_ids());
                         }
                         EntryResult::Failed { code, message } => {
-                            tracing::warn!(record_id = %entry.record_id, attempt, code = %code, error = %message, "PutRecords entry refused");
+                            let user_records = entry.record_ids().len();
+                            tracing::warn!(record_id = %entry.record_id, user_records, attempt, code = %code, error = %message, "PutRecords entry refused");
                             *codes.entry(code).or_default() += 1;
                             last_message = message;
                             failed.push(entry);
@@ -200,7 +224,7 @@ impl<S: RecordSink> Producer<S> {
             .collect::<Vec<_>>()
             .join(", ");
         Err(ProduceError::Unwritten {
-            failed: pending.len(),
+            failed: user_records(&pending),
             total,
             written: report.records_written,
             attempts: self.settings.max_put_attempts,
@@ -242,6 +266,65 @@ impl<S: RecordSink> Producer<S> {
     }
 }
 
+/// The records the entries write (an aggregate's user records each count).
+fn user_records(entries: &[PutEntry]) -> usize {
+    entries.iter().map(|e| e.record_ids().len()).sum()
+}
+
+/// Packs plain entries, in order, into KPL aggregates ([`shared::kpl`]) of at most
+/// `max_bytes` each, partition key included: consecutive entries share an aggregate until the
+/// next would take it over `max_bytes`, and an entry larger than that alone is an aggregate of
+/// one. Each aggregate takes its first entry's partition key and explicit hash key (the KPL's
+/// rule); each entry keeps its own inside. An entry whose aggregate of one is over Kinesis's
+/// record limit is refused as [`ProduceError::RecordTooLarge`], before anything is sent.
+pub fn aggregate(entries: Vec<PutEntry>, max_bytes: usize) -> Result<Vec<PutEntry>, ProduceError> {
+    fn user_record(entry: &PutEntry) -> UserRecord<'_> {
+        UserRecord {
+            partition_key: &entry.partition_key,
+            explicit_hash_key: entry.explicit_hash_key.as_deref(),
+            data: &entry.data,
+        }
+    }
+    let mut groups: Vec<&[PutEntry]> = Vec::new();
+    let mut aggregator = Aggregator::new();
+    let mut start = 0;
+    for (at, entry) in entries.iter().enumerate() {
+        let record = user_record(entry);
+        if !aggregator.is_empty() && aggregator.billed_bytes_with(&record) > max_bytes {
+            groups.push(&entries[start..at]);
+            aggregator = Aggregator::new();
+            start = at;
+        }
+        aggregator.push(record);
+    }
+    groups.push(&entries[start..]);
+    let mut aggregates = Vec::with_capacity(groups.len());
+    for group in groups {
+        let records: Vec<UserRecord> = group.iter().map(user_record).collect();
+        let data = match kpl::encode(&records) {
+            Ok(data) => data,
+            // The one group of no entries, when there were none: nothing to write.
+            Err(EncodeError::Empty) => continue,
+            Err(EncodeError::TooLarge { bytes, limit, .. }) => {
+                return Err(ProduceError::RecordTooLarge {
+                    record_id: group[0].record_id.clone(),
+                    bytes,
+                    limit,
+                })
+            }
+        };
+        let first = &group[0];
+        aggregates.push(PutEntry {
+            record_id: first.record_id.clone(),
+            user_record_ids: group.iter().map(|e| e.record_id.clone()).collect(),
+            partition_key: first.partition_key.clone(),
+            explicit_hash_key: first.explicit_hash_key.clone(),
+            data,
+        });
+    }
+    Ok(aggregates)
+}
+
 /// Groups entries, in order, into calls of at most 500 entries and 5 MiB.
 pub fn split_into_calls(entries: Vec<PutEntry>) -> Vec<Vec<PutEntry>> {
     let mut calls: Vec<Vec<PutEntry>> = Vec::new();
@@ -278,6 +361,8 @@ mod tests {
         refuse_all: bool,
         calls: Mutex<Vec<Vec<String>>>,
         written: Mutex<Vec<String>>,
+        /// Every entry written, whole.
+        written_entries: Mutex<Vec<PutEntry>>,
     }
 
     #[async_trait]
@@ -300,6 +385,7 @@ mod tests {
                         }
                     } else {
                         self.written.lock().unwrap().push(e.record_id.clone());
+                        self.written_entries.lock().unwrap().push(e.clone());
                         EntryResult::Written
                     }
                 })
@@ -314,12 +400,21 @@ mod tests {
             padding_bytes: 0,
             max_put_attempts: 4,
             retry_base_delay: Duration::from_millis(1),
+            aggregation: false,
+        }
+    }
+
+    fn aggregating(records: usize) -> ProducerSettings {
+        ProducerSettings {
+            aggregation: true,
+            ..settings(records)
         }
     }
 
     fn entry(id: usize, size: usize) -> PutEntry {
         PutEntry {
             record_id: format!("r{id}"),
+            user_record_ids: Vec::new(),
             partition_key: format!("r{id}"),
             explicit_hash_key: None,
             data: vec![b'x'; size],
@@ -375,6 +470,195 @@ mod tests {
             producer.sink.written.lock().unwrap().len(),
             5,
             "nothing written twice"
+        );
+    }
+
+    /// The produced records an entry holds, decoded: an aggregate's user records (each with
+    /// its partition key), else the entry's own data.
+    fn produced(entry: &PutEntry) -> Vec<(String, ProducedRecord)> {
+        let parse = |data: &[u8]| serde_json::from_slice::<ProducedRecord>(data).unwrap();
+        match kpl::decode(&entry.data).unwrap() {
+            kpl::Decoded::Plain => vec![(entry.partition_key.clone(), parse(&entry.data))],
+            kpl::Decoded::Aggregate(records) => (records.iter())
+                .map(|r| (r.partition_key.to_string(), parse(r.data)))
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn aggregated_mode_packs_every_record_in_order_into_full_aggregates() {
+        let producer = Producer::new(FlakySink::default(), aggregating(1_000));
+        let report = producer.produce(Utc::now()).await.unwrap();
+        let entries = producer.sink.written_entries.lock().unwrap().clone();
+        assert_eq!(report.records_written, 1_000);
+        assert_eq!(report.aggregates_written, entries.len());
+        assert_eq!((report.put_calls, report.retried_entries), (1, 0));
+        // Every record, in order, each under its own id as partition key.
+        let records: Vec<_> = entries.iter().flat_map(produced).collect();
+        let sequences: Vec<u64> = records.iter().map(|(_, r)| r.sequence).collect();
+        assert_eq!(sequences, (1..=1_000).collect::<Vec<_>>());
+        assert!(records.iter().all(|(key, r)| *key == r.id));
+        let ids: Vec<&String> = records.iter().map(|(_, r)| &r.id).collect();
+        assert_eq!(report.record_ids.iter().collect::<Vec<_>>(), ids);
+        for (at, entry) in entries.iter().enumerate() {
+            let held = produced(entry);
+            // The Kinesis record's partition key is its first user record's; the ids it
+            // lists are the ones it holds.
+            assert_eq!(entry.partition_key, held[0].0);
+            assert_eq!(entry.record_id, held[0].1.id);
+            let held_ids: Vec<&String> = held.iter().map(|(_, r)| &r.id).collect();
+            assert_eq!(entry.user_record_ids.iter().collect::<Vec<_>>(), held_ids);
+            assert!(entry.billed_bytes() <= AGGREGATE_MAX_BYTES);
+            // Full: the next record would have taken it over the bound.
+            if let Some(next) = entries.get(at + 1) {
+                let Ok(kpl::Decoded::Aggregate(mine)) = kpl::decode(&entry.data) else {
+                    panic!("aggregate {at} is not one");
+                };
+                let Ok(kpl::Decoded::Aggregate(theirs)) = kpl::decode(&next.data) else {
+                    panic!("aggregate {} is not one", at + 1);
+                };
+                let mut aggregator = Aggregator::new();
+                mine.into_iter().for_each(|r| aggregator.push(r));
+                assert_eq!(aggregator.billed_bytes(), entry.billed_bytes());
+                assert!(aggregator.billed_bytes_with(&theirs[0]) > AGGREGATE_MAX_BYTES);
+            }
+        }
+        // The default record (no padding): about 230 of them in 50 KiB.
+        let per_aggregate = entries[0].user_record_ids.len();
+        assert!((200..=260).contains(&per_aggregate), "{per_aggregate}");
+    }
+
+    #[tokio::test]
+    async fn without_aggregation_each_record_is_its_own_json_under_its_own_key() {
+        let producer = Producer::new(FlakySink::default(), settings(3));
+        let report = producer.produce(Utc::now()).await.unwrap();
+        let entries = producer.sink.written_entries.lock().unwrap().clone();
+        assert_eq!((report.records_written, report.aggregates_written), (3, 0));
+        for entry in &entries {
+            let record: ProducedRecord = serde_json::from_slice(&entry.data).unwrap();
+            assert_eq!(entry.data, serde_json::to_vec(&record).unwrap());
+            assert_eq!(
+                (&entry.partition_key, &entry.record_id),
+                (&record.id, &record.id)
+            );
+            assert!(entry.user_record_ids.is_empty() && entry.explicit_hash_key.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_aggregate_is_sent_again_whole_and_every_record_is_counted() {
+        let entries = aggregate((0..9).map(|i| entry(i, 10)).collect(), 100).unwrap();
+        let firsts: Vec<&str> = entries.iter().map(|e| e.record_id.as_str()).collect();
+        assert_eq!(firsts, vec!["r0", "r3", "r6"], "three of 31 bytes in 100");
+        let sink = FlakySink::default();
+        sink.refusals.lock().unwrap().insert("r3".into(), 1);
+        let producer = Producer::new(sink, settings(1));
+        let report = producer.write(entries.clone()).await.unwrap();
+        let calls = producer.sink.calls.lock().unwrap().clone();
+        assert_eq!(calls, vec![vec!["r0", "r3", "r6"], vec!["r3"]]);
+        assert_eq!(
+            (
+                report.records_written,
+                report.aggregates_written,
+                report.retried_entries
+            ),
+            (9, 3, 1)
+        );
+        let ids: Vec<String> = (0..9).map(|i| format!("r{i}")).collect();
+        let mut written = report.record_ids.clone();
+        written.sort();
+        assert_eq!(written, ids, "each record written once");
+        // Refused for good: the error counts records, not aggregates.
+        let sink = FlakySink {
+            refuse_all: true,
+            ..Default::default()
+        };
+        let mut s = settings(1);
+        s.max_put_attempts = 2;
+        let err = Producer::new(sink, s).write(entries).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProduceError::Unwritten {
+                    failed: 9,
+                    total: 9,
+                    written: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    /// Aggregates fill up to exactly `max_bytes`: the bound is inclusive.
+    #[test]
+    fn an_aggregate_holds_exactly_its_bound_and_one_byte_less_holds_one_record_fewer() {
+        let entries: Vec<PutEntry> = (0..6).map(|i| entry(i, 20)).collect();
+        let mut three = Aggregator::new();
+        for e in &entries[..3] {
+            three.push(UserRecord {
+                partition_key: &e.partition_key,
+                explicit_hash_key: None,
+                data: &e.data,
+            });
+        }
+        let exact = three.billed_bytes();
+        let sizes = |max| {
+            let aggregates = aggregate(entries.clone(), max).unwrap();
+            for a in &aggregates {
+                assert!(a.billed_bytes() <= max);
+            }
+            (aggregates.iter())
+                .map(|a| a.user_record_ids.len())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(exact), vec![3, 3]);
+        assert_eq!(sizes(exact - 1), vec![2, 2, 2]);
+        // Nothing to pack: no aggregate.
+        assert_eq!(aggregate(Vec::new(), exact), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_record_larger_than_the_bound_is_an_aggregate_of_its_own_up_to_the_record_limit() {
+        let entries = vec![entry(0, 10), entry(1, 500), entry(2, 10)];
+        let aggregates = aggregate(entries, 100).unwrap();
+        let held: Vec<_> = aggregates
+            .iter()
+            .map(|a| a.user_record_ids.clone())
+            .collect();
+        assert_eq!(held, vec![vec!["r0"], vec!["r1"], vec!["r2"]]);
+        assert!(aggregates[1].billed_bytes() > 500);
+        // Alone over Kinesis's record limit: refused, named, before anything is sent.
+        let too_large = vec![entry(0, 10), entry(1, MAX_RECORD_BYTES - 10), entry(2, 10)];
+        let err = aggregate(too_large, AGGREGATE_MAX_BYTES).unwrap_err();
+        assert!(
+            matches!(err, ProduceError::RecordTooLarge { ref record_id, bytes, limit }
+                if record_id == "r1" && bytes > limit && limit == MAX_RECORD_BYTES),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_aggregate_takes_its_first_records_keys_and_each_record_keeps_its_own() {
+        let mut entries: Vec<PutEntry> = (0..3).map(|i| entry(i, 5)).collect();
+        entries[0].explicit_hash_key = Some("42".into());
+        entries[2].explicit_hash_key = Some("7".into());
+        let aggregates = aggregate(entries.clone(), AGGREGATE_MAX_BYTES).unwrap();
+        assert_eq!(aggregates.len(), 1);
+        let one = &aggregates[0];
+        assert_eq!(
+            (one.partition_key.as_str(), one.explicit_hash_key.as_deref()),
+            ("r0", Some("42"))
+        );
+        let kpl::Decoded::Aggregate(records) = kpl::decode(&one.data).unwrap() else {
+            panic!("not an aggregate");
+        };
+        let keys: Vec<_> = (records.iter())
+            .map(|r| (r.partition_key, r.explicit_hash_key, r.data.len()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![("r0", Some("42"), 5), ("r1", None, 5), ("r2", Some("7"), 5)]
         );
     }
 

@@ -12,6 +12,8 @@ pub struct ProducerSettings {
     pub padding_bytes: usize,
     pub max_put_attempts: u32,
     pub retry_base_delay: Duration,
+    /// Whether records are written as KPL aggregates (`PRODUCER_AGGREGATION`).
+    pub aggregation: bool,
 }
 
 impl ProducerSettings {
@@ -27,6 +29,7 @@ impl ProducerSettings {
             retry_base_delay: Duration::from_millis(u64::from(
                 read.setting(&config::PRODUCER_RETRY_BASE_DELAY_MS_SETTING)?,
             )),
+            aggregation: read.flag_setting(&config::PRODUCER_AGGREGATION_SETTING)?,
         })
     }
 }
@@ -47,6 +50,18 @@ mod tests {
             (1, 5)
         );
         assert_eq!(settings.retry_base_delay, Duration::from_millis(100));
+        assert!(!settings.aggregation, "aggregation is off by default");
+        let on = HashMap::from([
+            (config::STREAM_NAME, "s"),
+            (config::PRODUCER_AGGREGATION, "true"),
+        ]);
+        assert!(ProducerSettings::from_source(&on).unwrap().aggregation);
+        let bad = HashMap::from([
+            (config::STREAM_NAME, "s"),
+            (config::PRODUCER_AGGREGATION, "sometimes"),
+        ]);
+        let err = ProducerSettings::from_source(&bad).unwrap_err().to_string();
+        assert!(err.contains("PRODUCER_AGGREGATION"), "{err}");
     }
 
     #[test]

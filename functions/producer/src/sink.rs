@@ -5,10 +5,14 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::Blob;
 
-/// One entry of a PutRecords call.
+/// One entry of a PutRecords call: one record, or a KPL aggregate of several.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutEntry {
+    /// The record's id (of an aggregate: its first user record's), for the logs.
     pub record_id: String,
+    /// The ids of the user records a KPL aggregate holds, in order; empty for a plain entry,
+    /// which is the one record `record_id`.
+    pub user_record_ids: Vec<String>,
     pub partition_key: String,
     /// The shard's hash key to write to instead of the partition key's hash (a user record of
     /// a KPL aggregate that `relayctl redrive` writes back with the key its producer gave it).
@@ -20,6 +24,15 @@ impl PutEntry {
     /// What counts against Kinesis's per-record and per-call limits: data plus partition key.
     pub fn billed_bytes(&self) -> usize {
         self.data.len() + self.partition_key.len()
+    }
+
+    /// The ids of the records this entry writes: an aggregate's user records, else its own.
+    pub fn record_ids(&self) -> &[String] {
+        if self.user_record_ids.is_empty() {
+            std::slice::from_ref(&self.record_id)
+        } else {
+            &self.user_record_ids
+        }
     }
 }
 
@@ -127,6 +140,7 @@ mod tests {
     fn entry(id: &str) -> PutEntry {
         PutEntry {
             record_id: id.into(),
+            user_record_ids: Vec::new(),
             partition_key: id.into(),
             explicit_hash_key: None,
             data: id.as_bytes().to_vec(),

@@ -50,6 +50,7 @@ async fn partial_put_records_failure_is_retried_entry_by_entry() {
         padding_bytes: 0,
         max_put_attempts: 3,
         retry_base_delay: Duration::from_millis(1),
+        aggregation: false,
     };
     let producer = Producer::new(
         KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone()),

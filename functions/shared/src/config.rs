@@ -20,6 +20,8 @@ pub const PRODUCER_PADDING_BYTES: &str = "PRODUCER_PADDING_BYTES";
 pub const PRODUCER_MAX_PUT_ATTEMPTS: &str = "PRODUCER_MAX_PUT_ATTEMPTS";
 /// First backoff between PutRecords attempts, in milliseconds; doubles each attempt.
 pub const PRODUCER_RETRY_BASE_DELAY_MS: &str = "PRODUCER_RETRY_BASE_DELAY_MS";
+/// Whether the producer packs its records into KPL aggregates (`shared::kpl`).
+pub const PRODUCER_AGGREGATION: &str = "PRODUCER_AGGREGATION";
 
 /// ARN of the role in the target account that the relay assumes.
 pub const TARGET_ROLE_ARN: &str = "TARGET_ROLE_ARN";
@@ -150,6 +152,7 @@ pub const PRODUCER_VARIABLES: &[&str] = &[
     PRODUCER_PADDING_BYTES,
     PRODUCER_MAX_PUT_ATTEMPTS,
     PRODUCER_RETRY_BASE_DELAY_MS,
+    PRODUCER_AGGREGATION,
 ];
 
 /// Every variable the relay reads.
@@ -232,6 +235,13 @@ pub const PRODUCER_MAX_PUT_ATTEMPTS_SETTING: NumberSetting =
 /// First backoff between PutRecords attempts, in milliseconds.
 pub const PRODUCER_RETRY_BASE_DELAY_MS_SETTING: NumberSetting =
     NumberSetting::new(PRODUCER_RETRY_BASE_DELAY_MS, 100, 0..=10_000);
+/// Whether the producer writes its records as KPL aggregates: off unless a stack turns it on
+/// (so that the demo and the soak can run the relay's de-aggregation with the project's own
+/// binaries; a plain record per user record is what the stream's other readers expect).
+pub const PRODUCER_AGGREGATION_SETTING: FlagSetting = FlagSetting {
+    variable: PRODUCER_AGGREGATION,
+    default: false,
+};
 /// Envelopes the relay has in flight per batch.
 pub const RELAY_MAX_CONCURRENT_INVOCATIONS_SETTING: NumberSetting =
     NumberSetting::new(RELAY_MAX_CONCURRENT_INVOCATIONS, 4, 1..=64);

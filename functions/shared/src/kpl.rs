@@ -32,11 +32,19 @@
 //! Unknown fields are skipped, as protobuf requires (`tags` among them: nothing here reads
 //! them). Decoding never panics and borrows the keys and data from the input.
 //!
+//! [`encode`] (or an [`Aggregator`], which tells the size before a user record is added)
+//! writes the format: key tables de-duplicated in first-seen order, the user records in the
+//! order given, fields in field-number order, as the KPL and `aws-kinesis-agg` write it (the
+//! tests reproduce the independent library's vectors byte for byte).
+//!
 //! Lives in the shared crate because both sides of the format belong to the data path: the
-//! relay reads it, and a producer that writes it (with the vectors of `tests/vectors/kpl`)
-//! checks its encoder against this decoder.
+//! relay reads it, and the producer's aggregated mode writes it.
+
+use std::collections::HashMap;
 
 use md5::{Digest, Md5};
+
+use crate::limits::KINESIS_MAX_RECORD_BYTES;
 
 /// The 4 bytes every aggregated record starts with.
 pub const MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
@@ -169,6 +177,202 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, InvalidAggregate> {
         return Ok(Decoded::Plain);
     }
     read_aggregate(message).map(Decoded::Aggregate)
+}
+
+/// Why user records cannot be written as one aggregate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// No user records were given: the format holds at least one (the decoder refuses an
+    /// aggregate without any, [`InvalidAggregate::Empty`]).
+    #[error("nothing to aggregate: an aggregate holds at least one user record")]
+    Empty,
+    /// The aggregate and its Kinesis partition key (the first user record's) are over Kinesis's
+    /// record limit ([`KINESIS_MAX_RECORD_BYTES`]): put fewer or smaller user records in it.
+    #[error("the aggregate of {records} user records is {bytes} bytes with its partition key, over Kinesis's {limit}-byte record limit; put fewer or smaller user records in it")]
+    TooLarge {
+        /// The user records it would hold.
+        records: usize,
+        /// Its bytes plus its partition key's, as Kinesis counts them.
+        bytes: usize,
+        /// Kinesis's record limit.
+        limit: usize,
+    },
+}
+
+/// Builds one aggregate a user record at a time, knowing its size before each is added.
+///
+/// The Kinesis record's partition key is the first user record's ([`Aggregator::partition_key`],
+/// the KPL's rule); each user record keeps its own key in the aggregate.
+#[derive(Debug, Default, Clone)]
+pub struct Aggregator<'a> {
+    partition_keys: KeyTable<'a>,
+    hash_keys: KeyTable<'a>,
+    /// Each user record: its partition key's index, its explicit hash key's, its data.
+    records: Vec<(u64, Option<u64>, &'a [u8])>,
+    /// Bytes of the protobuf message so far.
+    message_len: usize,
+}
+
+/// A key table: its keys in first-seen order, and each key's index.
+#[derive(Debug, Default, Clone)]
+struct KeyTable<'a> {
+    keys: Vec<&'a str>,
+    index: HashMap<&'a str, u64>,
+}
+
+impl<'a> KeyTable<'a> {
+    /// The key's index, and whether it is new to the table.
+    fn lookup(&self, key: &str) -> (u64, bool) {
+        match self.index.get(key) {
+            Some(&index) => (index, false),
+            None => (self.keys.len() as u64, true),
+        }
+    }
+
+    fn insert(&mut self, key: &'a str) -> u64 {
+        let (index, new) = self.lookup(key);
+        if new {
+            self.keys.push(key);
+            self.index.insert(key, index);
+        }
+        index
+    }
+}
+
+impl<'a> Aggregator<'a> {
+    /// An empty aggregate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// User records added so far.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no user record was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The Kinesis record's partition key: the first user record's (`None` while empty).
+    pub fn partition_key(&self) -> Option<&'a str> {
+        self.partition_keys.keys.first().copied()
+    }
+
+    /// What Kinesis would count for the aggregate as it is: its bytes (magic, message,
+    /// digest) plus its partition key's.
+    pub fn billed_bytes(&self) -> usize {
+        let key = self.partition_key().map_or(0, str::len);
+        MAGIC.len() + self.message_len + DIGEST_LEN + key
+    }
+
+    /// [`Aggregator::billed_bytes`] once `record` is added (nothing is added).
+    pub fn billed_bytes_with(&self, record: &UserRecord<'_>) -> usize {
+        let key = self.partition_key().unwrap_or(record.partition_key).len();
+        MAGIC.len() + self.message_len + self.growth(record) + DIGEST_LEN + key
+    }
+
+    /// Bytes the message grows by when `record` is added.
+    fn growth(&self, record: &UserRecord<'_>) -> usize {
+        let mut growth = 0;
+        let (pk_index, new) = self.partition_keys.lookup(record.partition_key);
+        if new {
+            growth += field_len(record.partition_key.len());
+        }
+        let mut inner = 1 + varint_len(pk_index);
+        if let Some(key) = record.explicit_hash_key {
+            let (index, new) = self.hash_keys.lookup(key);
+            if new {
+                growth += field_len(key.len());
+            }
+            inner += 1 + varint_len(index);
+        }
+        inner += field_len(record.data.len());
+        growth + field_len(inner)
+    }
+
+    /// Adds `record` (the caller checks the size first with [`Aggregator::billed_bytes_with`];
+    /// [`Aggregator::finish`] refuses an aggregate over the limit).
+    pub fn push(&mut self, record: UserRecord<'a>) {
+        self.message_len += self.growth(&record);
+        let pk_index = self.partition_keys.insert(record.partition_key);
+        let hk_index = (record.explicit_hash_key).map(|key| self.hash_keys.insert(key));
+        self.records.push((pk_index, hk_index, record.data));
+    }
+
+    /// The Kinesis record's bytes: the magic, the protobuf message, its MD5.
+    pub fn finish(self) -> Result<Vec<u8>, EncodeError> {
+        if self.records.is_empty() {
+            return Err(EncodeError::Empty);
+        }
+        let billed = self.billed_bytes();
+        if billed > KINESIS_MAX_RECORD_BYTES {
+            return Err(EncodeError::TooLarge {
+                records: self.records.len(),
+                bytes: billed,
+                limit: KINESIS_MAX_RECORD_BYTES,
+            });
+        }
+        let mut out = Vec::with_capacity(MAGIC.len() + self.message_len + DIGEST_LEN);
+        out.extend_from_slice(&MAGIC);
+        for key in &self.partition_keys.keys {
+            put_bytes(&mut out, 1, key.as_bytes());
+        }
+        for key in &self.hash_keys.keys {
+            put_bytes(&mut out, 2, key.as_bytes());
+        }
+        let mut inner = Vec::new();
+        for &(pk_index, hk_index, data) in &self.records {
+            inner.clear();
+            put_varint(&mut inner, 1 << 3);
+            put_varint(&mut inner, pk_index);
+            if let Some(index) = hk_index {
+                put_varint(&mut inner, 2 << 3);
+                put_varint(&mut inner, index);
+            }
+            put_bytes(&mut inner, 3, data);
+            put_bytes(&mut out, 3, &inner);
+        }
+        let digest = Md5::digest(&out[MAGIC.len()..]);
+        out.extend_from_slice(&digest);
+        Ok(out)
+    }
+}
+
+/// One aggregate of `records`, in their order (see [`Aggregator`]).
+pub fn encode(records: &[UserRecord<'_>]) -> Result<Vec<u8>, EncodeError> {
+    let mut aggregator = Aggregator::new();
+    for record in records {
+        aggregator.push(*record);
+    }
+    aggregator.finish()
+}
+
+/// Bytes of `value` as a protobuf varint.
+fn varint_len(value: u64) -> usize {
+    let bits = 64 - value.leading_zeros() as usize;
+    bits.max(1).div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        // The low seven bits (the cast keeps eight), and the bit that says more follow.
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Bytes of a length-delimited field of `len` bytes (field numbers 1 to 15: a one-byte key).
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+fn put_bytes(out: &mut Vec<u8>, field: u64, bytes: &[u8]) {
+    put_varint(out, (field << 3) | u64::from(LEN));
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
 }
 
 /// The wire types of protobuf's encoding this decoder reads or skips.
@@ -625,6 +829,181 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// The user records of a vector, owned.
+    fn user_records(vector: &Vector) -> Vec<(String, Option<String>, Vec<u8>)> {
+        (vector.user_records.iter())
+            .map(|r| {
+                let data = STANDARD.decode(&r.data_base64).unwrap();
+                (r.partition_key.clone(), r.explicit_hash_key.clone(), data)
+            })
+            .collect()
+    }
+
+    fn borrowed(owned: &[(String, Option<String>, Vec<u8>)]) -> Vec<UserRecord<'_>> {
+        (owned.iter())
+            .map(|(pk, ehk, data)| UserRecord {
+                partition_key: pk,
+                explicit_hash_key: ehk.as_deref(),
+                data,
+            })
+            .collect()
+    }
+
+    /// An independent writer's output, reproduced: every aggregate `aws-kinesis-agg` built for
+    /// the vectors is what the encoder writes for the same user records, byte for byte (so
+    /// any reader of the library's aggregates reads ours).
+    #[test]
+    fn the_encoder_writes_the_independent_librarys_aggregates_byte_for_byte() {
+        let mut checked = 0;
+        for vector in vectors().iter().filter(|v| v.expected == "aggregate") {
+            let owned = user_records(vector);
+            let encoded = encode(&borrowed(&owned)).unwrap();
+            let expected = STANDARD.decode(&vector.data_base64).unwrap();
+            assert_eq!(encoded, expected, "{}", vector.name);
+            checked += 1;
+        }
+        assert!(checked >= 7, "{checked}");
+    }
+
+    /// Random user records (repeated keys, some explicit hash keys, data of every size up to
+    /// a few kB) come back from the decoder as they went in; the size the aggregator predicts
+    /// before each record is the size it has after it, and the finished record's.
+    #[test]
+    fn random_user_records_round_trip_and_every_size_is_predicted_exactly() {
+        let mut random = Random(0x2545_F491_4F6C_DD1D);
+        for round in 0..200 {
+            let count = 1 + random.below(40);
+            let owned: Vec<(String, Option<String>, Vec<u8>)> = (0..count)
+                .map(|_| {
+                    let pk = format!("key-{}", random.below(1 + round % 9));
+                    let ehk = (random.below(3) == 0).then(|| random.next().to_string());
+                    let len = [0, 1, 127, 128, 300, 16_383, 16_384][random.below(7)];
+                    let data = (0..len).map(|_| random.next() as u8).collect();
+                    (pk, ehk, data)
+                })
+                .collect();
+            let records = borrowed(&owned);
+            let mut aggregator = Aggregator::new();
+            for record in &records {
+                let predicted = aggregator.billed_bytes_with(record);
+                aggregator.push(*record);
+                assert_eq!(aggregator.billed_bytes(), predicted, "round {round}");
+            }
+            assert_eq!(aggregator.len(), count);
+            assert_eq!(aggregator.partition_key(), Some(records[0].partition_key));
+            let billed = aggregator.billed_bytes();
+            let bytes = aggregator.finish().unwrap();
+            assert_eq!(bytes.len() + records[0].partition_key.len(), billed);
+            assert_eq!(
+                decode(&bytes),
+                Ok(Decoded::Aggregate(records)),
+                "round {round}"
+            );
+        }
+    }
+
+    /// Key indexes past 127 take two varint bytes: 300 keys, each with its own explicit hash
+    /// key, sized exactly and read back.
+    #[test]
+    fn key_indexes_of_two_varint_bytes_are_sized_and_read_back() {
+        let owned: Vec<(String, Option<String>, Vec<u8>)> = (0..300)
+            .map(|i| (format!("k{i}"), Some(format!("{i}")), vec![i as u8]))
+            .collect();
+        let records = borrowed(&owned);
+        let mut aggregator = Aggregator::new();
+        for record in &records {
+            let predicted = aggregator.billed_bytes_with(record);
+            aggregator.push(*record);
+            assert_eq!(aggregator.billed_bytes(), predicted);
+        }
+        let billed = aggregator.billed_bytes();
+        let bytes = aggregator.finish().unwrap();
+        assert_eq!(bytes.len() + "k0".len(), billed);
+        assert_eq!(decode(&bytes), Ok(Decoded::Aggregate(records)));
+    }
+
+    #[test]
+    fn an_empty_aggregator_has_no_key_and_nothing_to_write() {
+        let aggregator = Aggregator::new();
+        assert!(aggregator.is_empty());
+        assert_eq!(aggregator.len(), 0);
+        assert_eq!(aggregator.partition_key(), None);
+        assert_eq!(aggregator.billed_bytes(), MAGIC.len() + DIGEST_LEN);
+        assert_eq!(aggregator.finish(), Err(EncodeError::Empty));
+        assert_eq!(encode(&[]), Err(EncodeError::Empty));
+        let one = UserRecord {
+            partition_key: "k",
+            explicit_hash_key: None,
+            data: b"d",
+        };
+        let mut aggregator = Aggregator::new();
+        aggregator.push(one);
+        assert!(!aggregator.is_empty());
+    }
+
+    /// An aggregate billed exactly Kinesis's record limit is written; one byte more is refused,
+    /// with the sizes.
+    #[test]
+    fn an_aggregate_of_exactly_the_record_limit_is_written_and_one_byte_more_is_refused() {
+        let key = "pk";
+        fn of(data: &[u8]) -> Aggregator<'_> {
+            let record = UserRecord {
+                partition_key: "pk",
+                explicit_hash_key: None,
+                data,
+            };
+            let mut aggregator = Aggregator::new();
+            aggregator.push(record);
+            aggregator
+        }
+        // The overhead around the data: magic, digest, key table, record framing, the key.
+        let overhead = of(&[]).billed_bytes();
+        let mut data = vec![7u8; KINESIS_MAX_RECORD_BYTES - overhead];
+        // The data's length varint is longer than an empty one's: shrink until it fits.
+        while of(&data).billed_bytes() > KINESIS_MAX_RECORD_BYTES {
+            data.pop();
+        }
+        let exact = of(&data);
+        assert_eq!(exact.billed_bytes(), KINESIS_MAX_RECORD_BYTES);
+        let bytes = exact.finish().unwrap();
+        assert_eq!(bytes.len() + key.len(), KINESIS_MAX_RECORD_BYTES);
+        data.push(7);
+        assert_eq!(
+            of(&data).finish(),
+            Err(EncodeError::TooLarge {
+                records: 1,
+                bytes: KINESIS_MAX_RECORD_BYTES + 1,
+                limit: KINESIS_MAX_RECORD_BYTES,
+            })
+        );
+        assert_eq!(
+            EncodeError::Empty.to_string(),
+            "nothing to aggregate: an aggregate holds at least one user record"
+        );
+    }
+
+    #[test]
+    fn varints_take_the_bytes_protobuf_gives_them_and_read_back() {
+        for (value, len) in [
+            (0, 1),
+            (1, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::from(u32::MAX), 5),
+            (u64::MAX, 10),
+        ] {
+            assert_eq!(varint_len(value), len, "{value}");
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            assert_eq!(out.len(), len, "{value}");
+            assert_eq!(Fields::new(&out, 0).varint(), Ok(value), "{value}");
+        }
+        assert_eq!(field_len(3), 5);
+        assert_eq!(field_len(128), 131);
     }
 
     /// A small deterministic generator (xorshift), so that a failure names its seed.

@@ -6,7 +6,7 @@
 //! - [`dead_letter`]: the dead-letter bucket's layout (which writer uses which key prefix).
 //! - [`envelope`]: the versioned JSON contract between the relay and the target.
 //! - [`metrics`]: CloudWatch metrics in Embedded Metric Format, and their names.
-//! - [`kpl`]: the KPL aggregation format, read: the user records packed into one Kinesis record.
+//! - [`kpl`]: the KPL aggregation format, read and written: the user records packed into one Kinesis record.
 //! - [`limits`]: the AWS service limits the data path respects, written once.
 //! - [`produced_record`]: the record the producer writes to the stream and the target validates.
 //! - [`telemetry`]: structured JSON logs, set up in one place.

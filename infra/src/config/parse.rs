@@ -579,6 +579,7 @@ impl RawConfig {
             padding_bytes: self.number(Key::ProducerPaddingBytes)?,
             max_put_attempts: self.number(Key::ProducerMaxPutAttempts)?,
             retry_base_delay_ms: self.number(Key::ProducerRetryBaseDelayMs)?,
+            producer_aggregation: self.flag(Key::ProducerAggregation)?,
             batch_size: self.number(Key::BatchSize)?,
             batching_window_seconds: self.number(Key::BatchingWindowSeconds)?,
             parallelization_factor: self.number(Key::ParallelizationFactor)?,

@@ -336,6 +336,23 @@ fn a_reservation_of_zero_that_would_throttle_every_delivery_is_refused() {
 }
 
 #[test]
+fn the_producer_writes_aggregates_only_when_producer_aggregation_is_set() {
+    assert!(!source(&[]).unwrap().producer_aggregation);
+    assert!(
+        source(&[("producerAggregation", "true")])
+            .unwrap()
+            .producer_aggregation
+    );
+    let err = source(&[("producerAggregation", "sometimes")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`cross-account-relay:producerAggregation`") && err.contains("true or false"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_dead_letter_bucket_keeps_its_objects_unless_force_destroy_is_set() {
     assert!(!source(&[]).unwrap().dead_letter_bucket_force_destroy);
     let set = source(&[("deadLetterBucketForceDestroy", "true")]).unwrap();

@@ -164,6 +164,8 @@ pub struct SourceConfig {
     pub padding_bytes: u32,
     pub max_put_attempts: u32,
     pub retry_base_delay_ms: u32,
+    /// The producer writes KPL aggregates (`producerAggregation`).
+    pub producer_aggregation: bool,
     pub batch_size: u32,
     pub batching_window_seconds: u32,
     pub parallelization_factor: u32,
