@@ -355,13 +355,21 @@ fn varint_len(value: u64) -> usize {
     bits.max(1).div_ceil(7)
 }
 
+/// The most bytes a varint of a `u64` takes (64 bits, 7 a byte).
+const MAX_VARINT_BYTES: usize = 10;
+
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
+    // Bounded, not `while value >= 0x80`: a mutant of an unbounded loop's condition pushes bytes
+    // until memory runs out, where this one writes a wrong varint that the tests catch.
+    for _ in 0..MAX_VARINT_BYTES {
+        if value < 0x80 {
+            out.push(value as u8);
+            return;
+        }
         // The low seven bits (the cast keeps eight), and the bit that says more follow.
         out.push(value as u8 | 0x80);
         value >>= 7;
     }
-    out.push(value as u8);
 }
 
 /// Bytes of a length-delimited field of `len` bytes (field numbers 1 to 15: a one-byte key).
