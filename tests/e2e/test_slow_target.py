@@ -53,7 +53,7 @@ def test_a_slow_target_gives_each_relay_invoke_a_target_container_and_the_relay_
     args = parse_args(["--slow-target-ms", "20", "--relay-containers", "2", "--relay-concurrency", "5"])
     assert (args.target_containers, args.relay_timeout, args.records_per_invocation) == (10, 60, 0)
     plain = parse_args([])
-    assert (plain.target_containers, plain.relay_timeout, plain.slow_target_ms) == (3, 3, 0)
+    assert (plain.target_containers, plain.relay_timeout, plain.slow_target_ms) == (3, 8, 0)
     given = parse_args(["--slow-target-ms", "20", "--target-containers", "4", "--relay-timeout", "9"])
     assert (given.target_containers, given.relay_timeout) == (4, 9)
 
