@@ -15,6 +15,9 @@ data, 10 to 2,000 invocations):
   - CPU per MB: the relay process's user+system CPU over the measured invocations (from
     /proc/<pid>/stat) per MB (10^6 bytes) of record data (the bytes before base64);
   - peak RSS (VmHWM) after the run, and the AssumeRole calls the stand-in served.
+Then the 100- and 1,000-record batches again as KPL aggregates of 50 user records each (built by
+the independent aws-kinesis-agg), for the Rust relay only (the Python relay does not de-aggregate):
+CPU per MB of user data (the aggregates' framing not counted), next to the plain batch's.
 Part 2: the Rust relay against a target that takes 2 ms per record, batches of 1,000 records of
 10 distinct keys: records/s with one Invoke per batch (the default) and with key-ordered
 delivery (RELAY_MAX_RECORDS_PER_INVOCATION, RELAY_MAX_CONCURRENT_INVOCATIONS). The stand-in
@@ -49,6 +52,8 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+from aws_kinesis_agg.aggregator import AggRecord
 
 from bench.startup import function_env
 
@@ -103,7 +108,11 @@ class Server(http.server.ThreadingHTTPServer):
 # ---- the stand-in for STS and Lambda ----
 
 # What each record of an envelope starts with, in both relays' envelopes.
-RECORD = re.compile(rb'"sequence_number":\s*"([^"]+)",\s*"partition_key":\s*"([^"]*)"')
+# A user record of a KPL aggregate carries its sub-sequence number between the two (the Rust
+# relay's envelope only: the Python relay does not de-aggregate).
+RECORD = re.compile(
+    rb'"sequence_number":\s*"([^"]+)",(?:\s*"sub_sequence_number":\s*(\d+),)?\s*"partition_key":\s*"([^"]*)"'
+)
 
 ASSUME_ROLE = """<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
 <AssumeRoleResult><Credentials><AccessKeyId>ASIABENCH</AccessKeyId><SecretAccessKey>bench</SecretAccessKey>
@@ -147,8 +156,8 @@ class StandInHandler(NoDelayHandler):
         stand-in's own reading of the request counts as processing time, as a target's would.
         Read here it would add to it, and this process reads its concurrent requests one at a
         time (one interpreter lock), where Lambda would run each in its own container."""
-        records = [(seq.decode(), key.decode()) for seq, key in RECORD.findall(body)]
-        keys = {key for _, key in records}
+        records = [(seq.decode(), sub.decode(), key.decode()) for seq, sub, key in RECORD.findall(body)]
+        keys = {key for _, _, key in records}
         state = self.state
         with state.lock:
             state.invokes += 1
@@ -160,13 +169,19 @@ class StandInHandler(NoDelayHandler):
             done = received + state.delay_ms_per_record * len(records) / 1000
             time.sleep(max(0.0, done - time.perf_counter()))
         with state.lock:
-            for seq, key in records:
+            for seq, _, key in records:
                 state.processed.setdefault(key, []).append(int(seq))
             for k in keys:
                 state.keys_in_flight[k] -= 1
-        results = ",".join(f'{{"sequence_number":"{seq}","status":"ok"}}' for seq, _ in records)
+        results = ",".join(ok_result(seq, sub) for seq, sub, _ in records)
         answer = f'{{"version":1,"results":[{results}]}}'.encode()
         self.reply(200, answer, "application/json", {"X-Amz-Executed-Version": "$LATEST"})
+
+
+def ok_result(sequence_number: str, sub_sequence_number: str) -> str:
+    """The envelope's `ok` answer to one record (`sub_sequence_number`: "" for a plain record)."""
+    sub = f'"sub_sequence_number":{sub_sequence_number},' if sub_sequence_number else ""
+    return f'{{"sequence_number":"{sequence_number}",{sub}"status":"ok"}}'
 
 
 def stand_in(delay_ms_per_record: float) -> tuple[Server, StandInState]:
@@ -298,11 +313,29 @@ def payload(size: int, n: int) -> bytes:
 @dataclass(frozen=True)
 class Size:
     name: str
-    records: Sequence[tuple[str, bytes]]
+    records: Sequence[tuple[str, bytes]]  # the Kinesis records: (partition key, data)
+    user_bytes: int = 0  # aggregated: the data of the user records the aggregates hold
+    plain: str = ""  # aggregated: the size whose records these aggregates hold, one by one
 
     @property
     def data_bytes(self) -> int:
-        return sum(len(d) for _, d in self.records)
+        """The user data per batch: what CPU per MB divides by (an aggregate's framing is not)."""
+        return self.user_bytes or sum(len(d) for _, d in self.records)
+
+
+def aggregated(plain: Size, per_aggregate: int) -> Size:
+    """`plain`'s records packed `per_aggregate` at a time into KPL aggregates by the independent
+    `aws-kinesis-agg` (each Kinesis record keyed by its first user record, as the KPL does)."""
+    records = []
+    for start in range(0, len(plain.records), per_aggregate):
+        aggregate = AggRecord()
+        for key, data in plain.records[start : start + per_aggregate]:
+            if not aggregate.add_user_record(key, data):
+                raise ValueError(f"{per_aggregate} records of {plain.name} do not fit one aggregate")
+        key, _, body = aggregate.get_contents()
+        records.append((key, bytes(body)))
+    name = f"{plain.name.split(' ')[0]} in {len(records)} KPL"
+    return Size(name, records, user_bytes=plain.data_bytes, plain=plain.name)
 
 
 def sizes() -> list[Size]:
@@ -312,7 +345,10 @@ def sizes() -> list[Size]:
     # Four 1,048,000-byte records and one of 450,000: a 6.19 MB event and one 6.19 MB envelope,
     # under Lambda's 6,291,456-byte limit on both.
     near = [(f"k{i}", payload(1_048_000, i)) for i in range(4)] + [("k4", payload(450_000, 4))]
-    return [ones(10), ones(100), ones(1000), Size("5 near 6 MB", near)]
+    plain = [ones(10), ones(100), ones(1000)]
+    # The same user records as the 100 and 1,000 rows, 50 to an aggregate (about 52 KB, near the
+    # KPL's default AggregationMaxSize of 51,200 bytes).
+    return [*plain, Size("5 near 6 MB", near), *(aggregated(size, 50) for size in plain[1:])]
 
 
 # ---- the measurements ----
@@ -375,17 +411,21 @@ def part_one(rust: Sequence[str], python: Sequence[str], megabytes: float) -> No
         flush=True,
     )
     python_dir = os.path.join(ROOT, "bench", "python_relay")
+    rust_rows: dict[str, Row] = {}
     for size in sizes():
         n = invocations_for(size, megabytes)
-        rows = {
-            "Rust": run_size(rust, None, size, n, warmup=3),
-            "Python": run_size(python, python_dir, size, n, warmup=3),
-        }
+        rows = {"Rust": run_size(rust, None, size, n, warmup=3)}
+        rust_rows[size.name] = rows["Rust"]
+        if not size.plain:  # the Python relay does not de-aggregate: it has no aggregated rows
+            rows["Python"] = run_size(python, python_dir, size, n, warmup=3)
         for name, row in rows.items():
             ratios = ""
             if name == "Python":
                 r = rows["Rust"]
                 ratios = f"   {'':<13}{row.wall_ms / r.wall_ms:>5.1f}x {row.cpu_ms_per_mb / r.cpu_ms_per_mb:>5.1f}x {row.peak_rss_mib / r.peak_rss_mib:>4.1f}x"
+            elif size.plain:
+                p = rust_rows[size.plain]
+                ratios = f"   KPL/plain CPU/MB: {row.cpu_ms_per_mb / p.cpu_ms_per_mb:.2f}x (vs {size.plain})"
             print(
                 f"{size.name:<14} {name:<7} {row.wall_ms:>11.2f} {row.cpu_ms_per_mb:>10.1f} {row.peak_rss_mib:>12.1f}"
                 f" {row.assume_role_calls:>10} {n:>4}{ratios}",
