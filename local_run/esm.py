@@ -40,7 +40,7 @@ from typing import Any
 
 from local_run.dead_letters import layout
 from local_run.runtime_api import InvokeResult
-from local_run.stream import record_id
+from local_run.stream import record_ids
 
 # The event is sent compact, so the size counted per record is the size sent.
 COMPACT = (",", ":")
@@ -410,7 +410,11 @@ class EventSourceMapping:
             self.stats.on_failure_batches += 1
             self.stats.on_failure_records += len(records)
             self.stats.on_failure_sent.append(
-                [record_id(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in records]
+                [
+                    rid
+                    for r in records
+                    for rid in record_ids(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"]))
+                ]
             )
         arrivals = [r["kinesis"]["approximateArrivalTimestamp"] for r in records]
         message = {

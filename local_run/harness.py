@@ -36,7 +36,7 @@ from local_run.moto_clients import Credentials, LocalAws
 from local_run.moto_server import MotoServer, TrustRule
 from local_run.runtime_api import FunctionHost
 from local_run.stacks import Stacks
-from local_run.stream import StreamOperator, record_id
+from local_run.stream import StreamOperator, record_ids
 from local_run.template import TemplateError, resolve
 
 # What the local run supplies in place of the secret the example stack files cannot hold.
@@ -219,10 +219,10 @@ class LocalRun:
 
     def put_records(self, records: Sequence[tuple[str, bytes]], explicit_hash_key: str | None = None) -> list[str]:
         """Writes (partition key, data) records straight into the stream with the source
-        account's credentials; their record ids (`local_run.stream.record_id`: the produced record's
-        id, else the partition key) join the ledger. Returns the sequence numbers."""
+        account's credentials; their record ids (`local_run.stream.record_ids`: the produced
+        record's id, else the partition key; a KPL aggregate's user records each) join the ledger. Returns the sequence numbers."""
         sequence_numbers = self.stream.put_records(records, explicit_hash_key)
-        self.ledger.add_produced(record_id(pk, data) for pk, data in records)
+        self.ledger.add_produced(rid for pk, data in records for rid in record_ids(pk, data))
         return sequence_numbers
 
     def settle(self, ids: Sequence[str], timeout: float = 60) -> Accounting:

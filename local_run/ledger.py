@@ -15,7 +15,7 @@ from local_run.dead_letters import layout
 from local_run.envelope import RELAY_KINDS, DeadLetterKind
 from local_run.infra_command import infra_facts
 from local_run.runtime_api import FunctionHost
-from local_run.stream import StreamOperator, record_id
+from local_run.stream import StreamOperator, record_id, record_ids
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,15 @@ def letter_record_id(letter: dict[str, Any]) -> str:
 
 
 def on_failure_ids(letter: dict[str, Any]) -> list[str]:
-    """The record ids (`record_id`) of an on-failure record: the whole event Lambda invoked the
+    """The record ids (`record_ids`: an aggregate's user records each) of an on-failure record: the whole event Lambda invoked the
     function with is in its `payload`, so the records are read from the object itself, not from
     the stream (which may have trimmed them)."""
     event = json.loads(letter["payload"])
-    return [record_id(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+    return [
+        rid
+        for r in event["Records"]
+        for rid in record_ids(r["kinesis"]["partitionKey"], base64.b64decode(r["kinesis"]["data"]))
+    ]
 
 
 class Ledger:

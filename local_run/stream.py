@@ -4,11 +4,15 @@ record of the event source mapping points at)."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+from aws_kinesis_agg import MAGIC as KPL_MAGIC
+from aws_kinesis_agg.deaggregator import deaggregate_records
 
 from local_run.environment import Stream
 from local_run.limits import Limits
@@ -41,6 +45,23 @@ def record_id(partition_key: str, data: bytes) -> str:
         return partition_key
     rid = document.get("id") if isinstance(document, dict) else None
     return rid if isinstance(rid, str) and rid else partition_key
+
+
+def record_ids(partition_key: str, data: bytes) -> list[str]:
+    """The ids (`record_id`) of the records one Kinesis record holds: a KPL aggregate's user
+    records, read by the independent `aws-kinesis-agg` (which, like the relay, takes a record
+    whose MD5 does not match for a plain one), else the record itself."""
+    if not data.startswith(KPL_MAGIC):
+        return [record_id(partition_key, data)]
+    kinesis = {
+        "kinesisSchemaVersion": "1.0",
+        "partitionKey": partition_key,
+        "sequenceNumber": "0",
+        "data": base64.b64encode(data).decode(),
+        "approximateArrivalTimestamp": 0.0,
+    }
+    users = [r["kinesis"] for r in deaggregate_records([{"kinesis": kinesis}])]
+    return [record_id(u["partitionKey"], base64.b64decode(u["data"])) for u in users]
 
 
 class StreamOperator:
@@ -99,9 +120,9 @@ class StreamOperator:
         raise RuntimeError(f"PutRecords refused {len(pending)} entries {ATTEMPTS} times (first: {keys})")
 
     def record_ids_between(self, shard_id: str, start: str, end: str) -> list[str]:
-        """Record ids (`record_id`) of the records of `shard_id` from sequence number `start` to
-        `end`, read as an operator would replay them."""
-        return [record_id(pk, data) for pk, data in self._records_between(shard_id, start, end)]
+        """Record ids (`record_ids`: an aggregate's user records each) of the records of `shard_id`
+        from sequence number `start` to `end`, read as an operator would replay them."""
+        return [rid for pk, data in self._records_between(shard_id, start, end) for rid in record_ids(pk, data)]
 
     def _records_between(self, shard_id: str, start: str, end: str) -> list[tuple[str, bytes]]:
         iterator = self._kinesis.get_shard_iterator(

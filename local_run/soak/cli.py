@@ -26,7 +26,7 @@ from local_run.soak.settings import (
 
 def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> SoakSettings:
     """The settings from `argv` (default: the process's arguments), with TOTAL, FAULTS, SEED,
-    RECORDS_PER_INVOCATION, SLOW_TARGET_MS and DRAIN_TIMEOUT from `env` (default: the process's
+    RECORDS_PER_INVOCATION, SLOW_TARGET_MS, AGGREGATED and DRAIN_TIMEOUT from `env` (default: the process's
     environment) as defaults. Exits 2 with a usage message on a value out of range."""
     env = os.environ if env is None else env
     p = argparse.ArgumentParser(
@@ -77,6 +77,13 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         help="the target stack's idempotencyStore (false: a redelivered record runs its effect again)",
     )
     p.add_argument(
+        "--aggregated",
+        type=float,
+        default=float(env.get("AGGREGATED") or 0),
+        help="the share of the soak's own records written as user records of KPL aggregates, built by aws-kinesis-agg "
+        "(env AGGREGATED; default 0)",
+    )
+    p.add_argument(
         "--drain-timeout",
         type=float,
         default=float(env["DRAIN_TIMEOUT"]) if env.get("DRAIN_TIMEOUT") else None,
@@ -86,6 +93,8 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
     args = p.parse_args(argv)
     if args.total < 1 or args.records_per_tick < 1 or args.keys < 1 or not 0 <= args.soak_share < 1:
         p.error("--total, --records-per-tick and --keys must be at least 1, --soak-share from 0 to below 1")
+    if not 0 <= args.aggregated <= 1:
+        p.error(f"--aggregated (AGGREGATED) is a share from 0 to 1, not {args.aggregated}")
     if args.slow_target_ms < 0 or args.records_per_invocation < 0 or args.relay_concurrency < 1:
         p.error("--slow-target-ms and --records-per-invocation must be at least 0, --relay-concurrency at least 1")
     try:
@@ -118,6 +127,7 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         ),
         max_retries=args.max_retries,
         idempotency_store=args.idempotency_store == "true",
+        aggregated=args.aggregated,
         drain_timeout=(
             args.drain_timeout if args.drain_timeout is not None else max(MIN_DRAIN_S, DRAIN_S_PER_RECORD * args.total)
         ),

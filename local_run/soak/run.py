@@ -133,7 +133,7 @@ def drive(run: LocalRun, injector: FaultInjector, settings: SoakSettings, say: S
     """Produces `settings.total` records, waits until each is delivered or dead-lettered (or the
     drain timeout), and reports; the wall time runs from the first record to the report."""
     started, started_at = time.monotonic(), time.time()
-    writer = Writer(injector, settings.keys)
+    writer = Writer(injector, settings.keys, aggregated=settings.aggregated)
     rss = PeakRss(run)
     progress = Progress(run, injector, say)
     per_tick = settings.records_per_tick

@@ -45,6 +45,7 @@ class SoakSettings:
     relay_timeout: int  # the stack's relayTimeoutSeconds
     max_retries: int  # the stack's maximumRetryAttempts
     idempotency_store: bool  # the target stack's idempotencyStore (off: every redelivery runs again)
+    aggregated: float  # the share of the soak's own records written inside KPL aggregates
     drain_timeout: float  # seconds to wait for every record to be delivered or dead-lettered
 
     @property

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from aws_kinesis_agg import MAGIC
 
 from local_run.faults import CLASSES, FaultInjector
 from local_run.ledger import Accounting, Effect
@@ -31,9 +32,10 @@ from local_run.soak.analysis import (
     relay_letter_ids,
 )
 from local_run.soak.cli import parse_args
-from local_run.soak.records import Writer
+from local_run.soak.records import AGGREGATE_PARTITION_KEY, MALFORMED_PREFIX, Writer
 from local_run.soak.report import Report, comparison, report_lines
 from local_run.soak.settings import COMPARED_RECORDS_PER_INVOCATION, SoakSettings
+from local_run.stream import record_ids
 
 
 # ---- settings ----
@@ -307,7 +309,7 @@ def test_a_clean_report_is_healthy_and_its_result_line_says_what_was_counted() -
     assert r.result_line() == (
         "RESULT produced=10 delivered=8 duplicates=3 dedup_recognised=2 dead_lettered=2 "
         "delivered_and_dead_lettered=0 lost=0 order_violations=0 poison_collateral=0 mapping_gave_up=1 "
-        "effects_duplicated=0 effects_repeated_after_kill=2 assume_role_calls=6 relay_timeouts=0 "
+        "effects_duplicated=0 effects_repeated_after_kill=2 aggregated_records=0 user_records=0 assume_role_calls=6 relay_timeouts=0 "
         f"deadline_deferred=5 records_per_s=5 delivered_per_s=2 {faults}"
     )
 
@@ -381,3 +383,19 @@ def test_without_options_or_environment_the_settings_are_the_documented_defaults
     ) == (100_000, "default", 3, 8, 2_500)
     assert parse_args(["--total", "3000"], env={}).drain_timeout == 600, "never less than 600 s"
     assert parse_args([], env={"DRAIN_TIMEOUT": "42"}).drain_timeout == 42
+
+
+def test_the_writer_aggregates_its_share_in_runs_each_key_in_order_and_malformed_records_plain() -> None:
+    writer = Writer(FaultInjector({"malformed": 0.1}, seed=3, started_at=0.0), keys=4, aggregated=0.5)
+    written = writer.batch(400)
+    aggregates = [(key, data) for key, data in written if data.startswith(MAGIC)]
+    assert 0 < writer.aggregates == len(aggregates) and {key for key, _ in aggregates} == {AGGREGATE_PARTITION_KEY}
+    ids = [rid for key, data in written for rid in record_ids(key, data)]
+    assert len(ids) == writer.written == 400, "every record once, an aggregate's user records each"
+    assert writer.user_records == sum(len(record_ids(key, data)) for key, data in aggregates) > len(aggregates)
+    inside = {rid for key, data in aggregates for rid in record_ids(key, data)}
+    assert all(writer.key_of[rid].startswith("aggregated-key-") for rid in inside)
+    plain_keys = {writer.key_of[rid] for rid in set(ids) - inside if rid in writer.key_of}
+    assert not any(key.startswith("aggregated-key-") for key in plain_keys), "an aggregated key is never written plain"
+    assert any(key.startswith(MALFORMED_PREFIX) for key, _ in written), "the malformed records stay plain"
+    assert Writer(FaultInjector({}, seed=3, started_at=0.0), keys=4).batch(50)[0][1].startswith(b"{")
