@@ -150,7 +150,8 @@ fn add_stream(t: &mut Template, config: &SourceConfig) {
         .prop("name", names::stream_name(&config.common.name_prefix))
         .prop("encryptionType", "KMS")
         .prop("kmsKeyId", output_of(names::STREAM_KEY, "arn"))
-        .prop("retentionPeriod", config.stream_retention_hours);
+        .prop("retentionPeriod", config.stream_retention_hours)
+        .prop("maxRecordSizeInKib", config.stream_max_record_size_kib);
     let stream = match config.stream_capacity {
         StreamCapacity::OnDemand => {
             stream.prop("streamModeDetails", json!({ "streamMode": "ON_DEMAND" }))

@@ -519,6 +519,8 @@ fn source_references_wire_the_pipeline() {
     );
     assert_eq!(r["stream"]["properties"]["shardCount"], 1);
     assert_eq!(r["stream"]["properties"]["retentionPeriod"], 24);
+    // Kinesis's default maximum record size, said out loud.
+    assert_eq!(r["stream"]["properties"]["maxRecordSizeInKib"], 1024);
     assert_eq!(
         r["scheduleDeadLetterQueue"]["properties"]["sqsManagedSseEnabled"],
         true

@@ -127,6 +127,8 @@ async fn dead_letters_async(
         // Redrive writes each dead letter's records one by one (`Producer::write`), never as
         // aggregates: the producer's own records are not built here.
         aggregation: false,
+        // Whatever a stream of the project may take: Kinesis refuses more than the stream's own.
+        max_record_bytes: shared::limits::LAMBDA_CONSUMER_MAX_RECORD_BYTES,
     };
     let stderr = std::io::stderr();
     let mut bar = ProgressBar::new(stderr.lock(), letters.len(), stderr.is_terminal());

@@ -228,6 +228,7 @@ mod tests {
                 max_put_attempts: 3,
                 retry_base_delay: Duration::ZERO,
                 aggregation: false,
+                max_record_bytes: shared::limits::LAMBDA_CONSUMER_MAX_RECORD_BYTES,
             },
         )
     }

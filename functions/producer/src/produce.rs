@@ -173,11 +173,12 @@ impl<S: RecordSink> Producer<S> {
 
     /// Writes entries in calls within the PutRecords limits, retrying refused entries.
     pub async fn write(&self, entries: Vec<PutEntry>) -> Result<ProduceReport, ProduceError> {
-        if let Some(entry) = entries.iter().find(|e| e.billed_bytes() > MAX_RECORD_BYTES) {
+        let limit = self.settings.max_record_bytes;
+        if let Some(entry) = entries.iter().find(|e| e.billed_bytes() > limit) {
             return Err(ProduceError::RecordTooLarge {
                 record_id: entry.record_id.clone(),
                 bytes: entry.billed_bytes(),
-                limit: MAX_RECORD_BYTES,
+                limit,
             });
         }
         let total = user_records(&entries);
@@ -401,6 +402,7 @@ mod tests {
             max_put_attempts: 4,
             retry_base_delay: Duration::from_millis(1),
             aggregation: false,
+            max_record_bytes: MAX_RECORD_BYTES,
         }
     }
 
@@ -790,6 +792,29 @@ mod tests {
             err.to_string()
                 .starts_with("record r1 is 1048577 bytes (data + partition key), over Kinesis's 1048576-byte record limit"),
             "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_writer_for_large_records_sends_one_up_to_its_own_limit() {
+        use shared::limits::LAMBDA_CONSUMER_MAX_RECORD_BYTES as LARGE;
+        let producer = Producer::new(
+            FlakySink::default(),
+            ProducerSettings {
+                max_record_bytes: LARGE,
+                ..settings(1)
+            },
+        );
+        let report = producer.write(vec![entry(0, LARGE - 2)]).await.unwrap();
+        assert_eq!(report.record_ids, vec!["r0"]);
+        let err = producer.write(vec![entry(1, LARGE - 1)]).await.unwrap_err();
+        assert_eq!(
+            err,
+            ProduceError::RecordTooLarge {
+                record_id: "r1".into(),
+                bytes: LARGE + 1,
+                limit: LARGE,
+            }
         );
     }
 

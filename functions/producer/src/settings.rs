@@ -14,6 +14,12 @@ pub struct ProducerSettings {
     pub retry_base_delay: Duration,
     /// Whether records are written as KPL aggregates (`PRODUCER_AGGREGATION`).
     pub aggregation: bool,
+    /// The largest record [`crate::Producer::write`] sends, data and partition key; a larger one
+    /// is refused before anything is sent. The producer function's is Kinesis's default
+    /// ([`shared::limits::KINESIS_MAX_RECORD_BYTES`]); `relayctl redrive`'s is the largest a
+    /// stream of the project may take ([`shared::limits::LAMBDA_CONSUMER_MAX_RECORD_BYTES`]), and
+    /// Kinesis refuses a record over the stream's own setting.
+    pub max_record_bytes: usize,
 }
 
 impl ProducerSettings {
@@ -30,6 +36,7 @@ impl ProducerSettings {
                 read.setting(&config::PRODUCER_RETRY_BASE_DELAY_MS_SETTING)?,
             )),
             aggregation: read.flag_setting(&config::PRODUCER_AGGREGATION_SETTING)?,
+            max_record_bytes: shared::limits::KINESIS_MAX_RECORD_BYTES,
         })
     }
 }

@@ -51,6 +51,7 @@ async fn partial_put_records_failure_is_retried_entry_by_entry() {
         max_put_attempts: 3,
         retry_base_delay: Duration::from_millis(1),
         aggregation: false,
+        max_record_bytes: shared::limits::KINESIS_MAX_RECORD_BYTES,
     };
     let producer = Producer::new(
         KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), settings.stream.clone()),

@@ -573,6 +573,7 @@ impl RawConfig {
             schedule_expression: self.schedule_expression()?,
             stream_capacity: self.stream_capacity()?,
             stream_retention_hours,
+            stream_max_record_size_kib: self.number(Key::StreamMaxRecordSizeKib)?,
             dead_letter_retention_days: self.number(Key::DeadLetterRetentionDays)?,
             dead_letter_bucket_force_destroy: self.flag(Key::DeadLetterBucketForceDestroy)?,
             records_per_invocation: self.number(Key::ProducerRecordsPerInvocation)?,

@@ -775,6 +775,20 @@ fn function_settings_share_the_program_ranges() {
 }
 
 #[test]
+fn the_stream_takes_records_up_to_what_an_event_carries_and_no_larger() {
+    let size = |v: &'static str| {
+        source(&[("streamMaxRecordSizeKib", v)]).map(|s| s.stream_max_record_size_kib)
+    };
+    assert_eq!(source(&[]).unwrap().stream_max_record_size_kib, 1024);
+    assert_eq!(size("4601").unwrap(), 4601);
+    // Kinesis takes up to 10240, but the relay could never receive such a record.
+    for refused in ["4602", "10240", "1023"] {
+        let err = size(refused).unwrap_err().to_string();
+        assert!(err.contains("must be between 1024 and 4601"), "{err}");
+    }
+}
+
+#[test]
 fn poison_split_depth_defaults_to_seven_and_zero_turns_it_off() {
     let depth = |v: &'static str| {
         source(&[("relayPoisonSplitDepth", v)]).map(|s| s.relay_poison_split_depth)

@@ -157,6 +157,8 @@ pub struct SourceConfig {
     pub schedule_expression: String,
     pub stream_capacity: StreamCapacity,
     pub stream_retention_hours: u32,
+    /// The stream's `maxRecordSizeInKib` (`streamMaxRecordSizeKib`).
+    pub stream_max_record_size_kib: u32,
     pub dead_letter_retention_days: u32,
     /// The dead-letter bucket's `forceDestroy`: deleted with its objects on destroy or replace.
     pub dead_letter_bucket_force_destroy: bool,
