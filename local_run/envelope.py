@@ -150,6 +150,18 @@ def produced_record(
     return record_id, json.dumps(document).encode()
 
 
+def produced_record_of_size(size: int, partition_key: str | None = None, **fields: Any) -> tuple[str, bytes]:
+    """`produced_record(**fields)` padded to exactly `size` bytes as Kinesis counts a record: data
+    plus the partition key (`partition_key`, default the record's id)."""
+    record_id, one = produced_record(padding="p", **fields)
+    key = partition_key or record_id
+    padding = size - len(one) - len(key.encode()) + 1
+    if padding < 1:
+        raise ValueError(f"a produced record takes at least {size - padding + 1} bytes with its key, not {size}")
+    _, data = produced_record(record_id, padding="p" * padding, **fields)
+    return key, data
+
+
 # ---- the relay's dead letter of a record the target rejected ----
 def rejected_dead_letter(
     event_record: Mapping[str, Any], reason: str, *, batch_id: str, delivery_id: str

@@ -37,6 +37,8 @@ class Stream:
     name: str
     arn: str
     shards: tuple[str, ...]
+    # The largest record it takes, data and partition key (its MaxRecordSizeInKiB, in bytes).
+    max_record_bytes: int
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,18 @@ def _create_stream(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Stream:
     kinesis = aws.client("kinesis", admin)
     name = stacks.source.literal("stream", "name")
     props = stacks.source.properties("stream")
+    # Unset in the template: Kinesis's default, which CreateStream applies by itself.
+    size: dict[str, int] = {}
+    if props.get("maxRecordSizeInKib") is not None:
+        size["MaxRecordSizeInKiB"] = int(props["maxRecordSizeInKib"])
     if (props.get("streamModeDetails") or {}).get("streamMode", "PROVISIONED") == "ON_DEMAND":
-        kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"}, **size)
     else:
-        kinesis.create_stream(StreamName=name, ShardCount=int(props.get("shardCount") or 1))
+        kinesis.create_stream(StreamName=name, ShardCount=int(props.get("shardCount") or 1), **size)
     kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
-    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
     shards = tuple(s["ShardId"] for s in kinesis.list_shards(StreamName=name)["Shards"])
-    return Stream(name, arn, shards)
+    return Stream(name, summary["StreamARN"], shards, summary["MaxRecordSizeInKiB"] * 1024)
 
 
 def _create_bucket(aws: LocalAws, admin: Credentials, stacks: Stacks) -> Bucket:

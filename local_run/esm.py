@@ -3,7 +3,10 @@
 Per shard, like Lambda's poller:
 - reads from the starting position with GetRecords, gathers a batch until it holds `batch_size`
   records, or the batching window has passed since its first record, or the next record would
-  take the event to the synchronous invocation payload limit (6 MB, `max_batch_bytes`);
+  take the event to the synchronous invocation payload limit (6 MB, `max_batch_bytes`); an event
+  of one record at or over the limit (a stream set to take records larger than an event carries)
+  is never sent to the function: the invocation fails as Lambda's Invoke refuses such a request,
+  and is retried like a function error (AWS does not document what its mapping does here);
 - invokes the function synchronously with real Kinesis event JSON and waits for the result;
   `parallelization_factor` (ParallelizationFactor, 1..10) batches of a shard are in flight at
   once, each from its own lane: a partition key always hashes to the same lane, so the records
@@ -98,6 +101,8 @@ class MappingStats:
     on_failure_sent: list[list[str]] = field(default_factory=list)
     records_read: int = 0
     largest_event_bytes: int = 0
+    # Invocations Lambda would refuse: an event of one record at or over the payload limit.
+    refused_too_large: int = 0
     events: list[MappingEvent] = field(default_factory=list)
 
     @property
@@ -327,7 +332,7 @@ class EventSourceMapping:
                 self._on_failure(shard_id, records, "RecordAgeExceeded", retries + 1, None)
                 continue
             payload = json.dumps({"Records": records}, separators=COMPACT).encode()
-            result = self.invoke(payload)
+            result = self._invoke_within_limit(payload)
             seqs = [r["kinesis"]["sequenceNumber"] for r in records]
             with self._lock:
                 self.stats.invocations += 1
@@ -366,6 +371,23 @@ class EventSourceMapping:
             delay = min(self.settings.retry_max_delay_s, self.settings.retry_base_delay_s * (2**retries))
             time.sleep(delay)
             work.insert(0, (remaining, retries + 1))
+
+    def _invoke_within_limit(self, payload: bytes) -> InvokeResult:
+        """The invocation, or Lambda's refusal of an event at or over its payload limit: only a
+        batch of one record can be that large (a batch is cut before the limit), a record the
+        stream took at a maximum record size over what an event can carry. AWS does not document
+        what its mapping then does; here the function is never run, and the refusal counts as a
+        failed invocation: retried, then sent to the on-failure destination."""
+        if len(payload) < self.settings.max_batch_bytes:
+            return self.invoke(payload)
+        with self._lock:
+            self.stats.refused_too_large += 1
+        error = {
+            "errorType": "RequestEntityTooLargeException",
+            "errorMessage": f"Request must be smaller than {self.settings.max_batch_bytes} bytes "
+            f"for the InvokeFunction operation (got {len(payload)})",
+        }
+        return InvokeResult(body=json.dumps(error).encode(), function_error="Unhandled", duration_ms=0.0)
 
     def _first_failure(self, records: list[dict[str, Any]], body: bytes) -> tuple[int | None, str]:
         """Index of the checkpoint after a successful invocation, or None when all succeeded."""

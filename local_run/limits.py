@@ -20,6 +20,8 @@ class Limits:
     kinesis_max_record_bytes: int
     kinesis_max_records_per_put: int
     kinesis_max_bytes_per_put: int
+    # The largest record a stream may be set to take whose event still reaches a Lambda function.
+    lambda_consumer_max_record_bytes: int
 
 
 @functools.cache

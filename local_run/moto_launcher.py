@@ -8,7 +8,13 @@
    6 MB) is refused with 413 RequestEntityTooLargeException. moto still resolves the function in the account of the
    signing credentials, so a function registered only in the target account is found only
    with that account's (assumed-role) credentials.
-2. An audit of STS AssumeRole and Lambda Invoke calls (one JSON line each, with the calling
+2. Kinesis streams of a maximum record size (CreateStream's MaxRecordSizeInKiB, 1024 to 10240,
+   shown by DescribeStreamSummary): moto 5.2.5 ignores the parameter and refuses any record over
+   1 MiB, and any PutRecords call over 5 MiB. Here PutRecords and PutRecord refuse a record
+   (data and partition key) over the stream's own maximum, and PutRecords a call over 10 MiB, as
+   the Kinesis API documents them now; UpdateMaxRecordSize is not modelled (the local run creates
+   its stream at the size the template sets).
+3. An audit of STS AssumeRole and Lambda Invoke calls (one JSON line each, with the calling
    access key and the account moto resolved), so the harness counts AssumeRole calls instead
    of trusting a constant. Optional trust rules refuse AssumeRole on a role without its
    external id or from another account: moto evaluates no trust policy at all.
@@ -30,6 +36,7 @@ Arguments are moto.server's (`python -m local_run.moto_launcher -H 127.0.0.1 -p 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -59,6 +66,7 @@ from moto.dynamodb.models.table import Table as DynamoTable  # noqa: E402
 from moto.dynamodb.responses import DynamoHandler  # noqa: E402
 from moto.iam.models import get_account_id_from  # noqa: E402
 from moto.kinesis import models as kinesis_models  # noqa: E402
+from moto.kinesis import responses as kinesis_responses  # noqa: E402
 from moto.s3 import models as s3_models  # noqa: E402
 from moto.s3.exceptions import S3ClientError  # noqa: E402
 from moto.sts import models as sts_models  # noqa: E402
@@ -231,7 +239,6 @@ def _fault(name: str) -> bool:
     return True
 
 
-_original_put_records = kinesis_models.KinesisBackend.put_records
 _original_put_record = kinesis_models.KinesisBackend.put_record
 _original_get_records = kinesis_models.KinesisBackend.get_records
 # moto 5.2.5's shard keeps its records in an OrderedDict that GetRecords iterates while a
@@ -245,17 +252,92 @@ _original_sts_assume_role = sts_models.STSBackend.assume_role
 _original_put_object = s3_models.S3Backend.put_object
 
 
+# Kinesis: a stream's maximum record size and a PutRecords call's, in bytes ("Each record in the
+# request can be as large as 10 MiB, up to a limit of 10 MiB for the entire request").
+MAX_RECORD_SIZE_KIB = range(1024, 10240 + 1)
+DEFAULT_MAX_RECORD_SIZE_KIB = 1024
+MAX_BYTES_PER_PUT_RECORDS = 10 * 1024 * 1024
+_original_create_stream = kinesis_responses.KinesisResponse.create_stream
+_original_summary = kinesis_models.Stream.to_json_summary
+
+
+def _validation(message: str) -> JsonRESTError:
+    return JsonRESTError("ValidationException", f"1 validation error detected: {message}")
+
+
+def create_stream_sized(self: kinesis_responses.KinesisResponse) -> ActionResult:
+    """CreateStream, keeping MaxRecordSizeInKiB on the stream (moto drops it)."""
+    size = self._get_param("MaxRecordSizeInKiB")
+    if size is not None and int(size) not in MAX_RECORD_SIZE_KIB:
+        raise _validation(
+            f"Value '{size}' at 'maxRecordSizeInKiB' failed to satisfy constraint: "
+            f"Member must have value between {MAX_RECORD_SIZE_KIB.start} and {MAX_RECORD_SIZE_KIB.stop - 1}"
+        )
+    result = _original_create_stream(self)
+    stream = self.kinesis_backend.describe_stream(None, self._get_param("StreamName"))
+    # moto's Stream has no such field: kept as an attribute of its own, read by _max_record_size_kib.
+    stream.max_record_size_kib = int(size) if size is not None else DEFAULT_MAX_RECORD_SIZE_KIB  # type: ignore[attr-defined]
+    return result
+
+
+def summary_with_record_size(self: kinesis_models.Stream) -> dict[str, Any]:
+    summary = _original_summary(self)
+    summary["StreamDescriptionSummary"]["MaxRecordSizeInKiB"] = _max_record_size_kib(self)
+    return summary
+
+
+def _max_record_size_kib(stream: kinesis_models.Stream) -> int:
+    return int(getattr(stream, "max_record_size_kib", DEFAULT_MAX_RECORD_SIZE_KIB))
+
+
+def _check_record_size(stream: kinesis_models.Stream, position: int, data: str, partition_key: str) -> int:
+    """The record's size as Kinesis counts it (data and partition key); refused over the stream's maximum."""
+    size = len(base64.b64decode(data or "")) + len((partition_key or "").encode())
+    limit = _max_record_size_kib(stream) * 1024
+    if size > limit:
+        raise _validation(
+            f"Value at 'records.{position}.member.data' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {limit} (the stream's maximum record size)"
+        )
+    return size
+
+
+def put_records_sized(
+    self: kinesis_models.KinesisBackend, stream_arn: str, stream_name: str, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """moto's PutRecords with Kinesis's size rules of today: each record within the stream's own
+    maximum, the call within 10 MiB (moto checks 1 MiB and 5 MiB)."""
+    stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+    if len(records) > 500:
+        raise kinesis_models.TooManyRecords
+    sizes = [
+        _check_record_size(stream, n, r.get("Data", ""), r.get("PartitionKey", "")) for n, r in enumerate(records, 1)
+    ]
+    if sum(sizes) > MAX_BYTES_PER_PUT_RECORDS:
+        raise JsonRESTError("InvalidArgumentException", "Records size exceeds 10 MB limit")
+    response: dict[str, Any] = {"FailedRecordCount": 0, "Records": []}
+    for record in records:
+        sequence_number, shard_id = stream.put_record(
+            record["PartitionKey"],
+            record.get("ExplicitHashKey"),  # type: ignore[arg-type]  # moto's own call passes it so
+            record["Data"],
+        )
+        response["Records"].append({"SequenceNumber": sequence_number, "ShardId": shard_id})
+    self._send_stream_metrics(stream.stream_name, incoming_bytes=sum(sizes), incoming_records=len(records))
+    return response
+
+
 def put_records_partly_refused(
     self: kinesis_models.KinesisBackend, stream_arn: str, stream_name: str, records: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """PutRecords with some entries refused as Kinesis refuses them under load; the others are written."""
-    if _faults is None:  # moto's own checks (500 records, 5 MiB, 1 MiB per record) on the whole call
+    if _faults is None:  # the size checks (500 records, 10 MiB, the stream's maximum) on the whole call
         with _kinesis_lock:
-            return _original_put_records(self, stream_arn, stream_name, records)
+            return put_records_sized(self, stream_arn, stream_name, records)
     refused = [_fault("kinesis_put_refused") for _ in records]
     accepted = [r for r, no in zip(records, refused, strict=True) if not no]
     with _kinesis_lock:
-        written = iter(_original_put_records(self, stream_arn, stream_name, accepted)["Records"] if accepted else [])
+        written = iter(put_records_sized(self, stream_arn, stream_name, accepted)["Records"] if accepted else [])
     entries = [
         {
             "ErrorCode": "ProvisionedThroughputExceededException",
@@ -303,9 +385,18 @@ def shard_get_records(
     return results, results[-1].sequence_number, behind_ms
 
 
-def put_record_serialised(self: kinesis_models.KinesisBackend, *args: Any, **kwargs: Any) -> Any:
+def put_record_serialised(
+    self: kinesis_models.KinesisBackend,
+    stream_arn: str,
+    stream_name: str,
+    partition_key: str,
+    explicit_hash_key: str,
+    data: str,
+) -> Any:
     with _kinesis_lock:
-        return _original_put_record(self, *args, **kwargs)
+        stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+        _check_record_size(stream, 1, data, partition_key)
+        return _original_put_record(self, stream_arn, stream_name, partition_key, explicit_hash_key, data)
 
 
 def assume_role_short_lived(self: sts_models.STSBackend, **kwargs: Any) -> Any:
@@ -405,6 +496,8 @@ def install() -> None:
     # Serialised Kinesis reads and writes (see _kinesis_lock); faults only with a fault matrix.
     kinesis_models.KinesisBackend.put_records = put_records_partly_refused  # type: ignore[method-assign]
     kinesis_models.KinesisBackend.put_record = put_record_serialised  # type: ignore[method-assign]
+    kinesis_responses.KinesisResponse.create_stream = create_stream_sized  # type: ignore[method-assign]
+    kinesis_models.Stream.to_json_summary = summary_with_record_size  # type: ignore[method-assign]
     kinesis_models.KinesisBackend.get_records = get_records_failing  # type: ignore[method-assign]
     kinesis_models.Shard.get_records = shard_get_records  # type: ignore[method-assign]
     kinesis_models.Shard.get_max_sequence_number = shard_max_sequence_number  # type: ignore[method-assign]

@@ -79,8 +79,11 @@ class StreamOperator:
         size = 0
         for pk, data in records:
             entry_size = len(data) + len(pk.encode())  # PutRecords counts the partition keys too
-            if entry_size > limits.kinesis_max_record_bytes:
-                raise ValueError(f"record {pk} has {entry_size} bytes; Kinesis takes {limits.kinesis_max_record_bytes}")
+            if entry_size > self.stream.max_record_bytes:
+                raise ValueError(
+                    f"record {pk} has {entry_size} bytes; the stream takes {self.stream.max_record_bytes} "
+                    "(its maximum record size, streamMaxRecordSizeKib)"
+                )
             current = calls[-1]
             if current and (
                 len(current) == limits.kinesis_max_records_per_put

@@ -16,26 +16,33 @@ nothing is rewritten):
   attempt fails and the event source mapping writes its on-failure object with the event. The cause
   is fixed as an operator would: the target stack's `faultInjection` is set to false, the target's
   environment is rendered again from the stack (`infra render`) and its container replaced.
-- too large for any Invoke: not produced here. The stack sets the relay's limit to the 6 MB Invoke
-  limit (not a stack config key) and the stream takes records of at most 1 MiB, so the local run
-  cannot make one without overriding a relay variable it would have to name again here; relayctl
-  reads that kind exactly as a rejected record (its unit tests read both).
+- too large for any Invoke: cannot be produced. The run's stream takes records up to the largest
+  an event source mapping can hand the relay (`streamMaxRecordSizeKib` at its maximum, 4,601 KiB),
+  and such a record fits one Invoke to the target (the last test sends one); relayctl reads that
+  kind exactly as a rejected record (its unit tests read both).
+
+The last test sends a record of that largest size: delivered whole, dead-lettered whole when the
+target rejects it, and redriven whole once the cause is gone.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import json
 import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from local_run.envelope import produced_record
+from local_run.envelope import produced_record, produced_record_of_size
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
 from local_run.infra_command import ROOT
 from local_run.ledger import Accounting
+from local_run.limits import limits
 from local_run.stream import FIRST_SHARD_HASH_KEY
 from local_run.template import render
 
@@ -45,6 +52,9 @@ RELAYCTL = ROOT / "target" / "debug" / "relayctl"
 # by more than the skew.
 AHEAD_S = 306
 TARGET_SETTINGS = {"faultInjection": "true"}
+# The largest record the stream may take whose event still reaches the relay.
+LARGEST_RECORD_BYTES = limits().lambda_consumer_max_record_bytes
+SOURCE_SETTINGS = {"streamMaxRecordSizeKib": str(LARGEST_RECORD_BYTES // 1024)}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +62,12 @@ def run() -> Iterator[LocalRun]:
     if not RELAYCTL.is_file():
         pytest.fail(f"{RELAYCTL} is missing: `make e2e` builds it (cargo build -p relayctl)")
     work = ROOT / ".demo" / "e2e-redrive"
-    spec = RunSpec(binaries=release_binaries(work), work_dir=work, target_settings=TARGET_SETTINGS)
+    spec = RunSpec(
+        binaries=release_binaries(work),
+        work_dir=work,
+        source_settings=SOURCE_SETTINGS,
+        target_settings=TARGET_SETTINGS,
+    )
     local_run = LocalRun.start(spec, progress=lambda msg: print(f"[e2e redrive] {msg}", flush=True))
     try:
         yield local_run
@@ -157,3 +172,43 @@ def assert_all_delivered(acc: Accounting) -> None:
     assert acc.unaccounted_ids == [] and acc.lost == 0, acc
     assert acc.delivered == acc.produced == 6 and acc.dead_lettered == 0, acc
     assert acc.dead_letter_objects == 0 and acc.delivered_and_dead_lettered == [], acc
+
+
+def largest_record(created_at: datetime.datetime) -> tuple[str, bytes]:
+    """A produced record of exactly the largest size the stream takes, partition key included."""
+    pk, data = produced_record_of_size(LARGEST_RECORD_BYTES, created_at=created_at)
+    assert len(data) + len(pk) == LARGEST_RECORD_BYTES
+    return pk, data
+
+
+def test_the_largest_record_is_delivered_dead_lettered_and_redriven_whole(run: LocalRun) -> None:
+    """4,601 KiB, data and partition key: the target parses it whole (its JSON ends with the last
+    byte), the dead letter keeps every byte, and redrive writes those bytes back to the stream."""
+    assert bucket_keys(run) == [], "the test before left no dead letter"
+    on_time = largest_record(datetime.datetime.now(datetime.UTC))
+    ahead = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=AHEAD_S)
+    skewed = largest_record(ahead)
+    run.put_records([on_time])
+    run.put_records([skewed])
+    acc = run.settle([on_time[0], skewed[0]], timeout=120)
+    assert acc.delivered == 1 and acc.rejected == 1 and acc.dead_lettered == 1, acc
+    assert run.esm.stats.refused_too_large == 0
+
+    (letter,) = run.ledger.dead_letter_objects().values()
+    assert letter["kind"] == "rejected_by_target" and letter["partition_key"] == skewed[0], {
+        k: v for k, v in letter.items() if k != "data_base64"
+    }
+    kept = base64.b64decode(letter["data_base64"])
+    assert (
+        letter["data_bytes"] == len(skewed[1]) and hashlib.sha256(kept).digest() == hashlib.sha256(skewed[1]).digest()
+    )
+    assert json.loads(kept)["id"] == skewed[0]
+
+    wait_s = (ahead - datetime.timedelta(seconds=AHEAD_S - 6) - datetime.datetime.now(datetime.UTC)).total_seconds()
+    time.sleep(max(0.0, wait_s))
+    summary = relayctl(run, "redrive")
+    assert "redriven: 1 objects, 1 records written; 0 left in place without records; 0 failed" in summary, summary
+    acc = run.settle([on_time[0], skewed[0]], timeout=120)
+    assert acc.unaccounted_ids == [] and acc.lost == 0, acc
+    assert acc.delivered == acc.produced == 2 and acc.dead_lettered == 0, acc
+    assert bucket_keys(run) == []
