@@ -213,10 +213,11 @@ e2e: build
 # SLOW_TARGET_MS=ms: a target that spends ms per record, the soak run without and with key-ordered
 # delivery (RECORDS_PER_INVOCATION, the stack's relayMaxRecordsPerInvocation) and compared.
 # AGGREGATED=share: that share of the soak's own records written inside KPL aggregates.
+# LARGE=share: that share of its own plain records written over 1 MiB (the stream set to take them).
 soak: build
 	cargo build --quiet --locked -p infra
 	cd $(ROOT) && TOTAL="$(TOTAL)" FAULTS="$(FAULTS)" SEED="$(SEED)" SLOW_TARGET_MS="$(SLOW_TARGET_MS)" \
-	  RECORDS_PER_INVOCATION="$(RECORDS_PER_INVOCATION)" AGGREGATED="$(AGGREGATED)" $(PY) -m local_run.soak
+	  RECORDS_PER_INVOCATION="$(RECORDS_PER_INVOCATION)" AGGREGATED="$(AGGREGATED)" LARGE="$(LARGE)" $(PY) -m local_run.soak
 
 # ---- mutation testing (owned by .cargo/mutants.toml: the files, and each excluded mutant's reason) ----
 .PHONY: mutants

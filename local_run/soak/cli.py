@@ -26,8 +26,8 @@ from local_run.soak.settings import (
 
 def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> SoakSettings:
     """The settings from `argv` (default: the process's arguments), with TOTAL, FAULTS, SEED,
-    RECORDS_PER_INVOCATION, SLOW_TARGET_MS, AGGREGATED and DRAIN_TIMEOUT from `env` (default: the process's
-    environment) as defaults. Exits 2 with a usage message on a value out of range."""
+    RECORDS_PER_INVOCATION, SLOW_TARGET_MS, AGGREGATED, LARGE and DRAIN_TIMEOUT from `env`
+    (default: the process's environment) as defaults. Exits 2 with a usage message on a value out of range."""
     env = os.environ if env is None else env
     p = argparse.ArgumentParser(
         prog="python -m local_run.soak", description="Soak the local two-account run under a fault matrix."
@@ -84,6 +84,13 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         "(env AGGREGATED; default 0)",
     )
     p.add_argument(
+        "--large",
+        type=float,
+        default=float(env.get("LARGE") or 0),
+        help="the share of the soak's own plain records written larger than Kinesis's default 1 MiB, up to the largest "
+        "that reaches the relay (the stream's streamMaxRecordSizeKib set to it) (env LARGE; default 0)",
+    )
+    p.add_argument(
         "--drain-timeout",
         type=float,
         default=float(env["DRAIN_TIMEOUT"]) if env.get("DRAIN_TIMEOUT") else None,
@@ -95,6 +102,8 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         p.error("--total, --records-per-tick and --keys must be at least 1, --soak-share from 0 to below 1")
     if not 0 <= args.aggregated <= 1:
         p.error(f"--aggregated (AGGREGATED) is a share from 0 to 1, not {args.aggregated}")
+    if not 0 <= args.large <= 1:
+        p.error(f"--large (LARGE) is a share from 0 to 1, not {args.large}")
     if args.slow_target_ms < 0 or args.records_per_invocation < 0 or args.relay_concurrency < 1:
         p.error("--slow-target-ms and --records-per-invocation must be at least 0, --relay-concurrency at least 1")
     try:
@@ -128,6 +137,7 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         max_retries=args.max_retries,
         idempotency_store=args.idempotency_store == "true",
         aggregated=args.aggregated,
+        large=args.large,
         drain_timeout=(
             args.drain_timeout if args.drain_timeout is not None else max(MIN_DRAIN_S, DRAIN_S_PER_RECORD * args.total)
         ),

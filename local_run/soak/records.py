@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_kinesis_agg.aggregator import AggRecord
 
-from local_run.envelope import produced_record
+from local_run.envelope import produced_record, produced_record_of_size
 from local_run.faults import FaultInjector
 
 NEAR_1_MIB = 1024 * 1024 - 4096  # a near-1 MiB record: data plus partition key under Kinesis's 1 MiB
@@ -42,6 +42,11 @@ class Writer:
     injector: FaultInjector
     keys: int
     aggregated: float = 0.0  # the share of the records written as user records of KPL aggregates
+    # The share of the plain records written large: each of a size drawn from `large_sizes`
+    # (bytes, data and partition key, both ends included).
+    large: float = 0.0
+    large_sizes: tuple[int, int] = (0, 0)
+    large_records: int = 0  # records written large
     key_of: dict[str, str] = field(default_factory=dict)  # record id -> partition key, when they differ
     marked: dict[str, list[str]] = field(default_factory=dict)  # fault class -> ids of the records it marked
     written: int = 0
@@ -105,9 +110,16 @@ class Writer:
             simulate = {"retry_times": 1 + self.injector.choose(2)}
         elif fire("handler_killed_after_effect"):
             simulate = {"kill_after_effect": True}
-        rid, data = produced_record(simulate=simulate, sequence=self.written, producer="soak")
+        key = f"{'aggregated-key' if aggregated else 'key'}-{self.injector.choose(self.keys)}"
+        fields: dict[str, Any] = {"simulate": simulate, "sequence": self.written, "producer": "soak"}
+        if not aggregated and self.large and self.injector.choose(1_000_000) < self.large * 1_000_000:
+            low, high = self.large_sizes
+            _, data = produced_record_of_size(low + self.injector.choose(high - low + 1), key, **fields)
+            rid = json.loads(data)["id"]
+            self.large_records += 1
+        else:
+            rid, data = produced_record(**fields)
         if simulate:
             self._mark(MARKS[next(iter(simulate))], rid)
-        key = f"{'aggregated-key' if aggregated else 'key'}-{self.injector.choose(self.keys)}"
         self.key_of[rid] = key
         return key, data

@@ -97,6 +97,7 @@ class Report:
             f"effects_duplicated={len(self.effects.duplicated)} "
             f"effects_repeated_after_kill={len(self.effects.repeated_after_kill)} "
             f"aggregated_records={self.writer.aggregates} user_records={self.writer.user_records} "
+            f"large_records={self.writer.large_records} "
             f"assume_role_calls={self.assume_role_calls} "
             f"relay_timeouts={self.relay_timeouts} deadline_deferred={self.deadline_deferred} "
             f"records_per_s={a.produced / self.wall_s:.0f} delivered_per_s={self.delivered_per_s:.0f} {faults}"

@@ -16,6 +16,7 @@ from local_run.faults import FaultInjector, describe_matrix
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
 from local_run.ledger import read_effects
+from local_run.limits import limits
 from local_run.metrics import names, totals
 from local_run.soak.analysis import (
     analyse_deliveries,
@@ -118,6 +119,12 @@ def start_run(settings: SoakSettings, say: Say, work: Path) -> tuple[LocalRun, F
             "parallelizationFactor": str(settings.parallelization_factor),
             "relayTimeoutSeconds": str(settings.relay_timeout),
             "maximumRetryAttempts": str(settings.max_retries),
+            # Large records: the largest the stream may take whose event still reaches the relay.
+            **(
+                {"streamMaxRecordSizeKib": str(limits().lambda_consumer_max_record_bytes // 1024)}
+                if settings.large
+                else {}
+            ),
             "relayMaxConcurrentInvocations": str(settings.relay_concurrency),
             **(key_ordered if settings.records_per_invocation else {}),
         },
@@ -133,7 +140,14 @@ def drive(run: LocalRun, injector: FaultInjector, settings: SoakSettings, say: S
     """Produces `settings.total` records, waits until each is delivered or dead-lettered (or the
     drain timeout), and reports; the wall time runs from the first record to the report."""
     started, started_at = time.monotonic(), time.time()
-    writer = Writer(injector, settings.keys, aggregated=settings.aggregated)
+    writer = Writer(
+        injector,
+        settings.keys,
+        aggregated=settings.aggregated,
+        large=settings.large,
+        # Over Kinesis's default record size, up to what the run's stream takes.
+        large_sizes=(limits().kinesis_max_record_bytes + 1, run.environment.stream.max_record_bytes),
+    )
     rss = PeakRss(run)
     progress = Progress(run, injector, say)
     per_tick = settings.records_per_tick

@@ -46,6 +46,7 @@ class SoakSettings:
     max_retries: int  # the stack's maximumRetryAttempts
     idempotency_store: bool  # the target stack's idempotencyStore (off: every redelivery runs again)
     aggregated: float  # the share of the soak's own records written inside KPL aggregates
+    large: float  # the share of the soak's own plain records written larger than 1 MiB
     drain_timeout: float  # seconds to wait for every record to be delivered or dead-lettered
 
     @property

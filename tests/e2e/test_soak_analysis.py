@@ -309,7 +309,7 @@ def test_a_clean_report_is_healthy_and_its_result_line_says_what_was_counted() -
     assert r.result_line() == (
         "RESULT produced=10 delivered=8 duplicates=3 dedup_recognised=2 dead_lettered=2 "
         "delivered_and_dead_lettered=0 lost=0 order_violations=0 poison_collateral=0 mapping_gave_up=1 "
-        "effects_duplicated=0 effects_repeated_after_kill=2 aggregated_records=0 user_records=0 assume_role_calls=6 relay_timeouts=0 "
+        "effects_duplicated=0 effects_repeated_after_kill=2 aggregated_records=0 user_records=0 large_records=0 assume_role_calls=6 relay_timeouts=0 "
         f"deadline_deferred=5 records_per_s=5 delivered_per_s=2 {faults}"
     )
 
@@ -399,3 +399,19 @@ def test_the_writer_aggregates_its_share_in_runs_each_key_in_order_and_malformed
     assert not any(key.startswith("aggregated-key-") for key in plain_keys), "an aggregated key is never written plain"
     assert any(key.startswith(MALFORMED_PREFIX) for key, _ in written), "the malformed records stay plain"
     assert Writer(FaultInjector({}, seed=3, started_at=0.0), keys=4).batch(50)[0][1].startswith(b"{")
+
+
+def test_the_writer_writes_its_large_share_plain_within_the_sizes_asked_and_keyed_as_any_record() -> None:
+    low, high = 1024 * 1024 + 1, 1024 * 1024 + 4096
+    writer = Writer(
+        FaultInjector({}, seed=5, started_at=0.0), keys=4, aggregated=0.5, large=0.2, large_sizes=(low, high)
+    )
+    written = writer.batch(200)
+    large = [(key, data) for key, data in written if len(data) + len(key) > 1024 * 1024]
+    assert 0 < writer.large_records == len(large) < 200
+    assert all(low <= len(data) + len(key.encode()) <= high for key, data in large)
+    assert all(not data.startswith(MAGIC) and key.startswith("key-") for key, data in large), "plain, a plain key"
+    assert all(writer.key_of[json.loads(data)["id"]] == key for key, data in large)
+    assert len({len(data) for _, data in large}) > 1, "sizes are drawn, not one size"
+    plain = Writer(FaultInjector({}, seed=5, started_at=0.0), keys=4)
+    assert max(len(data) for _, data in plain.batch(200)) < 1024 and plain.large_records == 0, "none unless asked"
