@@ -5,13 +5,17 @@ deltas within itself, and restores any setting it changes: the tests pass in any
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
 from local_run.functions import release_binaries
 from local_run.harness import LocalRun, RunSpec
 from local_run.infra_command import ROOT
+from local_run.limits import limits
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +32,11 @@ def run() -> Iterator[LocalRun]:
         yield local_run
     finally:
         local_run.stop()
+
+
+@pytest.fixture(scope="session")
+def launcher() -> ModuleType:
+    """`local_run.moto_launcher`, imported with the environment the harness gives its process, for
+    tests of its patches against moto in process (`mock_aws`)."""
+    os.environ.setdefault("LOCAL_SYNC_PAYLOAD_LIMIT", str(limits().lambda_sync_payload_limit))
+    return importlib.import_module("local_run.moto_launcher")

@@ -5,9 +5,7 @@ mapping never hands a function an event at or over Lambda's payload limit."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,13 +24,6 @@ from local_run.runtime_api import InvokeResult
 
 REGION = "eu-west-1"
 KIB = 1024
-
-
-@pytest.fixture(scope="module")
-def launcher() -> ModuleType:
-    """The launcher module, imported with the environment the harness gives its process."""
-    os.environ.setdefault("LOCAL_SYNC_PAYLOAD_LIMIT", str(limits().lambda_sync_payload_limit))
-    return importlib.import_module("local_run.moto_launcher")
 
 
 @pytest.fixture

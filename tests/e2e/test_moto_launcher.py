@@ -5,8 +5,6 @@ deep-copies every table it writes, so a transaction's cost grew with the table).
 from __future__ import annotations
 
 import copy
-import importlib
-import os
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -17,16 +15,7 @@ from moto import mock_aws
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import Table
 
-from local_run.limits import limits
-
 TABLE = "undo-test"
-
-
-@pytest.fixture(scope="module")
-def launcher() -> ModuleType:
-    """The launcher module, imported with the environment the harness gives its process."""
-    os.environ.setdefault("LOCAL_SYNC_PAYLOAD_LIMIT", str(limits().lambda_sync_payload_limit))
-    return importlib.import_module("local_run.moto_launcher")
 
 
 @pytest.fixture
