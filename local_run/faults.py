@@ -19,7 +19,11 @@ not fired by its `ceil(1 / rate)`-th draw fires at that draw (so at most one hit
 process is not drawn, and a long run keeps its rate). The exception is a
 window class, where it is the share of wall time the fault is on: the fault is on for
 `rate * WINDOW_CYCLE_S` seconds of every `WINDOW_CYCLE_S` seconds (each window class at its own
-phase of the cycle, `WINDOW_PHASES`), from the start of the run.
+phase of the cycle, `WINDOW_PHASES`), from the start of the run. A window class has the same
+overdue rule, counted in the times it is asked (each AssumeRole, each dead-letter PutObject): one
+that has not fired by its `ceil(1 / rate)`-th ask fires at that ask, outside its window. A short
+run makes few AssumeRole calls, about ten, and the SDK makes them at moments that follow one
+another (each when the cached credentials near expiry), so they could all miss the window.
 
 This module is imported by the moto launcher (another process): it only needs the standard library.
 """
@@ -193,19 +197,16 @@ class FaultInjector:
         return into_cycle >= WINDOW_CYCLE_S * (1 - rate)
 
     def fire(self, name: str) -> bool:
-        """Whether a fault of `name` is injected now; counted when it is. A probability class
-        that has not fired by its `ceil(1 / rate)`-th draw fires at that draw (see the module
-        docs)."""
-        if CLASSES[name].window:
-            hit = self.window_on(name)
-        else:
-            rate = self.rates.get(name, 0.0)
-            if rate <= 0:
-                return False
-            with self._lock:
-                self._draws[name] += 1
-                drawn = self._random.random() < rate
-                hit = drawn or (self.injected[name] == 0 and self._draws[name] >= math.ceil(1 / rate))
+        """Whether a fault of `name` is injected now; counted when it is. A class that has not
+        fired by its `ceil(1 / rate)`-th draw (a window class: ask) fires at that draw (see the
+        module docs)."""
+        rate = self.rates.get(name, 0.0)
+        if rate <= 0:
+            return False
+        with self._lock:
+            self._draws[name] += 1
+            drawn = self.window_on(name) if CLASSES[name].window else self._random.random() < rate
+            hit = drawn or (self.injected[name] == 0 and self._draws[name] >= math.ceil(1 / rate))
         if hit:
             with self._lock:
                 self.injected[name] += 1

@@ -114,6 +114,16 @@ def test_a_probability_class_fires_at_least_once_by_its_one_over_rate_th_draw() 
     assert 90 < sum(injector.fire("target_slow") for _ in range(4000)) < 150
 
 
+def test_a_window_class_fires_at_least_once_by_its_one_over_rate_th_ask() -> None:
+    # The short soak's AssumeRole calls (about ten) all missed sts_throttle's window in 2 runs of 4.
+    injector = FaultInjector({"sts_throttle": 0.2}, seed=1, started_at=time.time() - 1.0)
+    assert not injector.window_on("sts_throttle"), "asked outside its window: [8, 10) s of each cycle"
+    hits = [injector.fire("sts_throttle") for _ in range(5)]
+    assert hits == [False, False, False, False, True] and injector.injected["sts_throttle"] == 1
+    assert not any(injector.fire("sts_throttle") for _ in range(20)), "only the first hit is overdue"
+    assert not FaultInjector({}, seed=1, started_at=0.0).fire("sts_deny"), "not in the matrix: never"
+
+
 def test_a_window_class_is_on_for_its_share_of_each_cycle_at_its_own_phase() -> None:
     rates = {"sts_throttle": 0.3, "sts_deny": 0.3, "dead_letter_refused": 0.3}
     injector = FaultInjector(rates, seed=1, started_at=1000.0)
