@@ -119,6 +119,10 @@ def start_run(settings: SoakSettings, say: Say, work: Path) -> tuple[LocalRun, F
             "parallelizationFactor": str(settings.parallelization_factor),
             "relayTimeoutSeconds": str(settings.relay_timeout),
             "maximumRetryAttempts": str(settings.max_retries),
+            # kinesis_put_refused refuses an entry with up to 0.1 a try in the short soak: 5 tries
+            # (the default) all refused is 1 in 100,000 records, about one short soak in 40; 8
+            # tries (at most 12.7 s of back-off, within the producer's 30 s) make it 1 in 10^8.
+            "producerMaxPutAttempts": "8",
             # Large records: the largest the stream may take whose event still reaches the relay.
             **(
                 {"streamMaxRecordSizeKib": str(limits().lambda_consumer_max_record_bytes // 1024)}
