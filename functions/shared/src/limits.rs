@@ -34,12 +34,10 @@ pub const ESM_EVENT_RECORD_OVERHEAD_BYTES: usize = 8_192;
 /// the payload limit of 6 MB"), and a record's data is base64 in it (4 bytes for every 3). Above
 /// this, a record can be written to the stream that no invocation can carry: 4,601 KiB, not
 /// Kinesis's 10 MiB, is the largest record the relay can receive, and so the largest this
-/// project delivers end to end.
-pub const LAMBDA_CONSUMER_MAX_RECORD_KIB: usize = {
-    let empty_event = "{\"Records\":[]}".len();
-    let room = LAMBDA_SYNC_PAYLOAD_LIMIT - 1 - empty_event - ESM_EVENT_RECORD_OVERHEAD_BYTES;
-    room / 4 * 3 / 1024
-};
+/// project delivers end to end. The test below derives it: the room an event leaves for one
+/// record's base64 data, ([`LAMBDA_SYNC_PAYLOAD_LIMIT`] − 1 − `{"Records":[]}` −
+/// [`ESM_EVENT_RECORD_OVERHEAD_BYTES`]) / 4 × 3, in whole KiB.
+pub const LAMBDA_CONSUMER_MAX_RECORD_KIB: usize = 4_601;
 
 /// [`LAMBDA_CONSUMER_MAX_RECORD_KIB`] in bytes: the largest record, data and partition key, a
 /// stream of this project's may be set to take.
@@ -99,7 +97,11 @@ mod tests {
                 .unwrap()
                 .len()
         };
-        assert_eq!(LAMBDA_CONSUMER_MAX_RECORD_KIB, 4_601);
+        let room = LAMBDA_SYNC_PAYLOAD_LIMIT
+            - 1
+            - "{\"Records\":[]}".len()
+            - ESM_EVENT_RECORD_OVERHEAD_BYTES;
+        assert_eq!(LAMBDA_CONSUMER_MAX_RECORD_KIB, room / 4 * 3 / 1024);
         assert!(event_of(LAMBDA_CONSUMER_MAX_RECORD_BYTES) < LAMBDA_SYNC_PAYLOAD_LIMIT);
         assert!(event_of(LAMBDA_CONSUMER_MAX_RECORD_BYTES + 8 * 1024) >= LAMBDA_SYNC_PAYLOAD_LIMIT);
         assert!(KINESIS_MAX_RECORD_SIZE_KIB_RANGE.contains(&LAMBDA_CONSUMER_MAX_RECORD_KIB));
