@@ -76,20 +76,21 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
         default="true",
         help="the target stack's idempotencyStore (false: a redelivered record runs its effect again)",
     )
-    p.add_argument(
-        "--aggregated",
-        type=float,
-        default=float(env.get("AGGREGATED") or 0),
-        help="the share of the soak's own records written as user records of KPL aggregates, built by aws-kinesis-agg "
-        "(env AGGREGATED; default 0)",
-    )
-    p.add_argument(
-        "--large",
-        type=float,
-        default=float(env.get("LARGE") or 0),
-        help="the share of the soak's own plain records written larger than Kinesis's default 1 MiB, up to the largest "
-        "that reaches the relay (the stream's streamMaxRecordSizeKib set to it) (env LARGE; default 0)",
-    )
+    shares = {  # option -> its variable, and what it is a share of
+        "aggregated": (
+            "AGGREGATED",
+            "the share of the soak's own records written as user records of KPL aggregates, built by aws-kinesis-agg",
+        ),
+        "large": (
+            "LARGE",
+            "the share of the soak's own plain records written larger than Kinesis's default 1 MiB, up to the largest "
+            "that reaches the relay (the stream's streamMaxRecordSizeKib set to it)",
+        ),
+    }
+    for name, (variable, what) in shares.items():
+        p.add_argument(
+            f"--{name}", type=float, default=float(env.get(variable) or 0), help=f"{what} (env {variable}; default 0)"
+        )
     p.add_argument(
         "--drain-timeout",
         type=float,
@@ -100,10 +101,9 @@ def parse_args(argv: list[str] | None = None, env: Mapping[str, str] | None = No
     args = p.parse_args(argv)
     if args.total < 1 or args.records_per_tick < 1 or args.keys < 1 or not 0 <= args.soak_share < 1:
         p.error("--total, --records-per-tick and --keys must be at least 1, --soak-share from 0 to below 1")
-    if not 0 <= args.aggregated <= 1:
-        p.error(f"--aggregated (AGGREGATED) is a share from 0 to 1, not {args.aggregated}")
-    if not 0 <= args.large <= 1:
-        p.error(f"--large (LARGE) is a share from 0 to 1, not {args.large}")
+    for name, (variable, _) in shares.items():
+        if not 0 <= getattr(args, name) <= 1:
+            p.error(f"--{name} ({variable}) is a share from 0 to 1, not {getattr(args, name)}")
     if args.slow_target_ms < 0 or args.records_per_invocation < 0 or args.relay_concurrency < 1:
         p.error("--slow-target-ms and --records-per-invocation must be at least 0, --relay-concurrency at least 1")
     try:

@@ -415,3 +415,12 @@ def test_the_writer_writes_its_large_share_plain_within_the_sizes_asked_and_keye
     assert len({len(data) for _, data in large}) > 1, "sizes are drawn, not one size"
     plain = Writer(FaultInjector({}, seed=5, started_at=0.0), keys=4)
     assert max(len(data) for _, data in plain.batch(200)) < 1024 and plain.large_records == 0, "none unless asked"
+
+
+def test_a_share_outside_0_to_1_is_refused_with_its_option_and_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args([], env={"LARGE": "0.001", "AGGREGATED": "0.2"}).large == 0.001
+    for argv, env, named in (([], {"LARGE": "2"}, "--large (LARGE)"), (["--aggregated", "-0.5"], {}, "--aggregated")):
+        with pytest.raises(SystemExit) as exited:
+            parse_args(argv, env=env)
+        assert exited.value.code == 2
+        assert f"{named}" in capsys.readouterr().err
